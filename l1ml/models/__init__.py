@@ -1,0 +1,1 @@
+"""Models: QKeras autoencoders, xgboost BDTs, the deployed (firmware-ready) forms, trigger metrics."""

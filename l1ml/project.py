@@ -1,0 +1,292 @@
+"""Project files: ``projects/<name>/project.toml`` read into frozen dataclasses.
+
+Each TOML table maps to one dataclass below. The dataclass fields are the schema: an unknown key, or a
+value of the wrong type, is a ConfigError naming the key and the file. Paths inside a project file are
+relative to the project directory unless absolute.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from l1ml.errors import ConfigError
+
+SIGNAL_NAMES = ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu")
+MODEL_KINDS = ("dense_ae", "cnn_ae", "vae", "bdt")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # With synthetic = true, missing files are generated (seeded) on first use.
+    synthetic: bool = True
+    background: str = "build/data/background.h5"
+    signals: dict[str, str] = field(
+        default_factory=lambda: {name: f"build/data/{name}.h5" for name in SIGNAL_NAMES}
+    )
+    key: str = "Particles"
+    generate_events: int = 200_000
+    max_events: int = 0  # 0 reads every event
+    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # background train/val/test
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    # "shift": per-feature integer offsets and power-of-two shifts on hardware units (what the FPGA can do).
+    # "identity": hardware units as they are.
+    kind: str = "shift"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "dense_ae"
+    hidden: list[int] = field(default_factory=lambda: [32, 16])
+    latent: int = 8
+    bits: int = 8
+    integer: int = 3
+    alpha: int = 1
+    batchnorm: bool = True
+    filters: list[int] = field(default_factory=lambda: [4, 8])  # CNN AE
+    n_estimators: int = 20  # BDT
+    max_depth: int = 4  # BDT
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 20
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    finetune_epochs: int = 5  # quantization-aware fine-tuning of the deployed (BN-folded) model
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    rate_khz: float = 1.0
+    collision_rate_mhz: float = 40.0
+    reference_fpr: float = 1e-5
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    board: str = "vu9p"
+    backend: str = "Vitis"  # hls4ml backend: Vitis or Vivado
+    io_type: str = "io_parallel"
+    strategy: str = "Latency"
+    reuse_factor: int = 1
+    hls_config: str = ""  # hls_configs/*.yml, relative to the repository root or absolute
+    precision: str = "ap_fixed<18,8>"  # conifer's default precision for BDTs
+    namespace: str = ""  # C++ namespace; defaults to the project name
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    events: int = 2000
+    tolerance_lsb: int = 0
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    memory: str = ""  # e.g. "16G"; empty derives a default from the project's size
+    timeout: str = "6h"
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "preprocessing": PreprocessingConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "trigger": TriggerConfig,
+    "firmware": FirmwareConfig,
+    "validation": ValidationConfig,
+    "synth": SynthConfig,
+}
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    path: Path  # the project directory
+    file: Path  # its project.toml
+    data: DataConfig
+    preprocessing: PreprocessingConfig
+    model: ModelConfig
+    training: TrainingConfig
+    trigger: TriggerConfig
+    firmware: FirmwareConfig
+    validation: ValidationConfig
+    synth: SynthConfig
+
+    @property
+    def build_dir(self) -> Path:
+        return self.path / "build"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.build_dir / "models"
+
+    def resolve(self, p: str) -> Path:
+        """A path from the project file: absolute as is, otherwise relative to the project directory."""
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else self.path / q
+
+    def model_dir(self, version: str | None = None) -> Path:
+        """The directory of a model version; None means the newest."""
+        v = version or latest_model_version(self)
+        d = self.models_dir / v
+        if not d.is_dir():
+            raise ConfigError(
+                f"model version '{v}' not found in {self.models_dir}; have: {', '.join(model_versions(self)) or 'none'}"
+            )
+        return d
+
+    def firmware_dir(self, version: str | None = None) -> Path:
+        """Where `l1ml convert` writes the firmware of a model version."""
+        v = version or latest_model_version(self)
+        return self.build_dir / "firmware" / v
+
+    @property
+    def trigger_fpr(self) -> float:
+        """The background efficiency that gives the target L1 rate."""
+        return self.trigger.rate_khz * 1e3 / (self.trigger.collision_rate_mhz * 1e6)
+
+
+def _check_type(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {'text' if tp is str else 'true or false'}, got {value!r}")
+        return value
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, inner = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return {k: _check_type(v, inner, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, types.UnionType):
+        return value
+    raise TypeError(f"unsupported schema type {tp}")  # a bug in this module, not in the user's file
+
+
+def _unknown_key(key: str, valid, where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"{where}: unknown key '{key}'{hint}; valid keys: {', '.join(sorted(valid))}")
+
+
+def build_section(cls: type, table: dict, where: str):
+    """One TOML table into its dataclass, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in names:
+            raise _unknown_key(key, names, where)
+        values[key] = _check_type(value, hints[key], f"{where}: key '{key}'")
+    return cls(**values)
+
+
+def load_project(path: str | Path) -> Project:
+    """Read a project from its directory or its project.toml."""
+    p = Path(path)
+    file = p / "project.toml" if p.is_dir() or not p.suffix else p
+    if not file.is_file():
+        raise ConfigError(f"no project file at {file}; a project is a directory holding project.toml")
+    try:
+        doc = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    name = doc.pop("name", file.parent.name)
+    if not isinstance(name, str):
+        raise ConfigError(f"{file}: key 'name' must be text")
+    sections = {}
+    for key, table in doc.items():
+        if key not in SECTIONS:
+            raise _unknown_key(key, ["name", *SECTIONS], str(file))
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file}: '{key}' must be a table ([{key}])")
+        sections[key] = build_section(SECTIONS[key], table, f"{file} [{key}]")
+    for key, cls in SECTIONS.items():
+        sections.setdefault(key, cls())
+    proj = Project(name=name, path=file.parent.resolve(), file=file.resolve(), **sections)
+    _validate(proj)
+    return proj
+
+
+def _validate(p: Project) -> None:
+    where = str(p.file)
+    if p.model.kind not in MODEL_KINDS:
+        raise ConfigError(f"{where} [model]: kind '{p.model.kind}' is not one of {', '.join(MODEL_KINDS)}")
+    if p.preprocessing.kind not in ("shift", "identity"):
+        raise ConfigError(f"{where} [preprocessing]: kind must be 'shift' or 'identity'")
+    split = p.data.split
+    if len(split) != 3 or any(s <= 0 for s in split) or abs(sum(split) - 1) > 1e-6:
+        raise ConfigError(f"{where} [data]: split must be three positive fractions summing to 1, got {split}")
+    if p.firmware.backend not in ("Vitis", "Vivado"):
+        raise ConfigError(f"{where} [firmware]: backend must be 'Vitis' or 'Vivado'")
+    for key in ("epochs", "batch_size"):
+        if getattr(p.training, key) < 1:
+            raise ConfigError(f"{where} [training]: {key} must be at least 1")
+    if p.trigger.rate_khz <= 0:
+        raise ConfigError(f"{where} [trigger]: rate_khz must be positive")
+
+
+def model_versions(p: Project) -> list[str]:
+    if not p.models_dir.is_dir():
+        return []
+    vs = [d.name for d in p.models_dir.iterdir() if d.is_dir() and d.name.startswith("v") and d.name[1:].isdigit()]
+    return sorted(vs, key=lambda v: int(v[1:]))
+
+
+def latest_model_version(p: Project) -> str:
+    vs = model_versions(p)
+    if not vs:
+        raise ConfigError(f"project '{p.name}' has no model yet; run `l1ml train` or `l1ml models import` first")
+    return vs[-1]
+
+
+def new_model_dir(p: Project) -> Path:
+    """Create the next version directory. mkdir without exist_ok makes two concurrent trainings safe."""
+    p.models_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        vs = model_versions(p)
+        n = int(vs[-1][1:]) + 1 if vs else 1
+        d = p.models_dir / f"v{n}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+
+
+def repo_root() -> Path:
+    """The checkout that holds boards/ and hls_configs/ (this package's parent directory)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"missing file {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
