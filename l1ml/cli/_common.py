@@ -11,12 +11,57 @@ MODEL_OPT = typer.Option(None, "--model", "-m", help="Model version (v1, v2, ...
 
 
 def console(stderr: bool = False):
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # Rich falls back to 80 columns when piped, which wraps tables in CI logs; logs are wider than that.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 140
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def load(project: Path):
     from l1ml.project import load_project
 
     return load_project(project)
+
+
+class RichReporter:
+    """Progress bars for l1ml.progress reporters: one bar per named task, spinners when total is None."""
+
+    def __init__(self, progress):
+        self._p = progress
+        self._ids: dict[str, int] = {}
+
+    def task(self, name: str, total: float | None = None) -> None:
+        if name in self._ids:
+            self._p.update(self._ids[name], total=total, completed=0)
+        else:
+            self._ids[name] = self._p.add_task(name, total=total)
+
+    def advance(self, name: str, amount: float = 1) -> None:
+        if name not in self._ids:
+            self.task(name)
+        self._p.advance(self._ids[name], amount)
+        t = self._p.tasks[self._ids[name]]
+        if t.total is None:
+            self._p.update(self._ids[name], total=t.completed, completed=t.completed)
+
+
+def progress_bars():
+    """A context manager yielding a reporter; bars go to stderr so --json output stays clean."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def cm():
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console(stderr=True), transient=False,
+        ) as p:
+            yield RichReporter(p)
+
+    return cm()

@@ -1,0 +1,207 @@
+"""Training a project: data -> preprocessing -> model -> deployed model -> metrics -> model version.
+
+A version is built in a hidden staging directory and renamed into place at the end, so a training that
+dies leaves no half-written version behind and never overwrites an earlier one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from l1ml import manifest
+from l1ml.data import units
+from l1ml.data.io import ensure_project_data, load_project_samples, split_background
+from l1ml.data.preprocess import Preprocessing
+from l1ml.errors import ConfigError
+from l1ml.progress import or_silent
+from l1ml.project import Project, model_versions
+
+
+def set_seeds(seed: int) -> None:
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def prepare(project: Project, progress=None) -> dict:
+    """Hardware units, splits and fitted preprocessing: everything training and metrics share."""
+    ensure_project_data(project, progress=None)
+    samples = load_project_samples(project)
+    hw = {name: units.to_hardware(ev) for name, ev in samples.items()}
+    b_train, b_val, b_test = split_background(hw.pop("background"), project.data.split, project.data.seed)
+    pre = Preprocessing.fit(b_train, project.preprocessing.kind)
+    sig_train, sig_test = {}, {}
+    for name, s in hw.items():
+        # Signals: a seeded half for supervised training (BDT), the other half for every metric.
+        idx = np.random.default_rng(project.data.seed + 1).permutation(len(s))
+        half = len(s) // 2
+        sig_train[name], sig_test[name] = s[idx[:half]], s[idx[half:]]
+    return {"pre": pre, "b_train": b_train, "b_val": b_val, "b_test": b_test, "sig_train": sig_train,
+            "sig_test": sig_test}
+
+
+def _fit_keras(project: Project, d: dict, rep) -> tuple:
+    from tensorflow import keras
+
+    from l1ml.models import ae
+
+    cfg = project.model
+    pre = d["pre"]
+    x_tr, x_va = pre.apply(d["b_train"]), pre.apply(d["b_val"])
+    m_tr, m_va = units.padding_mask(d["b_train"]), units.padding_mask(d["b_val"])
+    model = ae.BUILDERS[cfg.kind](cfg)
+    model.compile(optimizer=keras.optimizers.Adam(project.training.learning_rate), loss=ae.masked_mse)
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rep.advance("train")
+
+    rep.task("train", project.training.epochs)
+    model.fit(
+        ae.shape_inputs(cfg.kind, x_tr),
+        np.concatenate([x_tr, m_tr], 1),
+        validation_data=(ae.shape_inputs(cfg.kind, x_va), np.concatenate([x_va, m_va], 1)),
+        epochs=project.training.epochs,
+        batch_size=project.training.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[Report()],
+    )
+    return model, x_tr, x_va, m_tr, m_va
+
+
+def _train_network(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]:
+    from l1ml.models import ae
+    from l1ml.models.deploy import build_deploy_model
+    from l1ml.models.io import save_model as save_keras
+
+    kind = project.model.kind
+    set_seeds(project.training.seed)
+    model, x_tr, x_va, m_tr, m_va = _fit_keras(project, d, rep)
+    save_keras(model, stage / "model.h5")
+    rep.task("deploy", None)
+    deploy = build_deploy_model(
+        model, kind, ae.shape_inputs(kind, x_tr), ae.shape_inputs(kind, x_va), m_tr, m_va, project
+    )
+    save_keras(deploy, stage / "deploy.h5")
+    rep.advance("deploy")
+
+    def score(hw):
+        out = deploy.predict(ae.shape_inputs(kind, d["pre"].apply(hw)), batch_size=8192, verbose=0)
+        return np.asarray(out[-1]).ravel()
+
+    files = {"model_file": "model.h5", "deploy_file": "deploy.h5"}
+    return files, {"background": score(d["b_test"]), **{k: score(v) for k, v in d["sig_test"].items()}}
+
+
+def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]:
+    from l1ml.models import bdt
+
+    pre = d["pre"]
+    sig_tr = np.concatenate(list(d["sig_train"].values()))
+    # Hold a slice of the signal training half out for xgboost's evaluation log.
+    n_val = max(1, len(sig_tr) // 5)
+    rep.task("train", project.model.n_estimators)
+    booster = bdt.train_bdt(
+        pre.apply(d["b_train"]), pre.apply(sig_tr[n_val:]), pre.apply(d["b_val"]), pre.apply(sig_tr[:n_val]),
+        project.model, project.training.seed, progress=rep,
+    )
+    bdt.save(booster, stage / "model.json")
+
+    def score(hw):
+        return bdt.margin(booster, pre.apply(hw))
+
+    return {"model_file": "model.json"}, {
+        "background": score(d["b_test"]), **{k: score(v) for k, v in d["sig_test"].items()}
+    }
+
+
+def train_project(project: Project, progress=None) -> Path:
+    """Train the project's model and publish it as the next version; returns its directory."""
+    from l1ml.models.metrics import plot_metrics, trigger_metrics
+
+    rep = or_silent(progress)
+    rep.task("data", None)
+    d = prepare(project)
+    rep.advance("data")
+    project.models_dir.mkdir(parents=True, exist_ok=True)
+    stage = project.models_dir / f".staging-{manifest.now().replace(':', '')}-{np.random.randint(1 << 30)}"
+    stage.mkdir()
+    try:
+        d["pre"].save(stage / "preprocessing.json")
+        if project.model.kind == "bdt":
+            files, scores = _train_bdt(project, d, stage, rep)
+        else:
+            files, scores = _train_network(project, d, stage, rep)
+        bkg = scores.pop("background")
+        metrics = trigger_metrics(
+            bkg, scores, project.trigger_fpr, project.trigger.reference_fpr, project.trigger.collision_rate_mhz * 1e6
+        )
+        manifest.write_json(stage / "metrics.json", metrics)
+        plot_metrics(bkg, scores, metrics, stage, f"{project.name} ({project.model.kind})")
+        man = build_manifest(project, stage, files, d["pre"], metrics["threshold"], source="train")
+        return publish(project, stage, man)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def build_manifest(project: Project, stage: Path, files: dict, pre: Preprocessing, threshold, source: str,
+                   origin: dict | None = None) -> dict:
+    hashes = {name: manifest.sha256(stage / f) for name, f in files.items()}
+    hashes["preprocessing_file"] = manifest.sha256(stage / "preprocessing.json")
+    hashes["project_file"] = manifest.sha256(project.file)
+    data = {}
+    if source == "train":
+        paths = {"background": project.data.background, **project.data.signals}
+        data = {k: {"path": str(project.resolve(p)), "sha256": manifest.sha256(project.resolve(p))}
+                for k, p in paths.items()}
+    return {
+        "version": None,  # set by publish()
+        "kind": project.model.kind,
+        "source": source,
+        "origin": origin or {},
+        "created": manifest.now(),
+        **files,
+        "preprocessing_file": "preprocessing.json",
+        "input_precision": pre.input_precision(),
+        "threshold": threshold,
+        "hashes": hashes,
+        "data": data,
+        "project": str(project.file),
+        "code_version": manifest.code_version(),
+        "seeds": {"data": project.data.seed, "training": project.training.seed},
+    }
+
+
+def publish(project: Project, stage: Path, man: dict) -> Path:
+    """Rename the staging directory to the next free vN. rename() fails on an existing non-empty
+    directory, so two trainings finishing at once get different versions."""
+    import os
+
+    while True:
+        vs = model_versions(project)
+        version = f"v{int(vs[-1][1:]) + 1 if vs else 1}"
+        man["version"] = version
+        manifest.write_json(stage / "manifest.json", man)
+        target = project.models_dir / version
+        try:
+            os.rename(stage, target)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+            continue
+
+
+def check_kind(project: Project, wanted: str) -> None:
+    """`l1ml train ae` on a BDT project (or the reverse) is a user error."""
+    kind = project.model.kind
+    if (wanted == "bdt") != (kind == "bdt"):
+        raise ConfigError(
+            f"{project.file}: [model] kind is '{kind}'; use `l1ml train {'bdt' if kind == 'bdt' else 'ae'}`"
+        )

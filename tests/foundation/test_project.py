@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from l1ml.errors import ConfigError
+from l1ml.project import load_project
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["dense_ae", "cnn_ae", "vae_encoder", "bdt"])
+def test_example_projects_load(name):
+    p = load_project(REPO / "projects" / name)
+    assert p.name == name
+    assert p.trigger_fpr == pytest.approx(2.5e-5)
+
+
+def write(tmp_path, text) -> Path:
+    (tmp_path / "project.toml").write_text(text)
+    return tmp_path
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path):
+    d = write(tmp_path, '[training]\nepohcs = 3\n')
+    with pytest.raises(ConfigError) as e:
+        load_project(d)
+    msg = str(e.value)
+    assert "epohcs" in msg and "did you mean 'epochs'" in msg and str(d / "project.toml") in msg
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'modle'.*did you mean 'model'"):
+        load_project(write(tmp_path, "[modle]\nkind = 'bdt'\n"))
+
+
+def test_wrong_type_names_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[training\]: key 'epochs': expected an integer, got 'ten'"):
+        load_project(write(tmp_path, "[training]\nepochs = 'ten'\n"))
+
+
+def test_bad_model_kind_lists_choices(tmp_path):
+    with pytest.raises(ConfigError, match="kind 'transformer' is not one of dense_ae, cnn_ae, vae, bdt"):
+        load_project(write(tmp_path, "[model]\nkind = 'transformer'\n"))
+
+
+def test_bad_split(tmp_path):
+    with pytest.raises(ConfigError, match="split must be three positive fractions"):
+        load_project(write(tmp_path, "[data]\nsplit = [0.5, 0.6, 0.1]\n"))
+
+
+def test_invalid_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_project(write(tmp_path, "[data\n"))
+
+
+def test_missing_project(tmp_path):
+    with pytest.raises(ConfigError, match="no project file"):
+        load_project(tmp_path / "nope")
+
+
+def test_no_model_yet(tmp_path):
+    p = load_project(write(tmp_path, ""))
+    with pytest.raises(ConfigError, match="has no model yet"):
+        p.model_dir()
