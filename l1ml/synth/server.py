@@ -1,0 +1,114 @@
+"""The HTTP API over the queue (FastAPI). Every call carries `Authorization: Bearer <token>`; tokens are
+stored hashed. A user sees and cancels only their own jobs; the admin role sees and cancels all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from l1ml.errors import L1mlError
+from l1ml.synth import archive
+from l1ml.synth.client import read_log
+from l1ml.synth.job import STEPS, Job
+from l1ml.synth.settings import Settings
+from l1ml.synth.store import Store
+from l1ml.synth.worker import log_path, result_path
+
+USER_PRIORITY = range(-10, 11)  # admins may go outside it
+
+
+def create_app(settings: Settings) -> FastAPI:
+    store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
+    limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+    app = FastAPI(title="l1ml synthesis queue")
+
+    def who(authorization: str | None = Header(None)) -> tuple[str, str]:
+        scheme, _, token = (authorization or "").partition(" ")
+        found = store.authenticate(token) if scheme.lower() == "bearer" and token else None
+        if found is None:
+            raise HTTPException(401, "missing or unknown token")
+        return found
+
+    def visible(job_id: int, caller: tuple[str, str]) -> Job:
+        job = store.get(job_id)
+        if job is None or (caller[1] != "admin" and job.user != caller[0]):
+            raise HTTPException(404, f"no job {job_id} for user {caller[0]}")
+        return job
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.post("/jobs")
+    async def submit(request: Request, step: str, memory: int, timeout: float, priority: int = 0,
+                     project: str = "", model: str = "", board: str = "", caller=Depends(who)) -> dict:
+        if step not in STEPS:
+            raise HTTPException(400, f"unknown step '{step}'; valid steps: {', '.join(STEPS)}")
+        if memory <= 0 or timeout <= 0:
+            raise HTTPException(400, "memory and timeout must be positive")
+        if caller[1] != "admin" and priority not in USER_PRIORITY:
+            raise HTTPException(400, f"priority must be between {USER_PRIORITY[0]} and {USER_PRIORITY[-1]}")
+        settings.archives.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=settings.archives, suffix=".upload")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > settings.max_upload:
+                        raise HTTPException(413, f"archive is over the {settings.max_upload}-byte upload limit")
+                    out.write(chunk)
+            try:
+                await run_in_threadpool(archive.check, Path(tmp), limits)
+            except L1mlError as exc:
+                raise HTTPException(400, f"archive rejected: {exc}") from None
+            job = await run_in_threadpool(
+                lambda: store.submit(user=caller[0], step=step, memory=memory, timeout=timeout,
+                                     priority=priority, project=project, model=model, board=board,
+                                     archive=Path(tmp), archives_dir=settings.archives))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return job.to_dict()
+
+    @app.get("/jobs")
+    def list_jobs(all: int = 0, caller=Depends(who)) -> list[dict]:
+        user = None if (all and caller[1] == "admin") else caller[0]
+        return [j.to_dict() for j in store.list(user)]
+
+    @app.get("/jobs/{job_id}")
+    def get_job(job_id: int, caller=Depends(who)) -> dict:
+        return visible(job_id, caller).to_dict()
+
+    @app.post("/jobs/{job_id}/cancel")
+    def cancel(job_id: int, caller=Depends(who)) -> dict:
+        visible(job_id, caller)
+        return store.request_cancel(job_id).to_dict()
+
+    @app.get("/jobs/{job_id}/log")
+    def log(job_id: int, offset: int = 0, caller=Depends(who)) -> Response:
+        job = visible(job_id, caller)
+        data, nxt, done = read_log(log_path(settings, job_id), max(0, offset), job.finished)
+        return Response(data, media_type="text/plain",
+                        headers={"X-Next-Offset": str(nxt), "X-Finished": "1" if done else "0"})
+
+    @app.get("/jobs/{job_id}/result")
+    def result(job_id: int, caller=Depends(who)):
+        job = visible(job_id, caller)
+        path = result_path(settings, job_id)
+        if not job.finished or not path.is_file():
+            raise HTTPException(409, f"job {job_id} is {job.state}; its results are there once it has finished")
+        return FileResponse(path, media_type="application/gzip", filename=f"job-{job_id}.tar.gz")
+
+    return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

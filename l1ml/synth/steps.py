@@ -1,0 +1,168 @@
+"""The command lines of each step, planned before anything runs so they can be recorded and shown.
+
+A plan is a list of ``{"argv": [...], "cwd": "relative/dir"}`` for the job's source tree, plus files the
+step writes first (e.g. hls4ml's build_opt.tcl). Tools are resolved to absolute paths here; a missing tool
+raises ToolNotFound naming it and the way to point at it, so a job never hangs on, or fakes, a missing tool.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l1ml.errors import L1mlError, ToolNotFound
+from l1ml.synth.job import check_step
+
+HLS_DIRS = ("hls4ml", "conifer_hls", ".")
+VHDL_DIRS = ("conifer_vhdl", ".")
+
+# Files a step leaves behind that fetch returns, besides the log and the summary.
+REPORTS = ("**/*_csynth.rpt", "**/*_csynth.xml", "**/*_cosim.rpt", "**/vivado_synth.rpt", "**/util.rpt",
+           "**/tb_data/csim_results.log", "**/tb_data/rtl_cosim_results.log", "**/ghdl.log", "**/*.log")
+ARTIFACTS = {
+    "csim": (),
+    "rtlsim": (),
+    "csynth": ("**/syn/verilog/*", "**/syn/vhdl/*"),
+    "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
+    "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
+}
+
+
+@dataclass
+class Plan:
+    step: str
+    commands: list[dict]
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written before running
+
+    def script(self) -> str:
+        """The plan as a bash script: stops at the first failing command and reports its exit code."""
+        lines = ["set -euo pipefail"]
+        for c in self.commands:
+            argv = " ".join(shlex.quote(a) for a in c["argv"])
+            lines.append(f"echo {shlex.quote('+ (cd ' + c['cwd'] + ') ' + argv)}")
+            lines.append(f"(cd {shlex.quote(c['cwd'])} && exec {argv})")
+        return "\n".join(lines) + "\n"
+
+
+def tool_hint(name: str) -> str:
+    from l1ml.synth.settings import config_file
+
+    var = "L1ML_" + name.upper().replace("-", "_")
+    return (f"install it on the build host and put it on PATH (e.g. source the Xilinx settings64.sh), "
+            f"or point at it with {var}=/path/to/{name} or [tools] {name} = \"...\" in {config_file()}")
+
+
+def find_tool(name: str, tools: dict | None = None) -> str | None:
+    var = "L1ML_" + name.upper().replace("-", "_")
+    given = (tools or {}).get(name) or os.environ.get(var)
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    return shutil.which(name)
+
+
+def need_tool(step: str, names: tuple[str, ...], tools: dict | None = None) -> str:
+    """The first of names that is installed, or ToolNotFound naming them all."""
+    for name in names:
+        path = find_tool(name, tools)
+        if path:
+            return path
+    wanted = " or ".join(names)
+    raise ToolNotFound(f"step '{step}' needs {wanted}, which is not installed here; {tool_hint(names[0])}")
+
+
+def _subdir(src: Path, candidates: tuple[str, ...], test, what: str) -> Path:
+    for c in candidates:
+        d = src / c
+        if d.is_dir() and test(d):
+            return d
+    raise L1mlError(f"no {what} in the job's files (looked in {', '.join(candidates)})")
+
+
+def _has_testbench(d: Path) -> bool:
+    return any(d.glob("*_test.cpp"))
+
+
+def _hls_backend(d: Path) -> str:
+    tcl = d / "project.tcl"
+    if tcl.is_file():
+        for line in tcl.read_text(errors="replace").splitlines():
+            if "set backend" in line and "vivado" in line.lower() and "vitis" not in line.lower():
+                return "vivado"
+    return "vitis"
+
+
+def plan_csim(src: Path, tools: dict | None) -> Plan:
+    d = _subdir(src, HLS_DIRS, _has_testbench, "HLS project with a *_test.cpp testbench")
+    cxx = need_tool("csim", ("g++",), tools)
+    rel = d.relative_to(src).as_posix()
+    test = sorted(d.glob("*_test.cpp"))[0].name
+    sources = [p.relative_to(d).as_posix() for p in sorted((d / "firmware").glob("*.cpp"))]
+    includes = ["-I.", "-Ifirmware"] + [f"-I{p.relative_to(d).as_posix()}" for p in
+                                        (d / "firmware/ap_types", d / "firmware/nnet_utils") if p.is_dir()]
+    build = [cxx, "-O2", "-std=c++17", *includes, test, *sources, "-o", "csim.exe"]
+    return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}])
+
+
+def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
+    """hls4ml's and conifer's build_prj.tcl, with the options their own build() passes."""
+    d = _subdir(src, HLS_DIRS, lambda p: (p / "build_prj.tcl").is_file(), "HLS project with build_prj.tcl")
+    rel = d.relative_to(src).as_posix()
+    opts = {"reset": 1, "csim": 0, "synth": 1, "cosim": int(step == "cosim"), "validation": 0,
+            "export": int(step == "vsynth"), "vsynth": int(step == "vsynth"), "fifo_opt": 0}
+    if _hls_backend(d) == "vivado":
+        hls = need_tool(step, ("vivado_hls",), tools)
+        argv = [hls, "-f", "build_prj.tcl", " ".join(f"{k}={v}" for k, v in opts.items())]
+        files = {}
+    else:
+        hls = need_tool(step, ("vitis-run", "vitis_hls"), tools)
+        body = "".join(f"    {k:<10} {v}\n" for k, v in opts.items())
+        files = {f"{rel}/build_opt.tcl": "array set opt {\n" + body + "}\n"}
+        argv = ([hls, "--tcl", "build_prj.tcl", "--mode", "hls"] if hls.endswith("vitis-run")
+                else [hls, "-f", "build_prj.tcl"])
+    if step == "vsynth":
+        need_tool(step, ("vivado",), tools)  # build_prj.tcl runs vivado for the logic synthesis
+    return Plan(step, [{"argv": argv, "cwd": rel}], files)
+
+
+def plan_vhdl_vsynth(src: Path, tools: dict | None) -> Plan:
+    d = _subdir(src, VHDL_DIRS, lambda p: (p / "synth.tcl").is_file(), "conifer VHDL project with synth.tcl")
+    vivado = need_tool("vsynth", ("vivado",), tools)
+    return Plan("vsynth", [{"argv": [vivado, "-mode", "batch", "-source", "synth.tcl"],
+                            "cwd": d.relative_to(src).as_posix()}])
+
+
+def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
+    """conifer's ghdl_compile.sh, read as data: only its ghdl lines run, then conifer's run command."""
+    d = _subdir(src, VHDL_DIRS, lambda p: (p / "ghdl_compile.sh").is_file(),
+                "conifer VHDL project with ghdl_compile.sh")
+    ghdl = need_tool("rtlsim", ("ghdl",), tools)
+    rel = d.relative_to(src).as_posix()
+    cmds = []
+    for n, line in enumerate((d / "ghdl_compile.sh").read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        argv = shlex.split(line)
+        if argv[0] != "ghdl" or argv[1] not in ("-a", "-e") or any(a in (";", "&&", "|", ">") for a in argv):
+            raise L1mlError(f"ghdl_compile.sh line {n} is not a plain 'ghdl -a/-e' command: {line!r}")
+        cmds.append({"argv": [ghdl, *argv[1:]], "cwd": rel})
+    if not any(c["argv"][1] == "-e" for c in cmds):
+        raise L1mlError("ghdl_compile.sh elaborates no testbench ('ghdl -e ... testbench')")
+    top = [c for c in cmds if c["argv"][1] == "-e"][-1]["argv"]
+    cmds.append({"argv": [ghdl, "-r", *top[2:]], "cwd": rel})
+    return Plan("rtlsim", cmds)
+
+
+def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
+    check_step(step)
+    if step == "csim":
+        return plan_csim(src, tools)
+    if step == "rtlsim":
+        return plan_rtlsim(src, tools)
+    if step == "vsynth" and not any((src / c / "build_prj.tcl").is_file() for c in HLS_DIRS):
+        return plan_vhdl_vsynth(src, tools)
+    return plan_vendor(step, src, tools)
+

@@ -1,0 +1,288 @@
+"""The durable job store: one SQLite file in WAL mode.
+
+Every change that reads-then-writes takes ``BEGIN IMMEDIATE`` so two workers (or a worker and the server)
+never both claim a job. A running job carries a lease: the worker that claimed it extends the lease with
+heartbeats; once it lapses the job is requeued (or failed after ``max_attempts``). Updates by a worker are
+fenced on (worker id, attempt number), so a worker that lost its lease cannot overwrite a newer run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, Job
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL, step TEXT NOT NULL, state TEXT NOT NULL, memory INTEGER NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0, timeout REAL NOT NULL,
+    project TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '', board TEXT NOT NULL DEFAULT '',
+    submitted_at REAL NOT NULL, started_at REAL, ended_at REAL, exit_code INTEGER,
+    reason TEXT NOT NULL DEFAULT '', peak_memory INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 3,
+    worker TEXT NOT NULL DEFAULT '', lease_until REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
+    handle TEXT NOT NULL DEFAULT '{}', commands TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user);
+CREATE TABLE IF NOT EXISTS runs (
+    job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, worker TEXT NOT NULL, memory INTEGER NOT NULL,
+    started_at REAL NOT NULL, ended_at REAL, outcome TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, budget INTEGER NOT NULL, seen_at REAL NOT NULL
+);
+"""
+
+ROLES = ("user", "admin")
+_JSON_COLS = ("handle", "commands")
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    d = dict(row)
+    for col in _JSON_COLS:
+        d[col] = json.loads(d[col])
+    d["cancel_requested"] = bool(d["cancel_requested"])
+    return Job.from_dict(d)
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, path: str | Path, lease: float = 30.0, max_attempts: int = 3):
+        self.path = Path(path)
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        # One connection per thread and per process: sqlite3 connections must not cross fork or threads.
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")  # an accepted job survives power loss, not just SIGKILL
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- jobs -------------------------------------------------------------------------------------------
+
+    def submit(self, *, user: str, step: str, memory: int, timeout: float, priority: int = 0,
+               project: str = "", model: str = "", board: str = "", archive: Path | None = None,
+               archives_dir: Path | None = None) -> Job:
+        """Insert a queued job. The archive file is moved to <archives_dir>/<id>.tar.gz inside the
+        transaction, so a committed job always has its archive."""
+        now = time.time()
+        with self.tx() as db:
+            cur = db.execute(
+                "INSERT INTO jobs (user, step, state, memory, priority, timeout, project, model, board,"
+                " submitted_at, max_attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (user, step, QUEUED, memory, priority, timeout, project, model, board, now, self.max_attempts),
+            )
+            job_id = cur.lastrowid
+            if archive is not None and archives_dir is not None:
+                archives_dir.mkdir(parents=True, exist_ok=True)
+                os.replace(archive, archives_dir / f"{job_id}.tar.gz")
+        job = self.get(job_id)
+        assert job is not None  # just committed
+        return job
+
+    def get(self, job_id: int) -> Job | None:
+        row = self._conn().execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def list(self, user: str | None = None, states: tuple[str, ...] | None = None, limit: int = 1000) -> list[Job]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if user is not None:
+            sql += " AND user=?"
+            args.append(user)
+        if states:
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args.extend(states)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [_row_to_job(r) for r in self._conn().execute(sql, args)]
+
+    def runs(self, job_id: int | None = None) -> list[dict]:
+        sql = "SELECT * FROM runs" + (" WHERE job_id=?" if job_id is not None else "") + " ORDER BY started_at"
+        return [dict(r) for r in self._conn().execute(sql, () if job_id is None else (job_id,))]
+
+    def claim(self, worker: str, budget: int, pick: Callable[[list[Job], list[Job], int, int, float], Job | None]
+              ) -> Job | None:
+        """Take the job `pick` chooses from the queue, given this worker's free memory. One transaction."""
+        now = time.time()
+        with self.tx() as db:
+            queued = [_row_to_job(r) for r in db.execute("SELECT * FROM jobs WHERE state=?", (QUEUED,))]
+            if not queued:
+                return None
+            running = [_row_to_job(r) for r in db.execute("SELECT * FROM jobs WHERE state=?", (RUNNING,))]
+            used = sum(j.memory for j in running if j.worker == worker)
+            job = pick(queued, running, budget - used, budget, now)
+            if job is None:
+                return None
+            attempt = job.attempts + 1
+            db.execute(
+                "UPDATE jobs SET state=?, worker=?, attempts=?, started_at=?, ended_at=NULL, lease_until=?,"
+                " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]' WHERE id=? AND state=?",
+                (RUNNING, worker, attempt, now, now + self.lease, job.id, QUEUED),
+            )
+            db.execute("INSERT INTO runs (job_id, attempt, worker, memory, started_at) VALUES (?,?,?,?,?)",
+                       (job.id, attempt, worker, job.memory, now))
+        return self.get(job.id)
+
+    def _fenced(self, db, job_id: int, worker: str, attempt: int, sets: str, args: tuple) -> bool:
+        cur = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND state=? AND worker=? AND attempts=?",
+                         (*args, job_id, RUNNING, worker, attempt))
+        return cur.rowcount == 1
+
+    def record_start(self, job_id: int, worker: str, attempt: int, handle: dict, commands: list) -> bool:
+        with self.tx() as db:
+            return self._fenced(db, job_id, worker, attempt, "handle=?, commands=?",
+                                (json.dumps(handle), json.dumps(commands)))
+
+    def record_commands(self, job_id: int, worker: str, attempt: int, commands: list) -> bool:
+        with self.tx() as db:
+            return self._fenced(db, job_id, worker, attempt, "commands=?", (json.dumps(commands),))
+
+    def finish(self, job_id: int, worker: str, attempt: int, state: str, exit_code: int | None = None,
+               reason: str = "", peak_memory: int | None = None) -> bool:
+        """End a run; False when this worker no longer holds the job (its lease lapsed and it moved on)."""
+        assert state in TERMINAL
+        now = time.time()
+        with self.tx() as db:
+            ok = self._fenced(db, job_id, worker, attempt,
+                              "state=?, exit_code=?, reason=?, peak_memory=?, ended_at=?, lease_until=NULL",
+                              (state, exit_code, reason, peak_memory, now))
+            if ok:
+                db.execute("UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
+                           (now, state, job_id, attempt))
+            return ok
+
+    def heartbeat(self, worker: str, host: str, pid: int, budget: int) -> set[int]:
+        """Extend the leases of this worker's jobs; returns the ids it still holds."""
+        now = time.time()
+        with self.tx() as db:
+            db.execute("INSERT INTO workers (id, host, pid, budget, seen_at) VALUES (?,?,?,?,?)"
+                       " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget",
+                       (worker, host, pid, budget, now))
+            db.execute("UPDATE jobs SET lease_until=? WHERE state=? AND worker=? AND lease_until>=?",
+                       (now + self.lease, RUNNING, worker, now))
+            rows = db.execute("SELECT id FROM jobs WHERE state=? AND worker=? AND lease_until>=?",
+                              (RUNNING, worker, now)).fetchall()
+        return {r[0] for r in rows}
+
+    def set_peak(self, job_id: int, worker: str, attempt: int, peak: int) -> None:
+        with self.tx() as db:
+            self._fenced(db, job_id, worker, attempt, "peak_memory=?", (peak,))
+
+    def expired(self, now: float | None = None) -> list[Job]:
+        now = time.time() if now is None else now
+        rows = self._conn().execute("SELECT * FROM jobs WHERE state=? AND lease_until<?", (RUNNING, now))
+        return [_row_to_job(r) for r in rows]
+
+    def running_on(self, worker_prefix: str) -> list[Job]:
+        rows = self._conn().execute("SELECT * FROM jobs WHERE state=? AND worker LIKE ?",
+                                    (RUNNING, worker_prefix + "%"))
+        return [_row_to_job(r) for r in rows]
+
+    def requeue(self, job: Job, reason: str) -> Job | None:
+        """A run whose worker is gone: queue it again, or fail it once its attempts are used up."""
+        now = time.time()
+        with self.tx() as db:
+            if job.cancel_requested:
+                sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL", (CANCELLED, "cancelled", now)
+                outcome = CANCELLED
+            elif job.attempts >= job.max_attempts:
+                msg = f"{reason}; gave up after {job.attempts} attempt(s)"
+                sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL", (FAILED, msg, now)
+                outcome = FAILED
+            else:
+                sets = "state=?, reason=?, worker='', lease_until=NULL, started_at=NULL"
+                args, outcome = (QUEUED, f"requeued: {reason}"), "lost"
+            if not self._fenced(db, job.id, job.worker, job.attempts, sets, args):
+                return None
+            db.execute("UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
+                       (now, outcome, job.id, job.attempts))
+        return self.get(job.id)
+
+    def request_cancel(self, job_id: int) -> Job:
+        """Queued jobs are cancelled at once; running ones are flagged and their worker kills them."""
+        now = time.time()
+        with self.tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None:
+                raise L1mlError(f"no job {job_id}")
+            if row[0] == QUEUED:
+                db.execute("UPDATE jobs SET state=?, reason=?, ended_at=? WHERE id=?",
+                           (CANCELLED, "cancelled before it started", now, job_id))
+            elif row[0] == RUNNING:
+                db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+        return self.get(job_id)  # type: ignore[return-value]
+
+    def cancel_requests(self, worker: str) -> list[int]:
+        rows = self._conn().execute("SELECT id FROM jobs WHERE state=? AND worker=? AND cancel_requested=1",
+                                    (RUNNING, worker))
+        return [r[0] for r in rows]
+
+    def workers(self) -> list[dict]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM workers ORDER BY seen_at DESC")]
+
+    # --- tokens -----------------------------------------------------------------------------------------
+
+    def create_token(self, user: str, role: str = "user") -> str:
+        if role not in ROLES:
+            raise L1mlError(f"unknown role '{role}'; valid roles: {', '.join(ROLES)}")
+        if not user or not user.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise L1mlError(f"user name '{user}' must be letters, digits, '-', '_' or '.'")
+        token = "l1ml_" + secrets.token_urlsafe(32)
+        with self.tx() as db:
+            db.execute("INSERT INTO tokens (hash, user, role, created_at) VALUES (?,?,?,?)",
+                       (hash_token(token), user, role, time.time()))
+        return token
+
+    def authenticate(self, token: str) -> tuple[str, str] | None:
+        row = self._conn().execute("SELECT user, role FROM tokens WHERE hash=?", (hash_token(token),)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def revoke_tokens(self, user: str) -> int:
+        with self.tx() as db:
+            return db.execute("DELETE FROM tokens WHERE user=?", (user,)).rowcount

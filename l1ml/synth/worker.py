@@ -1,0 +1,191 @@
+"""A worker: claims jobs that fit its memory budget, runs them through a Dispatcher, keeps their leases
+alive, requeues the jobs of dead workers, and files each finished run's summary and results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from l1ml.errors import L1mlError
+from l1ml.synth import archive, scheduler, steps
+from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, get_dispatcher
+from l1ml.synth.job import CANCELLED, FAILED, Job
+from l1ml.synth.reports import board_resources, summarize
+from l1ml.synth.settings import Settings
+from l1ml.synth.store import Store
+
+
+def job_dir(settings: Settings, job_id: int) -> Path:
+    return settings.work / str(job_id)
+
+
+def result_path(settings: Settings, job_id: int) -> Path:
+    return job_dir(settings, job_id) / "result.tar.gz"
+
+
+def log_path(settings: Settings, job_id: int) -> Path:
+    return job_dir(settings, job_id) / "job.log"
+
+
+class Worker:
+    def __init__(self, settings: Settings, budget: int, max_jobs: int = 0, poll: float = 0.2,
+                 dispatcher: Dispatcher | None = None):
+        self.settings = settings
+        self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
+        self.budget = budget
+        self.max_jobs = max_jobs or 1_000_000
+        self.poll_s = poll
+        self.dispatcher = dispatcher or get_dispatcher(settings.dispatcher)
+        self.host = socket.gethostname()
+        self.id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.active: dict[int, Job] = {}
+        self.stopping = False
+        self.limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+
+    # --- recovery ---------------------------------------------------------------------------------------
+
+    def _worker_dead(self, job: Job) -> bool:
+        host, _, rest = job.worker.partition(":")
+        pid = rest.partition(":")[0]
+        return host == self.host and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
+
+    def recover(self, startup: bool = False) -> None:
+        """Requeue runs whose worker is gone: lease lapsed, or (at startup) a dead worker on this host."""
+        lost = self.store.expired()
+        if startup:
+            lost += [j for j in self.store.running_on(self.host + ":") if self._worker_dead(j)
+                     and j.id not in {x.id for x in lost}]
+        for job in lost:
+            if job.id in self.active:
+                continue
+            if self.dispatcher.adopt(job, job.handle):
+                continue
+            self.dispatcher.reap(job, job.handle)
+            self.store.requeue(job, f"worker {job.worker} stopped heartbeating")
+
+    # --- one run ----------------------------------------------------------------------------------------
+
+    def launch(self, job: Job) -> None:
+        jdir = job_dir(self.settings, job.id)
+        wdir = jdir / f"attempt{job.attempts}"
+        if wdir.exists():
+            shutil.rmtree(wdir)  # a run that died before it started: nothing in it is worth keeping
+        (wdir / "src").mkdir(parents=True)
+        log = log_path(self.settings, job.id)
+        with open(log, "a") as f:
+            f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
+        try:
+            archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
+            plan = steps.plan(job.step, wdir / "src", self.settings.tools)
+        except (L1mlError, OSError) as exc:
+            with open(log, "a") as f:
+                f.write(f"error: {exc}\n")
+            self.store.finish(job.id, self.id, job.attempts, FAILED, None, str(exc))
+            self._write_result(job, wdir / "src", {"step": job.step, "error": str(exc)})
+            return
+        for rel, text in plan.files.items():
+            (wdir / "src" / rel).write_text(text)
+        script = wdir / "run.sh"
+        script.write_text(plan.script())
+        self.store.record_commands(job.id, self.id, job.attempts, plan.commands)
+        handle = self.dispatcher.start(Launch(job, wdir, script, log, job.memory, job.timeout))
+        self.store.record_start(job.id, self.id, job.attempts, handle, plan.commands)
+        job.handle, job.commands = handle, plan.commands
+        self.active[job.id] = job
+
+    def complete(self, job: Job, out: Outcome) -> None:
+        src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
+        try:
+            summary = summarize(src, job.step, board_resources(job.board))
+        except Exception as exc:  # a report we cannot read must not lose the job's outcome
+            summary = {"step": job.step, "error": f"could not parse the reports: {exc}"}
+        summary.update(state=out.state, exit_code=out.exit_code, reason=out.reason, peak_memory=out.peak_memory,
+                       commands=job.commands)
+        self._write_result(job, src, summary)
+        self.store.finish(job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory)
+        self.active.pop(job.id, None)
+
+    def _write_result(self, job: Job, src: Path, summary: dict) -> None:
+        """summary.json, the log, the reports and the artifacts, in one tar.gz written atomically."""
+        jdir = job_dir(self.settings, job.id)
+        (jdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        tmp = jdir / "result.tar.gz.tmp"
+        with tarfile.open(tmp, "w:gz") as tar:
+            tar.add(jdir / "summary.json", "summary.json")
+            if log_path(self.settings, job.id).exists():
+                tar.add(log_path(self.settings, job.id), "job.log")
+            seen: set[Path] = set()
+            for pattern in steps.REPORTS + steps.ARTIFACTS.get(job.step, ()):
+                for p in sorted(src.glob(pattern)):
+                    if p.is_file() and not p.is_symlink() and p not in seen:
+                        seen.add(p)
+                        tar.add(p, "files/" + p.relative_to(src).as_posix())
+        os.replace(tmp, jdir / "result.tar.gz")
+
+    # --- the loop ---------------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        held = self.store.heartbeat(self.id, self.host, os.getpid(), self.budget)
+        for job_id in list(self.active):
+            job = self.active[job_id]
+            if job_id not in held:  # our lease lapsed and the job moved on: stop our copy of it
+                self.dispatcher.cancel(job, job.handle, FAILED, "lease lost")
+                continue
+            peak = self.dispatcher.peak(job, job.handle)
+            if peak:
+                self.store.set_peak(job_id, self.id, job.attempts, peak)
+        self.recover()
+        for job_id in self.store.cancel_requests(self.id):
+            if job_id in self.active:
+                job = self.active[job_id]
+                self.dispatcher.cancel(job, job.handle, CANCELLED, "cancelled by its user")
+        for job_id, job in list(self.active.items()):
+            out = self.dispatcher.poll(job, job.handle)
+            if out is not None:
+                if job_id in held:
+                    self.complete(job, out)
+                else:
+                    self.active.pop(job_id)
+        while not self.stopping and len(self.active) < self.max_jobs:
+            job = self.store.claim(self.id, self.budget, scheduler.pick)
+            if job is None:
+                break
+            self.launch(job)
+
+    def run(self, until=None) -> None:
+        """Loop until SIGTERM/SIGINT (or until() is true); then stop running jobs and requeue them."""
+        def stop(*_):
+            self.stopping = True
+
+        old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.recover(startup=True)
+            while not self.stopping and not (until and until()):
+                self.step()
+                time.sleep(self.poll_s)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        for job in list(self.active.values()):
+            self.dispatcher.cancel(job, job.handle, FAILED, "worker stopped")
+            deadline = time.time() + 10
+            while self.dispatcher.poll(job, job.handle) is None and time.time() < deadline:
+                time.sleep(0.05)
+            current = self.store.get(job.id)
+            if current is not None:
+                self.store.requeue(current, "its worker was stopped")
+        self.active.clear()
+        self.store.close()
