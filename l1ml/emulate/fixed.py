@@ -1,0 +1,214 @@
+"""ap_fixed arithmetic on numpy arrays of integer codes.
+
+A fixed-point value is held as its integer code ``q`` (value = q * 2**-frac) in a float64 array. float64
+is used instead of int64 because BLAS multiplies it, and every operation here (scaling by a power of two,
+floor, adding 0.5, wrapping) is exact on integers below 2**53. Callers must keep codes under that bound;
+`Bounds` is how they prove it ahead of time, per layer, before any event is touched.
+
+The rounding and overflow rules follow ap_fixed_base's conversion constructor (ap_types/ap_fixed_base.h,
+``quantization_adjust`` and ``overflow_adjust``): the value is first quantized with the target's rounding
+mode, then brought into range with its overflow mode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from l1ml.errors import L1mlError
+
+EXACT_BITS = 53  # float64 holds every integer of magnitude <= 2**53 exactly
+EXACT_LIMIT = 2.0**EXACT_BITS
+
+ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
+OVERFLOW = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+
+
+class UnsupportedError(L1mlError):
+    """The firmware does something the batch emulator cannot reproduce bit for bit."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Closed interval of integer codes a tensor can hold, known before running."""
+
+    lo: float
+    hi: float
+
+    def scaled(self, shift: int) -> Bounds:
+        return Bounds(self.lo * 2.0**shift, self.hi * 2.0**shift)
+
+    def within(self, other: Bounds) -> bool:
+        return other.lo <= self.lo and self.hi <= other.hi
+
+    @property
+    def maxabs(self) -> float:
+        return max(abs(self.lo), abs(self.hi))
+
+
+@dataclass(frozen=True)
+class FixedType:
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: str = "TRN"
+    overflow: str = "WRAP"
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def bounds(self) -> Bounds:
+        if self.signed:
+            hi = 2.0 ** (self.width - 1) - 1
+            lo = -hi if self.overflow == "SAT_SYM" else -(2.0 ** (self.width - 1))
+            return Bounds(lo, hi)
+        return Bounds(0.0, 2.0**self.width - 1)
+
+    def __str__(self) -> str:
+        base = "ap_fixed" if self.signed else "ap_ufixed"
+        return f"{base}<{self.width},{self.integer},AP_{self.rounding},AP_{self.overflow}>"
+
+
+def from_hls(precision, where: str) -> FixedType:
+    """An hls4ml precision type (FixedPrecisionType or IntegerPrecisionType) as a FixedType.
+
+    `where` names the layer and variable, for the refusal message.
+    """
+    kind = type(precision).__name__
+    # Backends wrap these in subclasses (APFixedPrecisionType...): judge by the hls4ml base class.
+    bases = {c.__name__ for c in type(precision).__mro__}
+    if not bases & {"FixedPrecisionType", "IntegerPrecisionType"}:
+        raise UnsupportedError(f"{where}: precision {precision} ({kind}) is not an ap_fixed/ap_int type")
+    if getattr(precision, "saturation_bits", 0):
+        raise UnsupportedError(f"{where}: precision {precision} uses saturation bits, not emulated")
+    rounding = str(precision.rounding_mode).replace("AP_", "").upper()
+    overflow = str(precision.saturation_mode).replace("AP_", "").upper()
+    if rounding not in ROUNDING or overflow not in OVERFLOW:
+        raise UnsupportedError(f"{where}: precision {precision}: unknown mode {rounding}/{overflow}")
+    width, integer = int(precision.width), int(precision.integer)
+    if width > EXACT_BITS - 1:
+        raise UnsupportedError(f"{where}: precision {precision} is wider than {EXACT_BITS - 1} bits")
+    return FixedType(width, integer, bool(precision.signed), rounding, overflow)
+
+
+def quantize(q: np.ndarray, shift: int, mode: str) -> np.ndarray:
+    """Drop `shift` > 0 fractional bits of codes `q` with ap_fixed rounding `mode`."""
+    x = q * 2.0**-shift  # exact: a power-of-two scaling of an integer below 2**53
+    if mode == "TRN":
+        return np.floor(x, out=x)
+    if mode == "RND":  # ties towards +inf
+        x += 0.5
+        return np.floor(x, out=x)
+    if mode == "RND_CONV":  # ties to even; numpy's rint does exactly that
+        return np.rint(x, out=x)
+    if mode == "RND_MIN_INF":  # ties towards -inf
+        x -= 0.5
+        return np.ceil(x, out=x)
+    if mode == "TRN_ZERO":
+        return np.trunc(x, out=x)
+    if mode == "RND_ZERO":  # ties towards zero
+        return np.where(x >= 0, np.ceil(x - 0.5), np.floor(x + 0.5))
+    if mode == "RND_INF":  # ties away from zero
+        return np.where(x >= 0, np.floor(x + 0.5), np.ceil(x - 0.5))
+    raise UnsupportedError(f"rounding mode {mode} not emulated")
+
+
+def quantized_bounds(b: Bounds, shift: int) -> Bounds:
+    s = 2.0**-shift
+    return Bounds(math.floor(b.lo * s), math.ceil(b.hi * s))
+
+
+def overflow(q: np.ndarray, t: FixedType) -> np.ndarray:
+    """Bring codes into `t`'s range with its overflow mode."""
+    tb = t.bounds
+    if t.overflow == "WRAP":
+        m = 2.0**t.width
+        # q - m*floor((q - lo)/m): exact for |q| < 2**53, and also above (then q is a multiple of m or of
+        # its own ulp, and the difference is a small multiple of that ulp).
+        off = q - tb.lo
+        off *= 1.0 / m
+        np.floor(off, out=off)
+        off *= m
+        return q - off
+    if t.overflow in ("SAT", "SAT_SYM"):
+        return np.clip(q, tb.lo, tb.hi)
+    if t.overflow == "SAT_ZERO":
+        return np.where((q < tb.lo) | (q > tb.hi), 0.0, q)
+    raise UnsupportedError(f"overflow mode {t.overflow} not emulated")
+
+
+def cast(q: np.ndarray, frac: int, b: Bounds, t: FixedType) -> tuple[np.ndarray, Bounds]:
+    """ap_fixed conversion of codes `q` (with `frac` fractional bits, codes within `b`) to type `t`.
+
+    Steps whose effect is provably nil for every code in `b` are skipped: that is where the speed comes
+    from, and it is exact because it is decided from the bounds, not from the data.
+    """
+    shift = frac - t.frac
+    if shift > 0:
+        if t.rounding == "TRN_ZERO" and b.lo >= 0:
+            q = quantize(q, shift, "TRN")
+        else:
+            q = quantize(q, shift, t.rounding)
+        b = quantized_bounds(b, shift)
+    elif shift < 0:
+        q = q * 2.0**-shift
+        b = b.scaled(-shift)
+    if b.within(t.bounds):
+        return q, b
+    q = overflow(q, t)
+    return q, t.bounds
+
+
+def check_exact(b: Bounds, where: str) -> None:
+    """Refuse when an intermediate could reach 2**53, where float64 stops being exact."""
+    if b.maxabs >= EXACT_LIMIT:
+        raise UnsupportedError(
+            f"{where}: intermediate integer codes reach 2**{math.log2(b.maxabs):.1f}, beyond the "
+            f"2**{EXACT_BITS} float64 holds exactly; the batch emulator cannot reproduce this layer"
+        )
+
+
+def from_real(x: np.ndarray, t: FixedType) -> np.ndarray:
+    """Codes of `t` for real inputs, as ap_fixed's constructor from double converts them."""
+    x = np.asarray(x, dtype=np.float64)
+    q = x * 2.0**t.frac  # exact: power-of-two scaling of a double
+    fractional = np.floor(q) != q
+    if np.any(fractional):
+        # Round only where there are fractional bits; whole codes are already exact (even above 2**53).
+        whole = np.floor(q)
+        frac_part = q - whole  # exact: q has fractional bits only when |q| < 2**52
+        r = _round_real(whole, frac_part, t.rounding)
+        q = np.where(fractional, r, q)
+    return overflow(q, t) if np.any((q < t.bounds.lo) | (q > t.bounds.hi)) else q
+
+
+def _round_real(whole: np.ndarray, frac_part: np.ndarray, mode: str) -> np.ndarray:
+    """Round floor `whole` + `frac_part` (0 <= frac_part < 1) with an ap_fixed rounding mode."""
+    neg = (whole + frac_part) < 0
+    half = frac_part == 0.5
+    above = frac_part > 0.5
+    if mode == "TRN":
+        up = np.zeros_like(half)
+    elif mode == "TRN_ZERO":
+        up = neg & (frac_part > 0)
+    elif mode == "RND":
+        up = half | above
+    elif mode == "RND_MIN_INF":
+        up = above
+    elif mode == "RND_ZERO":
+        up = above | (half & neg)
+    elif mode == "RND_INF":
+        up = above | (half & ~neg)
+    elif mode == "RND_CONV":
+        up = above | (half & (np.mod(whole, 2) == 1))
+    else:
+        raise UnsupportedError(f"rounding mode {mode} not emulated")
+    return whole + up
+
+
+def to_real(q: np.ndarray, frac: int) -> np.ndarray:
+    return q * 2.0**-frac

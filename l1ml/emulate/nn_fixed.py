@@ -1,0 +1,145 @@
+"""Bit-exact batch emulation of an hls4ml network, built from its ModelGraph.
+
+`NNEmulator(hls_model)` walks ``hls_model.get_layers()`` once, reading every precision and weight that
+hls4ml will write into the firmware, and turns each layer into a vectorised operation on integer codes
+(see nn_layers.py for the arithmetic, fixed.py for ap_fixed casts). Whether each layer can be reproduced
+exactly is decided there, up front: a layer or setting it cannot reproduce raises UnsupportedError naming
+the layer and the setting, before any event is evaluated. Nothing is approximated.
+
+The emulator returns what hls4ml's C simulation returns (``ModelGraph.predict`` with float64 inputs): the
+exact value of every output, in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.emulate.fixed import UnsupportedError
+from l1ml.emulate.nn_layers import BUILDERS, Info, Op
+from l1ml.errors import DataError, L1mlError
+
+DEFAULT_CHUNK = 16384  # events per batch: keeps each layer's arrays inside the L2/L3 caches
+
+
+class NNEmulator:
+    """The firmware's fixed-point arithmetic as numpy operations over a batch of events."""
+
+    def __init__(self, hls_model):
+        io_type = str(hls_model.config.get_config_value("IOType", "io_parallel"))
+        if io_type != "io_parallel":
+            raise UnsupportedError(f"IOType '{io_type}' is not emulated; only io_parallel")
+        self.ops: list[Op] = []
+        infos: dict[str, Info] = {}
+        self.input_names: list[str] = []
+        for layer in hls_model.get_layers():
+            builder = BUILDERS.get(layer.class_name)
+            if builder is None:
+                raise UnsupportedError(
+                    f"layer '{layer.name}' ({layer.class_name}) is not emulated; emulated layers: "
+                    f"{', '.join(sorted(BUILDERS))}"
+                )
+            if len(layer.outputs) != 1:
+                raise UnsupportedError(f"layer '{layer.name}' has {len(layer.outputs)} outputs; not emulated")
+            ins = [] if layer.class_name in ("Input", "InputLayer") else [infos[i] for i in layer.inputs]
+            op = builder(layer, ins)
+            op.name = layer.outputs[0]
+            if not ins:
+                self.input_names.append(op.name)
+            infos[op.name] = op.info
+            self.ops.append(op)
+        self.output_names: list[str] = list(hls_model.outputs)
+        self.infos = infos
+        # Free each intermediate as soon as its last reader has run, to keep big batches small in memory.
+        last_use: dict[str, int] = {}
+        for k, op in enumerate(self.ops):
+            for i in op.inputs:
+                last_use[i] = k
+        self._free_after = {k: [n for n, j in last_use.items() if j == k and n not in self.output_names] for k in range(len(self.ops))}
+
+    @property
+    def input_size(self) -> int:
+        return self.infos[self.input_names[0]].size
+
+    def codes(self, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Integer codes of every output for one batch."""
+        xs = x if isinstance(x, list | tuple) else [x]
+        if len(xs) != len(self.input_names):
+            raise DataError(f"the network has {len(self.input_names)} inputs, got {len(xs)} arrays")
+        vals: dict[str, np.ndarray] = {}
+        feed = iter(xs)
+        for k, op in enumerate(self.ops):
+            if not op.inputs:
+                arr = np.asarray(next(feed), dtype=np.float64).reshape(-1, op.info.size)
+                if not np.all(np.isfinite(arr)):
+                    raise DataError("inputs hold NaN or infinite values; the firmware takes fixed-point numbers")
+                vals[op.name] = op.run(arr)
+            else:
+                vals[op.name] = op.run(*[vals[i] for i in op.inputs])
+            for n in self._free_after[k]:
+                vals.pop(n, None)
+        return {n: vals[n] for n in self.output_names}
+
+    def __call__(self, x: np.ndarray | list[np.ndarray], chunk: int = DEFAULT_CHUNK) -> dict[str, np.ndarray]:
+        """Exact output values (float64) for every event of `x`, evaluated `chunk` events at a time."""
+        xs = x if isinstance(x, list | tuple) else [x]
+        n = len(xs[0])
+        out = {name: np.empty((n, self.infos[name].size)) for name in self.output_names}
+        for start in range(0, n, chunk):
+            part = [np.asarray(a[start : start + chunk]) for a in xs]
+            for name, q in self.codes(part).items():
+                out[name][start : start + len(q)] = q * 2.0 ** -self.infos[name].frac
+        return out
+
+    def iter_chunks(self, chunks: Iterator[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        for part in chunks:
+            yield {name: q * 2.0 ** -self.infos[name].frac for name, q in self.codes(part).items()}
+
+
+def load_hls_model(fw_dir: Path):
+    """Rebuild the ModelGraph of a written hls4ml project from its hls4ml_config.yml.
+
+    Accepts the hls4ml output directory itself or a firmware version directory holding ``hls4ml/``.
+    """
+    fw_dir = Path(fw_dir)
+    for d in (fw_dir, fw_dir / "hls4ml"):
+        cfg = d / "hls4ml_config.yml"
+        if cfg.is_file():
+            break
+    else:
+        raise L1mlError(f"no hls4ml_config.yml in {fw_dir} or {fw_dir / 'hls4ml'}; run `l1ml convert` first")
+    import hls4ml  # heavy: TensorFlow comes with it
+
+    try:
+        return hls4ml.converters.convert_from_config(str(cfg))
+    except Exception as exc:  # hls4ml raises bare Exceptions for unreadable configs
+        raise L1mlError(f"{cfg}: hls4ml could not rebuild the model: {exc}") from exc
+
+
+def build_emulator(hls_model_or_fw_dir) -> NNEmulator:
+    if isinstance(hls_model_or_fw_dir, NNEmulator):
+        return hls_model_or_fw_dir
+    if isinstance(hls_model_or_fw_dir, str | Path):
+        return NNEmulator(load_hls_model(Path(hls_model_or_fw_dir)))
+    return NNEmulator(hls_model_or_fw_dir)
+
+
+def emulate_arrays(hls_model_or_fw_dir, X: np.ndarray, chunk: int = DEFAULT_CHUNK) -> dict[str, np.ndarray]:
+    """Firmware-exact outputs of an hls4ml network for every event of `X`.
+
+    `hls_model_or_fw_dir`: an hls4ml ModelGraph (compiled or not), an NNEmulator, or a directory holding a
+    written hls4ml project. `X`: network inputs, (N, n_inputs) or (N, *input_shape), any float dtype.
+    Returns {output layer name: (N, size) float64}, in the model's output order; the values equal
+    ``hls_model.predict(X.astype(np.float64))`` bit for bit. Raises UnsupportedError (an L1mlError)
+    naming the layer and setting when the network holds something it cannot reproduce exactly.
+    """
+    emu = build_emulator(hls_model_or_fw_dir)
+    X = np.asarray(X)
+    if X.ndim < 2 or int(np.prod(X.shape[1:])) != emu.input_size:
+        raise DataError(f"inputs of shape {X.shape} do not match the network's {emu.input_size} inputs per event")
+    return emu(X.reshape(len(X), -1), chunk=chunk)
+
+
+__all__ = ["NNEmulator", "UnsupportedError", "build_emulator", "emulate_arrays", "load_hls_model"]

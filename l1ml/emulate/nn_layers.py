@@ -1,0 +1,389 @@
+"""One batch operation per hls4ml layer, built from the ModelGraph's layer objects.
+
+Each builder reads the layer's own precisions (result_t, accum_t, weight_t, bias_t, table_t) and weights
+as hls4ml holds them after its optimizer passes, decides ahead of time (from bounds, not data) which
+steps can be skipped or done by BLAS, and returns an `Op` whose `run` maps input code arrays to output
+code arrays. Anything not reproduced exactly raises UnsupportedError naming the layer and the setting.
+
+The arithmetic mirrored is the io_parallel C++ in hls4ml's templates/vivado/nnet_utils: nnet_dense_latency.h
+(products cast to accum_t, accumulated in accum_t from a bias cast to accum_t, cast to res_T),
+nnet_activation.h, nnet_merge.h, nnet_batchnorm.h and nnet_mult.h (weight_exponential for po2 scales).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from l1ml.emulate.fixed import (
+    Bounds,
+    FixedType,
+    UnsupportedError,
+    cast,
+    check_exact,
+    from_hls,
+    from_real,
+)
+
+
+@dataclass(frozen=True)
+class Info:
+    """What is known about a tensor before running: its code scale and bounds, and its size per event."""
+
+    frac: int
+    bounds: Bounds
+    size: int
+
+
+@dataclass
+class Op:
+    name: str
+    inputs: list[str]
+    info: Info
+    run: Callable[..., np.ndarray]
+
+
+def result_type(layer) -> FixedType:
+    return from_hls(layer.get_output_variable().type.precision, f"layer '{layer.name}' result_t")
+
+
+def weight_codes(layer, key: str) -> tuple[np.ndarray, FixedType]:
+    """A weight's codes exactly as the C simulation loads them.
+
+    The C simulation reads weights/*.txt, written with hls4ml's own number format for the weight's
+    precision, parses each as a double and converts it to weight_t. Going through the same strings keeps
+    any value hls4ml did not quantize itself rounded the same way.
+    """
+    var = layer.weights[key]
+    t = from_hls(var.type.precision, f"layer '{layer.name}' {key}_t")
+    text = np.array([float(s) for s in var], dtype=np.float64).reshape(np.shape(var.data))
+    return from_real(text, t), t
+
+
+def var_size(layer) -> int:
+    return int(np.prod(layer.get_output_variable().shape))
+
+
+# ---------------------------------------------------------------------------------------------- input
+
+
+def build_input(layer, ins: list[Info]) -> Op:
+    t = result_type(layer)
+    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t))
+
+
+# ---------------------------------------------------------------------------------------------- dense
+
+
+def build_dense(layer, ins: list[Info]) -> Op:
+    (x,) = ins
+    name = layer.name
+    strategy = str(layer.get_attr("strategy", "latency")).lower()
+    if strategy not in ("latency", "resource"):
+        raise UnsupportedError(f"layer '{name}': Dense strategy '{strategy}' is not emulated")
+    out_shape = layer.get_output_variable().shape
+    if len(out_shape) != 1:
+        raise UnsupportedError(f"layer '{name}': Dense on a {len(out_shape)}-d tensor is not emulated")
+    w, wt = weight_codes(layer, "weight")
+    n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    w = w.reshape(n_in, n_out)
+    if "bias" in layer.weights:
+        b, bt = weight_codes(layer, "bias")
+        bfrac = bt.frac
+    else:
+        b, bfrac = np.zeros(n_out), 0
+    acc_t = from_hls(layer.get_attr("accum_t").precision, f"layer '{name}' accum_t")
+    res_t = result_type(layer)
+    pfrac = x.frac + wt.frac  # the product a*w is exact at this scale
+    # Bias, cast to accum_t once (it is a constant): acc[j] = (accum_t) bias[j].
+    b_acc, _ = cast(b.reshape(1, n_out), bfrac, Bounds(float(b.min()), float(b.max())), acc_t)
+
+    # Bounds of each output column's exact sum of products, in product codes.
+    xlo, xhi = x.bounds.lo, x.bounds.hi
+    col_lo = np.minimum(w * xlo, w * xhi).sum(axis=0)
+    col_hi = np.maximum(w * xlo, w * xhi).sum(axis=0)
+    col_abs = np.abs(w).sum(axis=0) * x.bounds.maxabs
+    check_exact(Bounds(-float(col_abs.max()), float(col_abs.max())), f"layer '{name}' (Dense, sum of products)")
+    check_exact(Bounds(-x.bounds.maxabs * float(np.abs(w).max()), 0), f"layer '{name}' (Dense, product)")
+
+    shift = acc_t.frac - pfrac
+    products_exact = shift >= 0
+    acc_b = acc_t.bounds
+    if products_exact:
+        scale = 2.0**shift
+        sum_b = Bounds(float(col_lo.min()) * scale + float(b_acc.min()), float(col_hi.max()) * scale + float(b_acc.max()))
+        # Under WRAP the accumulator is modular, so per-product and per-step wrapping equal one wrap of the
+        # exact total. Under saturation that holds only if no partial sum can leave accum_t's range.
+        partial = float(col_abs.max()) * scale + float(np.abs(b_acc).max())
+        gemm_ok = acc_t.overflow == "WRAP" or Bounds(-partial, partial).within(acc_b)
+        check_exact(Bounds(-partial, partial), f"layer '{name}' (Dense, accumulator)")
+    else:
+        gemm_ok = False
+    if not gemm_ok and strategy != "latency":
+        raise UnsupportedError(
+            f"layer '{name}': accum_t {acc_t} rounds or saturates products, and strategy '{strategy}' adds them "
+            "in an order the emulator does not reproduce; use Latency or a wider accum_t"
+        )
+
+    if gemm_ok:
+        # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
+        dtype = np.float32 if col_abs.max() < 2.0**24 else np.float64
+        wm = w.astype(dtype)
+        acc_frac = acc_t.frac
+        bacc = b_acc.astype(np.float64)
+
+        def run(xq: np.ndarray) -> np.ndarray:
+            acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+            if shift:
+                acc *= scale
+            acc += bacc
+            if not sum_b.within(acc_b):
+                acc, _ = cast(acc, acc_frac, sum_b, acc_t)
+            q, _ = cast(acc, acc_frac, acc_b if not sum_b.within(acc_b) else sum_b, res_t)
+            return q
+
+        out_b = _cast_bounds(sum_b if sum_b.within(acc_b) else acc_b, acc_t.frac, res_t)
+    else:
+        prod_b = Bounds(-x.bounds.maxabs * float(np.abs(w).max()), x.bounds.maxabs * float(np.abs(w).max()))
+
+        def run(xq: np.ndarray) -> np.ndarray:
+            # nnet_dense_latency.h order: acc[j] starts at the bias, then adds mult[i][j] for i = 0, 1, ...
+            acc = np.repeat(b_acc, len(xq), axis=0)
+            for i in range(n_in):
+                m, mb = cast(xq[:, i : i + 1] * w[i], pfrac, prod_b, acc_t)
+                acc, _ = cast(acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t)
+            q, _ = cast(acc, acc_t.frac, acc_b, res_t)
+            return q
+
+        out_b = res_t.bounds
+    return Op(name, list(layer.inputs), Info(res_t.frac, out_b, n_out), run)
+
+
+def _cast_bounds(b: Bounds, frac: int, t: FixedType) -> Bounds:
+    _, ob = cast(np.zeros(1), frac, b, t)
+    return ob
+
+
+# ---------------------------------------------------------------------------------------------- activations
+
+
+def build_activation(layer, ins: list[Info]) -> Op:
+    (x,) = ins
+    act = str(layer.get_attr("activation")).lower()
+    res_t = result_type(layer)
+    if act == "linear":
+
+        def run(xq):
+            return cast(xq, x.frac, x.bounds, res_t)[0]
+
+        return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size), run)
+    if act == "relu":
+        rb = Bounds(max(0.0, x.bounds.lo), max(0.0, x.bounds.hi))
+
+        def run(xq):
+            return cast(np.maximum(xq, 0.0), x.frac, rb, res_t)[0]
+
+        return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size), run)
+    raise UnsupportedError(f"layer '{layer.name}': activation '{act}' is not emulated")
+
+
+# ---------------------------------------------------------------------------------------------- merge
+
+
+def build_merge(layer, ins: list[Info]) -> Op:
+    op = str(layer.get_attr("op")).lower()
+    res_t = result_type(layer)
+    if len(ins) != 2:
+        raise UnsupportedError(f"layer '{layer.name}': Merge '{op}' with {len(ins)} inputs is not emulated")
+    a, b = ins
+    if a.size != b.size:
+        raise UnsupportedError(f"layer '{layer.name}': Merge '{op}' of sizes {a.size} and {b.size} (broadcast)")
+    if op in ("add", "subtract", "average", "maximum", "minimum"):
+        f = max(a.frac, b.frac)
+        sa, sb = 2.0 ** (f - a.frac), 2.0 ** (f - b.frac)
+        A, B = a.bounds.scaled(f - a.frac), b.bounds.scaled(f - b.frac)
+        if op == "add":
+            rb, fn = Bounds(A.lo + B.lo, A.hi + B.hi), np.add
+        elif op == "subtract":
+            rb, fn = Bounds(A.lo - B.hi, A.hi - B.lo), np.subtract
+        elif op == "average":
+            # (a + b) * ap_ufixed<1,0>(0.5): one more fractional bit, exact.
+            rb, fn, f = Bounds(A.lo + B.lo, A.hi + B.hi), np.add, f + 1
+        elif op == "maximum":
+            rb, fn = Bounds(max(A.lo, B.lo), max(A.hi, B.hi)), np.maximum
+        else:
+            rb, fn = Bounds(min(A.lo, B.lo), min(A.hi, B.hi)), np.minimum
+        check_exact(rb, f"layer '{layer.name}' (Merge {op})")
+
+        def run(qa, qb):
+            return cast(fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t)[0]
+
+    elif op == "multiply":
+        f = a.frac + b.frac
+        corners = [a.bounds.lo * b.bounds.lo, a.bounds.lo * b.bounds.hi, a.bounds.hi * b.bounds.lo, a.bounds.hi * b.bounds.hi]
+        rb = Bounds(min(corners), max(corners))
+        check_exact(rb, f"layer '{layer.name}' (Merge multiply)")
+
+        def run(qa, qb):
+            return cast(qa * qb, f, rb, res_t)[0]
+
+    else:
+        raise UnsupportedError(f"layer '{layer.name}': Merge op '{op}' is not emulated")
+    return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, f, res_t), a.size), run)
+
+
+def build_concatenate(layer, ins: list[Info]) -> Op:
+    res_t = result_type(layer)
+    if len(layer.get_output_variable().shape) != 1:
+        raise UnsupportedError(f"layer '{layer.name}': Concatenate of multi-dimensional tensors is not emulated")
+
+    def run(*qs):
+        return np.concatenate([cast(q, i.frac, i.bounds, res_t)[0] for q, i in zip(qs, ins)], axis=1)
+
+    ob = [_cast_bounds(i.bounds, i.frac, res_t) for i in ins]
+    rb = Bounds(min(b.lo for b in ob), max(b.hi for b in ob))
+    return Op(layer.name, list(layer.inputs), Info(res_t.frac, rb, sum(i.size for i in ins)), run)
+
+
+# ---------------------------------------------------------------------------------------------- batchnorm
+
+
+_EXP_RE = re.compile(r"\{\s*([-+0-9.eE]+)\s*,\s*([-+0-9]+)\s*\}")
+
+
+def build_normalize(layer, ins: list[Info]) -> Op:
+    """nnet::normalize: res = product(x, scale) + bias, at full precision, then cast to res_T.
+
+    Used by BatchNormalization and by the ApplyAlpha layers hls4ml inserts for QKeras quantizer scales.
+    """
+    (x,) = ins
+    name = layer.name
+    res_t = result_type(layer)
+    n_filt = int(layer.get_attr("n_filt", -1))
+    size = x.size
+    reps = 1 if n_filt in (-1, size) else size // n_filt
+    svar = layer.weights["scale"]
+    kind = {c.__name__ for c in type(svar.type.precision).__mro__}
+    if "bias" in layer.weights and layer.weights["bias"] is not None:
+        bq, bt = weight_codes(layer, "bias")
+        bq, bfrac = np.tile(bq.ravel(), reps), bt.frac
+    else:
+        bq, bfrac = np.zeros(size), 0
+
+    if "ExponentPrecisionType" in kind:
+        # nnet::product::weight_exponential: r_T y = (r_T) a << exponent; sign ? y : -y, with
+        # r_T = ap_fixed<2*(ew + xw), ew + xw>; ew is the exponent's width, xw the input's.
+        ew = int(svar.type.precision.width)
+        xw = _input_width(layer)
+        r_t = FixedType(2 * (ew + xw), ew + xw, True, "TRN", "WRAP")
+        signs, exps = [], []
+        for s in svar:
+            m = _EXP_RE.fullmatch(s.strip())
+            if m is None:
+                raise UnsupportedError(f"layer '{name}': cannot read exponent scale '{s}'")
+            signs.append(float(m.group(1)))
+            exps.append(int(m.group(2)))
+        if any(s != 1.0 for s in signs):
+            raise UnsupportedError(f"layer '{name}': negative power-of-two scale (sign bit) is not emulated")
+        exps = np.tile(np.array(exps), reps)
+        up = np.maximum(exps, 0)
+        down = np.maximum(-exps, 0)
+        # When r_T keeps every bit of x shifted either way (its LSB is below x's LSB shifted right, and its
+        # range holds x shifted left), the product is exactly x * 2**e: evaluate it at the narrowest exact
+        # scale instead of r_T's, whose codes can exceed what float64 holds.
+        lossless = (
+            x.frac <= r_t.frac
+            and x.frac + int(down.max()) <= r_t.frac
+            and Bounds(x.bounds.lo * 2.0 ** int(up.max()), x.bounds.hi * 2.0 ** int(up.max())).within(
+                r_t.bounds.scaled(x.frac - r_t.frac)
+            )
+        )
+        if lossless:
+            f = max(x.frac + int(down.max()), bfrac)
+            mul = 2.0 ** (f - x.frac + exps.astype(float))
+            bb = bq * 2.0 ** (f - bfrac)
+            lo = np.minimum(x.bounds.lo * mul, x.bounds.hi * mul) + bb
+            hi = np.maximum(x.bounds.lo * mul, x.bounds.hi * mul) + bb
+            sb = Bounds(float(lo.min()), float(hi.max()))
+            check_exact(Bounds(-max(abs(sb.lo), abs(sb.hi), x.bounds.maxabs * mul.max()), 0), f"layer '{name}' (po2 scale)")
+
+            def run(xq):
+                y = xq * mul
+                y += bb
+                return cast(y, f, sb, res_t)[0]
+
+        else:
+            # Cast into r_T, then shift within r_T: left shifts wrap, right shifts drop bits (floor).
+            rb0 = _cast_bounds(x.bounds, x.frac, r_t)
+            mul = 2.0**up
+            div = 2.0 ** -down.astype(float)
+            left_fits = Bounds(rb0.lo * mul.max(), rb0.hi * mul.max()).within(r_t.bounds)
+            check_exact(Bounds(rb0.lo * mul.max(), rb0.hi * mul.max()), f"layer '{name}' (po2 scale, r_T {r_t})")
+            yb = Bounds(min(rb0.lo * mul.max(), rb0.lo), max(rb0.hi * mul.max(), rb0.hi)) if left_fits else r_t.bounds
+            f = max(r_t.frac, bfrac)
+            bb = bq * 2.0 ** (f - bfrac)
+            sb = Bounds(yb.lo * 2.0 ** (f - r_t.frac) + bb.min(), yb.hi * 2.0 ** (f - r_t.frac) + bb.max())
+            check_exact(sb, f"layer '{name}' (po2 scale plus bias)")
+
+            def run(xq):
+                y, _ = cast(xq, x.frac, x.bounds, r_t)
+                y = y * mul
+                if not left_fits:
+                    y, _ = cast(y, r_t.frac, r_t.bounds, r_t)  # wrap inside r_T
+                y = np.floor(y * div)
+                if f != r_t.frac:
+                    y = y * 2.0 ** (f - r_t.frac)
+                return cast(y + bb, f, sb, res_t)[0]
+
+        return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(sb, f, res_t), size), run)
+
+    sq, st = weight_codes(layer, "scale")
+    sq = np.tile(sq.ravel(), reps)
+    pf = x.frac + st.frac
+    f = max(pf, bfrac)
+    ps = 2.0 ** (f - pf)
+    bb = bq * 2.0 ** (f - bfrac)
+    lo = np.minimum(sq * x.bounds.lo, sq * x.bounds.hi) * ps + bb
+    hi = np.maximum(sq * x.bounds.lo, sq * x.bounds.hi) * ps + bb
+    sb = Bounds(float(lo.min()), float(hi.max()))
+    check_exact(Bounds(-max(abs(sb.lo), abs(sb.hi), float(np.abs(sq).max()) * x.bounds.maxabs * ps), 0), f"layer '{name}' (BatchNormalization)")
+
+    def run(xq):
+        y = xq * sq
+        if ps != 1:
+            y *= ps
+        y += bb
+        return cast(y, f, sb, res_t)[0]
+
+    return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(sb, f, res_t), size), run)
+
+
+def _input_width(layer) -> int:
+    p = layer.get_input_variable().type.precision
+    return int(p.width)
+
+
+# ---------------------------------------------------------------------------------------------- reshape
+
+
+def build_identity(layer, ins: list[Info]) -> Op:
+    (x,) = ins
+    return Op(layer.name, list(layer.inputs), x, lambda q: q)
+
+
+BUILDERS: dict[str, Callable[..., Op]] = {
+    "Input": build_input,
+    "InputLayer": build_input,
+    "Dense": build_dense,
+    "Activation": build_activation,
+    "Merge": build_merge,
+    "Concatenate": build_concatenate,
+    "BatchNormalization": build_normalize,
+    "ApplyAlpha": build_normalize,
+    "Reshape": build_identity,
+    "Flatten": build_identity,
+}
+
