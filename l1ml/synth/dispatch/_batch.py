@@ -67,25 +67,35 @@ class SharedPaths:
         try:
             rel = Path(path).resolve().relative_to(self.local.resolve())
         except ValueError:
-            raise ConfigError(f"work directory {path} is not inside the shared directory {self.local}; batch "
-                              "nodes could not see it. Put the queue's home on the shared filesystem or set "
-                              "'shared' to a directory that holds it") from None
+            raise ConfigError(
+                f"work directory {path} is not inside the shared directory {self.local}; batch "
+                "nodes could not see it. Put the queue's home on the shared filesystem or set "
+                "'shared' to a directory that holds it"
+            ) from None
         return self.nodes / rel.as_posix()
 
 
 def check_keys(table: dict, valid: set[str], where: str) -> None:
     unknown = set(table) - valid
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}"
+        )
 
 
-def wrapper_script(script: PurePosixPath, cwd: PurePosixPath, status: PurePosixPath, header: list[str] = (),
-                   comment: str = "") -> str:
+def wrapper_script(
+    script: PurePosixPath,
+    cwd: PurePosixPath,
+    status: PurePosixPath,
+    header: list[str] = (),
+    comment: str = "",
+) -> str:
     """The batch job itself: runs the queue's run script in ``cwd`` and leaves its exit code in ``status``.
 
     ``status`` + ".started" is written first, so that after a restart a run the batch system has forgotten can
     still be told apart from one that was never submitted."""
     q = shlex.quote
+    tmp = str(status) + ".tmp"
     lines = ["#!/bin/bash", *header]
     if comment:
         lines.append(f"# {comment}")
@@ -95,7 +105,7 @@ def wrapper_script(script: PurePosixPath, cwd: PurePosixPath, status: PurePosixP
         f"bash {q(str(script))}",
         "rc=$?",
         # Written then renamed, so a reader never sees half a number.
-        f'printf "%s\\n" "$rc" > {q(str(status) + ".tmp")} && mv -f {q(str(status) + ".tmp")} {q(str(status))}',
+        f'printf "%s\\n" "$rc" > {q(tmp)} && mv -f {q(tmp)} {q(str(status))}',
         'exit "$rc"',
         "",
     ]
