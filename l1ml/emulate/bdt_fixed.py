@@ -1,0 +1,290 @@
+"""Vectorised, bit-exact numpy model of conifer's fixed-point BDT (xilinxhls backend, unrolled trees).
+
+This is the "software model at the firmware's precision" that validation compares every emulator with,
+and the fast emulator for large samples: loops run over trees and depth, never over events.
+
+What it reproduces from conifer's generated HLS (BDT_unrolled.h, bridge.cpp, parameters.h):
+- inputs, thresholds, leaf values and init_predict are cast from double to their ap_fixed types with the
+  type's own quantization and overflow modes (AP_TRN / AP_WRAP unless the precision string says otherwise);
+- a split compares the quantized input with the quantized threshold exactly (`<` or `<=`, the model's
+  splitting convention); the input is first multiplied by a one-hot weight of weight_t, which is exact only
+  when weight_t holds 1, so that is checked;
+- tree scores are summed in score_t as `init + reduce(scores)`, where reduce is conifer's balanced binary
+  add tree; each partial sum is cast back to score_t, so with AP_SAT the order matters and is kept;
+- the sum is multiplied by `norm` cast to score_t.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError, DataError
+
+_Q_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF", "AP_RND_CONV")
+_O_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+_CHUNK = 1 << 16  # events per block: bounds memory at ~30 MB for 57 inputs
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """An ap_fixed / ap_ufixed / ap_int / ap_uint type, as conifer writes it into parameters.h."""
+
+    width: int
+    integer: int
+    signed: bool = True
+    q_mode: str = "AP_TRN"
+    o_mode: str = "AP_WRAP"
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0**-self.frac
+
+    @property
+    def v_min(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def v_max(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @classmethod
+    def parse(cls, text: str) -> FixedType:
+        s = text.replace(" ", "")
+        m = re.fullmatch(r"ap_(u?)fixed<(\d+),(-?\d+)((?:,\w+)*)>", s)
+        if m:
+            width, integer, extra = int(m.group(2)), int(m.group(3)), [e for e in m.group(4).split(",") if e]
+            signed = m.group(1) == ""
+        else:
+            m = re.fullmatch(r"ap_(u?)int<(\d+)>", s)
+            if not m:
+                raise ConfigError(
+                    f"precision '{text}' is not an ap_fixed<W,I[,Q,O]>, ap_ufixed<...>, ap_int<W> or ap_uint<W>"
+                )
+            width, integer, extra, signed = int(m.group(2)), int(m.group(2)), [], m.group(1) == ""
+        q = extra[0] if len(extra) > 0 else "AP_TRN"
+        o = extra[1] if len(extra) > 1 else "AP_WRAP"
+        if q not in _Q_MODES:
+            raise ConfigError(f"precision '{text}': quantization mode {q} is not one of {', '.join(_Q_MODES)}")
+        if o not in _O_MODES:
+            raise ConfigError(f"precision '{text}': overflow mode {o} is not one of {', '.join(_O_MODES)}")
+        if len(extra) > 2 and extra[2] != "0":
+            raise ConfigError(f"precision '{text}': saturation bits (N) other than 0 are not supported")
+        if not 1 <= width <= 52:
+            raise ConfigError(f"precision '{text}': width must be 1..52 bits for exact emulation")
+        return cls(width, integer, signed, q, o)
+
+    def overflow(self, v: np.ndarray) -> np.ndarray:
+        """Integer mantissas already at this type's LSB -> in range, by the overflow mode."""
+        lo, hi = self.v_min, self.v_max
+        if self.o_mode == "AP_WRAP":
+            return (v - lo) % (1 << self.width) + lo
+        if self.o_mode == "AP_SAT":
+            return np.clip(v, lo, hi)
+        if self.o_mode == "AP_SAT_SYM":
+            return np.clip(v, -hi if self.signed else lo, hi)
+        return np.where((v < lo) | (v > hi), 0, v)  # AP_SAT_ZERO
+
+    def to_int(self, x) -> np.ndarray:
+        """float64 values -> int64 mantissas V (value = V * lsb), as `(T) double` does in C++."""
+        x = np.asarray(x, dtype=np.float64)
+        if np.isnan(x).any():
+            raise DataError("NaN input: a fixed-point type has no NaN; clean the inputs before emulation")
+        scaled = np.ldexp(x, self.frac)  # exact: a power-of-two scale
+        if np.abs(scaled).max(initial=0.0) >= 2.0**62:
+            raise DataError(f"values up to {np.abs(x).max():g} are far outside {self}; check the inputs")
+        fl = np.floor(scaled)
+        rem = scaled - fl  # exact, in [0, 1)
+        q = self.q_mode
+        if q == "AP_TRN":
+            v = fl
+        elif q == "AP_TRN_ZERO":
+            v = np.where((x < 0) & (rem > 0), fl + 1, fl)
+        else:
+            up = rem > 0.5
+            half = rem == 0.5
+            if q == "AP_RND":  # half towards +inf
+                tie_up = half
+            elif q == "AP_RND_ZERO":
+                tie_up = half & (x < 0)
+            elif q == "AP_RND_INF":  # half away from zero
+                tie_up = half & (x > 0)
+            elif q == "AP_RND_MIN_INF":
+                tie_up = np.zeros_like(half)
+            else:  # AP_RND_CONV: half to even
+                tie_up = half & (np.mod(fl, 2) == 1)
+            v = np.where(up | tie_up, fl + 1, fl)
+        return self.overflow(v.astype(np.int64))
+
+    def quantize(self, x) -> np.ndarray:
+        """float64 values -> float64 values representable in this type."""
+        return np.ldexp(self.to_int(x).astype(np.float64), -self.frac)
+
+    def __str__(self) -> str:
+        base = f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}"
+        return base + (f",{self.q_mode},{self.o_mode}>" if (self.q_mode, self.o_mode) != ("AP_TRN", "AP_WRAP") else ">")
+
+
+@dataclass(frozen=True)
+class Precisions:
+    input: FixedType
+    threshold: FixedType
+    weight: FixedType
+    score: FixedType
+
+    @classmethod
+    def from_config(cls, config: dict | None, precision: str | None = None) -> Precisions:
+        """conifer's fallback chain: input <- precision, threshold <- input, weight <- threshold, score <- precision."""
+        cfg = dict(config or {})
+        p = precision or cfg.get("precision") or cfg.get("Precision")
+        inp = (None if precision else cfg.get("input_precision")) or p
+        thr = (None if precision else cfg.get("threshold_precision")) or inp
+        wgt = (None if precision else cfg.get("weight_precision")) or thr
+        sco = (None if precision else cfg.get("score_precision")) or p
+        if not all((inp, thr, wgt, sco)):
+            raise ConfigError("no fixed-point precision given and none found in the conifer model's config")
+        return cls(*(FixedType.parse(t) for t in (inp, thr, wgt, sco)))
+
+
+def _model_dict(model) -> dict:
+    """A conifer model object, its saved JSON dict, or a path to that JSON -> the dict."""
+    if isinstance(model, (str, Path)):
+        try:
+            return json.loads(Path(model).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"missing conifer model file {model}") from None
+    if isinstance(model, dict):
+        return model
+    fields = ["n_classes", "n_features", "n_trees", "max_depth", "init_predict", "norm", "splitting_convention"]
+    d = {k: getattr(model, k) for k in fields}
+    tree_fields = ["feature", "threshold", "value", "children_left", "children_right"]
+    d["trees"] = [[{k: getattr(t, k) for k in tree_fields} for t in ts] for ts in model.trees]
+    d["config"] = model.config._to_dict() if getattr(model, "config", None) is not None else {}
+    return d
+
+
+@dataclass(frozen=True)
+class _Tree:
+    feature: np.ndarray
+    threshold: np.ndarray  # float64: quantized thresholds (fixed mode) or the float ones
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray  # int64 mantissas (fixed mode) or float64
+    depth: int
+
+
+def _depth(left, right) -> int:
+    depth, frontier = 0, [0]
+    while True:
+        frontier = [c for n in frontier for c in (left[n], right[n]) if c != -1]
+        if not frontier:
+            return depth
+        depth += 1
+
+
+def _prepare(d: dict, prec: Precisions | None) -> tuple[list[list[_Tree]], np.ndarray]:
+    trees = []
+    for per_tree in d["trees"]:
+        row = []
+        for t in per_tree:
+            if "weight" in t and any(sum(w) not in (0, 1) for w in t["weight"]):
+                raise ConfigError("oblique trees are not supported by the fixed-point reference")
+            feat = np.asarray(t["feature"], dtype=np.int64)
+            thr = np.asarray(t["threshold"], dtype=np.float64)
+            val = np.asarray(t["value"], dtype=np.float64)
+            left = np.asarray(t["children_left"], dtype=np.int64)
+            right = np.asarray(t["children_right"], dtype=np.int64)
+            if prec is not None:
+                thr = prec.threshold.quantize(thr)
+                val = prec.score.to_int(val)
+            row.append(_Tree(feat, thr, left, right, val, _depth(left, right)))
+        trees.append(row)
+    init = np.asarray(d["init_predict"], dtype=np.float64)
+    return trees, init
+
+
+def _leaf_values(tree: _Tree, X: np.ndarray, lt: bool) -> np.ndarray:
+    rows = np.arange(X.shape[0])
+    node = np.zeros(X.shape[0], dtype=np.int64)
+    for _ in range(tree.depth):
+        f = tree.feature[node]
+        internal = f >= 0
+        x = X[rows, np.where(internal, f, 0)]
+        t = tree.threshold[node]
+        go_left = x < t if lt else x <= t
+        node = np.where(internal, np.where(go_left, tree.left[node], tree.right[node]), node)
+    return tree.value[node]
+
+
+def _reduce(parts: list[np.ndarray], score: FixedType) -> np.ndarray:
+    """conifer's BDT::reduce: left block = largest power of two below N, each add cast back to score_t."""
+    n = len(parts)
+    if n == 1:
+        return parts[0]
+    if n == 2:
+        return score.overflow(parts[0] + parts[1])
+    left = 1 << ((n - 1).bit_length() - 1)
+    return score.overflow(_reduce(parts[:left], score) + _reduce(parts[left:], score))
+
+
+def _check_one(t: FixedType, what: str) -> None:
+    if t.to_int(1.0)[()] != 1 << t.frac:
+        raise ConfigError(
+            f"{what} type {t} cannot hold 1.0, which conifer's HLS multiplies by; give it at least 2 integer bits"
+        )
+
+
+def decision_function_fixed(model, X, precision: str | None = None, return_int: bool = False) -> np.ndarray:
+    """Scores of conifer's fixed-point HLS for events X (n_events, n_features); shape (n,) for binary models.
+
+    model: a conifer model, its JSON dict or the path to conifer_model.json. precision: one ap_fixed string
+    for inputs, thresholds, weights and scores; None reads them from the model's config. return_int gives
+    the integer mantissas instead of values (value = mantissa * 2**-frac of the score type).
+    """
+    d = _model_dict(model)
+    prec = Precisions.from_config(d.get("config"), precision)
+    _check_one(prec.weight, "weight")
+    if float(d.get("norm", 1)) != 1.0:
+        _check_one(prec.score, "score")
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != int(d["n_features"]):
+        raise DataError(f"the BDT takes (events, {d['n_features']}) inputs, got shape {X.shape}")
+    trees, init = _prepare(d, prec)
+    lt = d.get("splitting_convention", "<=") == "<"
+    init_v = prec.score.to_int(init)
+    norm_v = int(prec.score.to_int(float(d.get("norm", 1)))[()])
+    n_learners = len(trees[0])
+    out = np.empty((X.shape[0], n_learners), dtype=np.int64)
+    for start in range(0, X.shape[0], _CHUNK):
+        xq = prec.input.quantize(X[start : start + _CHUNK])
+        for c in range(n_learners):
+            parts = [_leaf_values(ts[c], xq, lt) for ts in trees]
+            y = prec.score.overflow(init_v[c] + _reduce(parts, prec.score))
+            if norm_v != 1 << prec.score.frac:
+                # score *= norm: full-precision product, cast back to score_t with its own modes
+                y = prec.score.to_int(np.ldexp((y * norm_v).astype(np.float64), -2 * prec.score.frac))
+            out[start : start + _CHUNK, c] = y
+    out = out[:, 0] if n_learners == 1 else out
+    return out if return_int else np.ldexp(out.astype(np.float64), -prec.score.frac)
+
+
+def decision_function_float(model, X) -> np.ndarray:
+    """The float model, vectorised: float64 thresholds and leaf sums, as conifer's python backend computes."""
+    d = _model_dict(model)
+    X = np.asarray(X, dtype=np.float64)
+    trees, init = _prepare(d, None)
+    lt = d.get("splitting_convention", "<=") == "<"
+    n_learners = len(trees[0])
+    y = np.zeros((X.shape[0], n_learners))
+    for c in range(n_learners):
+        y[:, c] = np.sum([_leaf_values(ts[c], X, lt) for ts in trees], axis=0)
+    y = (y + init) * float(d.get("norm", 1))
+    return y[:, 0] if n_learners == 1 else y

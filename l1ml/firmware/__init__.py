@@ -1,0 +1,1 @@
+"""Firmware generation: thin adapters over hls4ml and conifer."""

@@ -1,0 +1,268 @@
+"""xgboost BDT -> conifer projects: the HLS (xilinxhls) and VHDL backends, plus conifer's own model JSON.
+
+A thin adapter over conifer 1.11, with one correction. conifer's xgboost converter reads thresholds from
+xgboost's text dump, which prints the float32 split values with 9 significant digits; parsed as float64,
+such a decimal is not the float32 xgboost compares with. xgboost sends `x` left when `x < t` in float32, so
+an input exactly on a threshold (common: l1ml inputs are dyadic hardware units and xgboost's hist cuts are
+data values) could go the other way in conifer. We replace every threshold and leaf value by the exact
+float32 from xgboost's JSON model; see docs/bdt.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError, L1mlError, ToolNotFound
+
+DEFAULT_PRECISION = "ap_fixed<18,8>"
+
+
+@dataclass(frozen=True)
+class _Board:
+    name: str
+    part: str
+    clock_period_ns: float
+
+
+def _load_board(name: str):
+    """The board's part and clock; uses l1ml.firmware.boards once it exists."""
+    try:
+        from l1ml.firmware.boards import load_board
+    except ImportError:
+        load_board = None
+    if load_board is not None:
+        return load_board(name)
+    from l1ml.project import repo_root
+
+    boards = repo_root() / "boards"
+    f = boards / f"{name}.toml"
+    if not f.is_file():
+        have = sorted(p.stem for p in boards.glob("*.toml"))
+        raise ConfigError(f"unknown board '{name}': no {f}; available boards: {', '.join(have) or 'none'}")
+    try:
+        doc = tomllib.loads(f.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{f}: not valid TOML: {exc}") from None
+    for key in ("part", "clock_period_ns"):
+        if key not in doc:
+            raise ConfigError(f"{f}: missing key '{key}'")
+    return _Board(name, str(doc["part"]), float(doc["clock_period_ns"]))
+
+
+def model_file(model_dir: Path) -> Path:
+    """The xgboost JSON model of a model version directory (manifest's model_file, default model.json)."""
+    model_dir = Path(model_dir)
+    name = "model.json"
+    manifest = model_dir / "manifest.json"
+    if manifest.is_file():
+        try:
+            name = json.loads(manifest.read_text()).get("model_file") or name
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{manifest}: not valid JSON: {exc}") from None
+    f = model_dir / name
+    if not f.is_file():
+        raise ConfigError(f"missing BDT model file {f}; train one with `l1ml train` (model kind 'bdt')")
+    return f
+
+
+def load_booster(model_dir: Path):
+    """The xgboost Booster saved in a model version directory."""
+    import xgboost as xgb
+
+    f = model_file(model_dir)
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(f))
+    except xgb.core.XGBoostError as exc:
+        raise ConfigError(f"{f}: not an xgboost model: {str(exc).splitlines()[0]}") from None
+    return booster
+
+
+def _f32(text: Decimal) -> np.float32:
+    """Decimal -> nearest float32, rounding once (float() then float32 could round twice)."""
+    c = np.float32(float(text))
+    cands = [np.nextafter(c, np.float32(-np.inf)), c, np.nextafter(c, np.float32(np.inf))]
+    return min(cands, key=lambda v: (abs(Decimal(float(v)) - text), int(v.view(np.uint32)) & 1))
+
+
+def _below_f32(t: np.float32) -> float:
+    """Largest float64 below float32 t: for float32 x, `x <= that` is exactly `x < t`."""
+    return float(np.nextafter(np.float64(t), -np.inf))
+
+
+def exact_splits(ensemble: dict, booster) -> int:
+    """Put xgboost's exact float32 thresholds and leaf values into conifer's ensemble dict, in place.
+
+    Returns how many thresholds conifer had parsed to a different float64. Checks that conifer's node
+    layout is xgboost's (conifer indexes nodes by their xgboost node id), so a converter change is caught.
+    """
+    model = json.loads(bytes(booster.save_raw("json")), parse_float=Decimal)
+    xtrees = model["learner"]["gradient_booster"]["model"]["trees"]
+    n_learners = len(ensemble["trees"][0])
+    lt = ensemble["splitting_convention"] == "<"
+    changed = 0
+    for i, per_tree in enumerate(ensemble["trees"]):
+        for j, tree in enumerate(per_tree):
+            xt = xtrees[n_learners * i + j]
+            if any(int(s) != 0 for s in xt.get("split_type", [])):
+                raise ConfigError("categorical splits are not supported by conifer's firmware backends")
+            left, cond, feat = xt["left_children"], xt["split_conditions"], xt["split_indices"]
+            if tree["children_left"] != list(left) or len(cond) != len(tree["feature"]):
+                raise L1mlError(f"tree {i}: conifer's node layout differs from xgboost's; cannot fix thresholds")
+            for n, c in enumerate(cond):
+                v = _f32(c)
+                if tree["feature"][n] < 0:
+                    tree["value"][n] = float(v)
+                    continue
+                if tree["feature"][n] != int(feat[n]):
+                    raise L1mlError(f"tree {i} node {n}: conifer's feature differs from xgboost's")
+                t = float(v) if lt else _below_f32(v)
+                changed += tree["threshold"][n] != t
+                tree["threshold"][n] = t
+    return int(changed)
+
+
+def ensemble_from_booster(booster) -> tuple[dict, int]:
+    """conifer's ensemble dict for an xgboost Booster, with exact thresholds; and the count corrected.
+
+    conifer logs a warning that xgboost >= 2 disagreements exist; it is left visible on purpose (docs/bdt.md).
+    """
+    from conifer.converters import get_converter
+
+    ens = get_converter("xgboost").convert(booster)
+    return ens, exact_splits(ens, booster)
+
+
+def project_name(project) -> str:
+    """A C++ identifier for the HLS top function; never 'bdt', which clashes with conifer's own `bdt`."""
+    name = re.sub(r"\W", "_", project.firmware.namespace or project.name)
+    if not name or name[0].isdigit():
+        name = "p_" + name
+    return f"{name}_bdt"
+
+
+def conifer_config(backend: str, precision: str, out_dir: Path, name: str, part: str, clock_ns: float) -> dict:
+    return {
+        "backend": backend,
+        "output_dir": str(out_dir),
+        "project_name": name,
+        "input_precision": precision,
+        "threshold_precision": precision,
+        "weight_precision": precision,
+        "score_precision": precision,
+        "precision": precision,
+        "xilinx_part": part,
+        "clock_period": clock_ns,
+        "unroll": True,
+    }
+
+
+def ap_include_dir() -> Path:
+    """hls4ml's bundled ap_types headers: conifer 1.11 ships none, so conifer needs XILINX_AP_INCLUDE."""
+    import hls4ml
+
+    d = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    if not (d / "ap_fixed.h").is_file():
+        raise ToolNotFound(f"no ap_fixed.h in {d}; reinstall hls4ml==1.3.0, whose templates bundle the ap_types")
+    return d
+
+
+def tool_env() -> dict[str, str]:
+    """Environment for conifer helpers run as subprocesses: its headers, and this venv's pybind11."""
+    env = dict(os.environ)
+    env.setdefault("XILINX_AP_INCLUDE", str(ap_include_dir()))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+# Run in a child process: conifer's VHDL writer compiles a helper with g++ in the current directory
+# (os.chdir inside), needs `python3 -m pybind11` on PATH, and only writes scripts for the simulator it finds.
+_VHDL_WRITER = """
+import json, sys, conifer
+from conifer.backends.vhdl.simulators import GHDL
+ens, cfg = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+m = conifer.model.make_model(ens, cfg)
+m.write()
+GHDL.write_scripts(cfg["output_dir"], conifer.backends.vhdl.writer.__file__.rsplit("/", 1)[0], 1 if m.n_classes == 2 else m.n_classes)
+"""
+
+
+def write_vhdl(ensemble: dict, config: dict) -> None:
+    with tempfile.TemporaryDirectory(prefix="l1ml-conifer-vhdl-") as tmp:
+        (Path(tmp) / "ens.json").write_text(json.dumps(ensemble))
+        (Path(tmp) / "cfg.json").write_text(json.dumps(config))
+        r = subprocess.run(
+            [sys.executable, "-c", _VHDL_WRITER, "ens.json", "cfg.json"],
+            cwd=tmp, env=tool_env(), capture_output=True, text=True, check=False,
+        )
+    if r.returncode != 0:
+        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+        raise L1mlError(f"conifer's VHDL writer failed (exit {r.returncode}) for {config['output_dir']}:\n{tail}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
+    """Write conifer_model.json, conifer_hls/ and conifer_vhdl/ into out_dir; return the manifest fields."""
+    import conifer
+    import xgboost
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    board = _load_board(project.firmware.board)
+    precision = project.firmware.precision or DEFAULT_PRECISION
+    from l1ml.emulate.bdt_fixed import FixedType
+
+    FixedType.parse(precision)  # fail on a bad precision before any file is written
+    booster = load_booster(model_dir)
+    ens, corrected = ensemble_from_booster(booster)
+    name = project_name(project)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hls_dir, vhdl_dir = out_dir / "conifer_hls", out_dir / "conifer_vhdl"
+    for d in (hls_dir, vhdl_dir):
+        shutil.rmtree(d, ignore_errors=True)  # stale files from an older conversion must not survive
+
+    cfg = conifer_config("xilinxhls", precision, hls_dir, name, board.part, board.clock_period_ns)
+    hls = conifer.model.make_model(copy.deepcopy(ens), cfg)
+    hls.write()
+    hls.save(str(out_dir / "conifer_model.json"))
+    write_vhdl(copy.deepcopy(ens), conifer_config("vhdl", precision, vhdl_dir, name, board.part, board.clock_period_ns))
+
+    model_manifest = model_dir / "manifest.json"
+    return {
+        "kind": "bdt",
+        "tool": "conifer",
+        "conifer_version": str(conifer.__version__),
+        "xgboost_version": xgboost.__version__,
+        "board": project.firmware.board,
+        "part": board.part,
+        "clock_period_ns": board.clock_period_ns,
+        "precision": precision,
+        "project_name": name,
+        "n_trees": ens["n_trees"],
+        "max_depth": ens["max_depth"],
+        "n_features": ens["n_features"],
+        "splitting_convention": ens["splitting_convention"],
+        "thresholds_corrected": corrected,
+        "files": {"conifer_model": "conifer_model.json", "hls": "conifer_hls", "vhdl": "conifer_vhdl"},
+        "model_manifest_sha256": _sha256(model_manifest) if model_manifest.is_file() else None,
+        "hashes": {
+            "model": _sha256(model_file(model_dir)),
+            "conifer_model": _sha256(out_dir / "conifer_model.json"),
+        },
+    }
