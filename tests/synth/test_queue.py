@@ -1,0 +1,212 @@
+"""The local queue with real worker processes, a real SQLite file and real jobs (g++ testbenches, GHDL)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import cli, job, make_project, settings, submit_local, wait_for, wait_state
+
+M = 1024**2
+
+
+def test_concurrent_submitters_get_distinct_ids(home, tmp_path):
+    prj = make_project(tmp_path)
+    # Eight CLI processes at once, plus four processes each submitting ten jobs through the library.
+    code = ("import sys; sys.path.insert(0, %r); from conftest import submit_local;"
+            "[submit_local(%r) for _ in range(10)]") % (str(Path(__file__).parent), str(prj))
+    lib = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(lambda _: cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim",
+                                           "--memory", "200M", "--json"), range(8)))
+    assert all(p.wait(120) == 0 for p in lib)
+    ids = [json.loads(o.stdout)["id"] for o in outs]
+    from l1ml.synth.store import Store
+
+    jobs = Store(settings().db).list()
+    assert len(jobs) == 48 and len({j.id for j in jobs}) == 48 and set(ids) <= {j.id for j in jobs}
+    assert all(j.state == "queued" and j.memory == 200 * M for j in jobs)
+    assert all((settings().archives / f"{j.id}.tar.gz").is_file() for j in jobs)
+
+
+def test_memory_admission_from_recorded_times(home, tmp_path, procs):
+    prj = make_project(tmp_path, sleep_ms=1200)
+    ids = [submit_local(prj, memory=m)["id"] for m in ("200M", "200M", "300M", "100M", "200M", "100M")]
+    procs.worker("450M")
+    for i in ids:
+        assert wait_state(i).state == "succeeded", job(i)
+    from l1ml.synth.store import Store
+
+    runs = Store(settings().db).runs()
+    assert len(runs) == len(ids)
+    # At every start, the runs alive at that instant fit the budget.
+    peak_sum = 0
+    for r in runs:
+        t = r["started_at"]
+        alive = [x for x in runs if x["started_at"] <= t < x["ended_at"]]
+        peak_sum = max(peak_sum, sum(x["memory"] for x in alive))
+        assert sum(x["memory"] for x in alive) <= 450 * M
+    assert peak_sum > 300 * M  # and jobs did run side by side
+
+
+def test_job_over_its_memory_is_killed_and_its_neighbour_survives(home, tmp_path, procs):
+    hog = make_project(tmp_path, "hog", alloc_mb=400, sleep_ms=10_000)
+    ok = make_project(tmp_path, "ok", sleep_ms=2000)
+    h = submit_local(hog, memory="200M")["id"]
+    o = submit_local(ok, memory="200M")["id"]
+    procs.worker("1G")
+    hj = wait_state(h)
+    assert hj.state == "oom" and hj.peak_memory > 200 * M and "over its declared 200M" in hj.reason
+    assert hj.ended_at - hj.started_at < 8  # killed, not left to finish its sleep
+    assert wait_state(o).state == "succeeded"
+    r = cli("status", str(h), "--json")
+    d = json.loads(r.stdout)
+    assert d["state"] == "oom" and d["memory"] == 200 * M and d["peak_memory"] > 200 * M
+
+
+def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
+    mark_t, mark_c = tmp_path / "t.marks", tmp_path / "c.marks"
+    slow_t = make_project(tmp_path, "slow_t", sleep_ms=60_000, mark=str(mark_t))
+    slow_c = make_project(tmp_path, "slow_c", sleep_ms=60_000, mark=str(mark_c))
+    t = submit_local(slow_t, timeout="3s")["id"]
+    c = submit_local(slow_c, timeout="10m")["id"]
+    queued = submit_local(slow_c, memory="900M")["id"]  # does not fit beside the others: stays queued
+    procs.worker("1G")
+    wait_for(lambda: mark_c.exists(), 30, what="the cancel job's testbench to start")
+    pid_c = int(mark_c.read_text().split()[1])
+    out = cli("cancel", str(c))
+    assert "cancel requested" in out.stdout
+    assert "cancelled" in cli("cancel", str(queued)).stdout
+    jc = wait_state(c)
+    assert jc.state == "cancelled" and "cancelled" in jc.reason
+    jt = wait_state(t)
+    assert jt.state == "timeout" and "timeout of 3s" in jt.reason
+    pid_t = int(mark_t.read_text().split()[1])
+    for pid in (pid_c, pid_t):
+        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+                 5, what=f"testbench {pid} to be gone")
+    assert "end" not in mark_c.read_text() and "end" not in mark_t.read_text()
+    assert job(queued).state == "cancelled" and job(queued).started_at is None
+
+
+def test_worker_killed_mid_job_then_restarted(home, tmp_path, procs):
+    done_prj = make_project(tmp_path, "quick")
+    first = submit_local(done_prj)["id"]
+    w1 = procs.worker("1G")
+    assert wait_state(first).state == "succeeded"
+    result = settings().work / str(first) / "result.tar.gz"
+    before = result.read_bytes()
+
+    mark = tmp_path / "marks"
+    slow = make_project(tmp_path, "slow", sleep_ms=3000, mark=str(mark))
+    retried = submit_local(slow)["id"]
+    once = submit_local(slow, max_attempts=1)["id"]
+    wait_for(lambda: mark.exists() and mark.read_text().count("start") == 2, 30, what="both testbenches")
+    orphans = [int(line.split()[1]) for line in mark.read_text().splitlines()]
+    w1.send_signal(signal.SIGKILL)
+    w1.wait()
+    assert all(psutil.pid_exists(p) for p in orphans)  # the jobs outlived their worker...
+
+    procs.worker("1G")
+    assert wait_state(retried).state == "succeeded"
+    j = job(retried)
+    assert j.attempts == 2 and j.exit_code == 0
+    f = job(once)
+    assert f.state == "failed" and "gave up after 1 attempt" in f.reason
+    for p in orphans:  # ...until the restarted worker reaped them
+        assert not psutil.pid_exists(p) or psutil.Process(p).status() == psutil.STATUS_ZOMBIE
+
+    from l1ml.synth.store import Store
+
+    runs = [r for r in Store(settings().db).runs() if r["job_id"] == retried]
+    assert [r["outcome"] for r in runs] == ["lost", "succeeded"]
+    assert runs[0]["ended_at"] <= runs[1]["started_at"]  # never two runs of one job at once
+    lines = mark.read_text().splitlines()
+    assert lines.count(f"end {orphans[0]}") == 0 and lines.count(f"end {orphans[1]}") == 0
+    assert result.read_bytes() == before and job(first).state == "succeeded"  # finished results intact
+
+
+def test_rtlsim_runs_ghdl_and_a_failing_testbench_fails(home, tmp_path, procs):
+    if not subprocess.run(["which", "ghdl"], capture_output=True).returncode == 0:
+        pytest.fail("ghdl is not installed; apt-get install ghdl (CI installs it)")
+    good = make_project(tmp_path, "good", vhdl=True)
+    from conftest import make_vhdl
+
+    bad = make_project(tmp_path, "bad")
+    make_vhdl(bad / "build" / "firmware" / "v1" / "conifer_vhdl", fail=True)
+    g = submit_local(good, step="rtlsim")["id"]
+    b = submit_local(bad, step="rtlsim")["id"]
+    procs.worker("1G")
+    assert wait_state(g).state == "succeeded"
+    jb = wait_state(b)
+    assert jb.state == "failed" and jb.exit_code not in (0, None)
+    assert "BDT output mismatch" in cli("logs", str(b)).stdout
+    out = tmp_path / "out"
+    cli("fetch", str(g), "--out", str(out))
+    summary = json.loads((out / f"job-{g}" / "summary.json").read_text())
+    assert summary["state"] == "succeeded" and summary["commands"][-1]["argv"][1] == "-r"
+
+
+def test_csim_fetch_logs_and_failing_testbench(home, tmp_path, procs):
+    prj = make_project(tmp_path, "ok", sleep_ms=1500)
+    bad = make_project(tmp_path, "bad", exit_code=3)
+    procs.worker("1G")
+    jid = json.loads(cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M",
+                         "--json").stdout)["id"]
+    bid = submit_local(bad)["id"]
+    followed = cli("logs", str(jid), "--follow")  # returns once the job has ended
+    assert "testbench done" in followed.stdout and "+ (cd hls4ml) /" in followed.stdout
+    assert job(jid).state == "succeeded"
+    out = tmp_path / "out"
+    cli("fetch", str(jid), "--out", str(out))
+    d = out / f"job-{jid}"
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["csim_outputs"] == 6 and summary["exit_code"] == 0 and summary["peak_memory"] > 0
+    assert (d / "files" / "hls4ml" / "tb_data" / "csim_results.log").read_text().split()[:2] == ["3", "5"]
+    jb = wait_state(bid)
+    assert jb.state == "failed" and jb.exit_code == 3 and "code 3" in jb.reason
+    listing = json.loads(cli("list", "--json").stdout)
+    assert {x["id"] for x in listing} == {jid, bid}
+    assert {"id", "user", "step", "state", "memory", "peak_memory", "started_at", "ended_at", "exit_code",
+            "reason"} <= set(listing[0])
+
+
+def test_missing_vendor_tool_fails_at_once_and_names_it(home, tmp_path, procs):
+    prj = make_project(tmp_path)
+    env = {"PATH": "/usr/bin:/bin"}
+    r = cli("submit", "-p", str(prj), "-m", "v1", "--step", "csynth", check=False, env=env)
+    assert r.returncode == 2 and "vitis-run or vitis_hls" in r.stderr and "L1ML_VITIS_RUN" in r.stderr
+    assert "Traceback" not in r.stderr
+    # Submitted from elsewhere (a client does not check the build host's tools), the worker fails it at once.
+    from l1ml.project import load_project
+    from l1ml.synth.client import LocalClient, package
+
+    arc, fields = package(load_project(prj), "v1", "vsynth", "1G", "1h", check_tools=False)
+    jid = LocalClient(settings()).submit(arc, **fields)["id"]
+    os.unlink(arc)
+    procs.worker("2G")
+    j = wait_state(jid, timeout=20)
+    assert j.state == "failed" and "vitis-run or vitis_hls" in j.reason and j.exit_code is None
+    assert j.ended_at - j.started_at < 5
+
+
+def test_bad_input_gives_one_line_errors(home, tmp_path):
+    prj = make_project(tmp_path)
+    cases = [
+        (("submit", "-p", str(prj), "-m", "v1", "--step", "synth"), "unknown step 'synth'"),
+        (("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "32Q"), "memory '32Q'"),
+        (("submit", "-p", str(prj), "-m", "v9", "--step", "csim"), "no firmware at"),
+        (("submit", "-p", str(prj), "-m", "v1", "--step", "rtlsim"), "conifer VHDL project"),
+        (("status", "12345"), "no job 12345"),
+        (("status", "1", "--server", "http://127.0.0.1:9", "--token", "x"), "cannot reach"),
+    ]
+    for args, msg in cases:
+        r = cli(*args, check=False)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

@@ -1,0 +1,68 @@
+"""Pure parts of the queue: sizes and durations users type, and the scheduler's choices."""
+
+import pytest
+
+from l1ml.errors import L1mlError
+from l1ml.synth import scheduler
+from l1ml.synth.job import Job, check_step, format_memory, parse_duration, parse_memory
+
+G = 1024**3
+
+
+def test_memory_strings():
+    assert parse_memory("32G") == 32 * G
+    assert parse_memory("512M") == 512 * 1024**2
+    assert parse_memory("1.5g") == int(1.5 * G)
+    assert parse_memory("64GiB") == 64 * G
+    assert format_memory(16 * G) == "16G"
+    for bad in ("32Q", "", "G", "-1G", "0"):
+        with pytest.raises(L1mlError, match="memory"):
+            parse_memory(bad)
+
+
+def test_durations():
+    assert parse_duration("6h") == 6 * 3600
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("45") == 45
+    for bad in ("6x", "h", "1h 2", "0s"):
+        with pytest.raises(L1mlError, match="duration"):
+            parse_duration(bad)
+
+
+def test_unknown_step_names_the_valid_ones():
+    with pytest.raises(L1mlError, match="csim, csynth, cosim, vsynth, rtlsim"):
+        check_step("synth")
+
+
+def _job(i, user="a", memory=G, priority=0, t=None):
+    return Job(id=i, user=user, step="csim", state="queued", memory=memory, priority=priority,
+               submitted_at=float(i if t is None else t))
+
+
+def test_fair_share_one_users_many_jobs_do_not_starve_another():
+    queued = [_job(i, "alice") for i in range(1, 51)] + [_job(51, "bob")]
+    running = [_job(100, "alice")]
+    assert scheduler.pick(queued, running, 4 * G, 8 * G, now=60).user == "bob"
+    # Started jobs alternate between users while both have work.
+    started, running = [], []
+    for _ in range(4):
+        j = scheduler.pick(queued, running, 100 * G, 100 * G, now=60)
+        queued.remove(j)
+        running.append(j)
+        started.append(j.user)
+    assert started.count("bob") == 1 and started[:2] in (["alice", "bob"], ["bob", "alice"])
+
+
+def test_priority_before_fair_share_and_age():
+    queued = [_job(1, "a"), _job(2, "b", priority=5)]
+    assert scheduler.pick(queued, [], 8 * G, 8 * G, now=10).id == 2
+
+
+def test_memory_admission_and_backfill():
+    queued = [_job(1, memory=6 * G), _job(2, memory=2 * G)]
+    assert scheduler.pick(queued, [], 4 * G, 8 * G, now=10).id == 2  # the big one waits; a small one fits
+    assert scheduler.pick(queued, [], 1 * G, 8 * G, now=10) is None
+    # After waiting long enough at the head, the big job reserves the memory: no more backfill.
+    assert scheduler.pick(queued, [], 4 * G, 8 * G, now=10 + scheduler.RESERVE_AFTER) is None
+    # A job larger than the whole budget never blocks this worker.
+    assert scheduler.pick([_job(1, memory=99 * G), _job(2)], [], 4 * G, 8 * G, now=1e6).id == 2
