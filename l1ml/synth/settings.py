@@ -32,6 +32,8 @@ class Settings:
     max_unpacked: int = 8 * 1024**3  # bytes, all members together
     max_members: int = 50_000
     tools: dict = field(default_factory=dict)
+    slurm: dict = field(default_factory=dict)  # [slurm]: see l1ml.synth.dispatch.slurm
+    condor: dict = field(default_factory=dict)  # [condor]: see l1ml.synth.dispatch.condor
 
     @property
     def db(self) -> Path:

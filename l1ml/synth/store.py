@@ -224,6 +224,17 @@ class Store:
                                     (RUNNING, worker_prefix + "%"))
         return [_row_to_job(r) for r in rows]
 
+    def adopt(self, job: Job, worker: str) -> Job | None:
+        """A run whose worker is gone but whose batch job lives on: hand it, same attempt and handle, to
+        `worker`. None if another worker got there first."""
+        now = time.time()
+        with self.tx() as db:
+            if not self._fenced(db, job.id, job.worker, job.attempts, "worker=?, lease_until=?",
+                                (worker, now + self.lease)):
+                return None
+            db.execute("UPDATE runs SET worker=? WHERE job_id=? AND attempt=?", (worker, job.id, job.attempts))
+        return self.get(job.id)
+
     def requeue(self, job: Job, reason: str) -> Job | None:
         """A run whose worker is gone: queue it again, or fail it once its attempts are used up."""
         now = time.time()

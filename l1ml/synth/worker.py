@@ -69,6 +69,9 @@ class Worker:
             if job.id in self.active:
                 continue
             if self.dispatcher.adopt(job, job.handle):
+                taken = self.store.adopt(job, self.id)
+                if taken is not None:
+                    self.active[taken.id] = taken
                 continue
             self.dispatcher.reap(job, job.handle)
             self.store.requeue(job, f"worker {job.worker} stopped heartbeating")
@@ -139,7 +142,10 @@ class Worker:
         for job_id in list(self.active):
             job = self.active[job_id]
             if job_id not in held:  # our lease lapsed and the job moved on: stop our copy of it
-                self.dispatcher.cancel(job, job.handle, FAILED, "lease lost")
+                if getattr(self.dispatcher, "keeps_running", False):
+                    self.active.pop(job_id)  # a batch job has one copy only; whoever adopted it follows it
+                else:
+                    self.dispatcher.cancel(job, job.handle, FAILED, "lease lost")
                 continue
             peak = self.dispatcher.peak(job, job.handle)
             if peak:
@@ -179,6 +185,11 @@ class Worker:
             self.shutdown()
 
     def shutdown(self) -> None:
+        if getattr(self.dispatcher, "keeps_running", False):
+            # The batch system holds the runs; the next worker adopts them when their lease lapses.
+            self.active.clear()
+            self.store.close()
+            return
         for job in list(self.active.values()):
             self.dispatcher.cancel(job, job.handle, FAILED, "worker stopped")
             deadline = time.time() + 10

@@ -19,6 +19,8 @@ from l1ml.synth.job import Job
 
 DISPATCHERS = {
     "local": "l1ml.synth.dispatch.local:LocalDispatcher",
+    "slurm": "l1ml.synth.dispatch.slurm:SlurmDispatcher",
+    "condor": "l1ml.synth.dispatch.condor:CondorDispatcher",
 }
 
 
