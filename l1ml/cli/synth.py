@@ -15,11 +15,31 @@ app = typer.Typer(help="Queue synthesis and simulation jobs on a build host.", n
 token_app = typer.Typer(help="Per-user API tokens for `l1ml synth serve`.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-SERVER_OPT = typer.Option(None, "--server", help="Queue server URL; default: config file, else the local queue.")
+SERVER_OPT = typer.Option(
+    None, "--server", help="Queue server URL; default: config file, else the local queue."
+)
 TOKEN_OPT = typer.Option(None, "--token", help="API token for --server (or L1ML_SYNTH_TOKEN, or config).")
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts and CI.")
-SHOWN = ("id", "user", "step", "state", "memory", "peak_memory", "priority", "submitted_at", "started_at",
-         "ended_at", "exit_code", "reason", "attempts", "project", "model", "board", "worker", "commands")
+SHOWN = (
+    "id",
+    "user",
+    "step",
+    "state",
+    "memory",
+    "peak_memory",
+    "priority",
+    "submitted_at",
+    "started_at",
+    "ended_at",
+    "exit_code",
+    "reason",
+    "attempts",
+    "project",
+    "model",
+    "board",
+    "worker",
+    "commands",
+)
 
 
 def _client(server, token):
@@ -46,15 +66,30 @@ def _table(jobs: list[dict]):
 
     from l1ml.synth.job import format_memory
 
-    colours = {"succeeded": "green", "failed": "red", "oom": "red", "timeout": "red", "cancelled": "yellow",
-               "running": "cyan"}
+    colours = {
+        "succeeded": "green",
+        "failed": "red",
+        "oom": "red",
+        "timeout": "red",
+        "cancelled": "yellow",
+        "running": "cyan",
+    }
     t = Table("id", "user", "step", "state", "memory", "peak", "prio", "started", "ended", "exit", "reason")
     for j in jobs:
         st = j["state"]
-        t.add_row(str(j["id"]), j["user"], j["step"], f"[{colours.get(st, 'white')}]{st}[/]",
-                  format_memory(j["memory"]), format_memory(j["peak_memory"]), str(j["priority"]),
-                  _time(j["started_at"]), _time(j["ended_at"]),
-                  "-" if j["exit_code"] is None else str(j["exit_code"]), j["reason"] or "")
+        t.add_row(
+            str(j["id"]),
+            j["user"],
+            j["step"],
+            f"[{colours.get(st, 'white')}]{st}[/]",
+            format_memory(j["memory"]),
+            format_memory(j["peak_memory"]),
+            str(j["priority"]),
+            _time(j["started_at"]),
+            _time(j["ended_at"]),
+            "-" if j["exit_code"] is None else str(j["exit_code"]),
+            j["reason"] or "",
+        )
     return t
 
 
@@ -86,13 +121,19 @@ def submit(
     if as_json:
         print(json.dumps(_public(job)))
     else:
-        console().print(f"job [bold]{job['id']}[/]: {step} of {fields['project']} {fields['model']}, "
-                        f"{format_memory(job['memory'])}, queued")
+        console().print(
+            f"job [bold]{job['id']}[/]: {step} of {fields['project']} {fields['model']}, "
+            f"{format_memory(job['memory'])}, queued"
+        )
 
 
 @app.command()
-def status(job_id: int = typer.Argument(..., metavar="JOB"), server: str = SERVER_OPT, token: str = TOKEN_OPT,
-           as_json: bool = JSON_OPT) -> None:
+def status(
+    job_id: int = typer.Argument(..., metavar="JOB"),
+    server: str = SERVER_OPT,
+    token: str = TOKEN_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """One job's state, memory, times, exit code and reason."""
     job = _client(server, token).get(job_id)
     if as_json:
@@ -107,8 +148,12 @@ def status(job_id: int = typer.Argument(..., metavar="JOB"), server: str = SERVE
 
 
 @app.command("list")
-def list_jobs(all_users: bool = typer.Option(False, "--all", help="Every user's jobs (admin tokens)."),
-              server: str = SERVER_OPT, token: str = TOKEN_OPT, as_json: bool = JSON_OPT) -> None:
+def list_jobs(
+    all_users: bool = typer.Option(False, "--all", help="Every user's jobs (admin tokens)."),
+    server: str = SERVER_OPT,
+    token: str = TOKEN_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Your jobs, newest first."""
     jobs = _client(server, token).list(all_users)
     if as_json:
@@ -118,9 +163,12 @@ def list_jobs(all_users: bool = typer.Option(False, "--all", help="Every user's 
 
 
 @app.command()
-def logs(job_id: int = typer.Argument(..., metavar="JOB"),
-         follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
-         server: str = SERVER_OPT, token: str = TOKEN_OPT) -> None:
+def logs(
+    job_id: int = typer.Argument(..., metavar="JOB"),
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    server: str = SERVER_OPT,
+    token: str = TOKEN_OPT,
+) -> None:
     """The job's log: the recorded commands and their output."""
     from l1ml.synth.client import follow
 
@@ -137,19 +185,24 @@ def logs(job_id: int = typer.Argument(..., metavar="JOB"),
 
 
 @app.command()
-def cancel(job_id: int = typer.Argument(..., metavar="JOB"), server: str = SERVER_OPT,
-           token: str = TOKEN_OPT) -> None:
+def cancel(
+    job_id: int = typer.Argument(..., metavar="JOB"), server: str = SERVER_OPT, token: str = TOKEN_OPT
+) -> None:
     """Cancel a job: at once if queued; a running one has its whole process group killed."""
     job = _client(server, token).cancel(job_id)
     msg = {"cancelled": "cancelled", "running": "cancel requested; its worker stops it"}.get(
-        job["state"], f"already {job['state']}")
+        job["state"], f"already {job['state']}"
+    )
     console().print(f"job {job_id}: {msg}")
 
 
 @app.command()
-def fetch(job_id: int = typer.Argument(..., metavar="JOB"),
-          out: Path = typer.Option(..., "--out", "-o", help="Directory; results go to OUT/job-JOB/."),
-          server: str = SERVER_OPT, token: str = TOKEN_OPT) -> None:
+def fetch(
+    job_id: int = typer.Argument(..., metavar="JOB"),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory; results go to OUT/job-JOB/."),
+    server: str = SERVER_OPT,
+    token: str = TOKEN_OPT,
+) -> None:
     """Download a finished job's summary.json, log, reports and artifacts."""
     dest = _client(server, token).fetch(job_id, out)
     console().print(f"job {job_id}: results in {dest}")
@@ -168,7 +221,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
 
 @app.command()
 def worker(
-    memory_budget: str = typer.Option(..., "--memory-budget", help="Memory this worker may hand out, e.g. 64G."),
+    memory_budget: str = typer.Option(
+        ..., "--memory-budget", help="Memory this worker may hand out, e.g. 64G."
+    ),
     max_jobs: int = typer.Option(0, "--max-jobs", help="At most this many jobs at once (0: memory decides)."),
     poll: float = typer.Option(0.2, "--poll", help="Seconds between scheduling rounds."),
     lease: float = typer.Option(None, "--lease", help="Seconds a claim lives without heartbeat."),
@@ -185,8 +240,10 @@ def worker(
 
 
 @token_app.command("create")
-def token_create(user: str = typer.Argument(...),
-                 admin: bool = typer.Option(False, "--admin", help="May see and cancel every user's jobs.")) -> None:
+def token_create(
+    user: str = typer.Argument(...),
+    admin: bool = typer.Option(False, "--admin", help="May see and cancel every user's jobs."),
+) -> None:
     """Create a token for USER on this host's queue; it is shown once and stored hashed."""
     from l1ml.synth.settings import load_settings
     from l1ml.synth.store import Store

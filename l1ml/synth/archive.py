@@ -85,7 +85,9 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                 name = _check_name(m.name)
                 if m.isreg():
                     if m.size > limits.max_member_size:
-                        raise UnsafeArchive(f"member {name!r} is {m.size} bytes, over {limits.max_member_size}")
+                        raise UnsafeArchive(
+                            f"member {name!r} is {m.size} bytes, over {limits.max_member_size}"
+                        )
                     total += m.size
                     if total > limits.max_total:
                         raise UnsafeArchive(f"archive unpacks to more than {limits.max_total} bytes")
@@ -119,7 +121,9 @@ def _real_parent(root: Path, name: str) -> Path:
             os.mkdir(cur, 0o755)
             continue
         if not stat.S_ISDIR(st.st_mode):
-            raise UnsafeArchive(f"member {name!r} would be written through {part!r}, which is not a directory")
+            raise UnsafeArchive(
+                f"member {name!r} would be written through {part!r}, which is not a directory"
+            )
     return cur
 
 

@@ -28,8 +28,9 @@ def derived_memory(step: str, firmware: Path) -> int:
     return int(min(128, 2 ** math.ceil(math.log2(want))) * GiB)
 
 
-def package(project, model: str | None, step: str, memory: str | None, timeout: str | None,
-            check_tools: bool) -> tuple[Path, dict]:
+def package(
+    project, model: str | None, step: str, memory: str | None, timeout: str | None, check_tools: bool
+) -> tuple[Path, dict]:
     """Pack the firmware of a project's model version for a step; returns (archive, submit fields)."""
     check_step(step)
     fw = project.firmware_dir(model)
@@ -41,8 +42,14 @@ def package(project, model: str | None, step: str, memory: str | None, timeout: 
         if check_tools:
             raise
     mem = parse_memory(memory or project.synth.memory or derived_memory(step, fw))
-    fields = {"step": step, "memory": mem, "timeout": parse_duration(timeout or project.synth.timeout),
-              "project": project.name, "model": fw.name, "board": project.firmware.board}
+    fields = {
+        "step": step,
+        "memory": mem,
+        "timeout": parse_duration(timeout or project.synth.timeout),
+        "project": project.name,
+        "model": fw.name,
+        "board": project.firmware.board,
+    }
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
     archive.pack(fw, Path(tmp))
@@ -65,8 +72,18 @@ class LocalClient:
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
         self.user = user or getpass.getuser()
 
-    def submit(self, archive_path: Path, *, step: str, memory: int, timeout: float, priority: int = 0,
-               project: str = "", model: str = "", board: str = "") -> dict:
+    def submit(
+        self,
+        archive_path: Path,
+        *,
+        step: str,
+        memory: int,
+        timeout: float,
+        priority: int = 0,
+        project: str = "",
+        model: str = "",
+        board: str = "",
+    ) -> dict:
         check_step(step)
         archive.check(archive_path, _limits(self.settings))
         self.settings.archives.mkdir(parents=True, exist_ok=True)
@@ -75,9 +92,18 @@ class LocalClient:
         with os.fdopen(fd, "wb") as out, open(archive_path, "rb") as src:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
-        job = self.store.submit(user=self.user, step=step, memory=memory, timeout=timeout, priority=priority,
-                                project=project, model=model, board=board, archive=Path(staged),
-                                archives_dir=self.settings.archives)
+        job = self.store.submit(
+            user=self.user,
+            step=step,
+            memory=memory,
+            timeout=timeout,
+            priority=priority,
+            project=project,
+            model=model,
+            board=board,
+            archive=Path(staged),
+            archives_dir=self.settings.archives,
+        )
         return job.to_dict()
 
     def _job(self, job_id: int):
@@ -138,11 +164,14 @@ class HttpClient:
         import httpx
 
         if not token:
-            raise L1mlError(f"no token for {url}; ask the build host's admin for one (`l1ml synth token create "
-                            f"USER`) and pass --token or set L1ML_SYNTH_TOKEN")
+            raise L1mlError(
+                f"no token for {url}; ask the build host's admin for one (`l1ml synth token create "
+                f"USER`) and pass --token or set L1ML_SYNTH_TOKEN"
+            )
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=timeout)
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
 
     def _call(self, method: str, path: str, **kw):
         import httpx
@@ -159,13 +188,31 @@ class HttpClient:
             raise L1mlError(f"server said {r.status_code}: {detail}")
         return r
 
-    def submit(self, archive_path: Path, *, step: str, memory: int, timeout: float, priority: int = 0,
-               project: str = "", model: str = "", board: str = "") -> dict:
-        params = {"step": step, "memory": memory, "timeout": timeout, "priority": priority,
-                  "project": project, "model": model, "board": board}
+    def submit(
+        self,
+        archive_path: Path,
+        *,
+        step: str,
+        memory: int,
+        timeout: float,
+        priority: int = 0,
+        project: str = "",
+        model: str = "",
+        board: str = "",
+    ) -> dict:
+        params = {
+            "step": step,
+            "memory": memory,
+            "timeout": timeout,
+            "priority": priority,
+            "project": project,
+            "model": model,
+            "board": board,
+        }
         with open(archive_path, "rb") as f:
-            return self._call("POST", "/jobs", params=params, content=f,
-                              headers={"Content-Type": "application/gzip"}).json()
+            return self._call(
+                "POST", "/jobs", params=params, content=f, headers={"Content-Type": "application/gzip"}
+            ).json()
 
     def get(self, job_id: int) -> dict:
         return self._call("GET", f"/jobs/{job_id}").json()

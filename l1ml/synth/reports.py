@@ -68,14 +68,21 @@ def _resources(used: dict, available: dict, board: dict | None) -> dict:
         if u is None:
             continue
         a = _int(available.get(r))
-        out[r] = {"used": u, "available": a, "percent": _pct(u, a),
-                  "board_available": board.get(r) if board else None,
-                  "board_percent": _pct(u, board.get(r)) if board else None}
+        out[r] = {
+            "used": u,
+            "available": a,
+            "percent": _pct(u, a),
+            "board_available": board.get(r) if board else None,
+            "board_percent": _pct(u, board.get(r)) if board else None,
+        }
     return out
 
 
-def parse_hls_project(csynth_xml: Path, vivado_synth: Path | None = None, tb_data: Path | None = None) -> dict:
-    """Run hls4ml's parse_vivado_report over one solution's csynth.xml (…/<solution>/syn/report/<top>_csynth.xml)."""
+def parse_hls_project(
+    csynth_xml: Path, vivado_synth: Path | None = None, tb_data: Path | None = None
+) -> dict:
+    """Run hls4ml's parse_vivado_report over one solution's report,
+    …/<solution>/syn/report/<top>_csynth.xml."""
     from hls4ml.report.vivado_report import parse_vivado_report
 
     top = csynth_xml.name.removesuffix("_csynth.xml")
@@ -86,7 +93,8 @@ def parse_hls_project(csynth_xml: Path, vivado_synth: Path | None = None, tb_dat
         prj = stage / f"{top}_prj"
         prj.mkdir()
         (prj / "vivado_hls.app").write_text(
-            f'<project><solutions><solution name="{solution.name}"/></solutions></project>\n')
+            f'<project><solutions><solution name="{solution.name}"/></solutions></project>\n'
+        )
         (prj / solution.name).symlink_to(solution.resolve())
         if vivado_synth is not None:
             (stage / "vivado_synth.rpt").symlink_to(vivado_synth.resolve())
@@ -103,17 +111,25 @@ def summarize_hls(report: dict, board: dict | None) -> dict:
         target = _float(c.get("TargetClockPeriod"))
         best, worst = _int(c.get("BestLatency")), _int(c.get("WorstLatency"))
         out["clock"] = {"target_ns": target, "estimated_ns": _float(c.get("EstimatedClockPeriod"))}
-        out["latency"] = {"best_cycles": best, "worst_cycles": worst,
-                          "best_ns": round(best * target, 3) if best is not None and target else None,
-                          "worst_ns": round(worst * target, 3) if worst is not None and target else None}
+        out["latency"] = {
+            "best_cycles": best,
+            "worst_cycles": worst,
+            "best_ns": round(best * target, 3) if best is not None and target else None,
+            "worst_ns": round(worst * target, 3) if worst is not None and target else None,
+        }
         out["interval"] = {"min": _int(c.get("IntervalMin")), "max": _int(c.get("IntervalMax"))}
         avail = {r: c.get("Available" + r) for r in RESOURCES}
         out["csynth"] = _resources(c, avail, board)
     v = report.get("VivadoSynthReport")
     if v:
         # hls4ml files Vivado's "Block RAM Tile" (36 Kb tiles) under BRAM_18K; one tile is two 18 Kb blocks.
-        used = {"LUT": v.get("LUT"), "FF": v.get("FF"), "DSP": v.get("DSP48E"), "URAM": v.get("URAM"),
-                "BRAM_18K": None if _int(v.get("BRAM_18K")) is None else 2 * _int(v.get("BRAM_18K"))}
+        used = {
+            "LUT": v.get("LUT"),
+            "FF": v.get("FF"),
+            "DSP": v.get("DSP48E"),
+            "URAM": v.get("URAM"),
+            "BRAM_18K": None if _int(v.get("BRAM_18K")) is None else 2 * _int(v.get("BRAM_18K")),
+        }
         out["vsynth"] = _resources(used, {}, board)
     cos = report.get("CosimReport")
     if cos:

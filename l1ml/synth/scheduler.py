@@ -21,8 +21,14 @@ def order(queued: list[Job], running: list[Job]) -> list[Job]:
     return sorted(queued, key=lambda j: (-j.priority, busy[j.user], j.submitted_at, j.id))
 
 
-def pick(queued: list[Job], running: list[Job], free: int, budget: int, now: float,
-         reserve_after: float = RESERVE_AFTER) -> Job | None:
+def pick(
+    queued: list[Job],
+    running: list[Job],
+    free: int,
+    budget: int,
+    now: float,
+    reserve_after: float = RESERVE_AFTER,
+) -> Job | None:
     """The job to start with `free` bytes of this worker's `budget` left, or None to wait."""
     for job in order(queued, running):
         if job.memory > budget:

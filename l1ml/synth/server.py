@@ -45,8 +45,17 @@ def create_app(settings: Settings) -> FastAPI:
         return {"ok": True}
 
     @app.post("/jobs")
-    async def submit(request: Request, step: str, memory: int, timeout: float, priority: int = 0,
-                     project: str = "", model: str = "", board: str = "", caller=Depends(who)) -> dict:
+    async def submit(
+        request: Request,
+        step: str,
+        memory: int,
+        timeout: float,
+        priority: int = 0,
+        project: str = "",
+        model: str = "",
+        board: str = "",
+        caller=Depends(who),
+    ) -> dict:
         if step not in STEPS:
             raise HTTPException(400, f"unknown step '{step}'; valid steps: {', '.join(STEPS)}")
         if memory <= 0 or timeout <= 0:
@@ -61,16 +70,28 @@ def create_app(settings: Settings) -> FastAPI:
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > settings.max_upload:
-                        raise HTTPException(413, f"archive is over the {settings.max_upload}-byte upload limit")
+                        raise HTTPException(
+                            413, f"archive is over the {settings.max_upload}-byte upload limit"
+                        )
                     out.write(chunk)
             try:
                 await run_in_threadpool(archive.check, Path(tmp), limits)
             except L1mlError as exc:
                 raise HTTPException(400, f"archive rejected: {exc}") from None
             job = await run_in_threadpool(
-                lambda: store.submit(user=caller[0], step=step, memory=memory, timeout=timeout,
-                                     priority=priority, project=project, model=model, board=board,
-                                     archive=Path(tmp), archives_dir=settings.archives))
+                lambda: store.submit(
+                    user=caller[0],
+                    step=step,
+                    memory=memory,
+                    timeout=timeout,
+                    priority=priority,
+                    project=project,
+                    model=model,
+                    board=board,
+                    archive=Path(tmp),
+                    archives_dir=settings.archives,
+                )
+            )
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -94,15 +115,20 @@ def create_app(settings: Settings) -> FastAPI:
     def log(job_id: int, offset: int = 0, caller=Depends(who)) -> Response:
         job = visible(job_id, caller)
         data, nxt, done = read_log(log_path(settings, job_id), max(0, offset), job.finished)
-        return Response(data, media_type="text/plain",
-                        headers={"X-Next-Offset": str(nxt), "X-Finished": "1" if done else "0"})
+        return Response(
+            data,
+            media_type="text/plain",
+            headers={"X-Next-Offset": str(nxt), "X-Finished": "1" if done else "0"},
+        )
 
     @app.get("/jobs/{job_id}/result")
     def result(job_id: int, caller=Depends(who)):
         job = visible(job_id, caller)
         path = result_path(settings, job_id)
         if not job.finished or not path.is_file():
-            raise HTTPException(409, f"job {job_id} is {job.state}; its results are there once it has finished")
+            raise HTTPException(
+                409, f"job {job_id} is {job.state}; its results are there once it has finished"
+            )
         return FileResponse(path, media_type="application/gzip", filename=f"job-{job_id}.tar.gz")
 
     return app

@@ -1,13 +1,13 @@
 """Queue settings: a TOML file (L1ML_SYNTH_CONFIG, else <user config dir>/l1ml/synth.toml) plus env vars.
 
-    home = "/data/l1ml-queue"        # store, archives and work dirs; L1ML_SYNTH_HOME overrides
-    server = "http://buildhost:8765" # clients use the HTTP API instead of the local store
-    token = "..."                    # this user's token for that server; L1ML_SYNTH_TOKEN overrides
-    dispatcher = "local"             # how a worker runs jobs: see l1ml.synth.dispatch
-    lease = 30                       # seconds a worker's claim lives without a heartbeat
-    max_attempts = 3                 # runs of a job whose worker died, before it is marked failed
-    [tools]                          # executables, where they are not on PATH
-    vitis_hls = "/tools/Xilinx/Vitis_HLS/2023.2/bin/vitis_hls"
+home = "/data/l1ml-queue"        # store, archives and work dirs; L1ML_SYNTH_HOME overrides
+server = "http://buildhost:8765" # clients use the HTTP API instead of the local store
+token = "..."                    # this user's token for that server; L1ML_SYNTH_TOKEN overrides
+dispatcher = "local"             # how a worker runs jobs: see l1ml.synth.dispatch
+lease = 30                       # seconds a worker's claim lives without a heartbeat
+max_attempts = 3                 # runs of a job whose worker died, before it is marked failed
+[tools]                          # executables, where they are not on PATH
+vitis_hls = "/tools/Xilinx/Vitis_HLS/2023.2/bin/vitis_hls"
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def load_settings(**overrides) -> Settings:
     valid = {f.name for f in fields(Settings)}
     unknown = set(doc) - valid
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}")
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(valid))}"
+        )
     if os.environ.get("L1ML_SYNTH_HOME"):
         doc["home"] = os.environ["L1ML_SYNTH_HOME"]
     if os.environ.get("L1ML_SYNTH_TOKEN"):

@@ -20,8 +20,17 @@ HLS_DIRS = ("hls4ml", "conifer_hls", ".")
 VHDL_DIRS = ("conifer_vhdl", ".")
 
 # Files a step leaves behind that fetch returns, besides the log and the summary.
-REPORTS = ("**/*_csynth.rpt", "**/*_csynth.xml", "**/*_cosim.rpt", "**/vivado_synth.rpt", "**/util.rpt",
-           "**/tb_data/csim_results.log", "**/tb_data/rtl_cosim_results.log", "**/ghdl.log", "**/*.log")
+REPORTS = (
+    "**/*_csynth.rpt",
+    "**/*_csynth.xml",
+    "**/*_cosim.rpt",
+    "**/vivado_synth.rpt",
+    "**/util.rpt",
+    "**/tb_data/csim_results.log",
+    "**/tb_data/rtl_cosim_results.log",
+    "**/ghdl.log",
+    "**/*.log",
+)
 ARTIFACTS = {
     "csim": (),
     "rtlsim": (),
@@ -51,8 +60,10 @@ def tool_hint(name: str) -> str:
     from l1ml.synth.settings import config_file
 
     var = "L1ML_" + name.upper().replace("-", "_")
-    return (f"install it on the build host and put it on PATH (e.g. source the Xilinx settings64.sh), "
-            f"or point at it with {var}=/path/to/{name} or [tools] {name} = \"...\" in {config_file()}")
+    return (
+        f"install it on the build host and put it on PATH (e.g. source the Xilinx settings64.sh), "
+        f'or point at it with {var}=/path/to/{name} or [tools] {name} = "..." in {config_file()}'
+    )
 
 
 def find_tool(name: str, tools: dict | None = None) -> str | None:
@@ -100,8 +111,11 @@ def plan_csim(src: Path, tools: dict | None) -> Plan:
     rel = d.relative_to(src).as_posix()
     test = sorted(d.glob("*_test.cpp"))[0].name
     sources = [p.relative_to(d).as_posix() for p in sorted((d / "firmware").glob("*.cpp"))]
-    includes = ["-I.", "-Ifirmware"] + [f"-I{p.relative_to(d).as_posix()}" for p in
-                                        (d / "firmware/ap_types", d / "firmware/nnet_utils") if p.is_dir()]
+    includes = ["-I.", "-Ifirmware"] + [
+        f"-I{p.relative_to(d).as_posix()}"
+        for p in (d / "firmware/ap_types", d / "firmware/nnet_utils")
+        if p.is_dir()
+    ]
     build = [cxx, "-O2", "-std=c++17", *includes, test, *sources, "-o", "csim.exe"]
     return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}])
 
@@ -110,8 +124,16 @@ def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
     """hls4ml's and conifer's build_prj.tcl, with the options their own build() passes."""
     d = _subdir(src, HLS_DIRS, lambda p: (p / "build_prj.tcl").is_file(), "HLS project with build_prj.tcl")
     rel = d.relative_to(src).as_posix()
-    opts = {"reset": 1, "csim": 0, "synth": 1, "cosim": int(step == "cosim"), "validation": 0,
-            "export": int(step == "vsynth"), "vsynth": int(step == "vsynth"), "fifo_opt": 0}
+    opts = {
+        "reset": 1,
+        "csim": 0,
+        "synth": 1,
+        "cosim": int(step == "cosim"),
+        "validation": 0,
+        "export": int(step == "vsynth"),
+        "vsynth": int(step == "vsynth"),
+        "fifo_opt": 0,
+    }
     if _hls_backend(d) == "vivado":
         hls = need_tool(step, ("vivado_hls",), tools)
         argv = [hls, "-f", "build_prj.tcl", " ".join(f"{k}={v}" for k, v in opts.items())]
@@ -120,8 +142,11 @@ def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
         hls = need_tool(step, ("vitis-run", "vitis_hls"), tools)
         body = "".join(f"    {k:<10} {v}\n" for k, v in opts.items())
         files = {f"{rel}/build_opt.tcl": "array set opt {\n" + body + "}\n"}
-        argv = ([hls, "--tcl", "build_prj.tcl", "--mode", "hls"] if hls.endswith("vitis-run")
-                else [hls, "-f", "build_prj.tcl"])
+        argv = (
+            [hls, "--tcl", "build_prj.tcl", "--mode", "hls"]
+            if hls.endswith("vitis-run")
+            else [hls, "-f", "build_prj.tcl"]
+        )
     if step == "vsynth":
         need_tool(step, ("vivado",), tools)  # build_prj.tcl runs vivado for the logic synthesis
     return Plan(step, [{"argv": argv, "cwd": rel}], files)
@@ -130,14 +155,20 @@ def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
 def plan_vhdl_vsynth(src: Path, tools: dict | None) -> Plan:
     d = _subdir(src, VHDL_DIRS, lambda p: (p / "synth.tcl").is_file(), "conifer VHDL project with synth.tcl")
     vivado = need_tool("vsynth", ("vivado",), tools)
-    return Plan("vsynth", [{"argv": [vivado, "-mode", "batch", "-source", "synth.tcl"],
-                            "cwd": d.relative_to(src).as_posix()}])
+    return Plan(
+        "vsynth",
+        [{"argv": [vivado, "-mode", "batch", "-source", "synth.tcl"], "cwd": d.relative_to(src).as_posix()}],
+    )
 
 
 def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
     """conifer's ghdl_compile.sh, read as data: only its ghdl lines run, then conifer's run command."""
-    d = _subdir(src, VHDL_DIRS, lambda p: (p / "ghdl_compile.sh").is_file(),
-                "conifer VHDL project with ghdl_compile.sh")
+    d = _subdir(
+        src,
+        VHDL_DIRS,
+        lambda p: (p / "ghdl_compile.sh").is_file(),
+        "conifer VHDL project with ghdl_compile.sh",
+    )
     ghdl = need_tool("rtlsim", ("ghdl",), tools)
     rel = d.relative_to(src).as_posix()
     cmds = []
@@ -165,4 +196,3 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     if step == "vsynth" and not any((src / c / "build_prj.tcl").is_file() for c in HLS_DIRS):
         return plan_vhdl_vsynth(src, tools)
     return plan_vendor(step, src, tools)
-

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS workers (
-    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, budget INTEGER NOT NULL, seen_at REAL NOT NULL
+    id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, budget INTEGER NOT NULL,
+    seen_at REAL NOT NULL
 );
 """
 
@@ -106,9 +107,20 @@ class Store:
 
     # --- jobs -------------------------------------------------------------------------------------------
 
-    def submit(self, *, user: str, step: str, memory: int, timeout: float, priority: int = 0,
-               project: str = "", model: str = "", board: str = "", archive: Path | None = None,
-               archives_dir: Path | None = None) -> Job:
+    def submit(
+        self,
+        *,
+        user: str,
+        step: str,
+        memory: int,
+        timeout: float,
+        priority: int = 0,
+        project: str = "",
+        model: str = "",
+        board: str = "",
+        archive: Path | None = None,
+        archives_dir: Path | None = None,
+    ) -> Job:
         """Insert a queued job. The archive file is moved to <archives_dir>/<id>.tar.gz inside the
         transaction, so a committed job always has its archive."""
         now = time.time()
@@ -116,7 +128,19 @@ class Store:
             cur = db.execute(
                 "INSERT INTO jobs (user, step, state, memory, priority, timeout, project, model, board,"
                 " submitted_at, max_attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (user, step, QUEUED, memory, priority, timeout, project, model, board, now, self.max_attempts),
+                (
+                    user,
+                    step,
+                    QUEUED,
+                    memory,
+                    priority,
+                    timeout,
+                    project,
+                    model,
+                    board,
+                    now,
+                    self.max_attempts,
+                ),
             )
             job_id = cur.lastrowid
             if archive is not None and archives_dir is not None:
@@ -130,7 +154,9 @@ class Store:
         row = self._conn().execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
         return _row_to_job(row) if row else None
 
-    def list(self, user: str | None = None, states: tuple[str, ...] | None = None, limit: int = 1000) -> list[Job]:
+    def list(
+        self, user: str | None = None, states: tuple[str, ...] | None = None, limit: int = 1000
+    ) -> list[Job]:
         sql, args = "SELECT * FROM jobs WHERE 1=1", []
         if user is not None:
             sql += " AND user=?"
@@ -143,11 +169,14 @@ class Store:
         return [_row_to_job(r) for r in self._conn().execute(sql, args)]
 
     def runs(self, job_id: int | None = None) -> list[dict]:
-        sql = "SELECT * FROM runs" + (" WHERE job_id=?" if job_id is not None else "") + " ORDER BY started_at"
+        sql = (
+            "SELECT * FROM runs" + (" WHERE job_id=?" if job_id is not None else "") + " ORDER BY started_at"
+        )
         return [dict(r) for r in self._conn().execute(sql, () if job_id is None else (job_id,))]
 
-    def claim(self, worker: str, budget: int, pick: Callable[[list[Job], list[Job], int, int, float], Job | None]
-              ) -> Job | None:
+    def claim(
+        self, worker: str, budget: int, pick: Callable[[list[Job], list[Job], int, int, float], Job | None]
+    ) -> Job | None:
         """Take the job `pick` chooses from the queue, given this worker's free memory. One transaction."""
         now = time.time()
         with self.tx() as db:
@@ -165,49 +194,79 @@ class Store:
                 " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]' WHERE id=? AND state=?",
                 (RUNNING, worker, attempt, now, now + self.lease, job.id, QUEUED),
             )
-            db.execute("INSERT INTO runs (job_id, attempt, worker, memory, started_at) VALUES (?,?,?,?,?)",
-                       (job.id, attempt, worker, job.memory, now))
+            db.execute(
+                "INSERT INTO runs (job_id, attempt, worker, memory, started_at) VALUES (?,?,?,?,?)",
+                (job.id, attempt, worker, job.memory, now),
+            )
         return self.get(job.id)
 
     def _fenced(self, db, job_id: int, worker: str, attempt: int, sets: str, args: tuple) -> bool:
-        cur = db.execute(f"UPDATE jobs SET {sets} WHERE id=? AND state=? AND worker=? AND attempts=?",
-                         (*args, job_id, RUNNING, worker, attempt))
+        cur = db.execute(
+            f"UPDATE jobs SET {sets} WHERE id=? AND state=? AND worker=? AND attempts=?",
+            (*args, job_id, RUNNING, worker, attempt),
+        )
         return cur.rowcount == 1
 
     def record_start(self, job_id: int, worker: str, attempt: int, handle: dict, commands: list) -> bool:
         with self.tx() as db:
-            return self._fenced(db, job_id, worker, attempt, "handle=?, commands=?",
-                                (json.dumps(handle), json.dumps(commands)))
+            return self._fenced(
+                db,
+                job_id,
+                worker,
+                attempt,
+                "handle=?, commands=?",
+                (json.dumps(handle), json.dumps(commands)),
+            )
 
     def record_commands(self, job_id: int, worker: str, attempt: int, commands: list) -> bool:
         with self.tx() as db:
             return self._fenced(db, job_id, worker, attempt, "commands=?", (json.dumps(commands),))
 
-    def finish(self, job_id: int, worker: str, attempt: int, state: str, exit_code: int | None = None,
-               reason: str = "", peak_memory: int | None = None) -> bool:
+    def finish(
+        self,
+        job_id: int,
+        worker: str,
+        attempt: int,
+        state: str,
+        exit_code: int | None = None,
+        reason: str = "",
+        peak_memory: int | None = None,
+    ) -> bool:
         """End a run; False when this worker no longer holds the job (its lease lapsed and it moved on)."""
         assert state in TERMINAL
         now = time.time()
         with self.tx() as db:
-            ok = self._fenced(db, job_id, worker, attempt,
-                              "state=?, exit_code=?, reason=?, peak_memory=?, ended_at=?, lease_until=NULL",
-                              (state, exit_code, reason, peak_memory, now))
+            ok = self._fenced(
+                db,
+                job_id,
+                worker,
+                attempt,
+                "state=?, exit_code=?, reason=?, peak_memory=?, ended_at=?, lease_until=NULL",
+                (state, exit_code, reason, peak_memory, now),
+            )
             if ok:
-                db.execute("UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
-                           (now, state, job_id, attempt))
+                db.execute(
+                    "UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
+                    (now, state, job_id, attempt),
+                )
             return ok
 
     def heartbeat(self, worker: str, host: str, pid: int, budget: int) -> set[int]:
         """Extend the leases of this worker's jobs; returns the ids it still holds."""
         now = time.time()
         with self.tx() as db:
-            db.execute("INSERT INTO workers (id, host, pid, budget, seen_at) VALUES (?,?,?,?,?)"
-                       " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget",
-                       (worker, host, pid, budget, now))
-            db.execute("UPDATE jobs SET lease_until=? WHERE state=? AND worker=? AND lease_until>=?",
-                       (now + self.lease, RUNNING, worker, now))
-            rows = db.execute("SELECT id FROM jobs WHERE state=? AND worker=? AND lease_until>=?",
-                              (RUNNING, worker, now)).fetchall()
+            db.execute(
+                "INSERT INTO workers (id, host, pid, budget, seen_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget",
+                (worker, host, pid, budget, now),
+            )
+            db.execute(
+                "UPDATE jobs SET lease_until=? WHERE state=? AND worker=? AND lease_until>=?",
+                (now + self.lease, RUNNING, worker, now),
+            )
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE state=? AND worker=? AND lease_until>=?", (RUNNING, worker, now)
+            ).fetchall()
         return {r[0] for r in rows}
 
     def set_peak(self, job_id: int, worker: str, attempt: int, peak: int) -> None:
@@ -220,8 +279,9 @@ class Store:
         return [_row_to_job(r) for r in rows]
 
     def running_on(self, worker_prefix: str) -> list[Job]:
-        rows = self._conn().execute("SELECT * FROM jobs WHERE state=? AND worker LIKE ?",
-                                    (RUNNING, worker_prefix + "%"))
+        rows = self._conn().execute(
+            "SELECT * FROM jobs WHERE state=? AND worker LIKE ?", (RUNNING, worker_prefix + "%")
+        )
         return [_row_to_job(r) for r in rows]
 
     def adopt(self, job: Job, worker: str) -> Job | None:
@@ -229,10 +289,13 @@ class Store:
         `worker`. None if another worker got there first."""
         now = time.time()
         with self.tx() as db:
-            if not self._fenced(db, job.id, job.worker, job.attempts, "worker=?, lease_until=?",
-                                (worker, now + self.lease)):
+            if not self._fenced(
+                db, job.id, job.worker, job.attempts, "worker=?, lease_until=?", (worker, now + self.lease)
+            ):
                 return None
-            db.execute("UPDATE runs SET worker=? WHERE job_id=? AND attempt=?", (worker, job.id, job.attempts))
+            db.execute(
+                "UPDATE runs SET worker=? WHERE job_id=? AND attempt=?", (worker, job.id, job.attempts)
+            )
         return self.get(job.id)
 
     def requeue(self, job: Job, reason: str) -> Job | None:
@@ -251,8 +314,10 @@ class Store:
                 args, outcome = (QUEUED, f"requeued: {reason}"), "lost"
             if not self._fenced(db, job.id, job.worker, job.attempts, sets, args):
                 return None
-            db.execute("UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
-                       (now, outcome, job.id, job.attempts))
+            db.execute(
+                "UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
+                (now, outcome, job.id, job.attempts),
+            )
         return self.get(job.id)
 
     def request_cancel(self, job_id: int) -> Job:
@@ -263,15 +328,18 @@ class Store:
             if row is None:
                 raise L1mlError(f"no job {job_id}")
             if row[0] == QUEUED:
-                db.execute("UPDATE jobs SET state=?, reason=?, ended_at=? WHERE id=?",
-                           (CANCELLED, "cancelled before it started", now, job_id))
+                db.execute(
+                    "UPDATE jobs SET state=?, reason=?, ended_at=? WHERE id=?",
+                    (CANCELLED, "cancelled before it started", now, job_id),
+                )
             elif row[0] == RUNNING:
                 db.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
         return self.get(job_id)  # type: ignore[return-value]
 
     def cancel_requests(self, worker: str) -> list[int]:
-        rows = self._conn().execute("SELECT id FROM jobs WHERE state=? AND worker=? AND cancel_requested=1",
-                                    (RUNNING, worker))
+        rows = self._conn().execute(
+            "SELECT id FROM jobs WHERE state=? AND worker=? AND cancel_requested=1", (RUNNING, worker)
+        )
         return [r[0] for r in rows]
 
     def workers(self) -> list[dict]:
@@ -286,12 +354,18 @@ class Store:
             raise L1mlError(f"user name '{user}' must be letters, digits, '-', '_' or '.'")
         token = "l1ml_" + secrets.token_urlsafe(32)
         with self.tx() as db:
-            db.execute("INSERT INTO tokens (hash, user, role, created_at) VALUES (?,?,?,?)",
-                       (hash_token(token), user, role, time.time()))
+            db.execute(
+                "INSERT INTO tokens (hash, user, role, created_at) VALUES (?,?,?,?)",
+                (hash_token(token), user, role, time.time()),
+            )
         return token
 
     def authenticate(self, token: str) -> tuple[str, str] | None:
-        row = self._conn().execute("SELECT user, role FROM tokens WHERE hash=?", (hash_token(token),)).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT user, role FROM tokens WHERE hash=?", (hash_token(token),))
+            .fetchone()
+        )
         return (row[0], row[1]) if row else None
 
     def revoke_tokens(self, user: str) -> int:

@@ -38,8 +38,14 @@ def log_path(settings: Settings, job_id: int) -> Path:
 
 
 class Worker:
-    def __init__(self, settings: Settings, budget: int, max_jobs: int = 0, poll: float = 0.2,
-                 dispatcher: Dispatcher | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        budget: int,
+        max_jobs: int = 0,
+        poll: float = 0.2,
+        dispatcher: Dispatcher | None = None,
+    ):
         self.settings = settings
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
         self.budget = budget
@@ -57,14 +63,22 @@ class Worker:
     def _worker_dead(self, job: Job) -> bool:
         host, _, rest = job.worker.partition(":")
         pid = rest.partition(":")[0]
-        return host == self.host and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid))
+        return (
+            host == self.host
+            and pid.isdigit()
+            and int(pid) != os.getpid()
+            and not psutil.pid_exists(int(pid))
+        )
 
     def recover(self, startup: bool = False) -> None:
         """Requeue runs whose worker is gone: lease lapsed, or (at startup) a dead worker on this host."""
         lost = self.store.expired()
         if startup:
-            lost += [j for j in self.store.running_on(self.host + ":") if self._worker_dead(j)
-                     and j.id not in {x.id for x in lost}]
+            lost += [
+                j
+                for j in self.store.running_on(self.host + ":")
+                if self._worker_dead(j) and j.id not in {x.id for x in lost}
+            ]
         for job in lost:
             if job.id in self.active:
                 continue
@@ -112,10 +126,17 @@ class Worker:
             summary = summarize(src, job.step, board_resources(job.board))
         except Exception as exc:  # a report we cannot read must not lose the job's outcome
             summary = {"step": job.step, "error": f"could not parse the reports: {exc}"}
-        summary.update(state=out.state, exit_code=out.exit_code, reason=out.reason, peak_memory=out.peak_memory,
-                       commands=job.commands)
+        summary.update(
+            state=out.state,
+            exit_code=out.exit_code,
+            reason=out.reason,
+            peak_memory=out.peak_memory,
+            commands=job.commands,
+        )
         self._write_result(job, src, summary)
-        self.store.finish(job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory)
+        self.store.finish(
+            job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory
+        )
         self.active.pop(job.id, None)
 
     def _write_result(self, job: Job, src: Path, summary: dict) -> None:
@@ -170,6 +191,7 @@ class Worker:
 
     def run(self, until=None) -> None:
         """Loop until SIGTERM/SIGINT (or until() is true); then stop running jobs and requeue them."""
+
         def stop(*_):
             self.stopping = True
 

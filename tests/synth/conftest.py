@@ -34,8 +34,14 @@ def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "queue"
     monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
     monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))  # absent unless a test writes it
-    for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_TOKEN", "L1ML_VITIS_RUN", "L1ML_VITIS_HLS", "L1ML_VIVADO_HLS",
-                "L1ML_VIVADO"):
+    for var in (
+        "L1ML_SYNTH_SERVER",
+        "L1ML_SYNTH_TOKEN",
+        "L1ML_VITIS_RUN",
+        "L1ML_VITIS_HLS",
+        "L1ML_VIVADO_HLS",
+        "L1ML_VIVADO",
+    ):
         monkeypatch.delenv(var, raising=False)
     return h
 
@@ -74,8 +80,16 @@ int main() {
 """
 
 
-def make_project(root: Path, name: str = "tiny", sleep_ms: int = 0, alloc_mb: int = 0, exit_code: int = 0,
-                 mark: str = "", vhdl: bool = False, board: str = "vu9p") -> Path:
+def make_project(
+    root: Path,
+    name: str = "tiny",
+    sleep_ms: int = 0,
+    alloc_mb: int = 0,
+    exit_code: int = 0,
+    mark: str = "",
+    vhdl: bool = False,
+    board: str = "vu9p",
+) -> Path:
     """projects/<name>/ with firmware v1 laid out as `l1ml convert` writes it (hls4ml/, conifer_vhdl/)."""
     prj = root / name
     prj.mkdir(parents=True)
@@ -87,10 +101,12 @@ def make_project(root: Path, name: str = "tiny", sleep_ms: int = 0, alloc_mb: in
     (hls / "myproject_test.cpp").write_text(TESTBENCH)
     (hls / "firmware" / "myproject.h").write_text("#pragma once\nfloat myproject(float x);\n")
     (hls / "firmware" / "myproject.cpp").write_text(
-        '#include "myproject.h"\nfloat myproject(float x) { return 2 * x + 1; }\n')
+        '#include "myproject.h"\nfloat myproject(float x) { return 2 * x + 1; }\n'
+    )
     (hls / "firmware" / "parameters.h").write_text(
-        f'#pragma once\n#define SLEEP_MS {sleep_ms}\n#define ALLOC_MB {alloc_mb}\n'
-        f'#define EXIT_CODE {exit_code}\n#define MARK "{mark}"\n')
+        f"#pragma once\n#define SLEEP_MS {sleep_ms}\n#define ALLOC_MB {alloc_mb}\n"
+        f'#define EXIT_CODE {exit_code}\n#define MARK "{mark}"\n'
+    )
     (hls / "tb_data" / "tb_input_features.dat").write_text("1 2 3\n4 5 6\n")
     (hls / "build_prj.tcl").write_text("# hls4ml's build script; run by vitis-run or vivado_hls\n")
     (hls / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
@@ -103,12 +119,15 @@ def make_project(root: Path, name: str = "tiny", sleep_ms: int = 0, alloc_mb: in
 def make_vhdl(d: Path, fail: bool = False) -> None:
     """A conifer-like VHDL project: a package and entity in library BDT, a testbench in xil_defaultlib."""
     (d / "firmware").mkdir(parents=True)
-    (d / "firmware" / "Constants.vhd").write_text(textwrap.dedent("""\
+    (d / "firmware" / "Constants.vhd").write_text(
+        textwrap.dedent("""\
         package Constants is
           constant nFeatures : integer := 4;
         end package;
-        """))
-    (d / "firmware" / "BDTTop.vhd").write_text(textwrap.dedent("""\
+        """)
+    )
+    (d / "firmware" / "BDTTop.vhd").write_text(
+        textwrap.dedent("""\
         library ieee; use ieee.numeric_std.all;
         library work; use work.Constants.all;
         entity BDTTop is
@@ -118,9 +137,11 @@ def make_vhdl(d: Path, fail: bool = False) -> None:
         begin
           y <= 2 * x + nFeatures;
         end architecture;
-        """))
+        """)
+    )
     expect = 999 if fail else 10
-    (d / "firmware" / "BDTTestbench.vhd").write_text(textwrap.dedent(f"""\
+    (d / "firmware" / "BDTTestbench.vhd").write_text(
+        textwrap.dedent(f"""\
         library BDT;
         entity testbench is end entity;
         architecture sim of testbench is
@@ -134,15 +155,18 @@ def make_vhdl(d: Path, fail: bool = False) -> None:
             wait;
           end process;
         end architecture;
-        """))
-    (d / "ghdl_compile.sh").write_text(textwrap.dedent("""\
+        """)
+    )
+    (d / "ghdl_compile.sh").write_text(
+        textwrap.dedent("""\
         ghdl -a --std=08 --work=BDT ./firmware/Constants.vhd
         ghdl -a --std=08 --work=BDT ./firmware/BDTTop.vhd
 
         ghdl -a --std=08 --work=xil_defaultlib ./firmware/BDTTestbench.vhd
 
         ghdl -e --std=08 --work=xil_defaultlib testbench
-        """))
+        """)
+    )
 
 
 def free_port() -> int:
@@ -164,7 +188,9 @@ class Procs:
         return p
 
     def worker(self, budget: str = "1G", *extra: str, log: Path | None = None) -> subprocess.Popen:
-        return self.start("worker", "--memory-budget", budget, "--poll", "0.05", "--lease", "2", *extra, log=log)
+        return self.start(
+            "worker", "--memory-budget", budget, "--poll", "0.05", "--lease", "2", *extra, log=log
+        )
 
     def server(self, port: int, log: Path | None = None) -> str:
         import httpx
@@ -210,15 +236,27 @@ def procs(home):
 
 
 def cli(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-    r = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=REPO, timeout=120,
-                       env={**os.environ, **(env or {})})
+    r = subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"{args} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
 
 
-def submit_local(project: Path, step: str = "csim", memory: str = "200M", timeout: str = "60s",
-                 priority: int = 0, max_attempts: int | None = None) -> dict:
+def submit_local(
+    project: Path,
+    step: str = "csim",
+    memory: str = "200M",
+    timeout: str = "60s",
+    priority: int = 0,
+    max_attempts: int | None = None,
+) -> dict:
     """Submit in-process through the same packaging and client the CLI uses."""
     import os as _os
 
@@ -242,5 +280,9 @@ def job(job_id: int):
 
 
 def wait_state(job_id: int, states=("succeeded", "failed", "oom", "timeout", "cancelled"), timeout=60.0):
-    return wait_for(lambda: (j := job(job_id)) and j.state in states and j, timeout, 0.05,
-                    f"job {job_id} to reach {states}")
+    return wait_for(
+        lambda: (j := job(job_id)) and j.state in states and j,
+        timeout,
+        0.05,
+        f"job {job_id} to reach {states}",
+    )

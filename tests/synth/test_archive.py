@@ -59,8 +59,9 @@ def test_malicious_archives_are_rejected_before_extraction(tmp_path, case):
 def test_symlink_chain_cannot_be_written_through(tmp_path):
     # Each link looks harmless on its own (sub/l -> .. is the root), but sub/l/x -> .. would point above
     # the root once sub/l is followed; and a file written through sub/l lands outside its directory.
-    arc = _tar(tmp_path / "a.tar.gz", [("sub/", "dir", None), ("sub/l", "sym", ".."),
-                                       ("sub/l/x", "sym", "..")])
+    arc = _tar(
+        tmp_path / "a.tar.gz", [("sub/", "dir", None), ("sub/l", "sym", ".."), ("sub/l/x", "sym", "..")]
+    )
     with pytest.raises(UnsafeArchive, match="not a directory"):
         extract(arc, tmp_path / "out")
     assert not (tmp_path / "out" / "x").exists()

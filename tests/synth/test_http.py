@@ -5,7 +5,6 @@ import json
 import tarfile
 
 import httpx
-
 from conftest import cli, free_port, make_project, settings, wait_state
 
 
@@ -31,13 +30,20 @@ def test_tokens_users_and_admin_over_http(home, tmp_path, procs):
     procs.worker("1G")
     prj = make_project(tmp_path, sleep_ms=300)
     as_alice = ("--server", url, "--token", alice)
-    jid = json.loads(cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M",
-                         "--json", *as_alice).stdout)["id"]
+    jid = json.loads(
+        cli(
+            "submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M", "--json", *as_alice
+        ).stdout
+    )["id"]
     assert json.loads(cli("status", str(jid), "--json", *as_alice).stdout)["user"] == "alice"
 
     # Bob's token on Alice's job: not visible, not cancellable, not fetchable.
-    for args in (("status", str(jid)), ("cancel", str(jid)), ("logs", str(jid)),
-                 ("fetch", str(jid), "--out", str(tmp_path / "b"))):
+    for args in (
+        ("status", str(jid)),
+        ("cancel", str(jid)),
+        ("logs", str(jid)),
+        ("fetch", str(jid), "--out", str(tmp_path / "b")),
+    ):
         r = cli(*args, "--server", url, "--token", bob, check=False)
         assert r.returncode == 2 and f"no job {jid} for user bob" in r.stderr, (args, r.stderr)
     assert json.loads(cli("list", "--json", "--server", url, "--token", bob).stdout) == []
@@ -80,8 +86,27 @@ def test_server_killed_and_restarted_keeps_accepted_jobs(home, tmp_path, procs):
     port = free_port()
     url = procs.server(port)
     prj = make_project(tmp_path)
-    ids = [json.loads(cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M",
-                          "--json", "--server", url, "--token", tok).stdout)["id"] for _ in range(2)]
+    ids = [
+        json.loads(
+            cli(
+                "submit",
+                "-p",
+                str(prj),
+                "-m",
+                "v1",
+                "--step",
+                "csim",
+                "--memory",
+                "200M",
+                "--json",
+                "--server",
+                url,
+                "--token",
+                tok,
+            ).stdout
+        )["id"]
+        for _ in range(2)
+    ]
     procs.procs[0].kill()
     procs.procs[0].wait()
     url = procs.server(port)

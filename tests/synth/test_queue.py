@@ -5,13 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import cli, job, make_project, settings, submit_local, wait_for, wait_state
 
 M = 1024**2
@@ -20,12 +18,20 @@ M = 1024**2
 def test_concurrent_submitters_get_distinct_ids(home, tmp_path):
     prj = make_project(tmp_path)
     # Eight CLI processes at once, plus four processes each submitting ten jobs through the library.
-    code = ("import sys; sys.path.insert(0, %r); from conftest import submit_local;"
-            "[submit_local(%r) for _ in range(10)]") % (str(Path(__file__).parent), str(prj))
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from conftest import submit_local;"
+        f"[submit_local({str(prj)!r}) for _ in range(10)]"
+    )
     lib = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
     with ThreadPoolExecutor(8) as pool:
-        outs = list(pool.map(lambda _: cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim",
-                                           "--memory", "200M", "--json"), range(8)))
+        outs = list(
+            pool.map(
+                lambda _: cli(
+                    "submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M", "--json"
+                ),
+                range(8),
+            )
+        )
     assert all(p.wait(120) == 0 for p in lib)
     ids = [json.loads(o.stdout)["id"] for o in outs]
     from l1ml.synth.store import Store
@@ -90,8 +96,13 @@ def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
     assert jt.state == "timeout" and "timeout of 3s" in jt.reason
     pid_t = int(mark_t.read_text().split()[1])
     for pid in (pid_c, pid_t):
-        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
-                 5, what=f"testbench {pid} to be gone")
+        wait_for(
+            lambda pid=pid: (
+                not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            ),
+            5,
+            what=f"testbench {pid} to be gone",
+        )
     assert "end" not in mark_c.read_text() and "end" not in mark_t.read_text()
     assert job(queued).state == "cancelled" and job(queued).started_at is None
 
@@ -158,8 +169,9 @@ def test_csim_fetch_logs_and_failing_testbench(home, tmp_path, procs):
     prj = make_project(tmp_path, "ok", sleep_ms=1500)
     bad = make_project(tmp_path, "bad", exit_code=3)
     procs.worker("1G")
-    jid = json.loads(cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M",
-                         "--json").stdout)["id"]
+    jid = json.loads(
+        cli("submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M", "--json").stdout
+    )["id"]
     bid = submit_local(bad)["id"]
     followed = cli("logs", str(jid), "--follow")  # returns once the job has ended
     assert "testbench done" in followed.stdout and "+ (cd hls4ml) /" in followed.stdout
@@ -174,8 +186,18 @@ def test_csim_fetch_logs_and_failing_testbench(home, tmp_path, procs):
     assert jb.state == "failed" and jb.exit_code == 3 and "code 3" in jb.reason
     listing = json.loads(cli("list", "--json").stdout)
     assert {x["id"] for x in listing} == {jid, bid}
-    assert {"id", "user", "step", "state", "memory", "peak_memory", "started_at", "ended_at", "exit_code",
-            "reason"} <= set(listing[0])
+    assert {
+        "id",
+        "user",
+        "step",
+        "state",
+        "memory",
+        "peak_memory",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "reason",
+    } <= set(listing[0])
 
 
 def test_missing_vendor_tool_fails_at_once_and_names_it(home, tmp_path, procs):

@@ -7,8 +7,12 @@ import pytest
 
 from l1ml.synth.reports import board_resources, summarize
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "vendor-reports" / "vivado-2020.1"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"vendor-report fixtures not found at {FIXTURES}")
+FIXTURES = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "vendor-reports" / "vivado-2020.1"
+)
+pytestmark = pytest.mark.skipif(
+    not FIXTURES.is_dir(), reason=f"vendor-report fixtures not found at {FIXTURES}"
+)
 
 
 def _hls4ml_tree(root: Path, with_vsynth: bool = True) -> Path:
@@ -59,8 +63,16 @@ def test_vsynth_report_alone(tmp_path):
 
 
 def test_board_file(tmp_path):
-    (tmp_path / "tiny.toml").write_text('part = "xc7z020clg400-1"\nclock_period_ns = 5.0\nlut = 53200\n'
-                                        'ff = 106400\ndsp = 220\nbram_18k = 280\nuram = 0\n')
-    assert board_resources("tiny", tmp_path) == {"LUT": 53200, "FF": 106400, "DSP": 220, "BRAM_18K": 280,
-                                                 "URAM": 0, "part": "xc7z020clg400-1"}
+    (tmp_path / "tiny.toml").write_text(
+        'part = "xc7z020clg400-1"\nclock_period_ns = 5.0\nlut = 53200\n'
+        "ff = 106400\ndsp = 220\nbram_18k = 280\nuram = 0\n"
+    )
+    assert board_resources("tiny", tmp_path) == {
+        "LUT": 53200,
+        "FF": 106400,
+        "DSP": 220,
+        "BRAM_18K": 280,
+        "URAM": 0,
+        "part": "xc7z020clg400-1",
+    }
     assert board_resources("nope", tmp_path) is None

@@ -35,8 +35,15 @@ def test_unknown_step_names_the_valid_ones():
 
 
 def _job(i, user="a", memory=G, priority=0, t=None):
-    return Job(id=i, user=user, step="csim", state="queued", memory=memory, priority=priority,
-               submitted_at=float(i if t is None else t))
+    return Job(
+        id=i,
+        user=user,
+        step="csim",
+        state="queued",
+        memory=memory,
+        priority=priority,
+        submitted_at=float(i if t is None else t),
+    )
 
 
 def test_fair_share_one_users_many_jobs_do_not_starve_another():

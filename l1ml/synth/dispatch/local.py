@@ -108,14 +108,23 @@ class LocalDispatcher:
 
         with open(launch.log, "ab") as log:
             proc = subprocess.Popen(
-                ["bash", str(launch.script)], cwd=launch.workdir / "src", stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ["bash", str(launch.script)],
+                cwd=launch.workdir / "src",
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 preexec_fn=enter_cgroup if procs_file else None,
             )
         run = _Run(proc, time.time(), launch.memory, launch.timeout, cg)
         self.runs[launch.job.id] = run
-        return {"host": self.host, "pid": proc.pid, "pgid": proc.pid,
-                "create_time": psutil.Process(proc.pid).create_time(), "cgroup": str(cg or "")}
+        return {
+            "host": self.host,
+            "pid": proc.pid,
+            "pgid": proc.pid,
+            "create_time": psutil.Process(proc.pid).create_time(),
+            "cgroup": str(cg or ""),
+        }
 
     def _kill(self, run: _Run, outcome: Outcome, hard: bool) -> None:
         if run.ending is None:
@@ -139,11 +148,21 @@ class LocalDispatcher:
                 if run.term_at is not None and time.time() - run.term_at > GRACE:
                     self._kill(run, run.ending, hard=True)
             elif rss > run.memory:
-                self._kill(run, Outcome(OOM, reason=f"used {format_memory(rss)}, over its declared "
-                                                     f"{format_memory(run.memory)}; killed"), hard=True)
+                self._kill(
+                    run,
+                    Outcome(
+                        OOM,
+                        reason=f"used {format_memory(rss)}, over its declared "
+                        f"{format_memory(run.memory)}; killed",
+                    ),
+                    hard=True,
+                )
             elif time.time() - run.started > run.timeout:
-                self._kill(run, Outcome(TIMEOUT, reason=f"ran past its timeout of {run.timeout:.0f}s; killed"),
-                           hard=False)
+                self._kill(
+                    run,
+                    Outcome(TIMEOUT, reason=f"ran past its timeout of {run.timeout:.0f}s; killed"),
+                    hard=False,
+                )
             return None
         _signal(run.proc.pid, run.pids, signal.SIGKILL)  # leftovers of the group must not outlive the job
         out = self._outcome(run, code)
@@ -157,7 +176,9 @@ class LocalDispatcher:
             return Outcome(run.ending.state, code, run.ending.reason, peak)
         if run.cgroup is not None:
             try:
-                events = dict(line.split() for line in (run.cgroup / "memory.events").read_text().splitlines())
+                events = dict(
+                    line.split() for line in (run.cgroup / "memory.events").read_text().splitlines()
+                )
                 if int(events.get("oom_kill", 0)) > 0:
                     return Outcome(OOM, code, f"hit memory.max of {format_memory(run.memory)}; killed", peak)
             except OSError:
