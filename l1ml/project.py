@@ -246,6 +246,11 @@ def _validate(p: Project) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(p.training, key) < 1:
             raise ConfigError(f"{where} [training]: {key} must be at least 1")
+    for key in ("hidden", "filters"):
+        if any(n < 1 for n in getattr(p.model, key)):
+            raise ConfigError(f"{where} [model]: {key} must hold positive layer sizes, got {getattr(p.model, key)}")
+    if p.model.latent < 1 or p.model.bits < 2:
+        raise ConfigError(f"{where} [model]: latent must be >= 1 and bits >= 2")
     if p.trigger.rate_khz <= 0:
         raise ConfigError(f"{where} [trigger]: rate_khz must be positive")
 

@@ -62,3 +62,8 @@ def test_no_model_yet(tmp_path):
     p = load_project(write(tmp_path, ""))
     with pytest.raises(ConfigError, match="has no model yet"):
         p.model_dir()
+
+
+def test_negative_layer_size(tmp_path):
+    with pytest.raises(ConfigError, match=r"hidden must hold positive layer sizes, got \[32, -4\]"):
+        load_project(write(tmp_path, "[model]\nhidden = [32, -4]\n"))

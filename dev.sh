@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One entry point for people and CI: sets up what is missing, then runs a nox session.
+#   ./dev.sh demo [l1ml demo options]     the whole chain on embedded defaults
+#   ./dev.sh tests [pytest options]       the test suite
+#   ./dev.sh lint                         ruff
+# Set-up is idempotent: the venv is rebuilt only when pyproject.toml changes, and Debian packages the
+# tests need are installed only when missing (as root; otherwise it says what to install).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+session=${1:-tests}
+shift || true
+
+py=${PYTHON:-}
+if [ -z "$py" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      py=$cand
+      break
+    fi
+  done
+fi
+if [ -z "$py" ]; then
+  echo "dev.sh: l1ml needs Python 3.11 (TensorFlow 2.14, which hls4ml's QKeras support pins, has no wheels for 3.12)." >&2
+  echo "        Install python3.11 or set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+
+venv=.venv
+stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "dev.sh: setting up $venv (about 2 minutes and 2.7 GB the first time)" >&2
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
+  "$venv/bin/python" -m pip install -q -e '.[dev]'
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
+
+if [ "$session" = tests ]; then
+  bash scripts/system-deps.sh
+fi
+
+exec "$venv/bin/nox" -s "$session" -- "$@"
