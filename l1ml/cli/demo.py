@@ -56,7 +56,7 @@ events = {validate_events}
 
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", "-o", help="Working directory for the demo."),
-    events: int = typer.Option(100_000, "--events", "-n", min=2000, help="Background events to generate."),
+    events: int = typer.Option(300_000, "--events", "-n", min=2000, help="Background events to generate."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Training epochs of the autoencoder."),
     seed: int = typer.Option(7, "--seed"),
 ) -> None:

@@ -29,8 +29,9 @@ def show_metrics(model_dir: Path) -> None:
 
     m = json.loads((model_dir / "metrics.json").read_text())
     man = json.loads((model_dir / "manifest.json").read_text())
-    t = Table(title=f"{man['kind']} {man['version']}: trigger metrics at {m['target_rate_khz']:.3g} kHz "
-                    f"(threshold {m['threshold']:.5g}, {m['background_events']:,} background test events)")
+    t = Table(title=f"{man['kind']} {man['version']}: trigger metrics",
+              caption=f"threshold {m['threshold']:.5g} for {m['target_rate_khz']:.3g} kHz, "
+                      f"{m['background_events']:,} background test events")
     for col in ("signal", "AUC", f"TPR @ FPR {m['reference_fpr']:.0e}", f"TPR @ {m['target_rate_khz']:.3g} kHz"):
         t.add_column(col, justify="right" if col != "signal" else "left")
     for name, s in m["signals"].items():
