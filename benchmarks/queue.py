@@ -219,8 +219,9 @@ def main() -> None:
         span, serial, peak = makespan(tmp)
         mems = "+".join(str(m) for m, _ in MIX)
         print(
-            f"makespan for {len(MIX)} jobs ({mems} GB) on a {BUDGET} GB budget: {span:.2f} s vs {serial:.2f} s "
-            f"one at a time = {serial / span:.2f}x faster; peak declared memory in use {peak:.0f} GB"
+            f"makespan for {len(MIX)} jobs ({mems} GB) on a {BUDGET} GB budget: {span:.2f} s "
+            f"vs {serial:.2f} s one at a time = {serial / span:.2f}x faster; "
+            f"peak declared memory in use {peak:.0f} GB"
         )
 
 
