@@ -90,14 +90,20 @@ def from_hls(precision, where: str) -> FixedType:
     if rounding not in ROUNDING or overflow not in OVERFLOW:
         raise UnsupportedError(f"{where}: precision {precision}: unknown mode {rounding}/{overflow}")
     width, integer = int(precision.width), int(precision.integer)
-    if width > EXACT_BITS - 1:
-        raise UnsupportedError(f"{where}: precision {precision} is wider than {EXACT_BITS - 1} bits")
+    # A type wider than float64's 53 bits is fine as long as the codes it actually holds stay below 2**53;
+    # each layer checks that from its bounds (check_exact).
     return FixedType(width, integer, bool(precision.signed), rounding, overflow)
 
 
-def quantize(q: np.ndarray, shift: int, mode: str) -> np.ndarray:
+def quantize(q: np.ndarray, shift: int, mode: str, inplace: bool = False) -> np.ndarray:
     """Drop `shift` > 0 fractional bits of codes `q` with ap_fixed rounding `mode`."""
-    x = q * 2.0**-shift  # exact: a power-of-two scaling of an integer below 2**53
+    # exact: a power-of-two scaling of an integer below 2**53
+    x = np.multiply(q, 2.0**-shift, out=q if inplace else None)
+    return round_scaled(x, mode)
+
+
+def round_scaled(x: np.ndarray, mode: str) -> np.ndarray:
+    """Round real codes `x` (an array this function may overwrite) to integers with an ap_fixed mode."""
     if mode == "TRN":
         return np.floor(x, out=x)
     if mode == "RND":  # ties towards +inf
@@ -141,26 +147,48 @@ def overflow(q: np.ndarray, t: FixedType) -> np.ndarray:
     raise UnsupportedError(f"overflow mode {t.overflow} not emulated")
 
 
-def cast(q: np.ndarray, frac: int, b: Bounds, t: FixedType) -> tuple[np.ndarray, Bounds]:
+def cast(q: np.ndarray, frac: int, b: Bounds, t: FixedType, inplace: bool = False, lo_clip: float | None = None) -> tuple[np.ndarray, Bounds]:
     """ap_fixed conversion of codes `q` (with `frac` fractional bits, codes within `b`) to type `t`.
 
     Steps whose effect is provably nil for every code in `b` are skipped: that is where the speed comes
-    from, and it is exact because it is decided from the bounds, not from the data.
+    from, and it is exact because it is decided from the bounds, not from the data. `inplace` lets the
+    cast overwrite `q`. `lo_clip` clamps from below first (a ReLU folded into the cast).
     """
+    tb = t.bounds
     shift = frac - t.frac
+    if lo_clip is not None:
+        b = Bounds(max(b.lo, lo_clip), max(b.hi, lo_clip))
     if shift > 0:
-        if t.rounding == "TRN_ZERO" and b.lo >= 0:
-            q = quantize(q, shift, "TRN")
-        else:
-            q = quantize(q, shift, t.rounding)
-        b = quantized_bounds(b, shift)
-    elif shift < 0:
-        q = q * 2.0**-shift
-        b = b.scaled(-shift)
-    if b.within(t.bounds):
+        mode = "TRN" if (t.rounding == "TRN_ZERO" and b.lo >= 0) else t.rounding
+        qb = quantized_bounds(b, shift)
+        if t.overflow in ("SAT", "SAT_SYM") and not qb.within(tb) or lo_clip is not None:
+            # Rounding to integers is monotone, so clamping at the integer limits before rounding gives
+            # the same codes as rounding first and saturating after; it saves a pass.
+            x = np.multiply(q, 2.0**-shift, out=q if inplace else None)
+            lo = tb.lo if t.overflow in ("SAT", "SAT_SYM") and qb.lo < tb.lo else None
+            hi = tb.hi if t.overflow in ("SAT", "SAT_SYM") and qb.hi > tb.hi else None
+            if lo_clip is not None:
+                lo = lo_clip if lo is None else max(lo, lo_clip)
+            np.clip(x, lo, hi, out=x)
+            x = round_scaled(x, mode)
+            nb = Bounds(qb.lo if lo is None else max(qb.lo, lo), qb.hi if hi is None else min(qb.hi, hi))
+            if nb.within(tb):
+                return x, nb
+            return overflow(x, t), tb
+        q = quantize(q, shift, mode, inplace)
+        b = qb
+    else:
+        if lo_clip is not None:
+            q = np.maximum(q, lo_clip, out=q if inplace else None)
+            inplace = True
+        if shift < 0:
+            q = np.multiply(q, 2.0**-shift, out=q if inplace else None)
+            b = b.scaled(-shift)
+    if b.within(tb):
         return q, b
-    q = overflow(q, t)
-    return q, t.bounds
+    if t.overflow in ("SAT", "SAT_SYM"):
+        return np.clip(q, tb.lo, tb.hi), Bounds(max(b.lo, tb.lo), min(b.hi, tb.hi))
+    return overflow(q, t), tb
 
 
 def check_exact(b: Bounds, where: str) -> None:
@@ -176,14 +204,14 @@ def from_real(x: np.ndarray, t: FixedType) -> np.ndarray:
     """Codes of `t` for real inputs, as ap_fixed's constructor from double converts them."""
     x = np.asarray(x, dtype=np.float64)
     q = x * 2.0**t.frac  # exact: power-of-two scaling of a double
-    fractional = np.floor(q) != q
-    if np.any(fractional):
+    whole = np.floor(q)
+    fractional = whole != q
+    if fractional.any():
         # Round only where there are fractional bits; whole codes are already exact (even above 2**53).
-        whole = np.floor(q)
         frac_part = q - whole  # exact: q has fractional bits only when |q| < 2**52
         r = _round_real(whole, frac_part, t.rounding)
         q = np.where(fractional, r, q)
-    return overflow(q, t) if np.any((q < t.bounds.lo) | (q > t.bounds.hi)) else q
+    return overflow(q, t) if (q.min() < t.bounds.lo or q.max() > t.bounds.hi) else q
 
 
 def _round_real(whole: np.ndarray, frac_part: np.ndarray, mode: str) -> np.ndarray:

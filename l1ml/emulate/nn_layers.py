@@ -135,14 +135,27 @@ def build_dense(layer, ins: list[Info]) -> Op:
         acc_frac = acc_t.frac
         bacc = b_acc.astype(np.float64)
 
+        nnz = (w != 0).sum(axis=0)
+        if nnz.max() <= 1:
+            # At most one non-zero weight per output (a broadcast or a selection, like the score's pT
+            # scaling): a gather and a multiply give the same exact sums as the GEMM, without it.
+            rows = np.argmax(w != 0, axis=0)
+            wsel = w[rows, np.arange(n_out)]
+
+        def matmul(xq: np.ndarray) -> np.ndarray:
+            if nnz.max() <= 1:
+                return xq[:, rows] * wsel
+            return (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+
         def run(xq: np.ndarray) -> np.ndarray:
-            acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+            acc = matmul(xq)
             if shift:
                 acc *= scale
             acc += bacc
+            b = sum_b
             if not sum_b.within(acc_b):
-                acc, _ = cast(acc, acc_frac, sum_b, acc_t)
-            q, _ = cast(acc, acc_frac, acc_b if not sum_b.within(acc_b) else sum_b, res_t)
+                acc, b = cast(acc, acc_frac, sum_b, acc_t, inplace=True)
+            q, _ = cast(acc, acc_frac, b, res_t, inplace=True)
             return q
 
         out_b = _cast_bounds(sum_b if sum_b.within(acc_b) else acc_b, acc_t.frac, res_t)
@@ -154,8 +167,8 @@ def build_dense(layer, ins: list[Info]) -> Op:
             acc = np.repeat(b_acc, len(xq), axis=0)
             for i in range(n_in):
                 m, mb = cast(xq[:, i : i + 1] * w[i], pfrac, prod_b, acc_t)
-                acc, _ = cast(acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t)
-            q, _ = cast(acc, acc_t.frac, acc_b, res_t)
+                acc, _ = cast(acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t, inplace=True)
+            q, _ = cast(acc, acc_t.frac, acc_b, res_t, inplace=True)
             return q
 
         out_b = res_t.bounds
@@ -181,10 +194,11 @@ def build_activation(layer, ins: list[Info]) -> Op:
 
         return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size), run)
     if act == "relu":
+        # nnet::relu: res = data > 0 ? (res_T) data : 0, i.e. the cast of max(data, 0).
         rb = Bounds(max(0.0, x.bounds.lo), max(0.0, x.bounds.hi))
 
         def run(xq):
-            return cast(np.maximum(xq, 0.0), x.frac, rb, res_t)[0]
+            return cast(xq, x.frac, x.bounds, res_t, lo_clip=0.0)[0]
 
         return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size), run)
     raise UnsupportedError(f"layer '{layer.name}': activation '{act}' is not emulated")
@@ -219,16 +233,18 @@ def build_merge(layer, ins: list[Info]) -> Op:
         check_exact(rb, f"layer '{layer.name}' (Merge {op})")
 
         def run(qa, qb):
-            return cast(fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t)[0]
+            return cast(fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t, inplace=True)[0]
 
     elif op == "multiply":
         f = a.frac + b.frac
         corners = [a.bounds.lo * b.bounds.lo, a.bounds.lo * b.bounds.hi, a.bounds.hi * b.bounds.lo, a.bounds.hi * b.bounds.hi]
         rb = Bounds(min(corners), max(corners))
+        if layer.inputs[0] == layer.inputs[1]:  # a square is never negative
+            rb = Bounds(0.0 if a.bounds.lo <= 0 <= a.bounds.hi else min(a.bounds.lo**2, a.bounds.hi**2), max(corners))
         check_exact(rb, f"layer '{layer.name}' (Merge multiply)")
 
         def run(qa, qb):
-            return cast(qa * qb, f, rb, res_t)[0]
+            return cast(qa * qb, f, rb, res_t, inplace=True)[0]
 
     else:
         raise UnsupportedError(f"layer '{layer.name}': Merge op '{op}' is not emulated")
@@ -313,7 +329,7 @@ def build_normalize(layer, ins: list[Info]) -> Op:
             def run(xq):
                 y = xq * mul
                 y += bb
-                return cast(y, f, sb, res_t)[0]
+                return cast(y, f, sb, res_t, inplace=True)[0]
 
         else:
             # Cast into r_T, then shift within r_T: left shifts wrap, right shifts drop bits (floor).
@@ -356,7 +372,7 @@ def build_normalize(layer, ins: list[Info]) -> Op:
         if ps != 1:
             y *= ps
         y += bb
-        return cast(y, f, sb, res_t)[0]
+        return cast(y, f, sb, res_t, inplace=True)[0]
 
     return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(sb, f, res_t), size), run)
 
