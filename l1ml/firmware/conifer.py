@@ -39,7 +39,12 @@ class _Board:
 
 
 def _load_board(name: str):
-    """The board's part and clock; uses l1ml.firmware.boards once it exists."""
+    """The board's part and clock: a name from boards/, or a path to a board .toml file.
+
+    Names go through l1ml.firmware.boards once it exists.
+    """
+    if name.endswith(".toml"):
+        return _read_board_toml(Path(name).expanduser(), Path(name).stem, [])
     try:
         from l1ml.firmware.boards import load_board
     except ImportError:
@@ -49,9 +54,11 @@ def _load_board(name: str):
     from l1ml.project import repo_root
 
     boards = repo_root() / "boards"
-    f = boards / f"{name}.toml"
+    return _read_board_toml(boards / f"{name}.toml", name, sorted(p.stem for p in boards.glob("*.toml")))
+
+
+def _read_board_toml(f: Path, name: str, have: list[str]) -> _Board:
     if not f.is_file():
-        have = sorted(p.stem for p in boards.glob("*.toml"))
         raise ConfigError(f"unknown board '{name}': no {f}; available boards: {', '.join(have) or 'none'}")
     try:
         doc = tomllib.loads(f.read_text())
@@ -224,7 +231,10 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     import xgboost
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    board = _load_board(project.firmware.board)
+    board_name = project.firmware.board
+    if board_name.endswith(".toml"):
+        board_name = str(project.resolve(board_name))
+    board = _load_board(board_name)
     precision = project.firmware.precision or DEFAULT_PRECISION
     from l1ml.emulate.bdt_fixed import FixedType
 
