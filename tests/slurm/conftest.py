@@ -1,0 +1,64 @@
+"""A real single-node Slurm for the tests marked ``slurm``.
+
+The fixture reuses a cluster that ``scripts/slurm-up.sh`` already started (CI does that in .ci/run), or
+starts one itself and stops it when the session ends. When Slurm cannot start, the tests are skipped with
+the reason; under CI=true they fail instead, since CI is where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SLURM_DIR = Path(os.environ.get("L1ML_SLURM_DIR", "/tmp/l1ml-slurm"))
+UP = REPO / "scripts" / "slurm-up.sh"
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"Slurm must run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _ping(conf: Path) -> bool:
+    if not conf.is_file() or shutil.which("scontrol") is None:
+        return False
+    r = subprocess.run(
+        ["scontrol", "ping"],
+        env={**os.environ, "SLURM_CONF": str(conf)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return r.returncode == 0 and "UP" in r.stdout
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> Path:
+    """SLURM_CONF of a running single-node cluster; set in os.environ for the whole session."""
+    conf = SLURM_DIR / "slurm.conf"
+    missing = [t for t in ("slurmctld", "slurmd", "sbatch", "munged") if shutil.which(t) is None]
+    if missing:
+        _unavailable(
+            f"{', '.join(missing)} not installed (apt-get install slurmctld slurmd slurm-client munge)"
+        )
+    if os.geteuid() != 0:
+        _unavailable("starting slurmd needs root")
+    started = not _ping(conf)
+    env = {**os.environ, "L1ML_SLURM_DIR": str(SLURM_DIR)}
+    r = subprocess.run(["bash", str(UP)], env=env, capture_output=True, text=True, check=False, timeout=120)
+    if r.returncode != 0:
+        _unavailable(f"scripts/slurm-up.sh failed ({r.returncode}): {(r.stderr or r.stdout).strip()}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLURM_CONF", str(conf))
+        yield conf
+    if started:
+        subprocess.run(
+            ["bash", str(UP), "stop"], env=env, capture_output=True, text=True, check=False, timeout=60
+        )

@@ -1,0 +1,186 @@
+"""The queue with dispatcher = "slurm" against a real single-node Slurm: csim jobs submitted with
+`l1ml synth submit` through the HTTP server, run by sbatch, followed by squeue/scontrol, cancelled with
+scancel, and taken over by a new server and worker after both were killed mid-run.
+
+One scenario for the module: the Slurm time limit cannot be shorter than a minute, so the timeout job runs
+beside the others and its test comes last.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from slurm_helpers import scontrol_job, synth
+
+pytestmark = pytest.mark.slurm
+M = 1024**2
+END = ("succeeded", "failed", "oom", "timeout", "cancelled")
+
+
+class Scenario:
+    def __init__(self, tmp, procs):
+        self.tmp, self.procs = tmp, procs
+        self.ids: dict[str, int] = {}
+        self.url = ""
+        self.token = ""
+
+    def start(self) -> None:
+        self.url = self.procs.server(synth.free_port(), log=self.tmp / "server.log")
+        self.procs.worker("64G", log=self.tmp / "worker.log")
+
+    def submit(self, key: str, memory: str, timeout: str = "10m", **behaviour) -> None:
+        prj = synth.make_project(self.tmp / "projects", key, **behaviour)
+        r = synth.cli(
+            "submit",
+            "-p",
+            str(prj),
+            "-m",
+            "v1",
+            "--step",
+            "csim",
+            "--memory",
+            memory,
+            "--timeout",
+            timeout,
+            "--server",
+            self.url,
+            "--token",
+            self.token,
+            "--json",
+        )
+        self.ids[key] = json.loads(r.stdout)["id"]
+
+    def job(self, key: str):
+        return synth.job(self.ids[key])
+
+    def slurm_id(self, key: str) -> str:
+        return synth.wait_for(
+            lambda: (self.job(key).handle or {}).get("slurm_id"), 30, 0.1, f"job {key} to reach Slurm"
+        )
+
+    def slurm_state(self, key: str) -> str:
+        return scontrol_job(self.slurm_id(key)).get("JobState", "")
+
+    def wait(self, key: str, timeout: float = 60.0):
+        return synth.wait_state(self.ids[key], END, timeout)
+
+
+@pytest.fixture(scope="module")
+def scenario(slurm_conf, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("queue-on-slurm")
+    (tmp / "synth.toml").write_text('dispatcher = "slurm"\n[slurm]\npoll = 0.3\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("L1ML_SYNTH_HOME", str(tmp / "queue"))
+        mp.setenv("L1ML_SYNTH_CONFIG", str(tmp / "synth.toml"))
+        for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_TOKEN"):
+            mp.delenv(var, raising=False)
+        procs = synth.Procs()
+        s = Scenario(tmp, procs)
+        s.token = synth.cli("token", "create", "alice").stdout.strip()
+        s.start()
+        # Two CPUs: the timeout and cancel jobs take them first, so the rest queue in Slurm behind them.
+        s.submit("timeout", "200M", timeout="60s", sleep_ms=300_000)
+        s.submit("cancel", "200M", sleep_ms=300_000)
+        s.submit("long", "300M", sleep_ms=12_000)
+        s.submit("ok", "200M")
+        s.submit("fail", "200M", exit_code=3)
+        s.submit("oom", "150M", alloc_mb=600, sleep_ms=5_000)
+        s.submit("later", "250M", sleep_ms=3_000)
+        try:
+            yield s
+        finally:
+            procs.stop()
+            for key in s.ids:  # nothing of a failed test may keep the single node busy
+                sid = (s.job(key).handle or {}).get("slurm_id", "")
+                if sid.isdigit():
+                    subprocess.run(["scancel", sid], capture_output=True, check=False)
+
+
+def test_slurm_gets_the_declared_memory_and_time(scenario):
+    for key, memory, minutes in (
+        ("timeout", 200, 1),
+        ("cancel", 200, 10),
+        ("long", 300, 10),
+        ("oom", 150, 10),
+        ("later", 250, 10),
+    ):
+        fields = scontrol_job(scenario.slurm_id(key))
+        assert fields["MinMemoryNode"] == f"{memory}M", (key, fields)
+        assert f"mem={memory}M" in fields["TRES"]
+        assert fields["TimeLimit"] == f"00:{minutes:02d}:00", (key, fields["TimeLimit"])
+        assert fields["JobName"].endswith(f"-{scenario.ids[key]}-a1")
+        assert scenario.job(key).memory == memory * M
+
+
+def test_cancel_reaches_slurm(scenario):
+    synth.wait_for(lambda: scenario.slurm_state("cancel") == "RUNNING", 60, 0.2, "the cancel job to run")
+    synth.cli("cancel", str(scenario.ids["cancel"]), "--server", scenario.url, "--token", scenario.token)
+    j = scenario.wait("cancel", 30)
+    assert j.state == "cancelled" and j.reason == "cancelled by its user", j
+    assert scenario.slurm_state("cancel") == "CANCELLED"
+
+
+def test_restart_mid_run_loses_and_duplicates_nothing(scenario):
+    synth.wait_for(lambda: scenario.slurm_state("long") == "RUNNING", 60, 0.2, "the long job to run")
+    pending = [k for k in ("ok", "fail", "oom", "later") if scenario.slurm_state(k) == "PENDING"]
+    assert pending, "some jobs should be waiting in Slurm's queue at the restart"
+    # Both die without a chance to tidy up, as in a crash or a host reboot.
+    for p in scenario.procs.procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+    assert scenario.job("long").state == "running"
+    time.sleep(1)
+    scenario.start()
+    for key in ("long", "ok", "fail", "oom", "later"):
+        j = scenario.wait(key, 90)
+        assert j.attempts == 1, j  # adopted, not requeued
+        assert j.worker != "" and j.state in END
+    # Each run is exactly one Slurm job: no name was submitted twice.
+    r = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=False)
+    names = [
+        line.split("JobName=", 1)[1].split()[0] for line in r.stdout.splitlines() if "JobName=l1ml-" in line
+    ]
+    assert len(names) == len(set(names)), names
+
+
+def test_true_end_states_after_the_restart(scenario, tmp_path):
+    assert scenario.wait("long").state == "succeeded"
+    assert scenario.wait("ok").state == "succeeded"
+    assert scenario.wait("later").state == "succeeded"
+    fail = scenario.wait("fail")
+    assert fail.state == "failed" and fail.exit_code == 3, fail
+    oom = scenario.wait("oom")
+    # No cgroups here: slurmstepd's OverMemoryKill ends it FAILED with signal 9, and its message says why.
+    assert oom.state == "oom", oom
+    assert "more than its 150M" in oom.reason and oom.peak_memory > 150 * M, oom
+    assert scontrol_job(scenario.slurm_id("oom"))["ExitCode"] == "0:9"
+    out = synth.cli(
+        "fetch",
+        str(scenario.ids["ok"]),
+        "-o",
+        str(tmp_path),
+        "--server",
+        scenario.url,
+        "--token",
+        scenario.token,
+    )
+    assert out.returncode == 0
+    summary = json.loads((tmp_path / f"job-{scenario.ids['ok']}" / "summary.json").read_text())
+    assert summary["state"] == "succeeded"
+    log = synth.cli(
+        "logs", str(scenario.ids["ok"]), "--server", scenario.url, "--token", scenario.token
+    ).stdout
+    assert "testbench done" in log
+
+
+def test_slurm_time_limit_is_a_timeout(scenario):
+    # Slurm's shortest limit is one minute, and it checks limits about every 30 s.
+    j = scenario.wait("timeout", 150)
+    assert j.state == "timeout", j
+    assert "time limit" in j.reason
+    assert scenario.slurm_state("timeout") == "TIMEOUT"
