@@ -4,7 +4,7 @@ home = "/data/l1ml-queue"        # store, archives and work dirs; L1ML_SYNTH_HOM
 server = "http://buildhost:8765" # clients use the HTTP API instead of the local store
 token = "..."                    # this user's token for that server; L1ML_SYNTH_TOKEN overrides
 dispatcher = "local"             # how a worker runs jobs: see l1ml.synth.dispatch
-lease = 30                       # seconds a worker's claim lives without a heartbeat
+lease = 60                       # seconds a worker's claim lives without a heartbeat
 max_attempts = 3                 # runs of a job whose worker died, before it is marked failed
 [tools]                          # executables, where they are not on PATH
 vitis_hls = "/tools/Xilinx/Vitis_HLS/2023.2/bin/vitis_hls"
@@ -26,7 +26,7 @@ class Settings:
     server: str = ""
     token: str = ""
     dispatcher: str = "local"
-    lease: float = 30.0
+    lease: float = 60.0
     max_attempts: int = 3
     max_upload: int = 2 * 1024**3  # bytes, compressed
     max_unpacked: int = 8 * 1024**3  # bytes, all members together

@@ -260,13 +260,13 @@ class Store:
                 " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget",
                 (worker, host, pid, budget, now),
             )
+            # A lapsed lease is still ours until someone requeues the job (which clears `worker`), so a
+            # worker that stalled for a moment keeps its jobs rather than killing them itself.
             db.execute(
-                "UPDATE jobs SET lease_until=? WHERE state=? AND worker=? AND lease_until>=?",
-                (now + self.lease, RUNNING, worker, now),
+                "UPDATE jobs SET lease_until=? WHERE state=? AND worker=?",
+                (now + self.lease, RUNNING, worker),
             )
-            rows = db.execute(
-                "SELECT id FROM jobs WHERE state=? AND worker=? AND lease_until>=?", (RUNNING, worker, now)
-            ).fetchall()
+            rows = db.execute("SELECT id FROM jobs WHERE state=? AND worker=?", (RUNNING, worker)).fetchall()
         return {r[0] for r in rows}
 
     def set_peak(self, job_id: int, worker: str, attempt: int, peak: int) -> None:
@@ -298,10 +298,26 @@ class Store:
             )
         return self.get(job.id)
 
-    def requeue(self, job: Job, reason: str) -> Job | None:
-        """A run whose worker is gone: queue it again, or fail it once its attempts are used up."""
+    def requeue(
+        self, job: Job, reason: str, expired_only: bool = True, before: Callable[[Job], None] | None = None
+    ) -> Job | None:
+        """A run whose worker is gone: queue it again, or fail it once its attempts are used up.
+
+        `before(job)` runs inside the transaction, after the run is confirmed lost and before anyone can
+        claim the job again: the place to kill what is left of the old run. None if the run was not lost
+        (its worker heartbeated in time, or another worker already dealt with it)."""
         now = time.time()
         with self.tx() as db:
+            row = db.execute(
+                "SELECT * FROM jobs WHERE id=? AND state=? AND worker=? AND attempts=?"
+                + (" AND lease_until<?" if expired_only else ""),
+                (job.id, RUNNING, job.worker, job.attempts, *((now,) if expired_only else ())),
+            ).fetchone()
+            if row is None:
+                return None
+            job = _row_to_job(row)
+            if before is not None:
+                before(job)
             if job.cancel_requested:
                 sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL", (CANCELLED, "cancelled", now)
                 outcome = CANCELLED
@@ -312,8 +328,7 @@ class Store:
             else:
                 sets = "state=?, reason=?, worker='', lease_until=NULL, started_at=NULL"
                 args, outcome = (QUEUED, f"requeued: {reason}"), "lost"
-            if not self._fenced(db, job.id, job.worker, job.attempts, sets, args):
-                return None
+            self._fenced(db, job.id, job.worker, job.attempts, sets, args)
             db.execute(
                 "UPDATE runs SET ended_at=?, outcome=? WHERE job_id=? AND attempt=?",
                 (now, outcome, job.id, job.attempts),

@@ -55,6 +55,8 @@ class Worker:
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: dict[int, Job] = {}
+        self.held: set[int] = set()  # job ids this worker holds, as of its last heartbeat or claim
+        self.last_beat = 0.0
         self.stopping = False
         self.limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
 
@@ -72,23 +74,28 @@ class Worker:
 
     def recover(self, startup: bool = False) -> None:
         """Requeue runs whose worker is gone: lease lapsed, or (at startup) a dead worker on this host."""
-        lost = self.store.expired()
+        lost = [(j, True) for j in self.store.expired() if j.id not in self.active]
         if startup:
+            seen = {j.id for j, _ in lost}
             lost += [
-                j
+                (j, False)
                 for j in self.store.running_on(self.host + ":")
-                if self._worker_dead(j) and j.id not in {x.id for x in lost}
+                if j.id not in seen and j.id not in self.active and self._worker_dead(j)
             ]
-        for job in lost:
-            if job.id in self.active:
-                continue
+        for job, expired_only in lost:
             if self.dispatcher.adopt(job, job.handle):
                 taken = self.store.adopt(job, self.id)
                 if taken is not None:
                     self.active[taken.id] = taken
+                    self.held.add(taken.id)
                 continue
-            self.dispatcher.reap(job, job.handle)
-            self.store.requeue(job, f"worker {job.worker} stopped heartbeating")
+            # Reap inside the requeue transaction: nobody can claim the job until its old run is gone.
+            self.store.requeue(
+                job,
+                f"worker {job.worker} stopped heartbeating",
+                expired_only=expired_only,
+                before=lambda j: self.dispatcher.reap(j, j.handle),
+            )
 
     # --- one run ----------------------------------------------------------------------------------------
 
@@ -159,19 +166,23 @@ class Worker:
     # --- the loop ---------------------------------------------------------------------------------------
 
     def step(self) -> None:
-        held = self.store.heartbeat(self.id, self.host, os.getpid(), self.budget)
-        for job_id in list(self.active):
-            job = self.active[job_id]
-            if job_id not in held:  # our lease lapsed and the job moved on: stop our copy of it
-                if getattr(self.dispatcher, "keeps_running", False):
-                    self.active.pop(job_id)  # a batch job has one copy only; whoever adopted it follows it
-                else:
-                    self.dispatcher.cancel(job, job.handle, FAILED, "lease lost")
-                continue
-            peak = self.dispatcher.peak(job, job.handle)
-            if peak:
-                self.store.set_peak(job_id, self.id, job.attempts, peak)
-        self.recover()
+        now = time.time()
+        if now - self.last_beat >= self.settings.lease / 4:  # each heartbeat is a write transaction
+            self.last_beat = now
+            self.held = self.store.heartbeat(self.id, self.host, os.getpid(), self.budget)
+            for job_id in list(self.active):
+                job = self.active[job_id]
+                if job_id not in self.held:  # another worker requeued or adopted it: stop following it
+                    if getattr(self.dispatcher, "keeps_running", False):
+                        self.active.pop(job_id)  # one batch job, one copy: its adopter follows it
+                    else:
+                        self.dispatcher.cancel(job, job.handle, FAILED, "lease lost")
+                    continue
+                peak = self.dispatcher.peak(job, job.handle)
+                if peak:
+                    self.store.set_peak(job_id, self.id, job.attempts, peak)
+            self.recover()
+        held = self.held
         for job_id in self.store.cancel_requests(self.id):
             if job_id in self.active:
                 job = self.active[job_id]
@@ -187,6 +198,7 @@ class Worker:
             job = self.store.claim(self.id, self.budget, scheduler.pick)
             if job is None:
                 break
+            self.held.add(job.id)
             self.launch(job)
 
     def run(self, until=None) -> None:
@@ -219,6 +231,6 @@ class Worker:
                 time.sleep(0.05)
             current = self.store.get(job.id)
             if current is not None:
-                self.store.requeue(current, "its worker was stopped")
+                self.store.requeue(current, "its worker was stopped", expired_only=False)
         self.active.clear()
         self.store.close()
