@@ -113,10 +113,10 @@ class LocalClient:
         return job
 
     def get(self, job_id: int) -> dict:
-        return self._job(job_id).to_dict()
+        return self.store.describe([self._job(job_id)])[0]
 
     def list(self, all_users: bool = False) -> list[dict]:
-        return [j.to_dict() for j in self.store.list(None if all_users else self.user)]
+        return self.store.describe(self.store.list(None if all_users else self.user))
 
     def cancel(self, job_id: int) -> dict:
         self._job(job_id)

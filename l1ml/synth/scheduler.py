@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from l1ml.synth.job import Job
+from l1ml.synth.job import QUEUED, Job, format_memory
 
 # After this long at the head of the queue, a job that does not fit stops smaller jobs from backfilling past
 # it, so large jobs are not starved by a stream of small ones.
@@ -38,3 +38,17 @@ def pick(
         if now - job.submitted_at > reserve_after:
             return None
     return None
+
+
+def waiting_reason(job: Job, budgets: list[int]) -> str:
+    """Why a queued job is not running, where it would otherwise wait silently forever."""
+    if job.state != QUEUED:
+        return job.reason
+    if not budgets:
+        return job.reason or "no worker is running; start one with `l1ml synth worker --memory-budget ...`"
+    if job.memory > max(budgets):
+        return (
+            f"needs {format_memory(job.memory)}, more than any worker's budget "
+            f"(largest {format_memory(max(budgets))}); resubmit with less --memory or add a worker"
+        )
+    return job.reason

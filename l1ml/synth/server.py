@@ -100,11 +100,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/jobs")
     def list_jobs(all: int = 0, caller=Depends(who)) -> list[dict]:
         user = None if (all and caller[1] == "admin") else caller[0]
-        return [j.to_dict() for j in store.list(user)]
+        return store.describe(store.list(user))
 
     @app.get("/jobs/{job_id}")
     def get_job(job_id: int, caller=Depends(who)) -> dict:
-        return visible(job_id, caller).to_dict()
+        return store.describe([visible(job_id, caller)])[0]
 
     @app.post("/jobs/{job_id}/cancel")
     def cancel(job_id: int, caller=Depends(who)) -> dict:

@@ -357,6 +357,20 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def live_budgets(self) -> list[int]:
+        """Memory budgets of the workers that heartbeated within two leases."""
+        rows = self._conn().execute(
+            "SELECT budget FROM workers WHERE seen_at>?", (time.time() - 2 * self.lease,)
+        )
+        return [r[0] for r in rows]
+
+    def describe(self, jobs: list[Job]) -> list[dict]:
+        """Jobs as the clients see them: queued ones say why they wait when no worker can take them."""
+        from l1ml.synth.scheduler import waiting_reason
+
+        budgets = self.live_budgets() if any(j.state == QUEUED for j in jobs) else []
+        return [{**j.to_dict(), "reason": waiting_reason(j, budgets)} for j in jobs]
+
     def workers(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM workers ORDER BY seen_at DESC")]
 

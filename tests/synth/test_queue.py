@@ -232,3 +232,38 @@ def test_bad_input_gives_one_line_errors(home, tmp_path):
     for args, msg in cases:
         r = cli(*args, check=False)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_l1ml_synth_through_the_main_cli_and_a_job_too_big_for_any_worker(home, tmp_path, procs):
+    prj = make_project(tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "l1ml.cli.main",
+            "synth",
+            "submit",
+            "-p",
+            str(prj),
+            "-m",
+            "v1",
+            "--step",
+            "csim",
+            "--memory",
+            "5G",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    jid = json.loads(r.stdout)["id"]
+    assert "no worker is running" in json.loads(cli("status", str(jid), "--json").stdout)["reason"]
+    procs.worker("1G")
+    wait_for(
+        lambda: "largest 1G" in json.loads(cli("status", str(jid), "--json").stdout)["reason"],
+        20,
+        what="the reason to name the budget",
+    )
+    assert job(jid).state == "queued"

@@ -73,3 +73,10 @@ def test_memory_admission_and_backfill():
     assert scheduler.pick(queued, [], 4 * G, 8 * G, now=10 + scheduler.RESERVE_AFTER) is None
     # A job larger than the whole budget never blocks this worker.
     assert scheduler.pick([_job(1, memory=99 * G), _job(2)], [], 4 * G, 8 * G, now=1e6).id == 2
+
+
+def test_waiting_reason_for_jobs_no_worker_can_take():
+    big = _job(1, memory=128 * G)
+    assert "no worker is running" in scheduler.waiting_reason(big, [])
+    assert "more than any worker's budget (largest 64G)" in scheduler.waiting_reason(big, [64 * G, 32 * G])
+    assert scheduler.waiting_reason(_job(2, memory=G), [64 * G]) == ""
