@@ -98,31 +98,117 @@ class NNEmulator:
             yield {name: q * 2.0 ** -self.infos[name].frac for name, q in self.codes(part).items()}
 
 
-def load_hls_model(fw_dir: Path):
-    """Rebuild the ModelGraph of a written hls4ml project from its hls4ml_config.yml.
+def load_hls_model(fw_dir: Path, keras_model=None):
+    """Rebuild the ModelGraph of a written hls4ml project and check it against the written firmware.
 
-    Accepts the hls4ml output directory itself or a firmware version directory holding ``hls4ml/``.
+    `fw_dir`: the hls4ml output directory, or a firmware version directory holding ``hls4ml/``.
+    `keras_model`: the converted Keras model or its file; None finds the model version's deploy file via
+    the firmware manifest (projects/NAME/build/firmware/vN/manifest.json -> models/vM/deploy.h5).
+    The model is converted again with the project's own hls4ml_config.yml (HLSConfig, backend, IOType),
+    then every typedef and weight of the result is compared with the firmware's defines.h and
+    weights/*.txt: a graph that differs from what was written is refused, not emulated.
     """
     fw_dir = Path(fw_dir)
-    for d in (fw_dir, fw_dir / "hls4ml"):
-        cfg = d / "hls4ml_config.yml"
-        if cfg.is_file():
-            break
-    else:
+    hls_dir = next((d for d in (fw_dir, fw_dir / "hls4ml") if (d / "hls4ml_config.yml").is_file()), None)
+    if hls_dir is None:
         raise L1mlError(f"no hls4ml_config.yml in {fw_dir} or {fw_dir / 'hls4ml'}; run `l1ml convert` first")
+    cfg = _read_hls4ml_yml(hls_dir / "hls4ml_config.yml")
+    if keras_model is None:
+        keras_model = _deploy_file(hls_dir)
+    if isinstance(keras_model, str | Path):
+        from l1ml.models.io import load_model
+
+        keras_model = load_model(keras_model)
     import hls4ml  # heavy: TensorFlow comes with it
 
     try:
-        return hls4ml.converters.convert_from_config(str(cfg))
-    except Exception as exc:  # hls4ml raises bare Exceptions for unreadable configs
-        raise L1mlError(f"{cfg}: hls4ml could not rebuild the model: {exc}") from exc
+        hm = hls4ml.converters.convert_from_keras_model(
+            keras_model,
+            output_dir=str(hls_dir),
+            project_name=cfg.get("ProjectName", "myproject"),
+            backend=cfg.get("Backend", "Vivado"),
+            io_type=cfg.get("IOType", "io_parallel"),
+            part=cfg.get("Part"),
+            hls_config=cfg.get("HLSConfig", {}),
+        )
+    except Exception as exc:  # hls4ml raises bare Exceptions for configs it cannot use
+        raise L1mlError(f"{hls_dir}: hls4ml could not rebuild the model: {exc}") from exc
+    check_against_firmware(hm, hls_dir)
+    return hm
 
 
-def build_emulator(hls_model_or_fw_dir) -> NNEmulator:
+def _read_hls4ml_yml(path: Path) -> dict:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # hls4ml tags the model path with a constructor that loads the model; the path alone is enough here.
+    Loader.add_constructor("!keras_model", lambda loader, node: loader.construct_scalar(node))
+    try:
+        return yaml.load(path.read_text(), Loader=Loader) or {}
+    except yaml.YAMLError as exc:
+        raise L1mlError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _deploy_file(hls_dir: Path) -> Path:
+    import json
+
+    for manifest in (hls_dir / "manifest.json", hls_dir.parent / "manifest.json"):
+        if manifest.is_file():
+            break
+    else:
+        raise L1mlError(f"no firmware manifest.json next to {hls_dir}; cannot find the converted model")
+    try:
+        m = json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise L1mlError(f"{manifest}: not valid JSON: {exc}") from None
+    linked = m.get("model")
+    version = m.get("model_version") or (linked.get("version") if isinstance(linked, dict) else linked)
+    fw_version_dir = hls_dir.parent if hls_dir.name == "hls4ml" else hls_dir
+    models_dir = fw_version_dir.parent.parent / "models"  # build/firmware/vN -> build/models
+    if not isinstance(version, str):
+        raise L1mlError(f"{manifest}: no model version (key 'model_version'); cannot find the converted model")
+    mdir = models_dir / version
+    deploy = mdir / "deploy.h5"
+    mm = mdir / "manifest.json"
+    if mm.is_file():
+        deploy = mdir / json.loads(mm.read_text()).get("deploy_file", "deploy.h5")
+    if not deploy.is_file():
+        raise L1mlError(f"{deploy} not found (model version {version}, from {manifest})")
+    return deploy
+
+
+def check_against_firmware(hm, hls_dir: Path) -> None:
+    """Refuse a rebuilt graph whose types or weights differ from the firmware written in `hls_dir`."""
+    import re
+
+    defines = hls_dir / "firmware" / "defines.h"
+    if not defines.is_file():
+        raise L1mlError(f"{defines} not found; the hls4ml project in {hls_dir} is incomplete")
+    written = {}
+    for m in re.finditer(r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>)\s+(\w+)\s*;", defines.read_text()):
+        written[m.group(2)] = re.sub(r"\s+", "", m.group(1))
+    for layer in hm.get_layers():
+        for v in [layer.get_output_variable(), *layer.weights.values()]:
+            t = v.type
+            want = re.sub(r"\s+", "", t.precision.definition_cpp()) if hasattr(t.precision, "definition_cpp") else None
+            if want and t.name in written and written[t.name] != want:
+                raise UnsupportedError(
+                    f"layer '{layer.name}': type {t.name} is {want} in the rebuilt model but {written[t.name]} in "
+                    f"{defines}; re-run `l1ml convert` so that emulation and firmware agree"
+                )
+        for var in layer.weights.values():
+            txt = hls_dir / "firmware" / "weights" / f"{var.name}.txt"
+            if txt.is_file() and txt.read_text().strip() != ", ".join(var):
+                raise UnsupportedError(f"layer '{layer.name}': weights {var.name} differ from {txt}; re-run `l1ml convert`")
+
+
+def build_emulator(hls_model_or_fw_dir, keras_model=None) -> NNEmulator:
     if isinstance(hls_model_or_fw_dir, NNEmulator):
         return hls_model_or_fw_dir
     if isinstance(hls_model_or_fw_dir, str | Path):
-        return NNEmulator(load_hls_model(Path(hls_model_or_fw_dir)))
+        return NNEmulator(load_hls_model(Path(hls_model_or_fw_dir), keras_model))
     return NNEmulator(hls_model_or_fw_dir)
 
 

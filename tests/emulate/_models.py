@@ -45,7 +45,7 @@ def deploy_model(kind: str = "dense_ae", seed: int = 0, cfg: Cfg | None = None):
     return deploy.add_score_head(folded, kind)
 
 
-def hls_model(model, out_dir, input_precision: str, backend: str = "Vitis", overrides: dict | None = None):
+def hls_model(model, out_dir, input_precision: str, backend: str = "Vitis", overrides: dict | None = None, compile: bool = True):
     """Convert with per-layer configs; the input takes the preprocessing's exact type."""
     import hls4ml
 
@@ -56,7 +56,10 @@ def hls_model(model, out_dir, input_precision: str, backend: str = "Vitis", over
     hm = hls4ml.converters.convert_from_keras_model(
         model, hls_config=cfg, output_dir=str(out_dir), backend=backend, io_type="io_parallel", project_name="emu"
     )
-    hm.compile()
+    if compile:
+        hm.compile()
+    else:
+        hm.write()
     return hm
 
 
