@@ -14,33 +14,43 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from l1ml.errors import L1mlError
+
 RESOURCES = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
-_BOARD_KEYS = {"LUT": "lut", "FF": "ff", "DSP": "dsp", "BRAM_18K": "bram_18k", "URAM": "uram"}
 
 
 def board_resources(name: str, boards_dir: Path | None = None) -> dict | None:
-    """The board's resources keyed like RESOURCES, or None if the board is unknown."""
+    """The board's resources keyed like RESOURCES (BRAM in 18 Kb blocks), or None if the board is unknown.
+
+    Reads boards/<name>.toml through l1ml.firmware.boards when that module is there; both its layout
+    (a [resources] table with bram_36k) and a flat one (lut, ff, dsp, bram_18k, uram) are understood."""
     if not name:
         return None
-    data = None
-    if boards_dir is None:
-        try:
-            from l1ml.firmware.boards import load_board  # the firmware side's reader, once it exists
+    try:
+        from l1ml.firmware.boards import load_board
 
-            b = load_board(name)
-            data = b if isinstance(b, dict) else vars(b)
-        except Exception:  # not written yet, or an unknown board: fall back to reading the TOML here
-            data = None
-    if data is None:
+        data = load_board(name, boards_dir).to_dict()
+    except ImportError:
         from l1ml.project import repo_root
 
         path = (boards_dir or repo_root() / "boards") / f"{name}.toml"
-        if not path.is_file():
-            return None
-        data = tomllib.loads(path.read_text())
-    out = {r: data.get(k) for r, k in _BOARD_KEYS.items()}
-    out["part"] = data.get("part")
-    return out
+        data = tomllib.loads(path.read_text()) if path.is_file() else None
+    except L1mlError:  # an unknown board: the summary simply has no board percentages
+        data = None
+    if data is None:
+        return None
+    res = {**data, **data.get("resources", {})}
+    bram18 = res.get("bram_18k")
+    if bram18 is None and res.get("bram_36k") is not None:
+        bram18 = 2 * res["bram_36k"]
+    return {
+        "LUT": res.get("lut"),
+        "FF": res.get("ff"),
+        "DSP": res.get("dsp"),
+        "BRAM_18K": bram18,
+        "URAM": res.get("uram"),
+        "part": data.get("part"),
+    }
 
 
 def _int(v) -> int | None:

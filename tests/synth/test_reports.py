@@ -64,8 +64,8 @@ def test_vsynth_report_alone(tmp_path):
 
 def test_board_file(tmp_path):
     (tmp_path / "tiny.toml").write_text(
-        'part = "xc7z020clg400-1"\nclock_period_ns = 5.0\nlut = 53200\n'
-        "ff = 106400\ndsp = 220\nbram_18k = 280\nuram = 0\n"
+        'part = "xc7z020clg400-1"\nclock_period_ns = 5.0\nclock_uncertainty_pct = 12.5\n'
+        "[resources]\nlut = 53200\nff = 106400\ndsp = 220\nbram_36k = 140\nuram = 0\n"
     )
     assert board_resources("tiny", tmp_path) == {
         "LUT": 53200,
@@ -76,3 +76,10 @@ def test_board_file(tmp_path):
         "part": "xc7z020clg400-1",
     }
     assert board_resources("nope", tmp_path) is None
+
+
+def test_repository_boards_have_resources():
+    vu9p = board_resources("vu9p")
+    if vu9p is None:
+        pytest.skip("boards/vu9p.toml is not in this checkout")
+    assert vu9p["LUT"] > 1_000_000 and vu9p["BRAM_18K"] > 0 and vu9p["part"].startswith("xcvu9p")
