@@ -32,7 +32,7 @@ _CHUNK = 1 << 16  # events per block: bounds memory at ~30 MB for 57 inputs
 
 @dataclass(frozen=True)
 class FixedType:
-    """An ap_fixed / ap_ufixed / ap_int / ap_uint type, as conifer writes it into parameters.h."""
+    """An ap_fixed / ap_ufixed type, as conifer writes it into parameters.h."""
 
     width: int
     integer: int
@@ -64,12 +64,10 @@ class FixedType:
             width, integer, extra = int(m.group(2)), int(m.group(3)), [e for e in m.group(4).split(",") if e]
             signed = m.group(1) == ""
         else:
-            m = re.fullmatch(r"ap_(u?)int<(\d+)>", s)
-            if not m:
-                raise ConfigError(
-                    f"precision '{text}' is not an ap_fixed<W,I[,Q,O]>, ap_ufixed<...>, ap_int<W> or ap_uint<W>"
-                )
-            width, integer, extra, signed = int(m.group(2)), int(m.group(2)), [], m.group(1) == ""
+            # ap_int is left out on purpose: its bundled double constructor maps -0.5 < v < 0 to +1
+            raise ConfigError(
+                f"precision '{text}' is not an ap_fixed<W,I[,Q,O]> or ap_ufixed<...>; for integers use ap_fixed<W,W>"
+            )
         q = extra[0] if len(extra) > 0 else "AP_TRN"
         o = extra[1] if len(extra) > 1 else "AP_WRAP"
         if q not in _Q_MODES:
