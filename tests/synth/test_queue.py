@@ -81,11 +81,11 @@ def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
     mark_t, mark_c = tmp_path / "t.marks", tmp_path / "c.marks"
     slow_t = make_project(tmp_path, "slow_t", sleep_ms=60_000, mark=str(mark_t))
     slow_c = make_project(tmp_path, "slow_c", sleep_ms=60_000, mark=str(mark_c))
-    t = submit_local(slow_t, timeout="3s")["id"]
+    t = submit_local(slow_t, timeout="6s")["id"]
     c = submit_local(slow_c, timeout="10m")["id"]
     queued = submit_local(slow_c, memory="900M")["id"]  # does not fit beside the others: stays queued
     procs.worker("1G")
-    wait_for(lambda: mark_c.exists(), 30, what="the cancel job's testbench to start")
+    wait_for(lambda: mark_c.exists() and mark_t.exists(), 30, what="both testbenches to start")
     pid_c = int(mark_c.read_text().split()[1])
     out = cli("cancel", str(c))
     assert "cancel requested" in out.stdout
@@ -93,7 +93,7 @@ def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
     jc = wait_state(c)
     assert jc.state == "cancelled" and "cancelled" in jc.reason
     jt = wait_state(t)
-    assert jt.state == "timeout" and "timeout of 3s" in jt.reason
+    assert jt.state == "timeout" and "timeout of 6s" in jt.reason
     pid_t = int(mark_t.read_text().split()[1])
     for pid in (pid_c, pid_t):
         wait_for(
@@ -144,6 +144,7 @@ def test_worker_killed_mid_job_then_restarted(home, tmp_path, procs):
     assert result.read_bytes() == before and job(first).state == "succeeded"  # finished results intact
 
 
+@pytest.mark.ghdl
 def test_rtlsim_runs_ghdl_and_a_failing_testbench_fails(home, tmp_path, procs):
     if not subprocess.run(["which", "ghdl"], capture_output=True).returncode == 0:
         pytest.fail("ghdl is not installed; apt-get install ghdl (CI installs it)")
