@@ -39,7 +39,7 @@ def inspect(file: Path = typer.Argument(..., help="An HDF5 event file."),
 
     ev = load_particles(file, key)
     c = console()
-    c.print(f"[bold]{file}[/]: {len(ev):,} events, dataset '{key}' {ev.shape}")
+    c.print(f"[bold]{file}[/]: {len(ev):,} events, dataset '{key}' {ev.shape}", soft_wrap=True)
     t = Table(title="objects per event")
     for col in ("type", "rows", "mean count", "max count", "pT range [GeV]", "eta range", "phi range"):
         t.add_column(col, justify="right" if col != "type" else "left")
