@@ -60,3 +60,13 @@ def test_an_interrupted_training_leaves_no_version(tmp_path, small_data, monkeyp
     with pytest.raises(KeyboardInterrupt):
         train_project(proj)
     assert list(proj.models_dir.iterdir()) == []
+
+
+def test_dense_ae_same_seed_same_weights(tmp_path, small_data):
+    from l1ml.models.io import load_model
+
+    proj = load_project(project_on_data(tmp_path, "dense_ae", small_data,
+                                        **{"training.epochs": 2, "training.finetune_epochs": 1}))
+    a, b = train_project(proj), train_project(proj)
+    wa, wb = load_model(a / "deploy.h5").get_weights(), load_model(b / "deploy.h5").get_weights()
+    assert len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb))
