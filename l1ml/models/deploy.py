@@ -79,6 +79,19 @@ def build_deploy_model(
     return add_score_head(folded, kind)
 
 
+def deploy_without_finetune(model, kind: str):
+    """The deploy model with BN folded but not fine-tuned (exact for a model without BN): for imported
+    models, which come without training data."""
+    folded, n_folded = fold_batchnorm(_trunk(model, kind))
+    return add_score_head(folded, kind), n_folded
+
+
+def has_batchnorm(model) -> bool:
+    return any(
+        type(layer).__name__ in ("BatchNormalization", "QBatchNormalization") for layer in model.layers
+    )
+
+
 def masked_mse(y_true, y_pred):
     """Reconstruction loss over present objects; y_true is [x, mask] concatenated on the last axis."""
     import tensorflow as tf

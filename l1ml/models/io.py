@@ -109,3 +109,21 @@ def predict_exact(model, x, batch_size: int = 4096) -> list:
     finally:
         tf.keras.backend.set_floatx(old)
     return [np.asarray(o, np.float64) for o in (out if isinstance(out, list) else [out])]
+
+
+def layer_outputs_exact(model, x, names: list[str]) -> dict:
+    """The outputs of the named layers, computed in float64 like predict_exact."""
+    import numpy as np
+    import tensorflow as tf
+
+    old = tf.keras.backend.floatx()
+    tf.keras.backend.set_floatx("float64")
+    try:
+        clone, _ = clone_functional(model, dtype="float64")
+        outs = [clone.get_layer(n).output for n in names]
+        probe = tf.keras.Model(clone.inputs, outs)
+        res = probe.predict(np.asarray(x, np.float64), verbose=0)
+    finally:
+        tf.keras.backend.set_floatx(old)
+    res = res if isinstance(res, list) else [res]
+    return {n: np.asarray(r, np.float64) for n, r in zip(names, res, strict=True)}

@@ -1,0 +1,531 @@
+"""Deployed QKeras network -> hls4ml project, with precisions that make the firmware bit-exact.
+
+Precision policy (why each rule exists):
+- Per-layer precisions come from the QKeras quantizers, and every accumulator and un-quantized result is
+  left to hls4ml's precision inference ('auto'), which sizes it so that nothing is rounded. A default
+  such as ap_fixed<16,6> silently truncates; that is what made BN-after-QDense models 54% identical.
+- The input layer takes `Preprocessing.input_precision()`, which holds every preprocessed value exactly.
+- Average pooling: hls4ml gives the pooled result the *input's* type, dropping the log2(pool size)
+  fractional bits the average needs (measured: the CNN AE 88% identical). We widen its result by those
+  bits; a pool size that is not a power of two cannot be exact and is refused.
+- Written weights are read back and compared with the quantized Keras weights: hls4ml issue #874 was
+  weight literals printed with too few digits (`{:7f}` for `{:.7f}`), so an ap_fixed<8,1> weight of
+  0.3203125 became 0.3125. Any weight that does not survive the trip is a ConversionError.
+
+Overrides from hls_configs/*.yml (hls4ml's own config format) are applied last, so a user can always
+force a precision, including a wrong one, which validation then reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError, L1mlError, ToolNotFound
+
+# Quantizers whose hls4ml mapping l1ml has verified bit-exact (tests/convert).
+SUPPORTED_QUANTIZERS = ("quantized_bits", "quantized_relu")
+QUANTIZER_KEYS = ("kernel_quantizer", "bias_quantizer", "activation")
+
+
+class ConversionError(L1mlError):
+    """The network cannot be converted to firmware that computes what the software computes."""
+
+
+def c_name(text: str) -> str:
+    """A C/C++ identifier from a project name."""
+    s = re.sub(r"\W", "_", text)
+    return s if s and not s[0].isdigit() else f"m_{s}"
+
+
+def preflight(model) -> None:
+    """Refuse layers hls4ml cannot parse and quantizers l1ml cannot make exact, naming the layer."""
+    from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
+
+    supported = set(get_supported_keras_layers())
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls not in supported:
+            raise ConversionError(
+                f"layer '{layer.name}' ({cls}) is not supported by hls4ml; "
+                f"supported layers include Dense/QDense, Conv2D/QConv2D, QActivation, pooling, Add/Subtract/Multiply"
+            )
+        cfg = layer.get_config()
+        for key in QUANTIZER_KEYS:
+            q = cfg.get(key)
+            if q is None or (key == "activation" and cls != "QActivation"):
+                continue
+            _check_quantizer(layer.name, key, q)
+
+
+def _check_quantizer(layer: str, key: str, q) -> None:
+    from qkeras import get_quantizer
+
+    obj = get_quantizer(q) if not hasattr(q, "get_config") else q
+    name = type(obj).__name__ if hasattr(obj, "get_config") else getattr(obj, "__name__", str(obj))
+    if name not in SUPPORTED_QUANTIZERS:
+        raise ConversionError(
+            f"layer '{layer}': {key} {name} is not supported for bit-exact firmware; "
+            f"use one of {', '.join(SUPPORTED_QUANTIZERS)}"
+        )
+    conf = obj.get_config()
+    alpha = conf.get("alpha")
+    if alpha not in (None, 1, 1.0):
+        raise ConversionError(
+            f"layer '{layer}': {key} {name} has alpha={alpha!r}; only alpha=1 maps to a plain fixed-point "
+            f"type. Retrain with alpha=1."
+        )
+    if (
+        name == "quantized_bits"
+        and conf.get("keep_negative", True)
+        and conf["bits"] == conf.get("integer", 0)
+    ):
+        # hls4ml maps quantized_bits(k, k) to ap_int<k>, but QKeras' grid there has LSB 2 and range
+        # [-2**k, 2**k - 2]: the types disagree.
+        raise ConversionError(
+            f"layer '{layer}': {key} quantized_bits({conf['bits']}, {conf['integer']}) has bits == integer, "
+            f"which hls4ml maps to the wrong integer type; use integer <= bits - 1"
+        )
+    if name == "quantized_relu" and (conf.get("use_sigmoid") or conf.get("negative_slope")):
+        raise ConversionError(
+            f"layer '{layer}': {key} quantized_relu with use_sigmoid/negative_slope is not exact"
+        )
+
+
+def load_overrides(project) -> tuple[dict, Path | None]:
+    """hls_configs/*.yml named by project.firmware.hls_config: absolute, relative to the project, or to
+    the repository root."""
+    import yaml
+
+    from l1ml.project import repo_root
+
+    name = project.firmware.hls_config
+    if not name:
+        return {}, None
+    cands = (
+        [Path(name).expanduser()]
+        if Path(name).expanduser().is_absolute()
+        else [
+            project.path / name,
+            repo_root() / name,
+            repo_root() / "hls_configs" / name,
+        ]
+    )
+    for f in cands:
+        if f.is_file():
+            break
+    else:
+        raise ConfigError(
+            f"{project.file} [firmware]: hls_config '{name}' not found (looked in {', '.join(map(str, cands))})"
+        )
+    try:
+        doc = yaml.safe_load(f.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{f}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or set(doc) - {"Model", "LayerName", "LayerType"}:
+        raise ConfigError(
+            f"{f}: expected hls4ml config keys Model, LayerName and/or LayerType, got {list(doc)}"
+        )
+    return doc, f
+
+
+def _merge(base: dict, over: dict) -> dict:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = copy.deepcopy(v)
+    return base
+
+
+def make_config(
+    model, project, input_precision: str, overrides: dict | None = None, trace: bool = False
+) -> dict:
+    import hls4ml
+
+    fw = project.firmware
+    cfg = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", backend=fw.backend, default_reuse_factor=fw.reuse_factor
+    )
+    cfg["Model"]["Strategy"] = fw.strategy
+    cfg["Model"]["ReuseFactor"] = fw.reuse_factor
+    layers = cfg["LayerName"]
+    inp = model.layers[0].name
+    layers.setdefault(inp, {}).setdefault("Precision", {})["result"] = input_precision
+    if trace:
+        cfg["Model"]["TraceOutput"] = True
+        for lc in layers.values():
+            lc["Trace"] = True
+    if overrides:
+        unknown = set(overrides.get("LayerName", {})) - set(layers)
+        if unknown:
+            raise ConfigError(
+                f"hls_config names layer(s) {', '.join(sorted(unknown))} that the model does not have; "
+                f"layers: {', '.join(layers)}"
+            )
+        _merge(cfg, overrides)
+    return cfg
+
+
+def _convert(model, cfg: dict, project, board, out_dir: Path, name: str):
+    import hls4ml
+
+    try:
+        return hls4ml.converters.convert_from_keras_model(
+            model,
+            hls_config=cfg,
+            output_dir=str(out_dir),
+            project_name=name,
+            backend=project.firmware.backend,
+            io_type=project.firmware.io_type,
+            part=board.part,
+            clock_period=board.clock_period_ns,
+            clock_uncertainty=board.clock_uncertainty,
+            namespace=namespace(project),
+            write_weights_txt=False,
+        )
+    except (KeyError, ValueError, AssertionError, TypeError) as exc:
+        raise ConversionError(f"hls4ml could not convert the model: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # hls4ml raises bare Exception for unsupported layers/quantizers
+        raise ConversionError(f"hls4ml could not convert the model: {exc}") from exc
+
+
+def namespace(project) -> str:
+    return c_name(project.firmware.namespace or project.name)
+
+
+def top_name(project) -> str:
+    return c_name(f"l1ml_{project.name}")
+
+
+def widen_pooling(model, cfg: dict, hls_model, overrides: dict | None) -> list[str]:
+    """Give each average pooling a result type wide enough for the exact average; returns the layers
+    changed. Layers the user overrides are left alone."""
+    from hls4ml.model.types import FixedPrecisionType
+
+    forced = set((overrides or {}).get("LayerName", {}))
+    changed = []
+    for layer in hls_model.get_layers():
+        if (
+            layer.class_name not in ("Pooling1D", "Pooling2D")
+            or layer.get_attr("pool_op", "").lower() != "average"
+        ):
+            continue
+        n = layer.get_attr("pool_height", 1) * layer.get_attr("pool_width", 1)
+        if n & (n - 1):
+            raise ConversionError(
+                f"layer '{layer.name}': average pooling over {n} values divides by a non-power of two, which "
+                f"fixed point cannot do exactly; use a pool size of 2, 4, 8..."
+            )
+        if layer.name in forced:
+            continue
+        p = layer.get_input_variable().type.precision
+        if not isinstance(p, FixedPrecisionType):
+            continue
+        extra = int(math.log2(n))
+        kind = "fixed" if p.signed else "ufixed"
+        cfg["LayerName"].setdefault(layer.name, {}).setdefault("Precision", {})["result"] = (
+            f"{kind}<{p.width + extra},{p.integer}>"
+        )
+        changed.append(layer.name)
+    return changed
+
+
+def build(model, project, board, out_dir: Path, input_precision: str, trace: bool = False):
+    """Convert (twice when pooling precisions need fixing) and write the hls4ml project to out_dir.
+    Returns (hls_model, config, notes)."""
+    preflight(model)
+    overrides, ofile = load_overrides(project)
+    cfg = make_config(model, project, input_precision, overrides, trace=trace)
+    name = top_name(project)
+    with tempfile.TemporaryDirectory(prefix="l1ml-hls-probe-") as tmp:
+        probe = _convert(model, copy.deepcopy(cfg), project, board, Path(tmp), name)
+        widened = widen_pooling(model, cfg, probe, overrides)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # stale sources from an older conversion must not survive
+    hls_model = _convert(model, cfg, project, board, out_dir, name)
+    hls_model.write()
+    check_weights(hls_model, out_dir)
+    notes = {"widened_pooling": widened, "overrides_file": str(ofile) if ofile else None}
+    return hls_model, cfg, notes
+
+
+_NUM = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+
+
+def check_weights(hls_model, out_dir: Path) -> None:
+    """Every weight as written to the firmware headers equals the quantized weight, and lies on its
+    declared type's grid (see hls4ml #874 in the module docstring)."""
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    wdir = out_dir / "firmware" / "weights"
+    for layer in hls_model.get_layers():
+        for wname, var in layer.weights.items():
+            data = np.asarray(var.data, np.float64).ravel()
+            p = var.type.precision
+            if isinstance(p, FixedPrecisionType | IntegerPrecisionType):
+                frac = p.width - p.integer
+                scaled = data * 2.0**frac
+                lo = -(2.0 ** (p.width - 1)) if p.signed else 0.0
+                hi = 2.0 ** (p.width - 1) - 1 if p.signed else 2.0**p.width - 1
+                bad = (scaled != np.round(scaled)) | (scaled < lo) | (scaled > hi)
+                if bad.any():
+                    i = int(np.argmax(bad))
+                    raise ConversionError(
+                        f"layer '{layer.name}': {wname} value {data[i]!r} is not representable in its firmware "
+                        f"type {p.definition_cpp()}; the firmware would compute with a different weight. "
+                        f"Check the layer's quantizer or the hls_config precision override."
+                    )
+            header = wdir / f"{var.name}.h"
+            if not header.is_file():
+                continue
+            text = header.read_text()
+            body = text[text.index("{", text.index("=")) + 1 : text.rindex("}")]
+            written = np.array([float(v) for v in _NUM.findall(body)], np.float64)
+            if written.size == data.size and not np.array_equal(written, data):
+                i = int(np.argmax(written != data))
+                raise ConversionError(
+                    f"layer '{layer.name}': {wname}[{i}] is {data[i]!r} but {header.name} writes {written[i]!r} "
+                    f"(hls4ml issue #874: weight literals with too few digits)"
+                )
+
+
+def output_info(hls_model) -> list[dict]:
+    out = []
+    for var in hls_model.get_output_variables():
+        out.append(
+            {
+                "name": var.name,
+                "size": int(var.size()),
+                "shape": [int(s) for s in var.shape],
+                "precision": var.type.precision.definition_cpp(),
+            }
+        )
+    return out
+
+
+def layer_types(hls_model) -> dict[str, dict[str, str]]:
+    """Every layer's types, as written to the manifest: the record of what the firmware computes in."""
+    return {
+        layer.name: {k: t.precision.definition_cpp() for k, t in layer.types.items() if k != "index_t"}
+        for layer in hls_model.get_layers()
+    }
+
+
+# ---- compiling the C simulation, cached by the hash of the generated sources ----
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("L1ML_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "hls4ml"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("l1ml")) / "hls4ml"
+
+
+def source_hash(prj: Path) -> str:
+    """sha256 over the sources the emulation library is compiled from (not the random build stamp, which
+    only names the .so)."""
+    import hls4ml
+
+    h = hashlib.sha256(f"hls4ml {hls4ml.__version__}\n".encode())
+    files = sorted(
+        p for p in (prj / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp")
+    )
+    files += sorted(prj.glob("*_bridge.cpp"))
+    for p in files:
+        h.update(str(p.relative_to(prj)).encode() + b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def compile_cached(prj: Path, project_name: str) -> tuple[Path, bool]:
+    """The compiled C-simulation library of an hls4ml project dir: from the cache when its sources were
+    compiled before, else built with g++ and stored. Returns (path, was_cached)."""
+    prj = Path(prj)
+    key = source_hash(prj)
+    cache = cache_dir()
+    lib = cache / f"{project_name}-{key[:32]}.so"
+    if lib.is_file():
+        return lib, True
+    if shutil.which("g++") is None:
+        raise ToolNotFound(
+            "g++ is needed to compile the hls4ml C simulation; install it (apt-get install g++)"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="l1ml-csim-") as tmp:
+        obj = []
+        inc = ["-Ifirmware/ap_types/", "-Ifirmware/"]
+        flags = [
+            "-O3",
+            "-fPIC",
+            "-std=c++17",
+            "-fno-gnu-unique",
+            f'-DWEIGHTS_DIR="{prj / "firmware" / "weights"}"',
+        ]
+        for src in (prj / "firmware" / f"{project_name}.cpp", prj / f"{project_name}_bridge.cpp"):
+            o = Path(tmp) / (src.stem + ".o")
+            _run(["g++", *flags, *inc, "-c", str(src), "-o", str(o)], prj)
+            obj.append(str(o))
+        out = Path(tmp) / "lib.so"
+        _run(["g++", "-O3", "-fPIC", "-shared", *obj, "-o", str(out)], prj)
+        part = cache / f".{lib.name}.{os.getpid()}.tmp"
+        shutil.copyfile(out, part)
+        part.replace(lib)  # atomic: a concurrent validation never loads half a library
+    return lib, False
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
+        raise ConversionError(
+            f"compiling the hls4ml C simulation failed (exit {r.returncode}): {' '.join(cmd)}\n{tail}"
+        )
+
+
+def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> dict:
+    """The deployed network of a model version -> out_dir/hls4ml; returns the manifest fields."""
+    import hls4ml
+
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.firmware.boards import project_board
+    from l1ml.manifest import sha256
+    from l1ml.models.deploy import mask_covers
+    from l1ml.models.io import load_model
+    from l1ml.progress import or_silent
+    from l1ml.project import read_json
+
+    rep = or_silent(progress)
+    board = project_board(project)  # an unknown board fails before any slow step
+    man = read_json(model_dir / "manifest.json")
+    if not man.get("deploy_file"):
+        raise ConfigError(
+            f"{model_dir / 'manifest.json'}: no 'deploy_file'; this model version has no deployed network"
+        )
+    pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    if man["kind"] != "vae":
+        mask_covers(pre)
+    input_precision = pre.input_precision()
+    rep.task("hls4ml", None)
+    deploy = load_model(model_dir / man["deploy_file"])
+    hls_dir = out_dir / "hls4ml"
+    hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision)
+    rep.advance("hls4ml")
+    return {
+        "tool": "hls4ml",
+        "hls4ml_version": hls4ml.__version__,
+        "backend": project.firmware.backend,
+        "io_type": project.firmware.io_type,
+        "strategy": project.firmware.strategy,
+        "reuse_factor": project.firmware.reuse_factor,
+        "namespace": namespace(project),
+        "project_name": top_name(project),
+        "input_precision": input_precision,
+        "input_shape": [int(s) for s in deploy.inputs[0].shape[1:]],
+        "outputs": output_info(hls_model),
+        "output_names": [t.name.split("/")[0] for t in deploy.outputs],
+        "layer_types": layer_types(hls_model),
+        "widened_pooling": notes["widened_pooling"],
+        "hls_config_file": notes["overrides_file"],
+        "files": {"hls4ml": "hls4ml"},
+        "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
+    }
+
+
+class CSim:
+    """The compiled C simulation of an hls4ml project, called through ctypes event by event (as hls4ml's
+    own predict does), in double so that no output type up to 53 bits is rounded on the way out."""
+
+    def __init__(
+        self, lib: Path, project_name: str, n_in: int, out_sizes: list[int], traced: dict | None = None
+    ):
+        import ctypes
+
+        self._ct = ctypes
+        self.lib = ctypes.CDLL(str(lib))  # RTLD_LOCAL: co-loaded models keep their symbols apart
+        self.top = getattr(self.lib, f"{project_name}_double")
+        ptr = np.ctypeslib.ndpointer(ctypes.c_double, flags="C_CONTIGUOUS")
+        self.top.argtypes = [ptr] * (1 + len(out_sizes))
+        self.top.restype = None
+        self.n_in, self.out_sizes = n_in, out_sizes
+        self.traced = traced or {}  # layer name -> output size, for a library built with tracing
+
+    def predict(self, x: np.ndarray) -> list[np.ndarray]:
+        return self._run(x, trace=False)[0]
+
+    def trace(self, x: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        return self._run(x, trace=True)
+
+    def _run(self, x: np.ndarray, trace: bool):
+        ct = self._ct
+        x = np.ascontiguousarray(np.asarray(x, np.float64).reshape(len(x), -1))
+        if x.shape[1] != self.n_in:
+            raise ConfigError(f"the firmware takes {self.n_in} inputs per event, got {x.shape[1]}")
+        outs = [np.zeros((len(x), n), np.float64) for n in self.out_sizes]
+        layers: dict[str, np.ndarray] = {}
+        if trace:
+
+            class TraceData(ct.Structure):
+                _fields_ = [("name", ct.c_char_p), ("data", ct.c_void_p)]
+
+            collect = self.lib.collect_trace_output
+            collect.argtypes = [ct.POINTER(TraceData)]
+            self.lib.allocate_trace_storage.argtypes = [ct.c_size_t]
+            data = (TraceData * len(self.traced))()
+            layers = {k: np.zeros((len(x), n), np.float64) for k, n in self.traced.items()}
+            self.lib.allocate_trace_storage(ct.sizeof(ct.c_double))
+        try:
+            row = [np.zeros(n, np.float64) for n in self.out_sizes]
+            for i in range(len(x)):
+                self.top(x[i], *row)
+                for o, r in zip(outs, row, strict=True):
+                    o[i] = r
+                if trace:
+                    collect(data)
+                    for t in data:
+                        name = t.name.decode()
+                        arr = ct.cast(t.data, ct.POINTER(ct.c_double))
+                        layers[name][i] = np.ctypeslib.as_array(arr, shape=(self.traced[name],))
+        finally:
+            if trace:
+                self.lib.free_trace_storage()
+        return outs, layers
+
+
+def load_csim(fw_dir: Path, fw_manifest: dict) -> tuple[CSim, bool]:
+    """The C simulation of a converted network, compiled or taken from the cache. Returns (csim, cached)."""
+    prj = Path(fw_dir) / fw_manifest["files"]["hls4ml"]
+    name = fw_manifest["project_name"]
+    if not (prj / "firmware" / f"{name}.cpp").is_file():
+        raise ConfigError(f"no hls4ml project in {prj}; run `l1ml convert` first")
+    lib, cached = compile_cached(prj, name)
+    n_in = int(np.prod(fw_manifest["input_shape"]))
+    return CSim(lib, name, n_in, [o["size"] for o in fw_manifest["outputs"]]), cached
+
+
+def traced_csim(model, project, board, input_precision: str, workdir: Path) -> tuple[CSim, list[str]]:
+    """A tracing build of the same network and config, for locating where firmware and software part.
+    Returns the csim and the layer names in the firmware's order."""
+    hls_model, _, _ = build(model, project, board, workdir, input_precision, trace=True)
+    traced, order = {}, []
+    for layer in hls_model.get_layers():
+        order.append(layer.name)
+        if layer.get_attr("function_cpp", None) and layer.get_attr("trace", False):
+            for var in layer.get_variables():
+                traced[layer.name] = int(var.size())
+    name = top_name(project)
+    lib, _ = compile_cached(workdir, name)
+    n_in = int(np.prod(model.inputs[0].shape[1:]))
+    outs = [int(v.size()) for v in hls_model.get_output_variables()]
+    return CSim(lib, name, n_in, outs, traced), order
