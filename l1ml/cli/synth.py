@@ -229,10 +229,13 @@ def worker(
     lease: float = typer.Option(None, "--lease", help="Seconds a claim lives without heartbeat."),
 ) -> None:
     """Run queued jobs on this machine within a memory budget, until SIGTERM or Ctrl-C."""
+    import logging
+
     from l1ml.synth.job import format_memory, parse_memory
     from l1ml.synth.settings import load_settings
     from l1ml.synth.worker import Worker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     settings = load_settings(lease=lease)
     w = Worker(settings, parse_memory(memory_budget), max_jobs, poll)
     console(stderr=True).print(f"worker {w.id}: budget {format_memory(w.budget)}, queue {settings.db}")

@@ -13,6 +13,7 @@ import os
 import posixpath
 import stat
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                 seen.add(name)
                 m.name = name
                 members.append(m)
-    except tarfile.TarError as exc:
+    except (tarfile.TarError, EOFError, zlib.error) as exc:  # truncated or corrupt compression
         raise UnsafeArchive(f"{path.name} is not a readable tar archive: {exc}") from None
     return members
 

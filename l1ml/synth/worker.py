@@ -5,10 +5,12 @@ alive, requeues the jobs of dead workers, and files each finished run's summary 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import tarfile
 import time
 import uuid
@@ -23,6 +25,8 @@ from l1ml.synth.job import CANCELLED, FAILED, Job
 from l1ml.synth.reports import board_resources, summarize
 from l1ml.synth.settings import Settings
 from l1ml.synth.store import Store
+
+logger = logging.getLogger(__name__)
 
 
 def job_dir(settings: Settings, job_id: int) -> Path:
@@ -90,12 +94,15 @@ class Worker:
                     self.held.add(taken.id)
                 continue
             # Reap inside the requeue transaction: nobody can claim the job until its old run is gone.
-            self.store.requeue(
-                job,
-                f"worker {job.worker} stopped heartbeating",
-                expired_only=expired_only,
-                before=lambda j: self.dispatcher.reap(j, j.handle),
-            )
+            try:
+                self.store.requeue(
+                    job,
+                    f"worker {job.worker} stopped heartbeating",
+                    expired_only=expired_only,
+                    before=lambda j: self.dispatcher.reap(j, j.handle),
+                )
+            except OSError as exc:  # could not kill the old run (e.g. not our user's): try again next round
+                logger.error("job %s: cannot reap its lost run: %s", job.id, exc)
 
     # --- one run ----------------------------------------------------------------------------------------
 
@@ -111,7 +118,9 @@ class Worker:
         try:
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
-        except (L1mlError, OSError) as exc:
+        except Exception as exc:  # whatever is wrong with one job's files must not stop the worker
+            if not isinstance(exc, L1mlError | OSError):
+                logger.exception("job %s: preparing the run failed", job.id)
             with open(log, "a") as f:
                 f.write(f"error: {exc}\n")
             self.store.finish(job.id, self.id, job.attempts, FAILED, None, str(exc))
@@ -140,10 +149,14 @@ class Worker:
             peak_memory=out.peak_memory,
             commands=job.commands,
         )
-        self._write_result(job, src, summary)
+        try:
+            self._write_result(job, src, summary)
+        except OSError as exc:  # e.g. a full disk: the outcome is still recorded
+            logger.error("job %s: could not write its results: %s", job.id, exc)
         self.store.finish(
             job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory
         )
+        logger.info("job %s: %s %s", job.id, out.state, out.reason)
         self.active.pop(job.id, None)
 
     def _write_result(self, job: Job, src: Path, summary: dict) -> None:
@@ -199,6 +212,7 @@ class Worker:
             if job is None:
                 break
             self.held.add(job.id)
+            logger.info("job %s: %s for %s, attempt %d", job.id, job.step, job.user, job.attempts)
             self.launch(job)
 
     def run(self, until=None) -> None:
@@ -211,7 +225,10 @@ class Worker:
         try:
             self.recover(startup=True)
             while not self.stopping and not (until and until()):
-                self.step()
+                try:
+                    self.step()
+                except sqlite3.OperationalError as exc:  # e.g. the store stayed locked past busy_timeout
+                    logger.error("store busy (%s); retrying", exc)
                 time.sleep(self.poll_s)
         finally:
             for s, h in old.items():
