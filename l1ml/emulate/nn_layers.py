@@ -89,7 +89,8 @@ def build_dense(layer, ins: list[Info]) -> Op:
         raise UnsupportedError(f"layer '{name}': Dense on a {len(out_shape)}-d tensor is not emulated")
     w, wt = weight_codes(layer, "weight")
     n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
-    w = w.reshape(n_in, n_out)
+    # The Resource strategy's optimizer pass stores the kernel transposed, (n_out, n_in).
+    w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
     if "bias" in layer.weights:
         b, bt = weight_codes(layer, "bias")
         bfrac = bt.frac
