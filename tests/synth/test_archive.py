@@ -1,6 +1,7 @@
 """Uploaded archives: every malicious member is refused before anything is written."""
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -79,10 +80,14 @@ def test_member_size_and_count_limits(tmp_path):
         check(total, Limits(max_total=3000))
 
 
-def test_not_a_tar(tmp_path):
+def test_not_a_tar_or_truncated(tmp_path):
     (tmp_path / "x.tar.gz").write_bytes(b"not a tar at all")
     with pytest.raises(UnsafeArchive, match="not a readable tar"):
         check(tmp_path / "x.tar.gz")
+    good = _tar(tmp_path / "g.tar.gz", [("f", "file", os.urandom(100_000))])
+    (tmp_path / "t.tar.gz").write_bytes(good.read_bytes()[:50_000])
+    with pytest.raises(UnsafeArchive, match="not a readable tar"):
+        check(tmp_path / "t.tar.gz")
 
 
 def test_pack_and_extract_round_trip_with_an_inner_link(tmp_path):

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import tarfile
 
 import httpx
@@ -63,6 +64,7 @@ def test_tokens_users_and_admin_over_http(home, tmp_path, procs):
 
 
 def test_malicious_upload_and_bad_requests_are_refused(home, tmp_path, procs):
+    (tmp_path / "synth.toml").write_text("max_upload = 4096\n")
     tok = cli("token", "create", "mallory").stdout.strip()
     url = procs.server(free_port())
     h = {"Authorization": f"Bearer {tok}"}
@@ -73,6 +75,8 @@ def test_malicious_upload_and_bad_requests_are_refused(home, tmp_path, procs):
     assert r.status_code == 400 and "unknown step" in r.json()["detail"]
     r = httpx.post(url + "/jobs", params={**params, "priority": 99}, content=_evil_archive(), headers=h)
     assert r.status_code == 400 and "priority" in r.json()["detail"]
+    r = httpx.post(url + "/jobs", params=params, content=os.urandom(10_000), headers=h)
+    assert r.status_code == 413 and "upload limit" in r.json()["detail"]
     assert httpx.get(url + "/jobs", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert httpx.get(url + "/jobs").status_code == 401
     from l1ml.synth.store import Store

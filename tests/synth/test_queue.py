@@ -268,3 +268,15 @@ def test_l1ml_synth_through_the_main_cli_and_a_job_too_big_for_any_worker(home, 
         what="the reason to name the budget",
     )
     assert job(jid).state == "queued"
+
+
+def test_a_damaged_archive_fails_its_job_and_the_worker_goes_on(home, tmp_path, procs):
+    prj = make_project(tmp_path)
+    bad = submit_local(prj)["id"]
+    arc = settings().archives / f"{bad}.tar.gz"
+    arc.write_bytes(arc.read_bytes()[: arc.stat().st_size // 2])  # e.g. a disk error after acceptance
+    good = submit_local(prj)["id"]
+    procs.worker("1G")
+    jb = wait_state(bad)
+    assert jb.state == "failed" and "not a readable tar archive" in jb.reason
+    assert wait_state(good).state == "succeeded"
