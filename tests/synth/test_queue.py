@@ -280,3 +280,17 @@ def test_a_damaged_archive_fails_its_job_and_the_worker_goes_on(home, tmp_path, 
     jb = wait_state(bad)
     assert jb.state == "failed" and "not a readable tar archive" in jb.reason
     assert wait_state(good).state == "succeeded"
+
+
+def test_two_workers_never_run_one_job_twice(home, tmp_path, procs):
+    prj = make_project(tmp_path, sleep_ms=300)
+    ids = [submit_local(prj)["id"] for _ in range(8)]
+    procs.worker("400M")  # two jobs at a time each, so the second worker surely gets some
+    procs.worker("400M")
+    for i in ids:
+        assert wait_state(i).state == "succeeded"
+    from l1ml.synth.store import Store
+
+    runs = Store(settings().db).runs()
+    assert sorted(r["job_id"] for r in runs) == sorted(ids)  # one run per job
+    assert len({r["worker"] for r in runs}) == 2  # and both workers took some
