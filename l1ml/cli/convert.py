@@ -1,8 +1,44 @@
-"""`l1ml convert` (placeholder until its issue lands)."""
+"""`l1ml convert`: a model version -> firmware project (hls4ml for networks, conifer for BDTs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
 
 
-def convert() -> None:
-    """Not built yet."""
-    from l1ml.errors import L1mlError
+def convert(project: Path = PROJECT_OPT, model: str = MODEL_OPT) -> None:
+    """Convert a model version into firmware under projects/NAME/build/firmware/<version>/."""
+    from l1ml.firmware import convert as run
 
-    raise L1mlError("`l1ml convert` is not built yet")
+    proj = load(project)
+    with progress_bars() as rep:
+        fw = run(proj, model, progress=rep)
+    show(proj, fw)
+
+
+def show(proj, fw: dict) -> None:
+    from rich.table import Table
+
+    c = console()
+    b = fw["board"]
+    t = Table(title=f"{proj.name} {fw['version']} ({fw['kind']}) -> {fw.get('tool', '?')}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("board", f"{b['name']}: {b['part']} at {1e3 / b['clock_period_ns']:.0f} MHz")
+    if fw.get("tool") == "hls4ml":
+        t.add_row(
+            "backend", f"{fw['backend']}, {fw['io_type']}, {fw['strategy']}, reuse {fw['reuse_factor']}"
+        )
+        t.add_row("namespace", f"{fw['namespace']} (top function {fw['project_name']})")
+        t.add_row("input", fw["input_precision"])
+        for o, name in zip(fw["outputs"], ("output", "score"), strict=False):
+            t.add_row(name, f"{o['size']} x {o['precision']}")
+        if fw.get("widened_pooling"):
+            t.add_row("pooling", "widened for an exact average: " + ", ".join(fw["widened_pooling"]))
+        if fw.get("hls_config_file"):
+            t.add_row("overrides", fw["hls_config_file"])
+    else:
+        t.add_row("precision", str(fw.get("precision")))
+    c.print(t)
+    c.print(f"[green]firmware[/] {proj.firmware_dir(fw['version'])}")

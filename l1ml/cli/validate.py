@@ -1,8 +1,82 @@
-"""`l1ml validate` (placeholder until its issue lands)."""
+"""`l1ml validate`: software against emulated firmware, with JSON, JUnit and PNG reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
 
 
-def validate() -> None:
-    """Not built yet."""
-    from l1ml.errors import L1mlError
+def validate(
+    project: Path = PROJECT_OPT,
+    model: str = MODEL_OPT,
+    events: int = typer.Option(
+        None, "--events", "-n", help="Events per sample; default: [validation] events."
+    ),
+    junit: Path = typer.Option(
+        None, "--junit", help="Write the JUnit XML here (default: next to report.json)."
+    ),
+    out: Path = typer.Option(None, "--out", help="Report directory; default: build/validation/<version>/."),
+) -> None:
+    """Compare the software model with the emulated firmware; exit 1 when they differ beyond tolerance."""
+    from l1ml.validate import default_report_dir, write_reports
+    from l1ml.validate import validate as run
 
-    raise L1mlError("`l1ml validate` is not built yet")
+    proj = load(project)
+    with progress_bars() as rep:
+        v = run(proj, model, events=events, progress=rep)
+    paths = write_reports(v, out or default_report_dir(proj, v.version), junit)
+    show(v, paths)
+    if not v.passed:
+        raise typer.Exit(1)
+
+
+def show(v, paths: dict) -> None:
+    from rich.table import Table
+
+    c = console()
+    t = Table(
+        title=f"{v.project} {v.version} ({v.kind}): software vs firmware, {sum(v.events.values()):,} events"
+    )
+    for col in ("output", "values", "mismatches", "max diff [LSB]", "bit-identical", ""):
+        t.add_column(col, justify="left" if col in ("output", "") else "right")
+    for cmp in v.comparisons:
+        ok = "[green]ok[/]" if cmp.ok else "[bold red]FAIL[/]"
+        t.add_row(
+            cmp.name,
+            f"{cmp.events:,}",
+            f"{cmp.mismatches:,}",
+            f"{cmp.max_diff_lsb:g}",
+            f"{100 * cmp.frac_identical:.3f}%",
+            ok,
+        )
+    for cmp in v.quantization:
+        t.add_row(
+            f"[dim]{cmp.name}[/]",
+            f"{cmp.events:,}",
+            "",
+            f"[dim]max |diff| {cmp.max_diff:.3g}[/]",
+            f"[dim]{100 * cmp.frac_identical:.2f}%[/]",
+            "[dim]quantization, informative[/]",
+        )
+    c.print(t)
+    if v.threshold is not None:
+        flips = ", ".join(f"{k} {n}" for k, n in v.flips.items())
+        c.print(f"trigger decisions flipped at threshold {v.threshold:.6g}: {flips}")
+    else:
+        c.print("[yellow]no threshold in the model manifest: trigger decisions not compared[/]")
+    if v.divergence:
+        d = v.divergence
+        c.print(
+            f"[bold red]first diverging layer:[/] {d.layer} ({d.mismatches}/{d.events_compared} failing events "
+            f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
+        )
+    if v.cached_library is not None:
+        c.print(f"C simulation: {'cached library' if v.cached_library else 'compiled (now cached)'}")
+    c.print(
+        ("[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
+        + f"  reports: {paths['json']}, {paths['junit']}, "
+        f"{paths['png']}"
+    )
