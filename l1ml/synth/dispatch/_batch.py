@@ -1,5 +1,5 @@
-"""What the Slurm and HTCondor dispatchers share: the batch script, the shared-filesystem paths, the record
-of a submission kept in the job's handle, and running a batch system's command-line tools.
+"""What the Slurm and HTCondor dispatchers share: the run lifecycle (start, poll, cancel, adopt after a
+restart), the wrapper script, the shared-filesystem paths, and running a batch system's client tools.
 
 A batch job runs on a node that sees the queue's work directory through a shared filesystem (EOS, AFS,
 NFS...). The script it runs writes its exit code to a status file beside the work, so a job whose end the
@@ -12,12 +12,18 @@ import os
 import shlex
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
+from l1ml.synth.dispatch import Launch, Outcome
+from l1ml.synth.job import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job
+
+PEAK_EVERY = 5.0  # seconds between asking the batch system for one run's memory use
 
 STATUS_DIR = ".l1ml-batch"
+GONE = "gone"  # the batch id of a run its batch system has forgotten; only its files remain
 
 
 class BatchError(L1mlError):
@@ -179,3 +185,257 @@ def queue_tag(home: Path) -> str:
     import hashlib
 
     return hashlib.sha1(str(Path(home).resolve()).encode()).hexdigest()[:6]
+
+
+@dataclass
+class BatchRun:
+    """One run as a batch dispatcher follows it; ``handle()`` is what the store keeps."""
+
+    name: str
+    batch_id: str  # "" before the batch system answered; GONE once it forgot the run
+    workdir: Path
+    log: Path
+    memory: int
+    error: str = ""  # the batch system refused it
+    status: BatchStatus | None = None
+    ending: tuple[str, str] | None = None  # (state, reason) asked for by cancel()
+    peak: int | None = None
+    peak_at: float = 0.0
+
+    @property
+    def status_file(self) -> Path:
+        return self.workdir / STATUS_DIR / f"{self.name}.exit"
+
+    @property
+    def started_file(self) -> Path:
+        return self.workdir / STATUS_DIR / f"{self.name}.exit.started"
+
+    @property
+    def live(self) -> bool:
+        return bool(self.batch_id) and self.batch_id != GONE
+
+
+class BatchDispatcher:
+    """The Dispatcher protocol (l1ml.synth.dispatch) for a batch system. The batch system holds the runs, so a
+    worker that stops leaves them running (``keeps_running``) and the next one takes them over (``adopt``).
+
+    A subclass names its runs and talks to its batch system: ``_submit``, ``_states``, ``_find``,
+    ``_remove`` and ``_peak``."""
+
+    name = ""
+    id_key = ""  # the handle's key for the batch system's id: slurm_id, condor_id
+    keeps_running = True
+
+    def __init__(self, settings, poll: float):
+        self.settings = settings
+        self.poll_every = poll
+        self._runs: dict[int, BatchRun] = {}
+        self._refreshed = 0.0
+        self.last_error = ""  # the latest question the batch system did not answer; for logs and status
+
+    # --- what a batch system supplies ---------------------------------------------------------------------
+
+    def job_name(self, job: Job) -> str:
+        raise NotImplementedError
+
+    def _submit(self, launch: Launch, run: BatchRun) -> str:
+        """Submit; the batch id. Raises BatchError when refused."""
+        raise NotImplementedError
+
+    def _states(self, runs: dict[str, BatchRun]) -> dict[str, BatchStatus | None]:
+        """The status of each live run, by batch id; None for a run the batch system no longer knows,
+        missing for one it cannot say about yet. Raises BatchError when the batch system does not answer."""
+        raise NotImplementedError
+
+    def _find(self, name: str) -> list[str]:
+        """Batch ids of runs with this name that the batch system still knows, oldest first."""
+        raise NotImplementedError
+
+    def _remove(self, batch_id: str) -> None:
+        raise NotImplementedError
+
+    def _peak(self, run: BatchRun) -> int | None:
+        return None
+
+    def _forgotten(self, run: BatchRun) -> BatchStatus | None:
+        """Extra evidence for a run ended without an exit code (e.g. a memory kill in its log)."""
+        return None
+
+    # --- the protocol -------------------------------------------------------------------------------------
+
+    def start(self, launch: Launch) -> dict:
+        job = launch.job
+        run = BatchRun(self.job_name(job), "", Path(launch.workdir), Path(launch.log), launch.memory)
+        self._runs[job.id] = run
+        (run.workdir / STATUS_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            run.batch_id = self._submit(launch, run)
+        except BatchError as exc:
+            # Not raised: the worker would stop. The run fails with the batch system's answer as its reason.
+            run.error = str(exc)
+        return self._handle(run)
+
+    def _handle(self, run: BatchRun) -> dict:
+        return {
+            "system": self.name,
+            "name": run.name,
+            self.id_key: run.batch_id,
+            "workdir": str(run.workdir),
+            "log": str(run.log),
+            "memory": run.memory,
+            "error": run.error,
+        }
+
+    def poll(self, job: Job, handle: dict) -> Outcome | None:
+        run = self._track(job, handle)
+        if run.error:
+            self._runs.pop(job.id, None)
+            return Outcome(FAILED, reason=run.error)
+        found = self._resolve(run)
+        if found is None:
+            return None  # the batch system is not answering; ask again next time
+        if not found:
+            self._runs.pop(job.id, None)
+            return Outcome(FAILED, reason=f"{self.name} has no job named {run.name} and it never started")
+        if run.status is None or not run.status.finished:
+            self._refresh()
+        st = run.status
+        if st is None or not st.finished:
+            return None
+        self._runs.pop(job.id, None)
+        if run.ending is not None and st.state == CANCELLED:
+            return Outcome(run.ending[0], st.exit_code, run.ending[1], run.peak)
+        return Outcome(st.state, st.exit_code, st.reason, st.peak_memory or run.peak)
+
+    def _refresh(self) -> None:
+        """One question to the batch system for every run this worker follows, at most every poll seconds."""
+        now = time.monotonic()
+        if now - self._refreshed < self.poll_every:
+            return
+        self._refreshed = now
+        live = {r.batch_id: r for r in self._runs.values() if r.live and not (r.status and r.status.finished)}
+        for r in self._runs.values():
+            if r.batch_id == GONE and r.status is None:
+                r.status = self._from_files(r)
+        if not live:
+            return
+        try:
+            states = self._states(live)
+        except BatchError as exc:
+            # No answer (a controller restarting) says nothing about the runs: they stay running.
+            self.last_error = str(exc)
+            return
+        self.last_error = ""
+        for batch_id, st in states.items():
+            live[batch_id].status = st if st is not None else self._from_files(live[batch_id])
+
+    def _from_files(self, run: BatchRun) -> BatchStatus:
+        """The end of a run the batch system no longer remembers, from what the wrapper left beside it."""
+        code = read_status_file(run.status_file)
+        if code == 0:
+            return BatchStatus(SUCCEEDED, "", 0, native="forgotten")
+        if code is not None and code > 128:
+            return BatchStatus(
+                FAILED,
+                f"stopped by {signal_name(code - 128)} while no worker was watching: a "
+                f"time limit, a cancel or a node shutting down ({self.name} no longer "
+                "says which)",
+                code,
+                native="forgotten",
+            )
+        if code is not None:
+            return BatchStatus(
+                FAILED, f"a command exited with code {code}; see the log", code, native="forgotten"
+            )
+        other = self._forgotten(run)
+        if other is not None:
+            return other
+        return BatchStatus(
+            FAILED,
+            f"{self.name} no longer knows job {run.batch_id or run.name} and it left no "
+            f"exit code in {run.status_file}: it was killed (time limit, memory, cancel "
+            "or node failure) while no worker was watching",
+            native="forgotten",
+        )
+
+    def peak(self, job: Job, handle: dict) -> int | None:
+        run = self._runs.get(job.id)
+        if run is None:
+            return None
+        now = time.monotonic()
+        if (
+            run.live
+            and run.status is not None
+            and run.status.state == RUNNING
+            and now - run.peak_at >= PEAK_EVERY
+        ):
+            run.peak_at = now
+            value = self._peak(run)
+            if value:
+                run.peak = max(run.peak or 0, value)
+        return run.peak
+
+    def cancel(self, job: Job, handle: dict, state: str = CANCELLED, reason: str = "cancelled") -> None:
+        run = self._track(job, handle)
+        run.ending = (state, reason)
+        if self._resolve(run) and run.live:
+            self._remove(run.batch_id)
+        self._refreshed = 0.0  # the next poll should see the cancel, not a cached "running"
+
+    def adopt(self, job: Job, handle: dict) -> bool:
+        """After a restart: True if the batch system has (or had) this run, so the worker follows it to its
+        end. While it does not answer, also True: requeueing a run that may be running would run it twice."""
+        return self._resolve(self._track(job, handle)) is not False
+
+    def reap(self, job: Job, handle: dict) -> None:
+        run = self._track(job, handle)
+        if self._resolve(run) and run.live:
+            self._remove(run.batch_id)
+        self._runs.pop(job.id, None)
+
+    def _track(self, job: Job, handle: dict) -> BatchRun:
+        """The run this worker follows for `job`, rebuilt from its handle after a restart."""
+        h = handle or {}
+        name = h.get("name") or self.job_name(job)
+        run = self._runs.get(job.id)
+        if run is None or run.name != name:
+            workdir, log = self._paths_for(job, h)
+            run = BatchRun(
+                name,
+                str(h.get(self.id_key) or ""),
+                workdir,
+                log,
+                int(h.get("memory") or job.memory),
+                str(h.get("error") or ""),
+            )
+            self._runs[job.id] = run
+        return run
+
+    def _paths_for(self, job: Job, handle: dict) -> tuple[Path, Path]:
+        if handle.get("workdir") and handle.get("log"):
+            return Path(handle["workdir"]), Path(handle["log"])
+        if self.settings is None:
+            raise ConfigError(
+                f"the {self.name} dispatcher needs the queue's settings to find job {job.id}'s work directory"
+            )
+        from l1ml.synth.worker import job_dir, log_path  # the worker owns the layout of the work directory
+
+        return job_dir(self.settings, job.id) / f"attempt{job.attempts}", log_path(self.settings, job.id)
+
+    def _resolve(self, run: BatchRun) -> bool | None:
+        """Does the batch system have (or had) this run? A handle without a batch id means the worker stopped
+        between submitting and recording the answer; the run's unique name finds it. None: no answer."""
+        if run.batch_id or run.error:
+            return True
+        try:
+            ids = self._find(run.name)
+        except BatchError as exc:
+            self.last_error = str(exc)
+            return None
+        if ids:
+            run.batch_id = ids[-1]
+        elif run.started_file.exists() or run.status_file.exists():
+            run.batch_id = GONE
+        else:
+            return False
+        return True

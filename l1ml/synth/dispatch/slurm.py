@@ -23,22 +23,22 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.errors import ConfigError, ToolNotFound
-from l1ml.synth.dispatch import Launch, Outcome
+from l1ml.synth.dispatch import Launch
 from l1ml.synth.dispatch._batch import (
     STATUS_DIR,
+    BatchDispatcher,
     BatchError,
+    BatchRun,
     BatchStatus,
     SharedPaths,
     check_keys,
     client_env,
     find_tool,
     queue_tag,
-    read_status_file,
     run_tool,
     signal_name,
     tail,
@@ -76,7 +76,6 @@ _MEMORY_KILL = re.compile(
     r"exceeded (?:job )?memory limit(?: \((\d+) > (\d+)\))?|oom[-_ ]kill", re.IGNORECASE
 )
 _TRANSIENT = ("unable to contact", "timed out", "try again", "connection refused", "temporarily")
-PEAK_EVERY = 5.0  # seconds between sstat calls for one run
 
 
 @dataclass(frozen=True)
@@ -210,41 +209,11 @@ def end_status(native: str, exit_code: str, reason: str, memory: int, evidence: 
 # --- the dispatcher ----------------------------------------------------------------------
 
 
-@dataclass
-class _Run:
-    name: str
-    slurm_id: str  # digits; "" before sbatch answered; "gone" when Slurm forgot it and only files remain
-    workdir: Path
-    log: Path
-    memory: int
-    error: str = ""  # sbatch refused it
-    status: BatchStatus | None = None
-    ending: tuple[str, str] | None = None  # (state, reason) asked for by cancel()
-    peak: int | None = None
-    peak_at: float = 0.0
-
-    @property
-    def status_file(self) -> Path:
-        return self.workdir / STATUS_DIR / f"{self.name}.exit"
-
-    def handle(self) -> dict:
-        return {
-            "system": "slurm",
-            "name": self.name,
-            "slurm_id": self.slurm_id,
-            "workdir": str(self.workdir),
-            "log": str(self.log),
-            "memory": self.memory,
-            "error": self.error,
-        }
-
-
-class SlurmDispatcher:
-    """The Dispatcher for Slurm. Slurm holds the runs, so a restarted worker takes them over (`adopt`) and
-    a worker that stops leaves them running (`keeps_running`)."""
+class SlurmDispatcher(BatchDispatcher):
+    """The Dispatcher for Slurm: sbatch, squeue, then sacct or (without accounting) scontrol, scancel."""
 
     name = "slurm"
-    keeps_running = True
+    id_key = "slurm_id"
 
     def __init__(self, settings=None, config: SlurmConfig | None = None, tools: dict | None = None):
         if config is None:
@@ -255,17 +224,14 @@ class SlurmDispatcher:
             config = SlurmConfig.from_table(dict(getattr(settings, "slurm", None) or {}), settings.home)
         if tools is None and settings is not None:
             tools = settings.tools
+        super().__init__(settings, config.poll)
         self.config = config
-        self.settings = settings
         self._bin = {
             t: find_tool(t, INSTALL_HINT, tools) for t in ("sbatch", "squeue", "scontrol", "scancel")
         }
         self._sacct = _optional_tool("sacct", tools)
         self._sstat = _optional_tool("sstat", tools)
         self._env = client_env({"SLURM_CONF": config.slurm_conf} if config.slurm_conf else None)
-        self._runs: dict[int, _Run] = {}
-        self._refreshed = 0.0
-        self.last_error = ""  # the latest answer Slurm could not give; the worker may show it
 
     def _run(self, tool: str, *args: str):
         return run_tool([self._bin[tool], *args], env=self._env)
@@ -273,23 +239,9 @@ class SlurmDispatcher:
     def job_name(self, job: Job) -> str:
         return f"l1ml-{self.config.tag}-{job.id}-a{job.attempts}"
 
-    # --- start --------------------------------------------------------------------------------------------
-
-    def start(self, launch: Launch) -> dict:
-        job = launch.job
-        run = _Run(self.job_name(job), "", Path(launch.workdir), Path(launch.log), launch.memory)
-        self._runs[job.id] = run
-        try:
-            run.slurm_id = self._sbatch(launch, run)
-        except BatchError as exc:
-            # Not raised: the worker would stop; the run fails with Slurm's answer as its reason instead.
-            run.error = str(exc)
-        return run.handle()
-
-    def _sbatch(self, launch: Launch, run: _Run) -> str:
+    def _submit(self, launch: Launch, run: BatchRun) -> str:
         paths, cfg = self.config.paths, self.config
         node_dir = paths.on_nodes(run.workdir)
-        (run.workdir / STATUS_DIR).mkdir(parents=True, exist_ok=True)
         wrapper = run.workdir / STATUS_DIR / f"{run.name}.sh"
         wrapper.write_text(
             wrapper_script(
@@ -326,81 +278,19 @@ class SlurmDispatcher:
             raise BatchError(f"sbatch answered '{proc.stdout.strip()}' instead of a job id")
         return slurm_id
 
-    # --- follow -------------------------------------------------------------------------------------------
-
-    def poll(self, job: Job, handle: dict) -> Outcome | None:
-        run = self._track(job, handle)
-        if run.error:
-            self._runs.pop(job.id, None)
-            return Outcome(FAILED, reason=run.error)
-        found = self._resolve(run)
-        if found is None:
-            return None  # Slurm is not answering; ask again next time
-        if not found:
-            self._runs.pop(job.id, None)
-            return Outcome(FAILED, reason=f"Slurm has no job named {run.name} and it never started")
-        if run.status is None or not run.status.finished:
-            self._refresh()
-        st = run.status
-        if st is None or not st.finished:
-            return None
-        self._runs.pop(job.id, None)
-        if run.ending is not None and st.state == CANCELLED:
-            return Outcome(run.ending[0], st.exit_code, run.ending[1], run.peak)
-        return Outcome(st.state, st.exit_code, st.reason, st.peak_memory or run.peak)
-
-    def _refresh(self, force: bool = False) -> None:
-        """One squeue for every run this worker follows, at most every `poll` seconds; then sacct or scontrol
-        for those that left the queue."""
-        now = time.monotonic()
-        if not force and now - self._refreshed < self.config.poll:
-            return
-        self._refreshed = now
-        live = {
-            r.slurm_id: r
-            for r in self._runs.values()
-            if r.slurm_id.isdigit() and not (r.status and r.status.finished)
-        }
-        for r in self._runs.values():
-            if r.slurm_id == "gone" and r.status is None:
-                r.status = self._from_files(r)
-        try:
-            queued = self._squeue(list(live))
-            for slurm_id, (native, reason) in queued.items():
-                live[slurm_id].status = end_status(native, "", reason, live[slurm_id].memory, [])
-            gone = [i for i in live if i not in queued]
-            for slurm_id, status in self._ended(gone, live).items():
-                live[slurm_id].status = status
-            self.last_error = ""
-        except BatchError as exc:
-            # Slurm not answering (controller restart) says nothing about the jobs: keep them running.
-            self.last_error = str(exc)
-
-    def _squeue(self, ids: list[str]) -> dict[str, tuple[str, str]]:
-        if not ids:
-            return {}
-        proc = self._run("squeue", "--noheader", f"--jobs={','.join(ids)}", "--format=%i|%T|%r")
-        if proc.returncode != 0:
-            if "invalid job id" in proc.stderr.lower():
-                return {}  # every one of them has left the queue
-            raise _slurm_error("squeue", proc)
-        rows = {}
-        for line in proc.stdout.splitlines():
-            parts = line.strip().split("|")
-            if len(parts) == 3:
-                rows[parts[0]] = (parts[1], parts[2])
-        return rows
-
-    def _ended(self, ids: list[str], runs: dict[str, _Run]) -> dict[str, BatchStatus]:
-        if not ids:
-            return {}
-        rows = self._sacct_rows(ids)
-        out: dict[str, BatchStatus] = {}
-        for slurm_id in ids:
+    def _states(self, runs: dict[str, BatchRun]) -> dict[str, BatchStatus | None]:
+        """squeue for the runs still queued or running; sacct, or scontrol, for those that left the queue."""
+        out: dict[str, BatchStatus | None] = {}
+        queued = self._squeue(list(runs))
+        for slurm_id, (native, reason) in queued.items():
+            out[slurm_id] = end_status(native, "", reason, runs[slurm_id].memory, [])
+        gone = [i for i in runs if i not in queued]
+        rows = self._sacct_rows(gone) if gone else {}
+        for slurm_id in gone:
             run = runs[slurm_id]
             fields = rows.get(slurm_id) if rows is not None else self._scontrol(slurm_id)
             if fields is None:
-                out[slurm_id] = self._from_files(run)
+                out[slurm_id] = None
             elif fields:
                 evidence = self._evidence(run) if fields.get("JobState") != "COMPLETED" else []
                 out[slurm_id] = end_status(
@@ -412,6 +302,19 @@ class SlurmDispatcher:
                 )
             # An empty row: sacct has not caught up with a job that just left the queue; ask next time.
         return out
+
+    def _squeue(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        proc = self._run("squeue", "--noheader", f"--jobs={','.join(ids)}", "--format=%i|%T|%r")
+        if proc.returncode != 0:
+            if "invalid job id" in proc.stderr.lower():
+                return {}  # every one of them has left the queue
+            raise _slurm_error("squeue", proc)
+        rows = {}
+        for line in proc.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) == 3:
+                rows[parts[0]] = (parts[1], parts[2])
+        return rows
 
     def _sacct_rows(self, ids: list[str]) -> dict[str, dict] | None:
         """sacct's rows, or None when the cluster has no accounting (then scontrol is the only source)."""
@@ -449,72 +352,38 @@ class SlurmDispatcher:
             raise _slurm_error("scontrol", proc)
         return parse_scontrol(proc.stdout.splitlines()[0] if proc.stdout.strip() else "")
 
-    def _evidence(self, run: _Run) -> list[str]:
+    def _evidence(self, run: BatchRun) -> list[str]:
         # Only lines naming this Slurm job: the log also holds the job's earlier attempts.
-        mine = f"StepId={run.slurm_id}."
+        mine = f"StepId={run.batch_id}."
         texts = [tail(run.log)]
         if self.config.slurmd_log:
             texts.append(tail(Path(self.config.slurmd_log), 1 << 20))
         return ["\n".join(line for line in t.splitlines() if mine in line) for t in texts]
 
-    def _from_files(self, run: _Run) -> BatchStatus:
-        """The end of a run Slurm no longer remembers, from what the wrapper left on the shared filesystem."""
-        code = read_status_file(run.status_file)
-        if code == 0:
-            return BatchStatus(SUCCEEDED, "", 0, native="purged")
-        if code is not None:
-            return BatchStatus(
-                FAILED, f"a command exited with code {code}; see the log", code, native="purged"
-            )
+    def _forgotten(self, run: BatchRun) -> BatchStatus | None:
         killed, peak, line = memory_evidence(self._evidence(run))
-        if killed:
-            return BatchStatus(
-                OOM,
-                f"killed for using more than its {format_memory(run.memory)} of memory: {line}",
-                None,
-                peak,
-                native="purged",
-            )
+        if not killed:
+            return None
         return BatchStatus(
-            FAILED,
-            f"Slurm no longer knows job {run.slurm_id} ({run.name}) and it left no exit "
-            f"code in {run.status_file}: it was stopped (time limit, scancel or node "
-            "failure) while no worker was watching, and without accounting Slurm cannot "
-            "say which",
-            native="purged",
+            OOM,
+            f"killed for using more than its {format_memory(run.memory)} of memory: {line}",
+            None,
+            peak,
+            native="forgotten",
         )
 
-    def peak(self, job: Job, handle: dict) -> int | None:
+    def _peak(self, run: BatchRun) -> int | None:
         """MaxRSS of the batch step from sstat, which asks slurmd directly (no accounting needed)."""
-        run = self._runs.get(job.id)
-        if run is None or not run.slurm_id.isdigit() or self._sstat is None:
-            return run.peak if run else None
-        now = time.monotonic()
-        if run.status is not None and run.status.state == RUNNING and now - run.peak_at >= PEAK_EVERY:
-            run.peak_at = now
-            proc = run_tool(
-                [self._sstat, "--noheader", "--parsable2", f"--jobs={run.slurm_id}.batch", "--format=MaxRSS"],
-                env=self._env,
-            )
-            value = (
-                parse_mem(proc.stdout.strip().splitlines()[0])
-                if proc.returncode == 0 and proc.stdout.strip()
-                else None
-            )
-            if value:
-                run.peak = max(run.peak or 0, value)
-        return run.peak
+        if self._sstat is None:
+            return None
+        proc = run_tool(
+            [self._sstat, "--noheader", "--parsable2", f"--jobs={run.batch_id}.batch", "--format=MaxRSS"],
+            env=self._env,
+        )
+        lines = proc.stdout.strip().splitlines() if proc.returncode == 0 else []
+        return parse_mem(lines[0]) if lines else None
 
-    # --- cancel, adopt, reap ------------------------------------------------------------------------------
-
-    def cancel(self, job: Job, handle: dict, state: str = CANCELLED, reason: str = "cancelled") -> None:
-        run = self._track(job, handle)
-        run.ending = (state, reason)
-        if self._resolve(run) and run.slurm_id.isdigit():
-            self._scancel(run.slurm_id)
-        self._refreshed = 0.0  # the next poll should see the cancel, not a cached RUNNING
-
-    def _scancel(self, slurm_id: str) -> None:
+    def _remove(self, slurm_id: str) -> None:
         proc = self._run("scancel", slurm_id)
         err = proc.stderr.lower()
         if (
@@ -524,56 +393,10 @@ class SlurmDispatcher:
         ):
             raise _slurm_error("scancel", proc)
 
-    def adopt(self, job: Job, handle: dict) -> bool:
-        """After a restart: True if Slurm has (or had) this run, so the worker follows it to its end. While
-        Slurm does not answer, also True: requeueing a run that may be running would run it twice."""
-        return self._resolve(self._track(job, handle)) is not False
-
-    def reap(self, job: Job, handle: dict) -> None:
-        run = self._track(job, handle)
-        if self._resolve(run) and run.slurm_id.isdigit():
-            self._scancel(run.slurm_id)
-        self._runs.pop(job.id, None)
-
-    def _track(self, job: Job, handle: dict) -> _Run:
-        """The run this worker follows for `job`, rebuilt from its handle after a restart."""
-        h = handle or {}
-        name = h.get("name") or self.job_name(job)
-        run = self._runs.get(job.id)
-        if run is None or run.name != name:
-            workdir, log = _paths_for(self.settings, job, h)
-            run = _Run(
-                name,
-                str(h.get("slurm_id") or ""),
-                workdir,
-                log,
-                int(h.get("memory") or job.memory),
-                str(h.get("error") or ""),
-            )
-            self._runs[job.id] = run
-        return run
-
-    def _resolve(self, run: _Run) -> bool | None:
-        """Does Slurm have (or had) this run? A handle without a Slurm id means the worker stopped between
-        sbatch and recording its answer; the unique job name finds it. None: Slurm is not answering."""
-        if run.slurm_id or run.error:
-            return True
-        try:
-            ids = self.find(run.name)
-        except BatchError as exc:
-            self.last_error = str(exc)
-            return None
-        if ids:
-            run.slurm_id = ids[-1]
-        elif (
-            run.status_file.with_name(run.status_file.name + ".started").exists() or run.status_file.exists()
-        ):
-            run.slurm_id = "gone"
-        else:
-            return False
-        return True
-
     def find(self, name: str) -> list[str]:
+        return self._find(name)
+
+    def _find(self, name: str) -> list[str]:
         """Slurm job ids with this name: queued, running, or ended but not yet purged."""
         proc = self._run("squeue", "--noheader", f"--name={name}", "--format=%i")
         if proc.returncode != 0:
@@ -588,16 +411,6 @@ class SlurmDispatcher:
                 if fields.get("JobName") == name and fields.get("JobId", "").isdigit():
                     ids.append(fields["JobId"])
         return sorted(ids, key=int)
-
-
-def _paths_for(settings, job: Job, handle: dict) -> tuple[Path, Path]:
-    if handle.get("workdir") and handle.get("log"):
-        return Path(handle["workdir"]), Path(handle["log"])
-    if settings is None:
-        raise ConfigError("the Slurm dispatcher needs the queue's settings to find a job's work directory")
-    from l1ml.synth.worker import job_dir, log_path  # the worker owns the layout of the work directory
-
-    return job_dir(settings, job.id) / f"attempt{job.attempts}", log_path(settings, job.id)
 
 
 def _optional_tool(name: str, tools: dict | None) -> str | None:
