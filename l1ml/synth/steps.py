@@ -116,7 +116,9 @@ def plan_csim(src: Path, tools: dict | None) -> Plan:
         for p in (d / "firmware/ap_types", d / "firmware/nnet_utils")
         if p.is_dir()
     ]
-    build = [cxx, "-O2", "-std=c++17", *includes, test, *sources, "-o", "csim.exe"]
+    # hls4ml's firmware loads its weights from text files outside synthesis; build_lib.sh points at them so.
+    defines = ['-DWEIGHTS_DIR="firmware/weights"'] if (d / "firmware" / "weights").is_dir() else []
+    build = [cxx, "-O2", "-std=c++17", *includes, *defines, test, *sources, "-o", "csim.exe"]
     return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}])
 
 
