@@ -8,6 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 from conftest import cli, job, make_project, settings, submit_local, wait_for, wait_state
@@ -294,3 +295,53 @@ def test_two_workers_never_run_one_job_twice(home, tmp_path, procs):
     runs = Store(settings().db).runs()
     assert sorted(r["job_id"] for r in runs) == sorted(ids)  # one run per job
     assert len({r["worker"] for r in runs}) == 2  # and both workers took some
+
+
+HLS4ML_PROJECT = """
+import sys
+import numpy as np
+import hls4ml
+import tensorflow as tf
+
+tf.random.set_seed(0)
+layers = tf.keras.layers
+m = tf.keras.Sequential([layers.Dense(4, input_shape=(8,), activation="relu"), layers.Dense(1)])
+x = np.random.default_rng(0).random((10, 8)).astype("float32")
+np.savetxt(sys.argv[2], x)
+np.savetxt(sys.argv[3], m.predict(x, verbose=0))
+cfg = hls4ml.utils.config_from_keras_model(m, granularity="model")
+h = hls4ml.converters.convert_from_keras_model(
+    m, hls_config=cfg, output_dir=sys.argv[1], backend="Vitis", part="xcvu9p-flga2104-2L-e",
+    input_data_tb=sys.argv[2], output_data_tb=sys.argv[3],
+)
+h.write()
+"""
+
+
+@pytest.mark.slow
+def test_csim_on_a_real_hls4ml_project(home, tmp_path, procs):
+    """The csim command line on what hls4ml really writes (made here with hls4ml, not `l1ml convert`)."""
+    prj = make_project(tmp_path, "real")
+    hls = prj / "build" / "firmware" / "v1" / "hls4ml"
+    import shutil
+
+    shutil.rmtree(hls)
+    script = tmp_path / "make_hls4ml.py"
+    script.write_text(HLS4ML_PROJECT)
+    r = subprocess.run(
+        [sys.executable, str(script), str(hls), str(tmp_path / "x.dat"), str(tmp_path / "y.dat")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    jid = submit_local(prj, memory="2G")["id"]
+    procs.worker("4G")
+    j = wait_state(jid, timeout=240)
+    assert j.state == "succeeded", cli("logs", str(jid)).stdout
+    assert any("-DWEIGHTS_DIR" in a for a in j.commands[0]["argv"])
+    results = settings().work / str(jid) / "attempt1" / "src" / "hls4ml" / "tb_data" / "csim_results.log"
+    got = np.loadtxt(results)
+    want = np.loadtxt(tmp_path / "y.dat")
+    assert got.shape == want.shape == (10,)
+    assert np.allclose(got, want, atol=0.1)  # ap_fixed<16,6> against float
