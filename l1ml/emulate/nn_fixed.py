@@ -12,6 +12,7 @@ exact value of every output, in float64.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,12 +164,12 @@ def _deploy_file(hls_dir: Path) -> Path:
         m = json.loads(manifest.read_text())
     except json.JSONDecodeError as exc:
         raise L1mlError(f"{manifest}: not valid JSON: {exc}") from None
-    linked = m.get("model")
-    version = m.get("model_version") or (linked.get("version") if isinstance(linked, dict) else linked)
+    linked = m.get("model_manifest") or {}
+    version = linked.get("version") if isinstance(linked, dict) else None
     fw_version_dir = hls_dir.parent if hls_dir.name == "hls4ml" else hls_dir
     models_dir = fw_version_dir.parent.parent / "models"  # build/firmware/vN -> build/models
     if not isinstance(version, str):
-        raise L1mlError(f"{manifest}: no model version (key 'model_version'); cannot find the converted model")
+        raise L1mlError(f"{manifest}: no model_manifest.version; cannot find the converted model")
     mdir = models_dir / version
     deploy = mdir / "deploy.h5"
     mm = mdir / "manifest.json"
@@ -181,8 +182,6 @@ def _deploy_file(hls_dir: Path) -> Path:
 
 def check_against_firmware(hm, hls_dir: Path) -> None:
     """Refuse a rebuilt graph whose types or weights differ from the firmware written in `hls_dir`."""
-    import re
-
     defines = hls_dir / "firmware" / "defines.h"
     if not defines.is_file():
         raise L1mlError(f"{defines} not found; the hls4ml project in {hls_dir} is incomplete")
@@ -199,9 +198,30 @@ def check_against_firmware(hm, hls_dir: Path) -> None:
                     f"{defines}; re-run `l1ml convert` so that emulation and firmware agree"
                 )
         for var in layer.weights.values():
-            txt = hls_dir / "firmware" / "weights" / f"{var.name}.txt"
-            if txt.is_file() and txt.read_text().strip() != ", ".join(var):
-                raise UnsupportedError(f"layer '{layer.name}': weights {var.name} differ from {txt}; re-run `l1ml convert`")
+            written_w = _written_weights(hls_dir / "firmware" / "weights", var.name)
+            if written_w is not None and written_w != [s.replace(" ", "") for s in var]:
+                raise UnsupportedError(
+                    f"layer '{layer.name}': weights {var.name} differ from those in {hls_dir / 'firmware' / 'weights'}; "
+                    "re-run `l1ml convert`"
+                )
+
+
+def _written_weights(wdir: Path, name: str) -> list[str] | None:
+    """The weight literals the firmware was built with: weights/NAME.txt, or the initializer in NAME.h."""
+    txt, hdr = wdir / f"{name}.txt", wdir / f"{name}.h"
+    if txt.is_file():
+        body = txt.read_text()
+    elif hdr.is_file():
+        text = hdr.read_text()
+        start, end = text.rfind("= {"), text.rfind("};")
+        if start < 0 or end < start:
+            return None
+        body = text[start + 3 : end]
+    else:
+        return None
+    if "{" in body:  # exponent weights {sign, exp}: compare them as whole items
+        return [m.replace(" ", "") for m in re.findall(r"\{[^}]*\}", body)]
+    return [v.strip().replace(" ", "") for v in body.split(",") if v.strip()]
 
 
 def build_emulator(hls_model_or_fw_dir, keras_model=None) -> NNEmulator:

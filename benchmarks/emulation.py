@@ -1,0 +1,163 @@
+"""Batch emulator vs the libraries' C simulation: throughput of both and the ratio, from one run, and
+bit-identity of every output on every event.
+
+Self-contained: builds its own seeded models (random quantized weights for the network, a small xgboost
+fit for the BDT) and its own events (l1ml's synthetic generator, preprocessed into hardware units).
+
+    .venv/bin/python benchmarks/emulation.py                 # 10**6 events, network and BDT
+    .venv/bin/python benchmarks/emulation.py --events 100000 --skip-bdt
+
+Targets (issue 5): network >= 100x hls4ml's predict, BDT >= 50x conifer's HLS C simulation, and
+np.array_equal on all outputs. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_events(n: int, seed: int) -> tuple[np.ndarray, object]:
+    """n background-like events as preprocessed network inputs (N, 57) float64, and the preprocessing."""
+    from l1ml.data import generate, units
+    from l1ml.data.preprocess import Preprocessing
+
+    base = generate.generate("background", min(n, 200_000), seed)
+    hw = units.to_hardware(base)
+    pre = Preprocessing.fit(hw)
+    if n > len(hw):
+        # Tile the generated events with fresh random phi rotations: generating 10**6 events takes minutes.
+        rng = np.random.default_rng(seed)
+        reps = [hw]
+        while sum(len(r) for r in reps) < n:
+            h = hw.copy().reshape(len(hw), units.N_OBJECTS, units.N_FEATURES)
+            shift = rng.integers(-units.PHI_MAX_HW, units.PHI_MAX_HW + 1, size=(len(h), 1))
+            present = h[..., 0] > 0
+            phi = (h[..., 2] + shift + units.PHI_MAX_HW) % (2 * units.PHI_MAX_HW) - units.PHI_MAX_HW
+            h[..., 2] = np.where(present, phi, 0)
+            reps.append(h.reshape(len(hw), -1))
+        hw = np.concatenate(reps)[:n]
+    return pre.apply(hw).astype(np.float64), pre
+
+
+def build_network(pre, out_dir: Path, seed: int):
+    """The project's dense AE deploy graph, 57-32-8-32-57 with quantized_bits(8,3,1) and quantized_relu,
+    BatchNormalization folded, and the on-chip score head; random weights, no training."""
+    import hls4ml
+    import tensorflow as tf
+
+    from l1ml.models import ae, deploy
+
+    class Cfg:
+        hidden, latent, bits, integer, alpha, batchnorm = [32], 8, 8, 3, 1, True
+
+    tf.keras.utils.set_random_seed(seed)
+    model = ae.build_dense_ae(Cfg)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.3, b.shape), rng.normal(0, 0.3, m.shape), rng.uniform(0.5, 2, v.shape)])
+    folded, _ = deploy.fold_batchnorm(deploy._trunk(model, "dense_ae"))
+    keras_model = deploy.add_score_head(folded, "dense_ae")
+    cfg = hls4ml.utils.config_from_keras_model(keras_model, granularity="name", backend="Vitis")
+    cfg["LayerName"][keras_model.layers[0].name]["Precision"]["result"] = pre.input_precision()
+    hm = hls4ml.converters.convert_from_keras_model(
+        keras_model, hls_config=cfg, output_dir=str(out_dir), backend="Vitis", io_type="io_parallel", project_name="bench"
+    )
+    hm.compile()
+    return hm
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    print("network: building and compiling the hls4ml model ...", flush=True)
+    hm = build_network(pre, tmp / "hls4ml", seed)
+    emu = NNEmulator(hm)
+    emu(X[:1000])  # warm-up: page in BLAS, allocate
+    out, t_emu = timed(emu, X)
+    print(f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s", flush=True)
+    print("network: hls4ml predict (C simulation) on the same events ...", flush=True)
+    ref, t_ref = timed(hm.predict, np.ascontiguousarray(X))
+    ref = ref if isinstance(ref, list) else [ref]
+    print(f"network: predict   {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
+    same = [np.array_equal(r.reshape(len(X), -1), e) for r, e in zip(ref, out.values(), strict=True)]
+    print(f"network: ratio {t_ref / t_emu:,.0f}x (target >= 100x)")
+    print(
+        f"network: bit-identical on {len(X):,} events, every output ({', '.join(out)}): {all(same)}"
+        + ("" if all(same) else f"  per output {same}")
+    )
+    return all(same) and t_ref / t_emu >= 100
+
+
+def bench_bdt(X: np.ndarray, tmp: Path, seed: int) -> bool | None:
+    try:
+        from l1ml.emulate import bdt_fixed
+    except ImportError:
+        print("bdt: l1ml/emulate/bdt_fixed.py is not there; BDT not benchmarked")
+        return None
+    import conifer
+    import xgboost as xgb
+
+    from l1ml.firmware.conifer import conifer_config, ensemble_from_booster, tool_env
+
+    os.environ.update({k: v for k, v in tool_env().items() if k in ("XILINX_AP_INCLUDE", "PATH")})
+    print("bdt: training a 20-tree depth-4 xgboost model and compiling conifer's HLS C simulation ...", flush=True)
+    rng = np.random.default_rng(seed)
+    xt = X[:50_000]
+    y = (xt[:, 0] + 0.3 * xt[:, 3] * xt[:, 4] + rng.normal(0, 1, len(xt)) > np.median(xt[:, 0])).astype(int)
+    clf = xgb.XGBClassifier(n_estimators=20, max_depth=4, tree_method="hist", random_state=seed, n_jobs=2)
+    clf.fit(xt, y)
+    ens, _ = ensemble_from_booster(clf.get_booster())
+    cfg = conifer_config("xilinxhls", "ap_fixed<18,8>", tmp / "conifer", "bench_bdt", "xcvu9p-flgb2104-2L-e", 5.0)
+    model = conifer.model.make_model(ens, cfg)
+    model.compile()
+    fast, t_fast = timed(bdt_fixed.decision_function_fixed, model, X)
+    print(f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s", flush=True)
+    ref, t_ref = timed(model.decision_function, X)
+    print(f"bdt: conifer C sim {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
+    same = np.array_equal(np.asarray(ref).reshape(fast.shape), fast)
+    print(f"bdt: ratio {t_ref / t_fast:,.1f}x (target >= 50x)")
+    print(f"bdt: bit-identical on {len(X):,} events: {same}")
+    return same and t_ref / t_fast >= 50
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-bdt", action="store_true")
+    ap.add_argument("--skip-network", action="store_true")
+    a = ap.parse_args()
+    X, pre = make_events(a.events, a.seed)
+    print(f"events: {len(X):,} preprocessed background events, input type {pre.input_precision()}")
+    ok = []
+    with tempfile.TemporaryDirectory(prefix="l1ml-bench-emu-") as tmp:
+        if not a.skip_network:
+            ok.append(bench_network(X, pre, Path(tmp), a.seed))
+        if not a.skip_bdt:
+            r = bench_bdt(X, Path(tmp), a.seed)
+            if r is not None:
+                ok.append(r)
+    print("ALL TARGETS MET" if all(ok) else "SOME TARGETS MISSED")
+    return 0 if all(ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""`l1ml emulate` end to end on small trained projects: train -> convert -> emulate, and the scores it
+writes are the C simulation's, bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from l1ml.cli.main import app
+from l1ml.project import load_project
+
+
+def project_on_data(*args, **kw):
+    """tests/conftest.py's helper; imported by path because this directory has its own conftest."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("l1ml_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.project_on_data(*args, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_data):
+    """dense_ae trained briefly and converted (one compile of its C simulation)."""
+    from l1ml.firmware import convert
+    from l1ml.models.train import train_project
+
+    tmp = tmp_path_factory.mktemp("proj")
+    proj = load_project(
+        project_on_data(tmp, "dense_ae", small_data, **{"training.epochs": 1, "training.finetune_epochs": 1})
+    )
+    train_project(proj)
+    convert(proj)
+    return proj
+
+
+def test_emulate_cli_matches_csim(trained, small_data, tmp_path):
+    from l1ml.data import units
+    from l1ml.data.io import load_particles
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.firmware.hls4ml import load_csim
+
+    out = tmp_path / "scores.h5"
+    r = CliRunner().invoke(
+        app, ["emulate", "-p", str(trained.path), "--input", str(small_data / "Ato4l.h5"), "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    fw_dir = trained.firmware_dir()
+    fw_man = json.loads((fw_dir / "manifest.json").read_text())
+    csim, _ = load_csim(fw_dir, fw_man)
+    parts = load_particles(small_data / "Ato4l.h5")[:3000]
+    pre = Preprocessing.load(trained.model_dir() / "preprocessing.json")
+    ref = csim.predict(pre.apply(units.to_hardware(parts)).astype(np.float64))
+    with h5py.File(out) as f:
+        outs = [f["outputs"][k][:3000] for k in f["outputs"]]
+        score = f["score"][:3000]
+        assert f["score"].shape[0] == len(load_particles(small_data / "Ato4l.h5"))
+    by_size = {o.shape[1]: o for o in outs}
+    assert np.array_equal(by_size[57], ref[0])
+    assert np.array_equal(score, ref[1][:, 0])
+
+
+def test_emulate_cli_bad_input_is_one_clear_error(trained, tmp_path):
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["Other"] = np.zeros((3, 19, 4))
+    r = CliRunner().invoke(app, ["emulate", "-p", str(trained.path), "--input", str(bad), "--out", str(tmp_path / "o.h5")])
+    assert r.exit_code != 0
+    assert "Particles" in str(r.exception) or "Particles" in r.output
+    assert not (tmp_path / "o.h5").exists()
