@@ -70,12 +70,18 @@ def test_job_over_its_memory_is_killed_and_its_neighbour_survives(home, tmp_path
     o = submit_local(ok, memory="200M")["id"]
     procs.worker("1G")
     hj = wait_state(h)
-    assert hj.state == "oom" and hj.peak_memory > 200 * M and "over its declared 200M" in hj.reason
+    from l1ml.synth.dispatch.local import cgroup_parent
+
+    assert hj.state == "oom" and "200M" in hj.reason
+    if (
+        cgroup_parent() is None
+    ):  # the RSS watchdog saw it go over; under memory.max the kernel stops it at 200M
+        assert hj.peak_memory > 200 * M and "over its declared 200M" in hj.reason
     assert hj.ended_at - hj.started_at < 8  # killed, not left to finish its sleep
     assert wait_state(o).state == "succeeded"
     r = cli("status", str(h), "--json")
     d = json.loads(r.stdout)
-    assert d["state"] == "oom" and d["memory"] == 200 * M and d["peak_memory"] > 200 * M
+    assert d["state"] == "oom" and d["memory"] == 200 * M and d["peak_memory"] > 0
 
 
 def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):

@@ -37,19 +37,41 @@ class _Run:
     pids: set[int] = field(default_factory=set)
 
 
-def _cgroup_dir() -> Path | None:
-    """This process's cgroup, if it is cgroup v2, writable, and delegates the memory controller."""
+def cgroup_parent() -> Path | None:
+    """This process's cgroup if it can hold per-run cgroups with memory.max; read-only check.
+
+    That needs /sys/fs/cgroup to be cgroup2 and this cgroup to be writable and offer the memory
+    controller (a delegated subtree, e.g. a systemd unit with Delegate=yes). Else None: the RSS watchdog
+    alone enforces memory. L1ML_SYNTH_CGROUPS=0 turns cgroups off."""
     root = Path("/sys/fs/cgroup")
-    if not (root / "cgroup.controllers").is_file():
-        return None  # cgroup v1 or none: use the watchdog
+    if os.environ.get("L1ML_SYNTH_CGROUPS", "1") == "0" or not (root / "cgroup.controllers").is_file():
+        return None  # cgroup v1 or none
     try:
-        line = Path("/proc/self/cgroup").read_text().splitlines()[0]
-        own = root / line.split("::", 1)[1].lstrip("/")
-        if "memory" in (own / "cgroup.subtree_control").read_text().split() and os.access(own, os.W_OK):
-            return own
-    except (OSError, IndexError):
-        pass
-    return None
+        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines() if x.startswith("0::"))
+        own = root / line[3:].lstrip("/")
+        if own.name == "l1ml-worker":
+            own = own.parent
+        if own == root or not os.access(own / "cgroup.procs", os.W_OK):
+            return None
+        if "memory" not in (own / "cgroup.controllers").read_text().split():
+            return None
+        return own
+    except (OSError, StopIteration):
+        return None
+
+
+def _delegate(own: Path) -> Path | None:
+    """Move this process into a leaf `l1ml-worker` (cgroup2 allows no processes beside child cgroups) and
+    enable the memory controller for the runs' sibling cgroups. None if the host refuses."""
+    try:
+        if "memory" not in (own / "cgroup.subtree_control").read_text().split():
+            leaf = own / "l1ml-worker"
+            leaf.mkdir(exist_ok=True)
+            (leaf / "cgroup.procs").write_text(str(os.getpid()))
+            (own / "cgroup.subtree_control").write_text("+memory")
+        return own
+    except OSError:
+        return None
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -89,7 +111,8 @@ class LocalDispatcher:
     def __init__(self, cgroups: bool = True):
         self.runs: dict[int, _Run] = {}
         self.host = socket.gethostname()
-        self.cgroup_parent = _cgroup_dir() if cgroups else None
+        own = cgroup_parent() if cgroups else None
+        self.cgroup_parent = _delegate(own) if own is not None else None
 
     def start(self, launch: Launch) -> dict:
         cg = None
