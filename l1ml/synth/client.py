@@ -25,7 +25,7 @@ def derived_memory(step: str, firmware: Path) -> int:
     if step in ("csim", "rtlsim"):
         return int(min(16, 2 + math.ceil(size_mb)) * GiB)
     want = 8 + 2 * size_mb
-    return int(min(128, 2 ** math.ceil(math.log2(want))) * GiB)
+    return int(min(128, 4 * math.ceil(want / 4)) * GiB)  # whole 4 GB steps
 
 
 def package(
@@ -56,6 +56,13 @@ def package(
     return Path(tmp), fields
 
 
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        return f"uid{os.getuid()}"
+
+
 def _limits(settings: Settings) -> archive.Limits:
     return archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
 
@@ -70,7 +77,7 @@ class LocalClient:
 
         self.settings = settings
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
-        self.user = user or getpass.getuser()
+        self.user = user or _login()
 
     def submit(
         self,

@@ -80,3 +80,15 @@ def test_waiting_reason_for_jobs_no_worker_can_take():
     assert "no worker is running" in scheduler.waiting_reason(big, [])
     assert "more than any worker's budget (largest 64G)" in scheduler.waiting_reason(big, [64 * G, 32 * G])
     assert scheduler.waiting_reason(_job(2, memory=G), [64 * G]) == ""
+
+
+def test_default_memory_from_the_project_size(tmp_path):
+    from l1ml.synth.client import derived_memory
+
+    fw = tmp_path / "fw" / "hls4ml" / "firmware" / "weights"
+    fw.mkdir(parents=True)
+    (fw / "w2.txt").write_bytes(b"0" * 3_000_000)  # 3 MB of weights
+    assert derived_memory("csynth", tmp_path / "fw") == 16 * G  # 8 + 2*3 = 14 -> 16
+    assert derived_memory("csim", tmp_path / "fw") == 5 * G  # 2 + 3
+    (fw / "w3.txt").write_bytes(b"0" * 200_000_000)
+    assert derived_memory("vsynth", tmp_path / "fw") == 128 * G  # capped
