@@ -83,6 +83,8 @@ class FixedType:
     def overflow(self, v: np.ndarray) -> np.ndarray:
         """Integer mantissas already at this type's LSB -> in range, by the overflow mode."""
         lo, hi = self.v_min, self.v_max
+        if v.size and v.min() >= lo and v.max() <= hi:  # the common case, at a fraction of the cost
+            return v
         if self.o_mode == "AP_WRAP":
             return (v - lo) % (1 << self.width) + lo
         if self.o_mode == "AP_SAT":
@@ -94,17 +96,18 @@ class FixedType:
     def to_int(self, x) -> np.ndarray:
         """float64 values -> int64 mantissas V (value = V * lsb), as `(T) double` does in C++."""
         x = np.asarray(x, dtype=np.float64)
-        if np.isnan(x).any():
-            raise DataError("NaN input: a fixed-point type has no NaN; clean the inputs before emulation")
         scaled = np.ldexp(x, self.frac)  # exact: a power-of-two scale
-        if np.abs(scaled).max(initial=0.0) >= 2.0**62:
+        biggest = np.abs(scaled).max(initial=0.0)
+        if not biggest < 2.0**62:  # also true for NaN, in the same pass
+            if np.isnan(biggest):
+                raise DataError("NaN input: a fixed-point type has no NaN; clean the inputs before emulation")
             raise DataError(f"values up to {np.abs(x).max():g} are far outside {self}; check the inputs")
         fl = np.floor(scaled)
+        if self.q_mode == "AP_TRN":
+            return self.overflow(fl.astype(np.int64))
         rem = scaled - fl  # exact, in [0, 1)
         q = self.q_mode
-        if q == "AP_TRN":
-            v = fl
-        elif q == "AP_TRN_ZERO":
+        if q == "AP_TRN_ZERO":
             v = np.where((x < 0) & (rem > 0), fl + 1, fl)
         else:
             up = rem > 0.5
@@ -171,21 +174,43 @@ def _model_dict(model) -> dict:
 
 @dataclass(frozen=True)
 class _Tree:
-    feature: np.ndarray
-    threshold: np.ndarray  # float64: quantized thresholds (fixed mode) or the float ones
-    left: np.ndarray
-    right: np.ndarray
-    value: np.ndarray  # int64 mantissas (fixed mode) or float64
+    """A tree padded to a complete binary tree in breadth-first order: node i has children 2i+1 and 2i+2.
+
+    A leaf above the full depth becomes a node that always goes left (threshold +inf) over copies of
+    itself, so traversal is `depth` steps of pure arithmetic with no leaf tests.
+    """
+
+    feature: np.ndarray  # (2**depth - 1,) intp
+    threshold: np.ndarray  # (2**depth - 1,) quantized (fixed mode) or float thresholds
+    value: np.ndarray  # (2**depth,) int64 mantissas (fixed mode) or float64
     depth: int
 
 
-def _depth(left, right) -> int:
-    depth, frontier = 0, [0]
-    while True:
-        frontier = [c for n in frontier for c in (left[n], right[n]) if c != -1]
-        if not frontier:
-            return depth
-        depth += 1
+def _depth(left, right, node: int = 0) -> int:
+    if left[node] == -1:
+        return 0
+    return 1 + max(_depth(left, right, left[node]), _depth(left, right, right[node]))
+
+
+def _pad(t: dict, thr: np.ndarray, val: np.ndarray) -> _Tree:
+    left, right, feat = t["children_left"], t["children_right"], t["feature"]
+    depth = _depth(left, right)
+    n_int = (1 << depth) - 1
+    feature = np.zeros(n_int, dtype=np.intp)
+    # +inf: `x < inf` and `x <= inf` both hold, so padding nodes always go left
+    threshold = np.full(n_int, np.inf)
+    value = np.zeros(1 << depth, dtype=val.dtype)
+    stack = [(0, 0, 0)]  # (conifer node, padded position, level)
+    while stack:
+        node, pos, level = stack.pop()
+        if level == depth:
+            value[pos - n_int] = val[node]
+        elif left[node] == -1:
+            stack += [(node, 2 * pos + 1, level + 1), (node, 2 * pos + 2, level + 1)]
+        else:
+            feature[pos], threshold[pos] = feat[node], thr[node]
+            stack += [(left[node], 2 * pos + 1, level + 1), (right[node], 2 * pos + 2, level + 1)]
+    return _Tree(feature, threshold, value, depth)
 
 
 def _prepare(d: dict, prec: Precisions | None) -> tuple[list[list[_Tree]], np.ndarray]:
@@ -195,35 +220,39 @@ def _prepare(d: dict, prec: Precisions | None) -> tuple[list[list[_Tree]], np.nd
         for t in per_tree:
             if "weight" in t and any(sum(w) not in (0, 1) for w in t["weight"]):
                 raise ConfigError("oblique trees are not supported by the fixed-point reference")
-            feat = np.asarray(t["feature"], dtype=np.int64)
             thr = np.asarray(t["threshold"], dtype=np.float64)
             val = np.asarray(t["value"], dtype=np.float64)
-            left = np.asarray(t["children_left"], dtype=np.int64)
-            right = np.asarray(t["children_right"], dtype=np.int64)
             if prec is not None:
                 thr = prec.threshold.quantize(thr)
                 val = prec.score.to_int(val)
-            row.append(_Tree(feat, thr, left, right, val, _depth(left, right)))
+            row.append(_pad(t, thr, val))
         trees.append(row)
     init = np.asarray(d["init_predict"], dtype=np.float64)
     return trees, init
 
 
-def _leaf_values(tree: _Tree, X: np.ndarray, lt: bool) -> np.ndarray:
-    rows = np.arange(X.shape[0])
-    node = np.zeros(X.shape[0], dtype=np.int64)
-    for _ in range(tree.depth):
-        f = tree.feature[node]
-        internal = f >= 0
-        x = X[rows, np.where(internal, f, 0)]
-        t = tree.threshold[node]
-        go_left = x < t if lt else x <= t
-        node = np.where(internal, np.where(go_left, tree.left[node], tree.right[node]), node)
-    return tree.value[node]
+def _leaf_values(tree: _Tree, Xt: np.ndarray, lt: bool) -> np.ndarray:
+    """Xt: inputs transposed, (n_features, n_events), so the first split reads one contiguous row."""
+    n = Xt.shape[1]
+    if tree.depth == 0:
+        return np.full(n, tree.value[0])
+    flat = Xt.ravel()
+    cols = np.arange(n, dtype=np.intp)
+    x = Xt[tree.feature[0]]
+    right = ~(x < tree.threshold[0]) if lt else ~(x <= tree.threshold[0])
+    idx = 1 + right.astype(np.intp)
+    for _ in range(1, tree.depth):
+        x = flat[tree.feature[idx] * n + cols]
+        t = tree.threshold[idx]
+        right = ~(x < t) if lt else ~(x <= t)
+        idx = 2 * idx + 1 + right
+    return tree.value[idx - ((1 << tree.depth) - 1)]
 
 
 def _reduce(parts: list[np.ndarray], score: FixedType) -> np.ndarray:
     """conifer's BDT::reduce: left block = largest power of two below N, each add cast back to score_t."""
+    if score.o_mode == "AP_WRAP":  # wrapping is addition modulo 2**W: the order cannot matter
+        return score.overflow(np.sum(parts, axis=0))
     n = len(parts)
     if n == 1:
         return parts[0]
@@ -261,8 +290,11 @@ def decision_function_fixed(model, X, precision: str | None = None, return_int: 
     norm_v = int(prec.score.to_int(float(d.get("norm", 1)))[()])
     n_learners = len(trees[0])
     out = np.empty((X.shape[0], n_learners), dtype=np.int64)
+    # Only the features some split reads are quantized; the rest stay zero.
+    used = np.unique(np.concatenate([t.feature for ts in trees for t in ts]))
     for start in range(0, X.shape[0], _CHUNK):
-        xq = prec.input.quantize(X[start : start + _CHUNK])
+        xq = np.zeros((X.shape[1], min(_CHUNK, X.shape[0] - start)))
+        xq[used] = prec.input.quantize(X[start : start + _CHUNK].T[used])
         for c in range(n_learners):
             parts = [_leaf_values(ts[c], xq, lt) for ts in trees]
             y = prec.score.overflow(init_v[c] + _reduce(parts, prec.score))
@@ -277,11 +309,11 @@ def decision_function_fixed(model, X, precision: str | None = None, return_int: 
 def decision_function_float(model, X) -> np.ndarray:
     """The float model, vectorised: float64 thresholds and leaf sums, as conifer's python backend computes."""
     d = _model_dict(model)
-    X = np.asarray(X, dtype=np.float64)
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64).T)
     trees, init = _prepare(d, None)
     lt = d.get("splitting_convention", "<=") == "<"
     n_learners = len(trees[0])
-    y = np.zeros((X.shape[0], n_learners))
+    y = np.zeros((X.shape[1], n_learners))
     for c in range(n_learners):
         y[:, c] = np.sum([_leaf_values(ts[c], X, lt) for ts in trees], axis=0)
     y = (y + init) * float(d.get("norm", 1))
