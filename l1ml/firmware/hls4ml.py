@@ -253,6 +253,9 @@ def build(model, project, board, out_dir: Path, input_precision: str, trace: boo
     if out_dir.exists():
         shutil.rmtree(out_dir)  # stale sources from an older conversion must not survive
     hls_model = _convert(model, cfg, project, board, out_dir, name)
+    if trace:
+        # hls4ml reads this flag when writing, not from the config dict
+        hls_model.config.trace_output = True
     hls_model.write()
     check_weights(hls_model, out_dir)
     notes = {"widened_pooling": widened, "overrides_file": str(ofile) if ofile else None}
@@ -494,6 +497,8 @@ class CSim:
                 if trace:
                     collect(data)
                     for t in data:
+                        if not t.name:  # fewer layers traced than declared (e.g. optimised away)
+                            break
                         name = t.name.decode()
                         arr = ct.cast(t.data, ct.POINTER(ct.c_double))
                         layers[name][i] = np.ctypeslib.as_array(arr, shape=(self.traced[name],))
