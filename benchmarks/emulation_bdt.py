@@ -79,7 +79,9 @@ def main() -> None:
     print(f"HLS C simulation : {r_csim:12,.0f} events/s on {args.events:,} events")
     print(f"numpy emulator   : {r_np:12,.0f} events/s on the same events")
     print(f"ratio            : {r_np / r_csim:12.1f} x")
-    print(f"bit-identical    : {np.array_equal(y_np, y_csim)} ({int((y_np != y_csim).sum())} differing events)")
+    print(
+        f"bit-identical    : {np.array_equal(y_np, y_csim)} ({int((y_np != y_csim).sum())} differing events)"
+    )
     print(f"numpy emulator   : {r_big:12,.0f} events/s on {args.large:,} events ({t_big:.2f} s)")
     print(f"ratio (large)    : {r_big / r_csim:12.1f} x")
 

@@ -114,7 +114,8 @@ def validate_bdt(
     wanted = project.firmware.precision
     if wanted and wanted.replace(" ", "") != str(precision).replace(" ", ""):
         raise ConfigError(
-            f"{cm_file} was converted at {precision} but the project asks for {wanted}; run `l1ml convert` again"
+            f"{cm_file} was converted at {precision} but the project asks for {wanted};"
+            " run `l1ml convert` again"
         )
     booster = load_booster(model_dir)
     data = _check_samples(samples, int(cm["n_features"]), project.validation.events)
@@ -140,7 +141,9 @@ def validate_bdt(
     for name, X in data.items():
         events[name] = len(X)
         margin = booster.predict(xgb.DMatrix(X), output_margin=True).astype(np.float64)
-        flt = np.asarray(float_model.decision_function(X.astype(np.float64)), dtype=np.float64).reshape(margin.shape)
+        flt = np.asarray(float_model.decision_function(X.astype(np.float64)), dtype=np.float64).reshape(
+            margin.shape
+        )
         ref = _timed(rates, "numpy_reference", lambda x: decision_function_fixed(cm, x), X)
         comparisons.append(
             compare(f"{name}/float_vs_xgboost", margin, flt, lsb=FLOAT_TOLERANCE, tolerance_lsb=1.0)
@@ -166,8 +169,10 @@ def validate_bdt(
         # One simulator launch for every sample: elaboration costs more than a few hundred events.
         y = _timed(rates, "ghdl", ghdl.decision_function, np.concatenate(ghdl_in))
         start = 0
-        for name, r in zip(ghdl_names, ghdl_ref):
-            comparisons.append(compare(f"{name}/ghdl", r, y[start : start + len(r)], lsb=lsb, tolerance_lsb=0))
+        for name, r in zip(ghdl_names, ghdl_ref, strict=True):
+            comparisons.append(
+                compare(f"{name}/ghdl", r, y[start : start + len(r)], lsb=lsb, tolerance_lsb=0)
+            )
             start += len(r)
     return BdtValidation(
         comparisons=comparisons,

@@ -66,12 +66,15 @@ class FixedType:
         else:
             # ap_int is left out on purpose: its bundled double constructor maps -0.5 < v < 0 to +1
             raise ConfigError(
-                f"precision '{text}' is not an ap_fixed<W,I[,Q,O]> or ap_ufixed<...>; for integers use ap_fixed<W,W>"
+                f"precision '{text}' is not an ap_fixed<W,I[,Q,O]> or ap_ufixed<...>;"
+                " for integers use ap_fixed<W,W>"
             )
         q = extra[0] if len(extra) > 0 else "AP_TRN"
         o = extra[1] if len(extra) > 1 else "AP_WRAP"
         if q not in _Q_MODES:
-            raise ConfigError(f"precision '{text}': quantization mode {q} is not one of {', '.join(_Q_MODES)}")
+            raise ConfigError(
+                f"precision '{text}': quantization mode {q} is not one of {', '.join(_Q_MODES)}"
+            )
         if o not in _O_MODES:
             raise ConfigError(f"precision '{text}': overflow mode {o} is not one of {', '.join(_O_MODES)}")
         if len(extra) > 2 and extra[2] != "0":
@@ -131,7 +134,9 @@ class FixedType:
 
     def __str__(self) -> str:
         base = f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}"
-        return base + (f",{self.q_mode},{self.o_mode}>" if (self.q_mode, self.o_mode) != ("AP_TRN", "AP_WRAP") else ">")
+        return base + (
+            f",{self.q_mode},{self.o_mode}>" if (self.q_mode, self.o_mode) != ("AP_TRN", "AP_WRAP") else ">"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,8 @@ class Precisions:
 
     @classmethod
     def from_config(cls, config: dict | None, precision: str | None = None) -> Precisions:
-        """conifer's fallback chain: input <- precision, threshold <- input, weight <- threshold, score <- precision."""
+        """conifer's fallback chain: input <- precision, threshold <- input, weight <- threshold,
+        score <- precision."""
         cfg = dict(config or {})
         p = precision or cfg.get("precision") or cfg.get("Precision")
         inp = (None if precision else cfg.get("input_precision")) or p
@@ -164,7 +170,15 @@ def _model_dict(model) -> dict:
             raise ConfigError(f"missing conifer model file {model}") from None
     if isinstance(model, dict):
         return model
-    fields = ["n_classes", "n_features", "n_trees", "max_depth", "init_predict", "norm", "splitting_convention"]
+    fields = [
+        "n_classes",
+        "n_features",
+        "n_trees",
+        "max_depth",
+        "init_predict",
+        "norm",
+        "splitting_convention",
+    ]
     d = {k: getattr(model, k) for k in fields}
     tree_fields = ["feature", "threshold", "value", "children_left", "children_right"]
     d["trees"] = [[{k: getattr(t, k) for k in tree_fields} for t in ts] for ts in model.trees]
@@ -265,7 +279,8 @@ def _reduce(parts: list[np.ndarray], score: FixedType) -> np.ndarray:
 def _check_one(t: FixedType, what: str) -> None:
     if t.to_int(1.0)[()] != 1 << t.frac:
         raise ConfigError(
-            f"{what} type {t} cannot hold 1.0, which conifer's HLS multiplies by; give it at least 2 integer bits"
+            f"{what} type {t} cannot hold 1.0, which conifer's HLS multiplies by;"
+            " give it at least 2 integer bits"
         )
 
 

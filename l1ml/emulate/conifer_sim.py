@@ -60,7 +60,7 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout: float = 1800) -> subproc
 
 
 def _build_cached(key: str, build) -> Path:
-    """Build into a private staging dir, then rename into place: concurrent builders never see a half build."""
+    """Build in a private staging dir, then rename into place: concurrent builders never see half a build."""
     final = cache_root() / key
     if (final / ".done").is_file():
         return final
@@ -98,7 +98,11 @@ def _compiler_flags() -> list[str]:
 
     from l1ml.firmware.conifer import ap_include_dir
 
-    return ["-I" + pybind11.get_include(), "-I" + sysconfig.get_paths()["include"], "-I" + str(ap_include_dir())]
+    return [
+        "-I" + pybind11.get_include(),
+        "-I" + sysconfig.get_paths()["include"],
+        "-I" + str(ap_include_dir()),
+    ]
 
 
 def _gxx_version() -> str:
@@ -159,16 +163,24 @@ class CppBackend:
 
         d = json.loads(Path(conifer_model_json).read_text())
         cfg = d["config"]
-        precision = {k: cfg[k] for k in ("input_precision", "threshold_precision", "weight_precision", "score_precision")}
+        precision = {
+            k: cfg[k]
+            for k in ("input_precision", "threshold_precision", "weight_precision", "score_precision")
+        }
         cpp_dir = Path(conifer.backends.cpp.__file__).parent
-        headers = [(cpp_dir / "include" / "conifer.h").read_bytes(), (cpp_dir / "template" / "bridge.cpp").read_bytes()]
+        headers = [
+            (cpp_dir / "include" / "conifer.h").read_bytes(),
+            (cpp_dir / "template" / "bridge.cpp").read_bytes(),
+        ]
         jroot = json_root()
-        key = _digest("cpp", json.dumps(precision, sort_keys=True), headers, _gxx_version(), _compiler_flags(), jroot)
+        key = _digest(
+            "cpp", json.dumps(precision, sort_keys=True), headers, _gxx_version(), _compiler_flags(), jroot
+        )
         stamp = _stamp(key)
 
         def build(b: Path) -> None:
-            m = conifer.model.make_model(copy.deepcopy(d), {**cfg, **precision, "backend": "cpp",
-                                                             "output_dir": str(b), "project_name": "model"})  # fmt: skip
+            cpp_cfg = {**cfg, **precision, "backend": "cpp", "output_dir": str(b), "project_name": "model"}
+            m = conifer.model.make_model(copy.deepcopy(d), cpp_cfg)
             m._stamp = stamp
             m.write()
             cmd = ["g++", "-O3", "-shared", "-std=c++14", "-fPIC", *_compiler_flags(), f"-I{jroot}",
@@ -202,11 +214,15 @@ class GhdlSim:
     def __init__(self, vhdl_dir: Path, precision: str):
         vhdl_dir = Path(vhdl_dir)
         if not (vhdl_dir / "ghdl_compile.sh").is_file():
-            raise L1mlError(f"no conifer VHDL project with GHDL scripts in {vhdl_dir}; run `l1ml convert` again")
+            raise L1mlError(
+                f"no conifer VHDL project with GHDL scripts in {vhdl_dir}; run `l1ml convert` again"
+            )
         self.type = FixedType.parse(precision)
         exe = ghdl_exe()
         version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
-        sources = _tree_digest(vhdl_dir / "firmware") + [("script", (vhdl_dir / "ghdl_compile.sh").read_bytes())]
+        sources = _tree_digest(vhdl_dir / "firmware") + [
+            ("script", (vhdl_dir / "ghdl_compile.sh").read_bytes())
+        ]
         key = _digest("ghdl", sources, version)
 
         def build(d: Path) -> None:
@@ -232,4 +248,8 @@ class GhdlSim:
             y = np.loadtxt(out, dtype=np.int64, ndmin=2)
         if y.shape[0] != X.shape[0]:
             raise L1mlError(f"GHDL wrote {y.shape[0]} outputs for {X.shape[0]} events; see {self.dir}")
-        return np.ldexp(y[:, 0].astype(np.float64), -self.type.frac) if y.shape[1] == 1 else np.ldexp(y, -self.type.frac)
+        return (
+            np.ldexp(y[:, 0].astype(np.float64), -self.type.frac)
+            if y.shape[1] == 1
+            else np.ldexp(y, -self.type.frac)
+        )

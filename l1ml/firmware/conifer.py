@@ -129,7 +129,9 @@ def exact_splits(ensemble: dict, booster) -> int:
                 raise ConfigError("categorical splits are not supported by conifer's firmware backends")
             left, cond, feat = xt["left_children"], xt["split_conditions"], xt["split_indices"]
             if tree["children_left"] != list(left) or len(cond) != len(tree["feature"]):
-                raise L1mlError(f"tree {i}: conifer's node layout differs from xgboost's; cannot fix thresholds")
+                raise L1mlError(
+                    f"tree {i}: conifer's node layout differs from xgboost's; cannot fix thresholds"
+                )
             for n, c in enumerate(cond):
                 v = _f32(c)
                 if tree["feature"][n] < 0:
@@ -162,7 +164,9 @@ def project_name(project) -> str:
     return f"{name}_bdt"
 
 
-def conifer_config(backend: str, precision: str, out_dir: Path, name: str, part: str, clock_ns: float) -> dict:
+def conifer_config(
+    backend: str, precision: str, out_dir: Path, name: str, part: str, clock_ns: float
+) -> dict:
     return {
         "backend": backend,
         "output_dir": str(out_dir),
@@ -184,7 +188,9 @@ def ap_include_dir() -> Path:
 
     d = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
     if not (d / "ap_fixed.h").is_file():
-        raise ToolNotFound(f"no ap_fixed.h in {d}; reinstall hls4ml==1.3.0, whose templates bundle the ap_types")
+        raise ToolNotFound(
+            f"no ap_fixed.h in {d}; reinstall hls4ml==1.3.0, whose templates bundle the ap_types"
+        )
     return d
 
 
@@ -204,7 +210,8 @@ from conifer.backends.vhdl.simulators import GHDL
 ens, cfg = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 m = conifer.model.make_model(ens, cfg)
 m.write()
-GHDL.write_scripts(cfg["output_dir"], conifer.backends.vhdl.writer.__file__.rsplit("/", 1)[0], 1 if m.n_classes == 2 else m.n_classes)
+src = conifer.backends.vhdl.writer.__file__.rsplit("/", 1)[0]
+GHDL.write_scripts(cfg["output_dir"], src, 1 if m.n_classes == 2 else m.n_classes)
 """
 
 
@@ -214,11 +221,17 @@ def write_vhdl(ensemble: dict, config: dict) -> None:
         (Path(tmp) / "cfg.json").write_text(json.dumps(config))
         r = subprocess.run(
             [sys.executable, "-c", _VHDL_WRITER, "ens.json", "cfg.json"],
-            cwd=tmp, env=tool_env(), capture_output=True, text=True, check=False,
+            cwd=tmp,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if r.returncode != 0:
         tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
-        raise L1mlError(f"conifer's VHDL writer failed (exit {r.returncode}) for {config['output_dir']}:\n{tail}")
+        raise L1mlError(
+            f"conifer's VHDL writer failed (exit {r.returncode}) for {config['output_dir']}:\n{tail}"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -251,7 +264,10 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     hls = conifer.model.make_model(copy.deepcopy(ens), cfg)
     hls.write()
     hls.save(str(out_dir / "conifer_model.json"))
-    write_vhdl(copy.deepcopy(ens), conifer_config("vhdl", precision, vhdl_dir, name, board.part, board.clock_period_ns))
+    write_vhdl(
+        copy.deepcopy(ens),
+        conifer_config("vhdl", precision, vhdl_dir, name, board.part, board.clock_period_ns),
+    )
 
     model_manifest = model_dir / "manifest.json"
     return {

@@ -53,25 +53,29 @@ def make_bdt(tmp: Path, precision: str = "ap_fixed<18,8>", n_trees: int = 10, de
     from l1ml.project import load_project
 
     x = dyadic_inputs(3000, seed=1)
-    clf = xgb.XGBClassifier(n_estimators=n_trees, max_depth=depth, tree_method="hist", random_state=0, n_jobs=2)
+    clf = xgb.XGBClassifier(
+        n_estimators=n_trees, max_depth=depth, tree_method="hist", random_state=0, n_jobs=2
+    )
     clf.fit(x, labels(x))
     booster = clf.get_booster()
     pdir = tmp / "bdt"
     pdir.mkdir(parents=True)
     (pdir / "project.toml").write_text(
         f'name = "bdt_test"\n[model]\nkind = "bdt"\nn_estimators = {n_trees}\nmax_depth = {depth}\n'
-        f'[firmware]\nboard = "{board_for_tests(tmp)}"\nprecision = "{precision}"\n[validation]\nevents = 2000\n'
+        f'[firmware]\nboard = "{board_for_tests(tmp)}"\nprecision = "{precision}"\n'
+        "[validation]\nevents = 2000\n"
     )
     project = load_project(pdir)
     model_dir = project.models_dir / "v1"
     model_dir.mkdir(parents=True)
     booster.save_model(str(model_dir / "model.json"))
-    (model_dir / "manifest.json").write_text(json.dumps({"version": "v1", "kind": "bdt", "model_file": "model.json"}))
+    (model_dir / "manifest.json").write_text(
+        json.dumps({"version": "v1", "kind": "bdt", "model_file": "model.json"})
+    )
     fw_dir = project.firmware_dir("v1")
     manifest = convert_bdt(project, model_dir, fw_dir)
     samples = {"background": dyadic_inputs(2000, seed=2), "Ato4l": dyadic_inputs(500, seed=3) + 1}
     return Bdt(project, model_dir, fw_dir, booster, manifest, samples)
-
 
 
 def have_ghdl() -> bool:

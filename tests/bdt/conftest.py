@@ -25,4 +25,3 @@ def validation(bdt):
     from l1ml.validate_bdt import validate_bdt
 
     return validate_bdt(bdt.project, bdt.model_dir, bdt.fw_dir, bdt.samples, threshold=0.0)
-

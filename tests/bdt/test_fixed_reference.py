@@ -42,9 +42,13 @@ def test_quantization_matches_ap_fixed(tmp_path):
         f"int main() {{\n{body}\n  return 0;\n}}\n"
     )
     (tmp_path / "q.cpp").write_text(src)
-    subprocess.run(["g++", "-O1", "-std=c++14", f"-I{ap_include_dir()}", "q.cpp", "-o", "q"], cwd=tmp_path, check=True)
-    out = subprocess.run(["./q"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
-    for t, line in zip(TYPES, out):
+    subprocess.run(
+        ["g++", "-O1", "-std=c++14", f"-I{ap_include_dir()}", "q.cpp", "-o", "q"], cwd=tmp_path, check=True
+    )
+    out = subprocess.run(
+        ["./q"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for t, line in zip(TYPES, out, strict=True):
         expected = np.array(line.split(), dtype=np.int64)
         got = FixedType.parse(t).to_int(values)
         bad = np.flatnonzero(got != expected)
@@ -52,7 +56,13 @@ def test_quantization_matches_ap_fixed(tmp_path):
 
 
 def test_parse_rejects_what_it_cannot_emulate():
-    for bad in ("float", "ap_fixed<18>", "ap_fixed<18,8,AP_TRN,AP_WRAP_SM>", "ap_fixed<18,8,AP_TRN,AP_WRAP,2>", "ap_int<8>"):
+    for bad in (
+        "float",
+        "ap_fixed<18>",
+        "ap_fixed<18,8,AP_TRN,AP_WRAP_SM>",
+        "ap_fixed<18,8,AP_TRN,AP_WRAP,2>",
+        "ap_int<8>",
+    ):
         with pytest.raises(ConfigError):
             FixedType.parse(bad)
     assert FixedType.parse("ap_fixed< 18 , 8 >") == FixedType(18, 8)

@@ -86,10 +86,10 @@ def test_ties_at_fixed_point_follow_xgboost_when_inputs_are_exact(booster):
 
 def test_less_equal_convention_gets_the_float64_below(booster):
     """With a `<=` comparison the exact threshold is the largest float64 below xgboost's float32."""
+    from conifer.converters import get_converter
+
     from l1ml.emulate.bdt_fixed import decision_function_float
     from l1ml.firmware.conifer import exact_splits
-
-    from conifer.converters import get_converter
 
     ens = get_converter("xgboost").convert(booster)
     ens["splitting_convention"] = "<="

@@ -97,7 +97,9 @@ def test_a_too_narrow_precision_shows_as_quantization_not_failure(bdt):
     x = bdt.samples["background"]
     cm = bdt.fw_dir / "conifer_model.json"
     narrow = decision_function_fixed(cm, x, "ap_fixed<10,4>")
-    c = compare("narrow", decision_function_float(cm, x), narrow, lsb=lsb_of("ap_fixed<10,4>"), informative=True)
+    c = compare(
+        "narrow", decision_function_float(cm, x), narrow, lsb=lsb_of("ap_fixed<10,4>"), informative=True
+    )
     assert c.mismatches > 0 and c.ok
     # and held against the firmware's reference it is a real mismatch
     e = compare("emu", decision_function_fixed(cm, x), narrow, lsb=lsb_of("ap_fixed<18,8>"))
@@ -136,7 +138,9 @@ def test_bad_samples_are_clear_errors(bdt):
     from l1ml.validate_bdt import validate_bdt
 
     with pytest.raises(DataError, match="sample 'background'.*57"):
-        validate_bdt(bdt.project, bdt.model_dir, bdt.fw_dir, {"background": np.zeros((4, 3))}, None, emulators=())
+        validate_bdt(
+            bdt.project, bdt.model_dir, bdt.fw_dir, {"background": np.zeros((4, 3))}, None, emulators=()
+        )
     with pytest.raises(ConfigError, match="conifer_model.json"):
         validate_bdt(bdt.project, bdt.model_dir, bdt.fw_dir / "nope", bdt.samples, None)
 
@@ -148,7 +152,9 @@ def test_stale_firmware_precision_is_refused(bdt):
 
     fw = dataclasses.replace(bdt.project.firmware, precision="ap_fixed<16,6>")
     with pytest.raises(ConfigError, match="run `l1ml convert` again"):
-        validate_bdt(dataclasses.replace(bdt.project, firmware=fw), bdt.model_dir, bdt.fw_dir, bdt.samples, None)
+        validate_bdt(
+            dataclasses.replace(bdt.project, firmware=fw), bdt.model_dir, bdt.fw_dir, bdt.samples, None
+        )
 
 
 def test_missing_tools_name_their_package(bdt, monkeypatch, tmp_path):
