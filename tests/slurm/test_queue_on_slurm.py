@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 from slurm_helpers import scontrol_job, synth
@@ -124,17 +123,27 @@ def test_cancel_reaches_slurm(scenario):
     assert scenario.slurm_state("cancel") == "CANCELLED"
 
 
+def stop_services(scenario, sig: int) -> None:
+    for p in scenario.procs.procs:
+        if p.poll() is None:
+            p.send_signal(sig)
+            p.wait(20)
+    scenario.procs.procs.clear()
+
+
 def test_restart_mid_run_loses_and_duplicates_nothing(scenario):
     synth.wait_for(lambda: scenario.slurm_state("long") == "RUNNING", 60, 0.2, "the long job to run")
     pending = [k for k in ("ok", "fail", "oom", "later") if scenario.slurm_state(k) == "PENDING"]
     assert pending, "some jobs should be waiting in Slurm's queue at the restart"
-    # Both die without a chance to tidy up, as in a crash or a host reboot.
-    for p in scenario.procs.procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            p.wait(10)
+    first = scenario.job("long").worker
+    # An orderly restart: the worker leaves the Slurm jobs running for the next one.
+    stop_services(scenario, signal.SIGTERM)
+    assert scenario.slurm_state("long") == "RUNNING" and scenario.job("long").state == "running"
+    scenario.start()
+    synth.wait_for(lambda: scenario.job("long").worker not in ("", first), 30, 0.1, "the new worker to adopt")
+    # Then a crash: both die without a chance to tidy up, as in a host reboot.
+    stop_services(scenario, signal.SIGKILL)
     assert scenario.job("long").state == "running"
-    time.sleep(1)
     scenario.start()
     for key in ("long", "ok", "fail", "oom", "later"):
         j = scenario.wait(key, 90)
