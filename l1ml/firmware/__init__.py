@@ -51,13 +51,13 @@ def convert(project, version: str | None = None, progress=None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     fields = CONVERTERS[kind](project, model_dir, out_dir, progress)
     fw = {
+        **fields,  # the converter's own fields first: the keys below are the contract's and win
         "version": model_dir.name,
         "kind": kind,
         "created": manifest.now(),
         "model_manifest": {"version": model_dir.name, "path": str(mfile), "sha256": manifest.sha256(mfile)},
         "board": board.to_dict(),
         "code_version": manifest.code_version(),
-        **fields,
     }
     manifest.write_json(out_dir / "manifest.json", fw)
     return fw
