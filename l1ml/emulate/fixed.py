@@ -202,15 +202,17 @@ def check_exact(b: Bounds, where: str) -> None:
 
 def from_real(x: np.ndarray, t: FixedType) -> np.ndarray:
     """Codes of `t` for real inputs, as ap_fixed's constructor from double converts them."""
-    x = np.asarray(x, dtype=np.float64)
-    q = x * 2.0**t.frac  # exact: power-of-two scaling of a double
-    whole = np.floor(q)
-    fractional = whole != q
-    if fractional.any():
-        # Round only where there are fractional bits; whole codes are already exact (even above 2**53).
-        frac_part = q - whole  # exact: q has fractional bits only when |q| < 2**52
-        r = _round_real(whole, frac_part, t.rounding)
-        q = np.where(fractional, r, q)
+    q = np.multiply(x, 2.0**t.frac, dtype=np.float64)  # exact: power-of-two scaling of a double
+    if t.rounding in ("TRN", "RND_CONV", "TRN_ZERO"):
+        # floor, rint and trunc are exact on every double, whole or not, small or huge.
+        q = round_scaled(q, t.rounding)
+    else:
+        whole = np.floor(q)
+        fractional = whole != q
+        if fractional.any():
+            # Whole codes are already exact (even above 2**53); only the others, all below 2**52, round.
+            frac_part = q - whole
+            q = np.where(fractional, _round_real(whole, frac_part, t.rounding), q)
     return overflow(q, t) if (q.min() < t.bounds.lo or q.max() > t.bounds.hi) else q
 
 

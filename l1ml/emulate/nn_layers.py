@@ -81,46 +81,55 @@ def build_input(layer, ins: list[Info]) -> Op:
 def build_dense(layer, ins: list[Info]) -> Op:
     (x,) = ins
     name = layer.name
-    strategy = str(layer.get_attr("strategy", "latency")).lower()
-    if strategy not in ("latency", "resource"):
-        raise UnsupportedError(f"layer '{name}': Dense strategy '{strategy}' is not emulated")
     out_shape = layer.get_output_variable().shape
     if len(out_shape) != 1:
         raise UnsupportedError(f"layer '{name}': Dense on a {len(out_shape)}-d tensor is not emulated")
-    w, wt = weight_codes(layer, "weight")
     n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    core, out_b = _products_summed(layer, x.frac, x.bounds, n_in, n_out)
+    return Op(name, list(layer.inputs), Info(result_type(layer).frac, out_b, n_out), core)
+
+
+def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
+    """The multiply-accumulate shared by Dense and Conv (nnet_dense_latency.h, conv_2d_latency_cl):
+    mult = (accum_t)(x * w); acc = (accum_t) bias; acc += mult for i = 0..n_in-1; res = (res_T) acc.
+
+    Returns (fn mapping (rows, n_in) codes to (rows, n_out) codes, bounds of the result codes).
+    """
+    name = layer.name
+    strategy = str(layer.get_attr("strategy", "latency")).lower()
+    if strategy not in ("latency", "resource"):
+        raise UnsupportedError(f"layer '{name}': strategy '{strategy}' is not emulated; use Latency or Resource")
+    w, wt = weight_codes(layer, "weight")
     # The Resource strategy's optimizer pass stores the kernel transposed, (n_out, n_in).
     w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
-    if "bias" in layer.weights:
+    if "bias" in layer.weights and layer.weights["bias"] is not None:
         b, bt = weight_codes(layer, "bias")
-        bfrac = bt.frac
+        b, bfrac = b.ravel(), bt.frac
     else:
         b, bfrac = np.zeros(n_out), 0
     acc_t = from_hls(layer.get_attr("accum_t").precision, f"layer '{name}' accum_t")
     res_t = result_type(layer)
-    pfrac = x.frac + wt.frac  # the product a*w is exact at this scale
+    pfrac = xfrac + wt.frac  # the product a*w is exact at this scale
     # Bias, cast to accum_t once (it is a constant): acc[j] = (accum_t) bias[j].
     b_acc, _ = cast(b.reshape(1, n_out), bfrac, Bounds(float(b.min()), float(b.max())), acc_t)
 
     # Bounds of each output column's exact sum of products, in product codes.
-    xlo, xhi = x.bounds.lo, x.bounds.hi
-    col_lo = np.minimum(w * xlo, w * xhi).sum(axis=0)
-    col_hi = np.maximum(w * xlo, w * xhi).sum(axis=0)
-    col_abs = np.abs(w).sum(axis=0) * x.bounds.maxabs
-    check_exact(Bounds(-float(col_abs.max()), float(col_abs.max())), f"layer '{name}' (Dense, sum of products)")
-    check_exact(Bounds(-x.bounds.maxabs * float(np.abs(w).max()), 0), f"layer '{name}' (Dense, product)")
+    col_lo = np.minimum(w * xb.lo, w * xb.hi).sum(axis=0)
+    col_hi = np.maximum(w * xb.lo, w * xb.hi).sum(axis=0)
+    col_abs = np.abs(w).sum(axis=0) * xb.maxabs
+    check_exact(Bounds(-float(col_abs.max()), float(col_abs.max())), f"layer '{name}' (sum of products)")
+    check_exact(Bounds(-xb.maxabs * float(np.abs(w).max()), 0), f"layer '{name}' (product)")
 
     shift = acc_t.frac - pfrac
-    products_exact = shift >= 0
     acc_b = acc_t.bounds
-    if products_exact:
+    if shift >= 0:
         scale = 2.0**shift
         sum_b = Bounds(float(col_lo.min()) * scale + float(b_acc.min()), float(col_hi.max()) * scale + float(b_acc.max()))
         # Under WRAP the accumulator is modular, so per-product and per-step wrapping equal one wrap of the
         # exact total. Under saturation that holds only if no partial sum can leave accum_t's range.
         partial = float(col_abs.max()) * scale + float(np.abs(b_acc).max())
         gemm_ok = acc_t.overflow == "WRAP" or Bounds(-partial, partial).within(acc_b)
-        check_exact(Bounds(-partial, partial), f"layer '{name}' (Dense, accumulator)")
+        check_exact(Bounds(-partial, partial), f"layer '{name}' (accumulator)")
     else:
         gemm_ok = False
     if not gemm_ok and strategy != "latency":
@@ -129,51 +138,149 @@ def build_dense(layer, ins: list[Info]) -> Op:
             "in an order the emulator does not reproduce; use Latency or a wider accum_t"
         )
 
-    if gemm_ok:
-        # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
-        dtype = np.float32 if col_abs.max() < 2.0**24 else np.float64
-        wm = w.astype(dtype)
-        acc_frac = acc_t.frac
-        bacc = b_acc.astype(np.float64)
+    if not gemm_ok:
+        prod_b = Bounds(-xb.maxabs * float(np.abs(w).max()), xb.maxabs * float(np.abs(w).max()))
 
-        nnz = (w != 0).sum(axis=0)
-        if nnz.max() <= 1:
-            # At most one non-zero weight per output (a broadcast or a selection, like the score's pT
-            # scaling): a gather and a multiply give the same exact sums as the GEMM, without it.
-            rows = np.argmax(w != 0, axis=0)
-            wsel = w[rows, np.arange(n_out)]
-
-        def matmul(xq: np.ndarray) -> np.ndarray:
-            if nnz.max() <= 1:
-                return xq[:, rows] * wsel
-            return (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
-
-        def run(xq: np.ndarray) -> np.ndarray:
-            acc = matmul(xq)
-            if shift:
-                acc *= scale
-            acc += bacc
-            b = sum_b
-            if not sum_b.within(acc_b):
-                acc, b = cast(acc, acc_frac, sum_b, acc_t, inplace=True)
-            q, _ = cast(acc, acc_frac, b, res_t, inplace=True)
-            return q
-
-        out_b = _cast_bounds(sum_b if sum_b.within(acc_b) else acc_b, acc_t.frac, res_t)
-    else:
-        prod_b = Bounds(-x.bounds.maxabs * float(np.abs(w).max()), x.bounds.maxabs * float(np.abs(w).max()))
-
-        def run(xq: np.ndarray) -> np.ndarray:
-            # nnet_dense_latency.h order: acc[j] starts at the bias, then adds mult[i][j] for i = 0, 1, ...
+        def sequential(xq: np.ndarray) -> np.ndarray:
+            # The C++ order: acc[j] starts at the bias, then adds mult[i][j] for i = 0, 1, ...
             acc = np.repeat(b_acc, len(xq), axis=0)
             for i in range(n_in):
                 m, mb = cast(xq[:, i : i + 1] * w[i], pfrac, prod_b, acc_t)
                 acc, _ = cast(acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t, inplace=True)
-            q, _ = cast(acc, acc_t.frac, acc_b, res_t, inplace=True)
-            return q
+            return cast(acc, acc_t.frac, acc_b, res_t, inplace=True)[0]
 
-        out_b = res_t.bounds
-    return Op(name, list(layer.inputs), Info(res_t.frac, out_b, n_out), run)
+        return sequential, res_t.bounds
+
+    # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
+    dtype = np.float32 if col_abs.max() < 2.0**24 else np.float64
+    wm = w.astype(dtype)
+    acc_frac = acc_t.frac
+    nnz = (w != 0).sum(axis=0)
+    sparse = nnz.max() <= 1
+    if sparse:
+        # At most one non-zero weight per output (a broadcast or a selection, like the score's pT
+        # scaling): a gather and a multiply give the same exact sums as the GEMM, without it.
+        rows = np.argmax(w != 0, axis=0)
+        wsel = w[rows, np.arange(n_out)]
+    wrap_acc = not sum_b.within(acc_b)
+
+    def gemm(xq: np.ndarray) -> np.ndarray:
+        if sparse:
+            acc = xq[:, rows] * wsel
+        else:
+            acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+        if shift:
+            acc *= scale
+        acc += b_acc
+        bb = sum_b
+        if wrap_acc:
+            acc, bb = cast(acc, acc_frac, sum_b, acc_t, inplace=True)
+        return cast(acc, acc_frac, bb, res_t, inplace=True)[0]
+
+    return gemm, _cast_bounds(acc_b if wrap_acc else sum_b, acc_t.frac, res_t)
+
+
+# ---------------------------------------------------------------------------------------------- conv
+
+
+def build_conv2d(layer, ins: list[Info]) -> Op:
+    """conv_2d_latency_cl (io_parallel, channels_last): per output pixel, an im2col row of
+    (filt_height, filt_width, n_chan) inputs, zero where the window hangs over the padding, then the
+    same multiply-accumulate as Dense."""
+    (x,) = ins
+    a = layer.get_attr
+    if str(a("data_format", "channels_last")) != "channels_last":
+        raise UnsupportedError(f"layer '{layer.name}': data_format {a('data_format')} is not emulated")
+    if int(a("dilation_height", 1) or 1) != 1 or int(a("dilation_width", 1) or 1) != 1:
+        raise UnsupportedError(f"layer '{layer.name}': dilated convolution is not emulated")
+    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_chan"))
+    KH, KW, F = int(a("filt_height")), int(a("filt_width")), int(a("n_filt"))
+    SH, SW = int(a("stride_height")), int(a("stride_width"))
+    PT, PL = int(a("pad_top")), int(a("pad_left"))
+    OH, OW = int(a("out_height")), int(a("out_width"))
+    idx = _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW)
+    xb = Bounds(min(x.bounds.lo, 0.0), max(x.bounds.hi, 0.0))  # padding feeds zeros
+    core, out_b = _products_summed(layer, x.frac, xb, KH * KW * C, F)
+
+    def run(xq: np.ndarray) -> np.ndarray:
+        padded = np.concatenate([xq, np.zeros((len(xq), 1))], axis=1)  # the last column is the padding
+        cols = padded[:, idx].reshape(len(xq) * OH * OW, KH * KW * C)
+        return core(cols).reshape(len(xq), OH * OW * F)
+
+    return Op(layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, OH * OW * F), run)
+
+
+def _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW) -> np.ndarray:
+    """(OH*OW, KH*KW*C) indices into the flat (H, W, C) input; H*W*C marks a padded position."""
+    oh, ow, kh, kw, c = np.meshgrid(np.arange(OH), np.arange(OW), np.arange(KH), np.arange(KW), np.arange(C), indexing="ij")
+    ih, iw = oh * SH + kh - PT, ow * SW + kw - PL
+    inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+    flat = np.where(inside, (ih * W + iw) * C + c, H * W * C)
+    return flat.reshape(OH * OW, KH * KW * C)
+
+
+def build_pooling2d(layer, ins: list[Info]) -> Op:
+    """pooling2d_cl (io_parallel, channels_last): max, or the sum in accum_t divided by the window's
+    count (an ap_fixed division by an integer: truncation towards zero at accum_t's LSB)."""
+    (x,) = ins
+    a = layer.get_attr
+    name = layer.name
+    if str(a("data_format", "channels_last")) != "channels_last":
+        raise UnsupportedError(f"layer '{name}': data_format {a('data_format')} is not emulated")
+    op = str(a("pool_op", "")).lower()
+    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_filt"))
+    KH, KW = int(a("pool_height")), int(a("pool_width"))
+    SH, SW = int(a("stride_height")), int(a("stride_width"))
+    PT, PL = int(a("pad_top", 0)), int(a("pad_left", 0))
+    OH, OW = int(a("out_height")), int(a("out_width"))
+    res_t = result_type(layer)
+    acc_t = from_hls(a("accum_t").precision, f"layer '{name}' accum_t")
+    # One window per (output pixel, channel), in the C++ loop order over (kk, ll).
+    idx = _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW).reshape(OH * OW, KH * KW, C).transpose(0, 2, 1)
+    valid = (idx < H * W * C).sum(axis=2).reshape(1, -1)  # overlap_pixel per output
+    if op == "average":
+        if bool(a("count_pad", False)):
+            valid = np.full_like(valid, KH * KW)
+        f = x.frac
+        xb = Bounds(min(x.bounds.lo, 0.0), max(x.bounds.hi, 0.0))
+        sb = Bounds(xb.lo * KH * KW, xb.hi * KH * KW)
+        if f > acc_t.frac:
+            raise UnsupportedError(f"layer '{name}': average pooling with accum_t {acc_t} narrower than its input")
+        sb = sb.scaled(acc_t.frac - f)
+        check_exact(sb, f"layer '{name}' (average pooling)")
+        if acc_t.overflow != "WRAP" and not sb.within(acc_t.bounds):
+            raise UnsupportedError(f"layer '{name}': accum_t {acc_t} can saturate while summing the pooling window")
+        up = 2.0 ** (acc_t.frac - f)
+        div = valid.astype(np.float64)
+
+        def run(xq: np.ndarray) -> np.ndarray:
+            padded = np.concatenate([xq, np.zeros((len(xq), 1))], axis=1)
+            s = padded[:, idx].sum(axis=-1).reshape(len(xq), -1) * up  # exact: integer sums below 2**53
+            s, _ = cast(s, acc_t.frac, sb, acc_t, inplace=True)
+            q = s / div
+            if acc_t.signed:
+                np.trunc(q, out=q)  # C integer division: towards zero
+            else:
+                np.floor(q, out=q)
+            return cast(q, acc_t.frac, acc_t.bounds if not sb.within(acc_t.bounds) else sb, res_t, inplace=True)[0]
+
+        qb = acc_t.bounds if not sb.within(acc_t.bounds) else sb
+        return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C), run)
+    if op == "max":
+        # Padded cells hold the most negative value of the input type (pad_val); a window always has data.
+        if (valid == 0).any():
+            raise UnsupportedError(f"layer '{name}': a max-pooling window lies entirely in the padding")
+        lowest = float(x.bounds.lo) - 1.0
+
+        def run(xq: np.ndarray) -> np.ndarray:
+            padded = np.concatenate([xq, np.full((len(xq), 1), lowest)], axis=1)
+            m = padded[:, idx].max(axis=-1).reshape(len(xq), -1)
+            m, mb = cast(m, x.frac, x.bounds, acc_t)
+            return cast(m, acc_t.frac, mb, res_t, inplace=True)[0]
+
+        mb = _cast_bounds(x.bounds, x.frac, acc_t)
+        return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C), run)
+    raise UnsupportedError(f"layer '{name}': pooling op '{op}' is not emulated")
 
 
 def _cast_bounds(b: Bounds, frac: int, t: FixedType) -> Bounds:
@@ -400,6 +507,8 @@ BUILDERS: dict[str, Callable[..., Op]] = {
     "Concatenate": build_concatenate,
     "BatchNormalization": build_normalize,
     "ApplyAlpha": build_normalize,
+    "Conv2D": build_conv2d,
+    "Pooling2D": build_pooling2d,
     "Reshape": build_identity,
     "Flatten": build_identity,
 }
