@@ -86,6 +86,21 @@ def overhead(n: int, tmp: Path) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def claim_latency(depth: int, tmp: Path) -> float:
+    """One claim transaction (read the queue, pick, update) with `depth` jobs queued from 20 users."""
+    from l1ml.synth import scheduler
+    from l1ml.synth.store import Store
+
+    store = Store(tmp / "claim.db")
+    for i in range(depth):
+        store.submit(user=f"user{i % 20}", step="csim", memory=G, timeout=60)
+    t0 = time.perf_counter()
+    n = 100
+    for _ in range(n):
+        store.claim("bench:1:x", 10**6 * G, scheduler.pick)
+    return (time.perf_counter() - t0) / n
+
+
 def http_throughput(n: int, tmp: Path) -> tuple[float, float]:
     import httpx
 
@@ -211,6 +226,11 @@ def main() -> None:
             f"scheduler overhead per job: {per_job * 1e3:.1f} ms "
             f"(claim, unpack, plan, record, finish, summary, result archive; {a.jobs} jobs, SQLite WAL)"
         )
+        for depth in (100, 1000):
+            print(
+                f"  of which one claim (scheduling transaction) at queue depth {depth}: "
+                f"{claim_latency(depth, tmp / f'd{depth}') * 1e3:.1f} ms"
+            )
         seq, par = http_throughput(a.http, tmp)
         print(
             f"submit throughput over loopback HTTP: {seq:.0f} jobs/s sequential, {par:.0f} jobs/s with 4 "

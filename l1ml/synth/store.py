@@ -62,6 +62,23 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     return Job.from_dict(d)
 
 
+_LIGHT = "SELECT id, user, step, memory, priority, submitted_at, worker FROM jobs WHERE state=?"
+
+
+def _light(row: tuple, state: str) -> Job:
+    i, user, step, memory, priority, submitted, worker = row
+    return Job(
+        id=i,
+        user=user,
+        step=step,
+        state=state,
+        memory=memory,
+        priority=priority,
+        submitted_at=submitted,
+        worker=worker,
+    )
+
+
 def hash_token(token: str) -> str:
     # Tokens are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -179,16 +196,25 @@ class Store:
     ) -> Job | None:
         """Take the job `pick` chooses from the queue, given this worker's free memory. One transaction."""
         now = time.time()
+        conn = self._conn()
+        # Without the write lock: most rounds of a busy worker find nothing that fits, and stop here.
+        smallest = conn.execute("SELECT MIN(memory) FROM jobs WHERE state=?", (QUEUED,)).fetchone()[0]
+        used = conn.execute(
+            "SELECT COALESCE(SUM(memory), 0) FROM jobs WHERE state=? AND worker=?", (RUNNING, worker)
+        ).fetchone()[0]
+        if smallest is None or smallest > budget - used:
+            return None
         with self.tx() as db:
-            queued = [_row_to_job(r) for r in db.execute("SELECT * FROM jobs WHERE state=?", (QUEUED,))]
+            # Only the columns the scheduler reads: decoding every row in full costs more than the choice.
+            queued = [_light(r, QUEUED) for r in db.execute(_LIGHT, (QUEUED,))]
             if not queued:
                 return None
-            running = [_row_to_job(r) for r in db.execute("SELECT * FROM jobs WHERE state=?", (RUNNING,))]
+            running = [_light(r, RUNNING) for r in db.execute(_LIGHT, (RUNNING,))]
             used = sum(j.memory for j in running if j.worker == worker)
             job = pick(queued, running, budget - used, budget, now)
             if job is None:
                 return None
-            attempt = job.attempts + 1
+            attempt = db.execute("SELECT attempts FROM jobs WHERE id=?", (job.id,)).fetchone()[0] + 1
             db.execute(
                 "UPDATE jobs SET state=?, worker=?, attempts=?, started_at=?, ended_at=NULL, lease_until=?,"
                 " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]' WHERE id=? AND state=?",
