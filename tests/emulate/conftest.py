@@ -31,3 +31,12 @@ def dense_ae(tmp_path_factory, events):
     keras_model = _models.deploy_model("dense_ae", seed=5, cfg=_models.Cfg(hidden=(16,), latent=4))
     out = tmp_path_factory.mktemp("dense_ae") / "hls4ml"
     return keras_model, _models.hls_model(keras_model, out, pre.input_precision(), backend="Vitis"), out
+
+
+@pytest.fixture(scope="session")
+def cnn_ae(tmp_path_factory, events):
+    """The project's CNN AE deploy graph: QConv2D, average pooling, flatten, dense, on-chip score."""
+    _, pre = events
+    keras_model = _models.deploy_model("cnn_ae", seed=6, cfg=_models.Cfg(hidden=(8,), latent=4))
+    out = tmp_path_factory.mktemp("cnn_ae") / "hls4ml"
+    return keras_model, _models.hls_model(keras_model, out, pre.input_precision(), backend="Vitis"), out

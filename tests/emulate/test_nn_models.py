@@ -1,0 +1,45 @@
+"""More network shapes against the C simulation: the CNN AE deploy graph, the VAE encoder, and a small
+CNN with strided valid convolutions and max pooling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from _models import deploy_model, hls_model
+from test_nn_equality import adversarial, assert_all_equal
+
+
+def test_cnn_ae(cnn_ae, events):
+    _, hm, _ = cnn_ae
+    x, pre = events
+    x = np.concatenate([x[:2000], adversarial(60, max(pre.shifts), 57, seed=4)])
+    assert_all_equal(hm, x.reshape(len(x), 19, 3, 1))
+
+
+def test_vae_encoder(tmp_path, events):
+    from _models import Cfg
+
+    x, pre = events
+    model = deploy_model("vae", seed=8, cfg=Cfg(hidden=(16,), latent=4))
+    hm = hls_model(model, tmp_path / "vae", pre.input_precision(), backend="Vitis")
+    assert_all_equal(hm, np.concatenate([x[:2000], adversarial(60, max(pre.shifts), 57, seed=5)]))
+
+
+def test_strided_valid_conv_and_max_pooling(tmp_path):
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, quantized_bits, quantized_relu
+
+    tf.keras.utils.set_random_seed(9)
+    L = tf.keras.layers
+    inp = tf.keras.Input((8, 6, 2), name="img")
+    q = quantized_bits(6, 2, alpha=1)
+    x = QConv2D(3, (3, 2), strides=(2, 1), padding="valid", kernel_quantizer=q, bias_quantizer=q, name="c1")(inp)
+    x = QActivation(quantized_relu(6, 2), name="r1")(x)
+    x = L.MaxPooling2D((2, 2), name="mp")(x)
+    x = QConv2D(2, (2, 2), padding="same", kernel_quantizer=q, bias_quantizer=q, name="c2")(x)
+    x = L.Flatten(name="fl")(x)
+    model = tf.keras.Model(inp, x)
+    hm = hls_model(model, tmp_path / "cnn", "ap_fixed<12,5,AP_RND,AP_SAT>", backend="Vivado")
+    rng = np.random.default_rng(2)
+    xs = np.concatenate([rng.normal(0, 3, (500, 96)), adversarial(40, 7, 96, seed=6)])
+    assert_all_equal(hm, xs.reshape(len(xs), 8, 6, 2))
