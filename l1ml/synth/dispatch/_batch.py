@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
 from l1ml.synth.dispatch import Launch, Outcome
-from l1ml.synth.job import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job
+from l1ml.synth.job import CANCELLED, FAILED, RUNNING, SUCCEEDED, TERMINAL, Job
 
 PEAK_EVERY = 5.0  # seconds between asking the batch system for one run's memory use
 
@@ -49,8 +49,6 @@ class BatchStatus:
 
     @property
     def finished(self) -> bool:
-        from l1ml.synth.job import TERMINAL
-
         return self.state in TERMINAL
 
 
@@ -93,7 +91,7 @@ def wrapper_script(
     script: PurePosixPath,
     cwd: PurePosixPath,
     status: PurePosixPath,
-    header: list[str] = (),
+    header: tuple[str, ...] | list[str] = (),
     comment: str = "",
 ) -> str:
     """The batch job itself: runs the queue's run script in ``cwd`` and leaves its exit code in ``status``.
