@@ -118,20 +118,20 @@ class Worker:
         try:
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
-        except Exception as exc:  # whatever is wrong with one job's files must not stop the worker
+            for rel, text in plan.files.items():
+                (wdir / "src" / rel).write_text(text)
+            script = wdir / "run.sh"
+            script.write_text(plan.script())
+            self.store.record_commands(job.id, self.id, job.attempts, plan.commands)
+            handle = self.dispatcher.start(Launch(job, wdir, script, log, job.memory, job.timeout))
+        except Exception as exc:  # whatever is wrong with one job must not stop the worker
             if not isinstance(exc, L1mlError | OSError):
                 logger.exception("job %s: preparing the run failed", job.id)
             with open(log, "a") as f:
                 f.write(f"error: {exc}\n")
+            self._write_result(job, wdir / "src", {"step": job.step, "state": FAILED, "reason": str(exc)})
             self.store.finish(job.id, self.id, job.attempts, FAILED, None, str(exc))
-            self._write_result(job, wdir / "src", {"step": job.step, "error": str(exc)})
             return
-        for rel, text in plan.files.items():
-            (wdir / "src" / rel).write_text(text)
-        script = wdir / "run.sh"
-        script.write_text(plan.script())
-        self.store.record_commands(job.id, self.id, job.attempts, plan.commands)
-        handle = self.dispatcher.start(Launch(job, wdir, script, log, job.memory, job.timeout))
         self.store.record_start(job.id, self.id, job.attempts, handle, plan.commands)
         job.handle, job.commands = handle, plan.commands
         self.active[job.id] = job
