@@ -38,6 +38,10 @@ class BdtValidation:
     throughput: dict[str, float] = field(default_factory=dict)  # emulator -> events per second
 
     @property
+    def total_flips(self) -> int:
+        return sum(self.flips.values())
+
+    @property
     def failures(self) -> list[str]:
         return [c.name for c in self.comparisons if not c.ok]
 
@@ -49,6 +53,7 @@ class BdtValidation:
             "threshold": self.threshold,
             "events": self.events,
             "flips": self.flips,
+            "total_flips": self.total_flips,
             "quantization": self.quantization,
             "throughput": self.throughput,
             "comparisons": [c.to_dict() for c in self.comparisons],

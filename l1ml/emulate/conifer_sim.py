@@ -111,6 +111,12 @@ def _gxx_version() -> str:
     return subprocess.run(["g++", "--version"], capture_output=True, text=True, check=False).stdout
 
 
+def _scores(rows: list, n: int) -> np.ndarray:
+    """Per-event score lists -> (n,) for one learner (binary), (n, classes) otherwise."""
+    y = np.asarray(rows, dtype=np.float64).reshape(n, -1)
+    return y[:, 0] if y.shape[1] == 1 else y
+
+
 def _stamp(key: str) -> int:
     # conifer names the pybind11 module conifer_bridge_<stamp>; deriving it from the key makes the
     # generated sources, and hence the cache, deterministic.
@@ -142,7 +148,7 @@ class HlsCsim:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        return np.array([self.bridge.decision_function(x) for x in X]).reshape(X.shape[0], -1).squeeze(1)
+        return _scores([self.bridge.decision_function(x) for x in X], X.shape[0])
 
 
 def json_root() -> Path:
@@ -198,7 +204,7 @@ class CppBackend:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        return np.array([self.bdt.decision_function(x) for x in X]).reshape(X.shape[0], -1).squeeze(1)
+        return _scores([self.bdt.decision_function(x) for x in X], X.shape[0])
 
 
 def ghdl_exe() -> str:

@@ -68,6 +68,7 @@ def test_parse_rejects_what_it_cannot_emulate():
     assert FixedType.parse("ap_fixed< 18 , 8 >") == FixedType(18, 8)
 
 
+@pytest.mark.slow
 def test_saturating_sums_follow_the_hls_reduce_order(tmp_path, cache_dir):
     """With AP_SAT the order of the tree sum matters; the reference must follow conifer's add tree."""
     import conifer

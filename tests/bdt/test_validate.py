@@ -25,6 +25,8 @@ def test_convert_writes_the_firmware_directory(bdt):
     assert "typedef ap_fixed<18,8> input_t;" in params and "typedef ap_fixed<18,8> score_t;" in params
 
 
+@pytest.mark.slow
+@pytest.mark.ghdl
 def test_validation_passes(validation):
     assert validation.passed, validation.failures
     names = {c.name for c in validation.comparisons}
@@ -44,6 +46,8 @@ def test_validation_passes(validation):
     assert validation.to_dict()["passed"] is True
 
 
+@pytest.mark.slow
+@pytest.mark.ghdl
 def test_three_emulators_are_bit_identical(bdt):
     from l1ml.emulate.bdt_fixed import decision_function_fixed
     from l1ml.emulate.conifer_sim import CppBackend, GhdlSim, HlsCsim
@@ -59,6 +63,7 @@ def test_three_emulators_are_bit_identical(bdt):
     assert len(np.unique(ref)) > 20  # not a degenerate model
 
 
+@pytest.mark.slow
 def test_second_validation_does_not_recompile(bdt, validation, cache_dir):
     from l1ml.emulate.conifer_sim import HlsCsim
 
@@ -70,6 +75,8 @@ def test_second_validation_does_not_recompile(bdt, validation, cache_dir):
     assert sorted(cache_dir.rglob("*.so")) == libs and [p.stat().st_mtime for p in libs] == mtimes
 
 
+@pytest.mark.slow
+@pytest.mark.ghdl
 def test_a_wrong_threshold_in_the_vhdl_is_caught(bdt, tmp_path, validation):
     """Move the first tree's root threshold in the VHDL: GHDL must now disagree with the reference."""
     from l1ml.validate_bdt import validate_bdt
