@@ -23,7 +23,11 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This directory holds other benchmarks (queue.py) that would shadow the standard library for imports
+# TensorFlow makes; import from the repository root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 
 def make_events(n: int, seed: int) -> tuple[np.ndarray, object]:
@@ -90,15 +94,23 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     print("network: building and compiling the hls4ml model ...", flush=True)
     hm = build_network(pre, tmp / "hls4ml", seed)
     emu = NNEmulator(hm)
+    from l1ml.emulate.nn_fixed import default_threads
+
     emu(X[:1000])  # warm-up: page in BLAS, allocate
-    out, t_emu = timed(emu, X)
-    print(f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s", flush=True)
+    # The machine is shared: take the median of three runs of the fast side (the slow side runs minutes
+    # and averages over the load by itself).
+    runs = [timed(emu, X) for _ in range(3)]
+    t_emu = sorted(t for _, t in runs)[1]
+    out = runs[0][0]
+    t1 = timed(lambda: emu(X, threads=1))[1]
+    print(f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s "
+          f"({default_threads()} threads, median of 3; one thread: {len(X) / t1:,.0f} events/s)", flush=True)
     print("network: hls4ml predict (C simulation) on the same events ...", flush=True)
     ref, t_ref = timed(hm.predict, np.ascontiguousarray(X))
     ref = ref if isinstance(ref, list) else [ref]
     print(f"network: predict   {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = [np.array_equal(r.reshape(len(X), -1), e) for r, e in zip(ref, out.values(), strict=True)]
-    print(f"network: ratio {t_ref / t_emu:,.0f}x (target >= 100x)")
+    print(f"network: ratio {t_ref / t_emu:,.0f}x (target >= 100x); one thread {t_ref / t1:,.0f}x")
     print(
         f"network: bit-identical on {len(X):,} events, every output ({', '.join(out)}): {all(same)}"
         + ("" if all(same) else f"  per output {same}")
@@ -128,8 +140,9 @@ def bench_bdt(X: np.ndarray, tmp: Path, seed: int) -> bool | None:
     cfg = conifer_config("xilinxhls", "ap_fixed<18,8>", tmp / "conifer", "bench_bdt", "xcvu9p-flgb2104-2L-e", 5.0)
     model = conifer.model.make_model(ens, cfg)
     model.compile()
-    fast, t_fast = timed(bdt_fixed.decision_function_fixed, model, X)
-    print(f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s", flush=True)
+    runs = [timed(bdt_fixed.decision_function_fixed, model, X) for _ in range(3)]
+    fast, t_fast = runs[0][0], sorted(t for _, t in runs)[1]
+    print(f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s (median of 3)", flush=True)
     ref, t_ref = timed(model.decision_function, X)
     print(f"bdt: conifer C sim {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = np.array_equal(np.asarray(ref).reshape(fast.shape), fast)

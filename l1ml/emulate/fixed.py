@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.errors import L1mlError
+from l1ml.errors import DataError, L1mlError
 
 EXACT_BITS = 53  # float64 holds every integer of magnitude <= 2**53 exactly
 EXACT_LIMIT = 2.0**EXACT_BITS
@@ -28,6 +28,10 @@ OVERFLOW = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
 
 class UnsupportedError(L1mlError):
     """The firmware does something the batch emulator cannot reproduce bit for bit."""
+
+
+class NonFiniteInput(DataError):
+    """An input is NaN or infinite: no fixed-point value corresponds to it."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,10 @@ def from_real(x: np.ndarray, t: FixedType) -> np.ndarray:
             # Whole codes are already exact (even above 2**53); only the others, all below 2**52, round.
             frac_part = q - whole
             q = np.where(fractional, _round_real(whole, frac_part, t.rounding), q)
-    return overflow(q, t) if (q.min() < t.bounds.lo or q.max() > t.bounds.hi) else q
+    lo, hi = q.min(), q.max()  # NaN and infinities propagate into these, so one check covers them
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise NonFiniteInput("inputs hold NaN or infinite values; the firmware takes fixed-point numbers")
+    return overflow(q, t) if (lo < t.bounds.lo or hi > t.bounds.hi) else q
 
 
 def _round_real(whole: np.ndarray, frac_part: np.ndarray, mode: str) -> np.ndarray:

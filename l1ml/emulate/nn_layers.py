@@ -166,7 +166,8 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
 
     def gemm(xq: np.ndarray) -> np.ndarray:
         if sparse:
-            acc = xq[:, rows] * wsel
+            acc = np.take(xq, rows, axis=1)
+            acc *= wsel
         else:
             acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
         if shift:

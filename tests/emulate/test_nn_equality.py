@@ -151,3 +151,22 @@ def test_refuses_unknown_activation(tmp_path):
     hm = hls_model(tf.keras.Model(inp, out), tmp_path / "p", "ap_fixed<16,6>", backend="Vivado", compile=False)
     with pytest.raises(UnsupportedError, match="clf"):
         NNEmulator(hm)
+
+
+def test_non_finite_inputs_are_a_data_error(dense_ae, events):
+    from l1ml.errors import DataError
+
+    _, hm, _ = dense_ae
+    x, _ = events
+    bad = x[:10].copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        emulate_arrays(hm, bad)
+
+
+def test_wrong_input_width_is_a_data_error(dense_ae):
+    from l1ml.errors import DataError
+
+    _, hm, _ = dense_ae
+    with pytest.raises(DataError, match="57"):
+        emulate_arrays(hm, np.zeros((4, 56)))
