@@ -70,13 +70,25 @@ def build_network(pre, out_dir: Path, seed: int):
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             g, b, m, v = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.3, b.shape), rng.normal(0, 0.3, m.shape), rng.uniform(0.5, 2, v.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.3, b.shape),
+                    rng.normal(0, 0.3, m.shape),
+                    rng.uniform(0.5, 2, v.shape),
+                ]
+            )
     folded, _ = deploy.fold_batchnorm(deploy._trunk(model, "dense_ae"))
     keras_model = deploy.add_score_head(folded, "dense_ae")
     cfg = hls4ml.utils.config_from_keras_model(keras_model, granularity="name", backend="Vitis")
     cfg["LayerName"][keras_model.layers[0].name]["Precision"]["result"] = pre.input_precision()
     hm = hls4ml.converters.convert_from_keras_model(
-        keras_model, hls_config=cfg, output_dir=str(out_dir), backend="Vitis", io_type="io_parallel", project_name="bench"
+        keras_model,
+        hls_config=cfg,
+        output_dir=str(out_dir),
+        backend="Vitis",
+        io_type="io_parallel",
+        project_name="bench",
     )
     hm.compile()
     return hm
@@ -103,8 +115,11 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     t_emu = sorted(t for _, t in runs)[1]
     out = runs[0][0]
     t1 = timed(lambda: emu(X, threads=1))[1]
-    print(f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s "
-          f"({default_threads()} threads, median of 3; one thread: {len(X) / t1:,.0f} events/s)", flush=True)
+    print(
+        f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s "
+        f"({default_threads()} threads, median of 3; one thread: {len(X) / t1:,.0f} events/s)",
+        flush=True,
+    )
     print("network: hls4ml predict (C simulation) on the same events ...", flush=True)
     ref, t_ref = timed(hm.predict, np.ascontiguousarray(X))
     ref = ref if isinstance(ref, list) else [ref]
@@ -130,19 +145,28 @@ def bench_bdt(X: np.ndarray, tmp: Path, seed: int) -> bool | None:
     from l1ml.firmware.conifer import conifer_config, ensemble_from_booster, tool_env
 
     os.environ.update({k: v for k, v in tool_env().items() if k in ("XILINX_AP_INCLUDE", "PATH")})
-    print("bdt: training a 20-tree depth-4 xgboost model and compiling conifer's HLS C simulation ...", flush=True)
+    print(
+        "bdt: training a 20-tree depth-4 xgboost model and compiling conifer's HLS C simulation ...",
+        flush=True,
+    )
     rng = np.random.default_rng(seed)
     xt = X[:50_000]
     y = (xt[:, 0] + 0.3 * xt[:, 3] * xt[:, 4] + rng.normal(0, 1, len(xt)) > np.median(xt[:, 0])).astype(int)
     clf = xgb.XGBClassifier(n_estimators=20, max_depth=4, tree_method="hist", random_state=seed, n_jobs=2)
     clf.fit(xt, y)
     ens, _ = ensemble_from_booster(clf.get_booster())
-    cfg = conifer_config("xilinxhls", "ap_fixed<18,8>", tmp / "conifer", "bench_bdt", "xcvu9p-flgb2104-2L-e", 5.0)
+    cfg = conifer_config(
+        "xilinxhls", "ap_fixed<18,8>", tmp / "conifer", "bench_bdt", "xcvu9p-flgb2104-2L-e", 5.0
+    )
     model = conifer.model.make_model(ens, cfg)
     model.compile()
     runs = [timed(bdt_fixed.decision_function_fixed, model, X) for _ in range(3)]
     fast, t_fast = runs[0][0], sorted(t for _, t in runs)[1]
-    print(f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s (median of 3)", flush=True)
+    print(
+        f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s"
+        " (median of 3)",
+        flush=True,
+    )
     ref, t_ref = timed(model.decision_function, X)
     print(f"bdt: conifer C sim {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = np.array_equal(np.asarray(ref).reshape(fast.shape), fast)

@@ -13,8 +13,12 @@ def emulate(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
     input: Path = typer.Option(..., "--input", "-i", help="Event file in the ADC2021 layout (HDF5)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output HDF5: score (N,) and outputs/<name> (N, size)."),
-    key: str = typer.Option(None, "--key", help="Dataset in the input file; default: the project's [data] key."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output HDF5: score (N,) and outputs/<name> (N, size)."
+    ),
+    key: str = typer.Option(
+        None, "--key", help="Dataset in the input file; default: the project's [data] key."
+    ),
 ) -> None:
     """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks."""
     from l1ml.emulate.nn_project import emulate_project

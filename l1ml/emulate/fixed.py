@@ -151,7 +151,9 @@ def overflow(q: np.ndarray, t: FixedType) -> np.ndarray:
     raise UnsupportedError(f"overflow mode {t.overflow} not emulated")
 
 
-def cast(q: np.ndarray, frac: int, b: Bounds, t: FixedType, inplace: bool = False, lo_clip: float | None = None) -> tuple[np.ndarray, Bounds]:
+def cast(
+    q: np.ndarray, frac: int, b: Bounds, t: FixedType, inplace: bool = False, lo_clip: float | None = None
+) -> tuple[np.ndarray, Bounds]:
     """ap_fixed conversion of codes `q` (with `frac` fractional bits, codes within `b`) to type `t`.
 
     Steps whose effect is provably nil for every code in `b` are skipped: that is where the speed comes

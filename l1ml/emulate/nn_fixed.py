@@ -28,7 +28,9 @@ DEFAULT_CHUNK = 4096  # events per batch: keeps each layer's arrays in the L2 ca
 def default_threads() -> int:
     import os
 
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(
+        1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    )
 
 
 class NNEmulator:
@@ -64,7 +66,10 @@ class NNEmulator:
         for k, op in enumerate(self.ops):
             for i in op.inputs:
                 last_use[i] = k
-        self._free_after = {k: [n for n, j in last_use.items() if j == k and n not in self.output_names] for k in range(len(self.ops))}
+        self._free_after = {
+            k: [n for n, j in last_use.items() if j == k and n not in self.output_names]
+            for k in range(len(self.ops))
+        }
 
     @property
     def input_size(self) -> int:
@@ -214,17 +219,23 @@ def check_against_firmware(hm, hls_dir: Path) -> None:
     for layer in hm.get_layers():
         for v in [layer.get_output_variable(), *layer.weights.values()]:
             t = v.type
-            want = re.sub(r"\s+", "", t.precision.definition_cpp()) if hasattr(t.precision, "definition_cpp") else None
+            want = (
+                re.sub(r"\s+", "", t.precision.definition_cpp())
+                if hasattr(t.precision, "definition_cpp")
+                else None
+            )
             if want and t.name in written and written[t.name] != want:
                 raise UnsupportedError(
-                    f"layer '{layer.name}': type {t.name} is {want} in the rebuilt model but {written[t.name]} in "
+                    f"layer '{layer.name}': type {t.name} is {want} in the rebuilt model but "
+                    f"{written[t.name]} in "
                     f"{defines}; re-run `l1ml convert` so that emulation and firmware agree"
                 )
         for var in layer.weights.values():
             written_w = _written_weights(hls_dir / "firmware" / "weights", var.name)
             if written_w is not None and written_w != [s.replace(" ", "") for s in var]:
                 raise UnsupportedError(
-                    f"layer '{layer.name}': weights {var.name} differ from those in {hls_dir / 'firmware' / 'weights'}; "
+                    f"layer '{layer.name}': weights {var.name} differ from those in "
+                    f"{hls_dir / 'firmware' / 'weights'}; "
                     "re-run `l1ml convert`"
                 )
 
@@ -267,7 +278,9 @@ def emulate_arrays(hls_model_or_fw_dir, X: np.ndarray, chunk: int = DEFAULT_CHUN
     emu = build_emulator(hls_model_or_fw_dir)
     X = np.asarray(X)
     if X.ndim < 2 or int(np.prod(X.shape[1:])) != emu.input_size:
-        raise DataError(f"inputs of shape {X.shape} do not match the network's {emu.input_size} inputs per event")
+        raise DataError(
+            f"inputs of shape {X.shape} do not match the network's {emu.input_size} inputs per event"
+        )
     return emu(X.reshape(len(X), -1), chunk=chunk)
 
 

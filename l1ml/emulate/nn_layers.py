@@ -98,7 +98,9 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
     name = layer.name
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     if strategy not in ("latency", "resource"):
-        raise UnsupportedError(f"layer '{name}': strategy '{strategy}' is not emulated; use Latency or Resource")
+        raise UnsupportedError(
+            f"layer '{name}': strategy '{strategy}' is not emulated; use Latency or Resource"
+        )
     w, wt = weight_codes(layer, "weight")
     # The Resource strategy's optimizer pass stores the kernel transposed, (n_out, n_in).
     w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
@@ -124,7 +126,9 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
     acc_b = acc_t.bounds
     if shift >= 0:
         scale = 2.0**shift
-        sum_b = Bounds(float(col_lo.min()) * scale + float(b_acc.min()), float(col_hi.max()) * scale + float(b_acc.max()))
+        sum_b = Bounds(
+            float(col_lo.min()) * scale + float(b_acc.min()), float(col_hi.max()) * scale + float(b_acc.max())
+        )
         # Under WRAP the accumulator is modular, so per-product and per-step wrapping equal one wrap of the
         # exact total. Under saturation that holds only if no partial sum can leave accum_t's range.
         partial = float(col_abs.max()) * scale + float(np.abs(b_acc).max())
@@ -134,7 +138,8 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
         gemm_ok = False
     if not gemm_ok and strategy != "latency":
         raise UnsupportedError(
-            f"layer '{name}': accum_t {acc_t} rounds or saturates products, and strategy '{strategy}' adds them "
+            f"layer '{name}': accum_t {acc_t} rounds or saturates products, and strategy '{strategy}' adds "
+            "them "
             "in an order the emulator does not reproduce; use Latency or a wider accum_t"
         )
 
@@ -146,7 +151,9 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
             acc = np.repeat(b_acc, len(xq), axis=0)
             for i in range(n_in):
                 m, mb = cast(xq[:, i : i + 1] * w[i], pfrac, prod_b, acc_t)
-                acc, _ = cast(acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t, inplace=True)
+                acc, _ = cast(
+                    acc + m, acc_t.frac, Bounds(acc_b.lo + mb.lo, acc_b.hi + mb.hi), acc_t, inplace=True
+                )
             return cast(acc, acc_t.frac, acc_b, res_t, inplace=True)[0]
 
         return sequential, res_t.bounds
@@ -213,7 +220,9 @@ def build_conv2d(layer, ins: list[Info]) -> Op:
 
 def _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW) -> np.ndarray:
     """(OH*OW, KH*KW*C) indices into the flat (H, W, C) input; H*W*C marks a padded position."""
-    oh, ow, kh, kw, c = np.meshgrid(np.arange(OH), np.arange(OW), np.arange(KH), np.arange(KW), np.arange(C), indexing="ij")
+    oh, ow, kh, kw, c = np.meshgrid(
+        np.arange(OH), np.arange(OW), np.arange(KH), np.arange(KW), np.arange(C), indexing="ij"
+    )
     ih, iw = oh * SH + kh - PT, ow * SW + kw - PL
     inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
     flat = np.where(inside, (ih * W + iw) * C + c, H * W * C)
@@ -237,7 +246,9 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
     res_t = result_type(layer)
     acc_t = from_hls(a("accum_t").precision, f"layer '{name}' accum_t")
     # One window per (output pixel, channel), in the C++ loop order over (kk, ll).
-    idx = _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW).reshape(OH * OW, KH * KW, C).transpose(0, 2, 1)
+    idx = (
+        _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW).reshape(OH * OW, KH * KW, C).transpose(0, 2, 1)
+    )
     valid = (idx < H * W * C).sum(axis=2).reshape(1, -1)  # overlap_pixel per output
     if op == "average":
         if bool(a("count_pad", False)):
@@ -246,11 +257,15 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
         xb = Bounds(min(x.bounds.lo, 0.0), max(x.bounds.hi, 0.0))
         sb = Bounds(xb.lo * KH * KW, xb.hi * KH * KW)
         if f > acc_t.frac:
-            raise UnsupportedError(f"layer '{name}': average pooling with accum_t {acc_t} narrower than its input")
+            raise UnsupportedError(
+                f"layer '{name}': average pooling with accum_t {acc_t} narrower than its input"
+            )
         sb = sb.scaled(acc_t.frac - f)
         check_exact(sb, f"layer '{name}' (average pooling)")
         if acc_t.overflow != "WRAP" and not sb.within(acc_t.bounds):
-            raise UnsupportedError(f"layer '{name}': accum_t {acc_t} can saturate while summing the pooling window")
+            raise UnsupportedError(
+                f"layer '{name}': accum_t {acc_t} can saturate while summing the pooling window"
+            )
         up = 2.0 ** (acc_t.frac - f)
         div = valid.astype(np.float64)
 
@@ -263,10 +278,14 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
                 np.trunc(q, out=q)  # C integer division: towards zero
             else:
                 np.floor(q, out=q)
-            return cast(q, acc_t.frac, acc_t.bounds if not sb.within(acc_t.bounds) else sb, res_t, inplace=True)[0]
+            return cast(
+                q, acc_t.frac, acc_t.bounds if not sb.within(acc_t.bounds) else sb, res_t, inplace=True
+            )[0]
 
         qb = acc_t.bounds if not sb.within(acc_t.bounds) else sb
-        return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C), run)
+        return Op(
+            name, list(layer.inputs), Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C), run
+        )
     if op == "max":
         # Padded cells hold the most negative value of the input type (pad_val); a window always has data.
         if (valid == 0).any():
@@ -280,7 +299,9 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             return cast(m, acc_t.frac, mb, res_t, inplace=True)[0]
 
         mb = _cast_bounds(x.bounds, x.frac, acc_t)
-        return Op(name, list(layer.inputs), Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C), run)
+        return Op(
+            name, list(layer.inputs), Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C), run
+        )
     raise UnsupportedError(f"layer '{name}': pooling op '{op}' is not emulated")
 
 
@@ -301,7 +322,12 @@ def build_activation(layer, ins: list[Info]) -> Op:
         def run(xq):
             return cast(xq, x.frac, x.bounds, res_t)[0]
 
-        return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size), run)
+        return Op(
+            layer.name,
+            list(layer.inputs),
+            Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size),
+            run,
+        )
     if act == "relu":
         # nnet::relu: res = data > 0 ? (res_T) data : 0, i.e. the cast of max(data, 0).
         rb = Bounds(max(0.0, x.bounds.lo), max(0.0, x.bounds.hi))
@@ -309,7 +335,9 @@ def build_activation(layer, ins: list[Info]) -> Op:
         def run(xq):
             return cast(xq, x.frac, x.bounds, res_t, lo_clip=0.0)[0]
 
-        return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size), run)
+        return Op(
+            layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size), run
+        )
     raise UnsupportedError(f"layer '{layer.name}': activation '{act}' is not emulated")
 
 
@@ -323,7 +351,9 @@ def build_merge(layer, ins: list[Info]) -> Op:
         raise UnsupportedError(f"layer '{layer.name}': Merge '{op}' with {len(ins)} inputs is not emulated")
     a, b = ins
     if a.size != b.size:
-        raise UnsupportedError(f"layer '{layer.name}': Merge '{op}' of sizes {a.size} and {b.size} (broadcast)")
+        raise UnsupportedError(
+            f"layer '{layer.name}': Merge '{op}' of sizes {a.size} and {b.size} (broadcast)"
+        )
     if op in ("add", "subtract", "average", "maximum", "minimum"):
         f = max(a.frac, b.frac)
         sa, sb = 2.0 ** (f - a.frac), 2.0 ** (f - b.frac)
@@ -342,14 +372,23 @@ def build_merge(layer, ins: list[Info]) -> Op:
         check_exact(rb, f"layer '{layer.name}' (Merge {op})")
 
         def run(qa, qb):
-            return cast(fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t, inplace=True)[0]
+            return cast(
+                fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t, inplace=True
+            )[0]
 
     elif op == "multiply":
         f = a.frac + b.frac
-        corners = [a.bounds.lo * b.bounds.lo, a.bounds.lo * b.bounds.hi, a.bounds.hi * b.bounds.lo, a.bounds.hi * b.bounds.hi]
+        corners = [
+            a.bounds.lo * b.bounds.lo,
+            a.bounds.lo * b.bounds.hi,
+            a.bounds.hi * b.bounds.lo,
+            a.bounds.hi * b.bounds.hi,
+        ]
         rb = Bounds(min(corners), max(corners))
         if layer.inputs[0] == layer.inputs[1]:  # a square is never negative
-            rb = Bounds(0.0 if a.bounds.lo <= 0 <= a.bounds.hi else min(a.bounds.lo**2, a.bounds.hi**2), max(corners))
+            rb = Bounds(
+                0.0 if a.bounds.lo <= 0 <= a.bounds.hi else min(a.bounds.lo**2, a.bounds.hi**2), max(corners)
+            )
         check_exact(rb, f"layer '{layer.name}' (Merge multiply)")
 
         def run(qa, qb):
@@ -363,10 +402,14 @@ def build_merge(layer, ins: list[Info]) -> Op:
 def build_concatenate(layer, ins: list[Info]) -> Op:
     res_t = result_type(layer)
     if len(layer.get_output_variable().shape) != 1:
-        raise UnsupportedError(f"layer '{layer.name}': Concatenate of multi-dimensional tensors is not emulated")
+        raise UnsupportedError(
+            f"layer '{layer.name}': Concatenate of multi-dimensional tensors is not emulated"
+        )
 
     def run(*qs):
-        return np.concatenate([cast(q, i.frac, i.bounds, res_t)[0] for q, i in zip(qs, ins)], axis=1)
+        return np.concatenate(
+            [cast(q, i.frac, i.bounds, res_t)[0] for q, i in zip(qs, ins, strict=True)], axis=1
+        )
 
     ob = [_cast_bounds(i.bounds, i.frac, res_t) for i in ins]
     rb = Bounds(min(b.lo for b in ob), max(b.hi for b in ob))
@@ -433,7 +476,10 @@ def build_normalize(layer, ins: list[Info]) -> Op:
             lo = np.minimum(x.bounds.lo * mul, x.bounds.hi * mul) + bb
             hi = np.maximum(x.bounds.lo * mul, x.bounds.hi * mul) + bb
             sb = Bounds(float(lo.min()), float(hi.max()))
-            check_exact(Bounds(-max(abs(sb.lo), abs(sb.hi), x.bounds.maxabs * mul.max()), 0), f"layer '{name}' (po2 scale)")
+            check_exact(
+                Bounds(-max(abs(sb.lo), abs(sb.hi), x.bounds.maxabs * mul.max()), 0),
+                f"layer '{name}' (po2 scale)",
+            )
 
             def run(xq):
                 y = xq * mul
@@ -446,8 +492,14 @@ def build_normalize(layer, ins: list[Info]) -> Op:
             mul = 2.0**up
             div = 2.0 ** -down.astype(float)
             left_fits = Bounds(rb0.lo * mul.max(), rb0.hi * mul.max()).within(r_t.bounds)
-            check_exact(Bounds(rb0.lo * mul.max(), rb0.hi * mul.max()), f"layer '{name}' (po2 scale, r_T {r_t})")
-            yb = Bounds(min(rb0.lo * mul.max(), rb0.lo), max(rb0.hi * mul.max(), rb0.hi)) if left_fits else r_t.bounds
+            check_exact(
+                Bounds(rb0.lo * mul.max(), rb0.hi * mul.max()), f"layer '{name}' (po2 scale, r_T {r_t})"
+            )
+            yb = (
+                Bounds(min(rb0.lo * mul.max(), rb0.lo), max(rb0.hi * mul.max(), rb0.hi))
+                if left_fits
+                else r_t.bounds
+            )
             f = max(r_t.frac, bfrac)
             bb = bq * 2.0 ** (f - bfrac)
             sb = Bounds(yb.lo * 2.0 ** (f - r_t.frac) + bb.min(), yb.hi * 2.0 ** (f - r_t.frac) + bb.max())
@@ -474,7 +526,10 @@ def build_normalize(layer, ins: list[Info]) -> Op:
     lo = np.minimum(sq * x.bounds.lo, sq * x.bounds.hi) * ps + bb
     hi = np.maximum(sq * x.bounds.lo, sq * x.bounds.hi) * ps + bb
     sb = Bounds(float(lo.min()), float(hi.max()))
-    check_exact(Bounds(-max(abs(sb.lo), abs(sb.hi), float(np.abs(sq).max()) * x.bounds.maxabs * ps), 0), f"layer '{name}' (BatchNormalization)")
+    check_exact(
+        Bounds(-max(abs(sb.lo), abs(sb.hi), float(np.abs(sq).max()) * x.bounds.maxabs * ps), 0),
+        f"layer '{name}' (BatchNormalization)",
+    )
 
     def run(xq):
         y = xq * sq
@@ -513,4 +568,3 @@ BUILDERS: dict[str, Callable[..., Op]] = {
     "Reshape": build_identity,
     "Flatten": build_identity,
 }
-

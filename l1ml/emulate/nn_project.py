@@ -41,9 +41,13 @@ class _Network:
 
         hls_dir = fw_dir / "hls4ml"
         if not (hls_dir / "hls4ml_config.yml").is_file():
-            raise ConfigError(f"no hls4ml project in {hls_dir}; run `l1ml convert --model {model_dir.name}` first")
+            raise ConfigError(
+                f"no hls4ml project in {hls_dir}; run `l1ml convert --model {model_dir.name}` first"
+            )
         if not man.get("deploy_file"):
-            raise ConfigError(f"{model_dir / 'manifest.json'}: no 'deploy_file'; this model has no deployed network")
+            raise ConfigError(
+                f"{model_dir / 'manifest.json'}: no 'deploy_file'; this model has no deployed network"
+            )
         self.emu = NNEmulator(load_hls_model(hls_dir, keras_model=model_dir / man["deploy_file"]))
         self.names = list(self.emu.output_names)
 
@@ -59,7 +63,9 @@ class _Trees:
         try:
             from l1ml.emulate import bdt_fixed
         except ImportError as exc:
-            raise L1mlError(f"the BDT fixed-point emulator (l1ml/emulate/bdt_fixed.py) is not available: {exc}") from None
+            raise L1mlError(
+                f"the BDT fixed-point emulator (l1ml/emulate/bdt_fixed.py) is not available: {exc}"
+            ) from None
         self._fn = bdt_fixed.decision_function_fixed
         self.model = fw_dir / "conifer_model.json"
         if not self.model.is_file():
@@ -87,14 +93,24 @@ def load_engine(project, version: str | None = None):
     version = model_dir.name
     fw_dir = project.firmware_dir(version)
     if not (fw_dir / "manifest.json").is_file():
-        raise ConfigError(f"no firmware for model {version} in {fw_dir}; run `l1ml convert --model {version}` first")
+        raise ConfigError(
+            f"no firmware for model {version} in {fw_dir}; run `l1ml convert --model {version}` first"
+        )
     man = read_json(model_dir / "manifest.json")
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     engine = _Trees(model_dir, fw_dir, man) if man.get("kind") == "bdt" else _Network(model_dir, fw_dir, man)
     return engine, pre, man, version
 
 
-def emulate_project(project, input_path: Path, out_path: Path, version: str | None = None, key: str | None = None, progress=None, chunk: int = READ_CHUNK) -> EmulationResult:
+def emulate_project(
+    project,
+    input_path: Path,
+    out_path: Path,
+    version: str | None = None,
+    key: str | None = None,
+    progress=None,
+    chunk: int = READ_CHUNK,
+) -> EmulationResult:
     """Evaluate the firmware of a model version over every event of `input_path`; write `out_path`."""
     import h5py
 
@@ -120,7 +136,10 @@ def emulate_project(project, input_path: Path, out_path: Path, version: str | No
     rep.task("emulate", n)
     try:
         with h5py.File(tmp, "w") as out:
-            dsets = {name: out.create_dataset(f"outputs/{name}", (n, s), dtype="f8", chunks=(min(n, 65536), s)) for name, s in sizes.items()}
+            dsets = {
+                name: out.create_dataset(f"outputs/{name}", (n, s), dtype="f8", chunks=(min(n, 65536), s))
+                for name, s in sizes.items()
+            }
             score = out.create_dataset("score", (n,), dtype="f8", chunks=(min(n, 65536),))
             last = list(sizes)[-1]
             for start, block in iter_particles(input_path, key, chunk):

@@ -28,7 +28,14 @@ def randomize_bn(model, seed: int) -> None:
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             g, b, m, v = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.3, b.shape), rng.normal(0, 0.3, m.shape), rng.uniform(0.5, 2.0, v.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.3, b.shape),
+                    rng.normal(0, 0.3, m.shape),
+                    rng.uniform(0.5, 2.0, v.shape),
+                ]
+            )
 
 
 def deploy_model(kind: str = "dense_ae", seed: int = 0, cfg: Cfg | None = None):
@@ -45,16 +52,30 @@ def deploy_model(kind: str = "dense_ae", seed: int = 0, cfg: Cfg | None = None):
     return deploy.add_score_head(folded, kind)
 
 
-def hls_model(model, out_dir, input_precision: str, backend: str = "Vitis", overrides: dict | None = None, compile: bool = True):
+def hls_model(
+    model,
+    out_dir,
+    input_precision: str,
+    backend: str = "Vitis",
+    overrides: dict | None = None,
+    compile: bool = True,
+):
     """Convert with per-layer configs; the input takes the preprocessing's exact type."""
     import hls4ml
 
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend, default_precision="ap_fixed<16,6>")
+    cfg = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", backend=backend, default_precision="ap_fixed<16,6>"
+    )
     cfg["LayerName"][model.layers[0].name]["Precision"]["result"] = input_precision
     for name, prec in (overrides or {}).items():
         cfg["LayerName"].setdefault(name, {}).setdefault("Precision", {}).update(prec)
     hm = hls4ml.converters.convert_from_keras_model(
-        model, hls_config=cfg, output_dir=str(out_dir), backend=backend, io_type="io_parallel", project_name="emu"
+        model,
+        hls_config=cfg,
+        output_dir=str(out_dir),
+        backend=backend,
+        io_type="io_parallel",
+        project_name="emu",
     )
     if compile:
         hm.compile()

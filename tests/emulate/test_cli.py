@@ -19,7 +19,9 @@ def project_on_data(*args, **kw):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("l1ml_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
+    spec = importlib.util.spec_from_file_location(
+        "l1ml_tests_root_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.project_on_data(*args, **kw)
@@ -70,7 +72,9 @@ def test_emulate_cli_bad_input_is_one_clear_error(trained, tmp_path):
     bad = tmp_path / "bad.h5"
     with h5py.File(bad, "w") as f:
         f["Other"] = np.zeros((3, 19, 4))
-    r = CliRunner().invoke(app, ["emulate", "-p", str(trained.path), "--input", str(bad), "--out", str(tmp_path / "o.h5")])
+    r = CliRunner().invoke(
+        app, ["emulate", "-p", str(trained.path), "--input", str(bad), "--out", str(tmp_path / "o.h5")]
+    )
     assert r.exit_code != 0
     assert "Particles" in str(r.exception) or "Particles" in r.output
     assert not (tmp_path / "o.h5").exists()

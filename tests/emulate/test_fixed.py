@@ -40,7 +40,9 @@ def cpp_type(t: FixedType) -> str:
 def values() -> np.ndarray:
     lsb = 2.0**-SRC.frac
     grid = np.arange(-40, 41) * 2.0**-6  # multiples of target LSBs, and the ties between them
-    v = np.concatenate([grid, grid + lsb, grid - lsb, [31.99, -32.0, 17.5, -17.5, 8.0, -8.0, 4.03125, -4.03125]])
+    v = np.concatenate(
+        [grid, grid + lsb, grid - lsb, [31.99, -32.0, 17.5, -17.5, 8.0, -8.0, 4.03125, -4.03125]]
+    )
     return np.unique(np.round(v / lsb) * lsb)  # representable in the source type
 
 
@@ -53,11 +55,19 @@ def reference(tmp_path_factory, values) -> dict:
     lines.append("  for (int k = 0; k < n; k++) {")
     lines.append(f"    {cpp_type(SRC)} s = v[k];")
     for j, t in enumerate(TARGETS):
-        lines.append(f'    {{ {cpp_type(t)} a = s; {cpp_type(t)} b = v[k] * 3.0; printf("%d %.17g %.17g\\n", {j}, a.to_double(), b.to_double()); }}')
+        lines.append(
+            f"    {{ {cpp_type(t)} a = s; {cpp_type(t)} b = v[k] * 3.0; "
+            f'printf("%d %.17g %.17g\\n", {j}, a.to_double(), b.to_double()); }}'
+        )
     lines += ["  }", "  return 0;", "}"]
     (d / "cast.cpp").write_text("\n".join(lines))
     exe = d / "cast"
-    r = subprocess.run(["g++", "-O1", "-std=c++14", f"-I{ap_types_dir()}", "cast.cpp", "-o", str(exe)], cwd=d, capture_output=True, text=True)
+    r = subprocess.run(
+        ["g++", "-O1", "-std=c++14", f"-I{ap_types_dir()}", "cast.cpp", "-o", str(exe)],
+        cwd=d,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     r = subprocess.run([str(exe)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -21,7 +21,10 @@ def assert_all_equal(hm, x):
     for r, (name, e) in zip(ref, emu.items(), strict=True):
         assert r.shape == e.shape, name
         bad = np.argwhere(r != e)
-        assert np.array_equal(r, e), f"{name}: {len(bad)} mismatches, first at {bad[:3].tolist()}: {r[tuple(bad[0])]} vs {e[tuple(bad[0])]}"
+        assert np.array_equal(r, e), (
+            f"{name}: {len(bad)} mismatches, first at {bad[:3].tolist()}: "
+            f"{r[tuple(bad[0])]} vs {e[tuple(bad[0])]}"
+        )
 
 
 def adversarial(n: int, in_frac: int, n_in: int, seed: int) -> np.ndarray:
@@ -107,18 +110,18 @@ def test_check_catches_a_perturbed_weight(dense_ae, events):
     x, _ = events
     ref = predict(hm, x)
     emu = NNEmulator(hm)
-    layer = next(l for l in hm.get_layers() if l.class_name == "Dense")
+    layer = next(lay for lay in hm.get_layers() if lay.class_name == "Dense")
     w = layer.weights["weight"]
     original = w.data.copy()
     try:
         w.data = original.copy()
-        w.data.flat[np.argmax(np.abs(original))] += 2.0 ** -w.type.precision.fractional
+        w.data.flat[np.argmax(np.abs(original))] += 2.0**-w.type.precision.fractional
         bad = NNEmulator(hm)
     finally:
         w.data = original
     good_out, bad_out = emu(x), bad(x)
-    assert all(np.array_equal(r, good_out[k]) for r, k in zip(ref, good_out))
-    assert not all(np.array_equal(r, bad_out[k]) for r, k in zip(ref, bad_out))
+    assert all(np.array_equal(r, good_out[k]) for r, k in zip(ref, good_out, strict=True))
+    assert not all(np.array_equal(r, bad_out[k]) for r, k in zip(ref, bad_out, strict=True))
 
 
 def test_check_catches_a_wrong_rounding_mode(dense_ae, events):
@@ -126,7 +129,7 @@ def test_check_catches_a_wrong_rounding_mode(dense_ae, events):
     _, hm, _ = dense_ae
     x, _ = events
     ref = predict(hm, x)
-    relu = next(l for l in hm.get_layers() if l.get_attr("activation") == "relu")
+    relu = next(lay for lay in hm.get_layers() if lay.get_attr("activation") == "relu")
     prec = relu.get_output_variable().type.precision
     original = prec.rounding_mode
     try:
@@ -135,20 +138,21 @@ def test_check_catches_a_wrong_rounding_mode(dense_ae, events):
     finally:
         prec.rounding_mode = original
     out = bad(x)
-    assert not all(np.array_equal(r, out[k]) for r, k in zip(ref, out))
+    assert not all(np.array_equal(r, out[k]) for r, k in zip(ref, out, strict=True))
 
 
 def test_refuses_unknown_activation(tmp_path):
     """A LUT activation the emulator does not implement is refused up front, naming the layer."""
     import tensorflow as tf
+    from _models import hls_model
 
     from l1ml.emulate.fixed import UnsupportedError
 
-    from _models import hls_model
-
     inp = tf.keras.Input((4,), name="x")
     out = tf.keras.layers.Dense(3, activation="softmax", name="clf")(inp)
-    hm = hls_model(tf.keras.Model(inp, out), tmp_path / "p", "ap_fixed<16,6>", backend="Vivado", compile=False)
+    hm = hls_model(
+        tf.keras.Model(inp, out), tmp_path / "p", "ap_fixed<16,6>", backend="Vivado", compile=False
+    )
     with pytest.raises(UnsupportedError, match="clf"):
         NNEmulator(hm)
 

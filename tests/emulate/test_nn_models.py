@@ -4,7 +4,6 @@ CNN with strided valid convolutions and max pooling."""
 from __future__ import annotations
 
 import numpy as np
-
 from _models import deploy_model, hls_model
 from test_nn_equality import adversarial, assert_all_equal
 
@@ -33,7 +32,9 @@ def test_strided_valid_conv_and_max_pooling(tmp_path):
     L = tf.keras.layers
     inp = tf.keras.Input((8, 6, 2), name="img")
     q = quantized_bits(6, 2, alpha=1)
-    x = QConv2D(3, (3, 2), strides=(2, 1), padding="valid", kernel_quantizer=q, bias_quantizer=q, name="c1")(inp)
+    x = QConv2D(3, (3, 2), strides=(2, 1), padding="valid", kernel_quantizer=q, bias_quantizer=q, name="c1")(
+        inp
+    )
     x = QActivation(quantized_relu(6, 2), name="r1")(x)
     x = L.MaxPooling2D((2, 2), name="mp")(x)
     x = QConv2D(2, (2, 2), padding="same", kernel_quantizer=q, bias_quantizer=q, name="c2")(x)

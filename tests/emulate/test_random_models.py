@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _models import hls_model
+from test_nn_equality import adversarial, predict
 
 from l1ml.emulate.fixed import ROUNDING, UnsupportedError
 from l1ml.emulate.nn_fixed import NNEmulator
 
-from _models import hls_model
-from test_nn_equality import adversarial, predict
-
 N_MODELS = 8
 OVERFLOWS = ("WRAP", "SAT", "SAT_SYM", "SAT_ZERO")
+
+
+def ap_type(rng, base: str, width: int, integer: int) -> str:
+    """An ap type string with a random rounding and overflow mode (drawn in that order)."""
+    rounding = rng.choice(ROUNDING)
+    return f"{base}<{width},{integer},AP_{rounding},AP_{rng.choice(OVERFLOWS)}>"
 
 
 def random_case(seed: int):
@@ -35,30 +40,44 @@ def random_case(seed: int):
         alpha = 1 if rng.random() < 0.7 else None  # None: po2 scales, hls4ml adds ApplyAlpha layers
         q = quantized_bits(bits, integer, alpha=alpha)
         name = f"d{i}"
-        x = QDense(int(rng.integers(2, 9)), kernel_quantizer=q, bias_quantizer=quantized_bits(bits, integer, alpha=1), name=name)(x)
+        x = QDense(
+            int(rng.integers(2, 9)),
+            kernel_quantizer=q,
+            bias_quantizer=quantized_bits(bits, integer, alpha=1),
+            name=name,
+        )(x)
         prec = {}
         if rng.random() < 0.5:  # an accumulator that rounds products or saturates partial sums
             w = int(rng.integers(10, 20))
-            prec["accum"] = f"ap_fixed<{w},{int(rng.integers(3, 8))},AP_{rng.choice(ROUNDING)},AP_{rng.choice(OVERFLOWS)}>"
+            prec["accum"] = ap_type(rng, "ap_fixed", w, int(rng.integers(3, 8)))
         if rng.random() < 0.6:
             w = int(rng.integers(6, 16))
-            prec["result"] = f"ap_fixed<{w},{int(rng.integers(2, 7))},AP_{rng.choice(ROUNDING)},AP_{rng.choice(OVERFLOWS)}>"
+            prec["result"] = ap_type(rng, "ap_fixed", w, int(rng.integers(2, 7)))
         if prec:
             overrides[name] = prec
         if rng.random() < 0.3:
             overrides.setdefault(name, {})["Strategy"] = "Resource"
         act = rng.choice(["qrelu", "relu", "none"])
         if act == "qrelu":
-            x = QActivation(quantized_relu(int(rng.choice([4, 6, 8])), int(rng.integers(0, 4))), name=f"a{i}")(x)
+            x = QActivation(
+                quantized_relu(int(rng.choice([4, 6, 8])), int(rng.integers(0, 4))), name=f"a{i}"
+            )(x)
         elif act == "relu":
             x = tf.keras.layers.Activation("relu", name=f"a{i}")(x)
-            overrides[f"a{i}"] = {"result": f"ap_ufixed<{int(rng.integers(4, 12))},{int(rng.integers(1, 5))},AP_{rng.choice(ROUNDING)},AP_{rng.choice(OVERFLOWS)}>"}
+            w = int(rng.integers(4, 12))
+            overrides[f"a{i}"] = {"result": ap_type(rng, "ap_ufixed", w, int(rng.integers(1, 5)))}
     if rng.random() < 0.5:
-        y = QDense(n_in, kernel_quantizer=quantized_bits(6, 2, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1), name="back")(x)
+        y = QDense(
+            n_in,
+            kernel_quantizer=quantized_bits(6, 2, alpha=1),
+            bias_quantizer=quantized_bits(6, 2, alpha=1),
+            name="back",
+        )(x)
         op = rng.choice(["Subtract", "Add", "Multiply"])
         x = getattr(tf.keras.layers, op)(name="merge")([inp, y])
     model = tf.keras.Model(inp, x)
-    in_prec = f"ap_fixed<{int(rng.integers(8, 17))},{int(rng.integers(3, 7))},AP_{rng.choice(ROUNDING)},AP_{rng.choice(OVERFLOWS)}>"
+    w = int(rng.integers(8, 17))
+    in_prec = ap_type(rng, "ap_fixed", w, int(rng.integers(3, 7)))
     return model, in_prec, overrides, n_in
 
 
@@ -80,7 +99,9 @@ def test_random_model_matches_or_is_refused(seed, tmp_path):
 
     model, in_prec, overrides, n_in = random_case(seed)
     prec, strat = apply_overrides(overrides)
-    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado", default_precision="ap_fixed<16,6>")
+    cfg = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", backend="Vivado", default_precision="ap_fixed<16,6>"
+    )
     cfg["LayerName"]["x"]["Precision"]["result"] = in_prec
     for name, p in prec.items():
         cfg["LayerName"].setdefault(name, {}).setdefault("Precision", {}).update(p)
@@ -93,7 +114,7 @@ def test_random_model_matches_or_is_refused(seed, tmp_path):
         emu = NNEmulator(hm)
     except UnsupportedError as exc:
         # Refused up front: the message must name a layer of this model.
-        assert any(f"'{l.name}'" in str(exc) for l in hm.get_layers()), str(exc)
+        assert any(f"'{lay.name}'" in str(exc) for lay in hm.get_layers()), str(exc)
         return
     hm.compile()
     rng = np.random.default_rng(seed)
@@ -102,7 +123,9 @@ def test_random_model_matches_or_is_refused(seed, tmp_path):
     out = emu(x)
     for r, (name, e) in zip(ref, out.items(), strict=True):
         bad = np.argwhere(r != e)
-        assert np.array_equal(r, e), f"seed {seed} {name} {overrides} {in_prec}: {len(bad)} mismatches, first {bad[:2].tolist()}"
+        assert np.array_equal(r, e), (
+            f"seed {seed} {name} {overrides} {in_prec}: {len(bad)} mismatches, first {bad[:2].tolist()}"
+        )
 
 
 def test_hls_model_helper_importable():
