@@ -12,6 +12,7 @@ the trigger threshold are counted between xgboost and the HLS C simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -150,9 +151,11 @@ def validate_bdt(
             margin.shape
         )
         ref = _timed(rates, "numpy_reference", lambda x: decision_function_fixed(cm, x), X)
-        comparisons.append(
-            compare(f"{name}/float_vs_xgboost", margin, flt, lsb=FLOAT_TOLERANCE, tolerance_lsb=1.0)
-        )
+        c = compare(f"{name}/float_vs_xgboost", margin, flt, lsb=FLOAT_TOLERANCE, tolerance_lsb=1.0)
+        # float32 (xgboost) and float64 (conifer) sums are never bit-identical: a mismatch here is an
+        # event beyond the 1e-5 tolerance; max_diff and frac_identical keep the raw picture.
+        beyond = int((np.abs(margin - flt) > FLOAT_TOLERANCE).sum() + np.isnan(flt).sum())
+        comparisons.append(dataclasses.replace(c, mismatches=beyond))
         comparisons.append(compare(f"{name}/quantization", flt, ref, lsb=lsb, informative=True))
         xq = prec.input.quantize(X)
         quant[name] = {

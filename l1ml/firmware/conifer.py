@@ -19,8 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,45 +27,6 @@ import numpy as np
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
 
 DEFAULT_PRECISION = "ap_fixed<18,8>"
-
-
-@dataclass(frozen=True)
-class _Board:
-    name: str
-    part: str
-    clock_period_ns: float
-
-
-def _load_board(name: str):
-    """The board's part and clock: a name from boards/, or a path to a board .toml file.
-
-    Names go through l1ml.firmware.boards once it exists.
-    """
-    if name.endswith(".toml"):
-        return _read_board_toml(Path(name).expanduser(), Path(name).stem, [])
-    try:
-        from l1ml.firmware.boards import load_board
-    except ImportError:
-        load_board = None
-    if load_board is not None:
-        return load_board(name)
-    from l1ml.project import repo_root
-
-    boards = repo_root() / "boards"
-    return _read_board_toml(boards / f"{name}.toml", name, sorted(p.stem for p in boards.glob("*.toml")))
-
-
-def _read_board_toml(f: Path, name: str, have: list[str]) -> _Board:
-    if not f.is_file():
-        raise ConfigError(f"unknown board '{name}': no {f}; available boards: {', '.join(have) or 'none'}")
-    try:
-        doc = tomllib.loads(f.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{f}: not valid TOML: {exc}") from None
-    for key in ("part", "clock_period_ns"):
-        if key not in doc:
-            raise ConfigError(f"{f}: missing key '{key}'")
-    return _Board(name, str(doc["part"]), float(doc["clock_period_ns"]))
 
 
 def model_file(model_dir: Path) -> Path:
@@ -243,11 +202,10 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     import conifer
     import xgboost
 
+    from l1ml.firmware.boards import project_board
+
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    board_name = project.firmware.board
-    if board_name.endswith(".toml"):
-        board_name = str(project.resolve(board_name))
-    board = _load_board(board_name)
+    board = project_board(project)
     precision = project.firmware.precision or DEFAULT_PRECISION
     from l1ml.emulate.bdt_fixed import FixedType
 
@@ -262,6 +220,9 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
 
     cfg = conifer_config("xilinxhls", precision, hls_dir, name, board.part, board.clock_period_ns)
     hls = conifer.model.make_model(copy.deepcopy(ens), cfg)
+    # conifer names the C simulation's module after a timestamp; a stamp from the content instead makes
+    # a repeated conversion write identical sources, so the compiled C simulation stays cached.
+    hls._stamp = int(hashlib.sha256(json.dumps([ens, cfg], sort_keys=True).encode()).hexdigest()[:12], 16)
     hls.write()
     hls.save(str(out_dir / "conifer_model.json"))
     write_vhdl(

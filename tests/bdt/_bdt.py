@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
 N_FEATURES = 57
 
 
@@ -37,15 +36,6 @@ class Bdt:
     samples: dict
 
 
-def board_for_tests(tmp: Path) -> str:
-    """The repository's vu9p board once boards/ has it; until then an equivalent board file."""
-    if (REPO / "boards" / "vu9p.toml").is_file():
-        return "vu9p"
-    f = tmp / "vu9p.toml"
-    f.write_text('part = "xcvu9p-flgb2104-2L-e"\nclock_period_ns = 5.0\nclock_uncertainty = "12.5%"\n')
-    return str(f)
-
-
 def make_bdt(tmp: Path, precision: str = "ap_fixed<18,8>", n_trees: int = 10, depth: int = 3) -> Bdt:
     import xgboost as xgb
 
@@ -62,7 +52,7 @@ def make_bdt(tmp: Path, precision: str = "ap_fixed<18,8>", n_trees: int = 10, de
     pdir.mkdir(parents=True)
     (pdir / "project.toml").write_text(
         f'name = "bdt_test"\n[model]\nkind = "bdt"\nn_estimators = {n_trees}\nmax_depth = {depth}\n'
-        f'[firmware]\nboard = "{board_for_tests(tmp)}"\nprecision = "{precision}"\n'
+        f'[firmware]\nboard = "vu9p"\nprecision = "{precision}"\n'
         "[validation]\nevents = 2000\n"
     )
     project = load_project(pdir)
