@@ -121,7 +121,8 @@ def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
     now = sha256(model_dir / "manifest.json")
     if link.get("sha256") and link["sha256"] != now:
         raise ConfigError(
-            f"{fw_dir} was converted from a different {model_dir.name} (manifest hash changed); run `l1ml convert` again"
+            f"{fw_dir} was converted from a different {model_dir.name} (manifest hash changed); "
+            "run `l1ml convert` again"
         )
 
 

@@ -70,7 +70,8 @@ def show(v, paths: dict) -> None:
     if v.divergence:
         d = v.divergence
         c.print(
-            f"[bold red]first diverging layer:[/] {d.layer} ({d.mismatches}/{d.events_compared} failing events "
+            f"[bold red]first diverging layer:[/] {d.layer} "
+            f"({d.mismatches}/{d.events_compared} failing events "
             f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
         )
     if v.cached_library is not None:

@@ -57,7 +57,8 @@ def preflight(model) -> None:
         if cls not in supported:
             raise ConversionError(
                 f"layer '{layer.name}' ({cls}) is not supported by hls4ml; "
-                f"supported layers include Dense/QDense, Conv2D/QConv2D, QActivation, pooling, Add/Subtract/Multiply"
+                f"supported layers include Dense/QDense, Conv2D/QConv2D, QActivation, pooling, "
+                "Add/Subtract/Multiply"
             )
         cfg = layer.get_config()
         for key in QUANTIZER_KEYS:
@@ -125,7 +126,8 @@ def load_overrides(project) -> tuple[dict, Path | None]:
             break
     else:
         raise ConfigError(
-            f"{project.file} [firmware]: hls_config '{name}' not found (looked in {', '.join(map(str, cands))})"
+            f"{project.file} [firmware]: hls_config '{name}' not found "
+            f"(looked in {', '.join(map(str, cands))})"
         )
     try:
         doc = yaml.safe_load(f.read_text()) or {}
@@ -284,7 +286,8 @@ def check_weights(hls_model, out_dir: Path) -> None:
                 if bad.any():
                     i = int(np.argmax(bad))
                     raise ConversionError(
-                        f"layer '{layer.name}': {wname} value {data[i]!r} is not representable in its firmware "
+                        f"layer '{layer.name}': {wname} value {data[i]!r} is not representable in its "
+                        f"firmware "
                         f"type {p.definition_cpp()}; the firmware would compute with a different weight. "
                         f"Check the layer's quantizer or the hls_config precision override."
                     )
@@ -297,7 +300,8 @@ def check_weights(hls_model, out_dir: Path) -> None:
             if written.size == data.size and not np.array_equal(written, data):
                 i = int(np.argmax(written != data))
                 raise ConversionError(
-                    f"layer '{layer.name}': {wname}[{i}] is {data[i]!r} but {header.name} writes {written[i]!r} "
+                    f"layer '{layer.name}': {wname}[{i}] is {data[i]!r} "
+                    f"but {header.name} writes {written[i]!r} "
                     f"(hls4ml issue #874: weight literals with too few digits)"
                 )
 

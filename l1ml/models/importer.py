@@ -105,7 +105,8 @@ def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: s
     shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     if shape != INPUT_SHAPES[kind]:
         raise ConfigError(
-            f"{src.name}: input shape {shape} does not fit a '{kind}' project, which takes {INPUT_SHAPES[kind]}"
+            f"{src.name}: input shape {shape} does not fit a '{kind}' project, "
+            f"which takes {INPUT_SHAPES[kind]}"
         )
     shutil.copyfile(src, stage / "model.h5")
     if has_batchnorm(model):
