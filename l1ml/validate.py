@@ -218,13 +218,13 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Valida
 
 def _quantization(model_dir, man, kind, X, fw, diffs) -> list[OutputComparison]:
     """The trained model (float BN, before folding) against the firmware: informative only."""
-    from l1ml.models.deploy import _trunk, score_numpy, vae_score_numpy
+    from l1ml.models.deploy import score_numpy, trunk, vae_score_numpy
     from l1ml.models.io import load_model
 
     f = model_dir / man.get("model_file", "")
     if not man.get("model_file") or not f.is_file():
         return []
-    trained = _trunk(load_model(f), kind)
+    trained = trunk(load_model(f), kind)
     y = np.asarray(trained.predict(X, batch_size=8192, verbose=0), np.float64).reshape(len(X), -1)
     flat = X.reshape(len(X), -1)
     score = vae_score_numpy(y) if kind == "vae" else score_numpy(flat, y)

@@ -65,12 +65,12 @@ def build_deploy_model(
     if kind not in ("dense_ae", "cnn_ae", "vae"):
         raise ConfigError(f"no deploy model for kind '{kind}'; networks are dense_ae, cnn_ae and vae")
     tf.keras.utils.set_random_seed(project.training.seed)
-    trunk = _trunk(model, kind)
-    folded, n_folded = fold_batchnorm(trunk)
+    trained = trunk(model, kind)
+    folded, n_folded = fold_batchnorm(trained)
     if finetune and n_folded and project.training.finetune_epochs > 0:
         if kind == "vae":
             # Only the encoder is deployed: teach the folded encoder the trained encoder's z_mean.
-            target_train, target_val = trunk.predict(x_train, verbose=0), trunk.predict(x_val, verbose=0)
+            target_train, target_val = trained.predict(x_train, verbose=0), trained.predict(x_val, verbose=0)
             _fit(folded, x_train, target_train, x_val, target_val, "mse", project)
         else:
             y_train = np.concatenate([_flat(x_train), np.asarray(mask_train, np.float32)], axis=1)
@@ -82,7 +82,7 @@ def build_deploy_model(
 def deploy_without_finetune(model, kind: str):
     """The deploy model with BN folded but not fine-tuned (exact for a model without BN): for imported
     models, which come without training data."""
-    folded, n_folded = fold_batchnorm(_trunk(model, kind))
+    folded, n_folded = fold_batchnorm(trunk(model, kind))
     return add_score_head(folded, kind), n_folded
 
 
@@ -121,7 +121,7 @@ def _flat(x) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def _trunk(model, kind: str):
+def trunk(model, kind: str):
     """The part of the trained model that is deployed, as a functional model: the whole AE (its first
     output), or the VAE's encoder up to z_mean."""
     import tensorflow as tf
@@ -206,14 +206,14 @@ def _folded_weights(layer, bn) -> list[np.ndarray]:
     return [(kernel * scale).astype(np.float32), new_bias.astype(np.float32)]
 
 
-def add_score_head(trunk, kind: str):
-    """trunk (one output) -> Model(inputs, [trunk output, score])."""
+def add_score_head(body, kind: str):
+    """body (a one-output functional model) -> Model(inputs, [body output, score])."""
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
     L = tf.keras.layers
-    inp = trunk.inputs[0]
-    out = trunk.outputs[0]
+    inp = body.inputs[0]
+    out = body.outputs[0]
     if kind == "vae":
         sq = L.Multiply(name="score_sq")([out, out])
         w = np.ones((out.shape[-1], 1), np.float32)

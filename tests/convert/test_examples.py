@@ -74,3 +74,33 @@ def test_bdt_example_converts_and_validates(converted):
     emulated = [c for c in v.comparisons if not c.name.endswith("float_vs_xgboost")]
     assert emulated and all(c.mismatches == 0 and c.max_diff_lsb == 0 for c in emulated)
     assert any(c.name == "background/hls_csim" for c in emulated)
+
+
+@pytest.mark.slow
+def test_cli_validate_writes_junit_and_exits_zero(converted, tmp_path):
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    proj, _ = converted("dense_ae")
+    junit = tmp_path / "ci" / "junit.xml"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "l1ml.cli.main",
+            "validate",
+            "-p",
+            str(proj.path),
+            "-n",
+            "30",
+            "--junit",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS" in r.stdout and "cached library" in r.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests")) >= 2

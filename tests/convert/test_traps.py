@@ -69,11 +69,11 @@ def test_bn_kept_in_firmware_is_refused_naming_the_layer(tmp_path, small_data):
     are not the trained ones, which the conversion's weight check refuses."""
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.hls4ml import ConversionError, build
-    from l1ml.models.deploy import _trunk, add_score_head
+    from l1ml.models.deploy import add_score_head, trunk
 
     proj = tiny_project(tmp_path, "dense_ae", small_data)
     model = _folded_vs_unfolded(tmp_path)
-    unfolded = add_score_head(_trunk(model, "dense_ae"), "dense_ae")
+    unfolded = add_score_head(trunk(model, "dense_ae"), "dense_ae")
     with pytest.raises(ConversionError, match="enc_1_bn"):
         build(unfolded, proj, project_board(proj), tmp_path / "h", "ap_fixed<19,13>")
 
