@@ -29,12 +29,19 @@ def code_version() -> str:
     root = Path(l1ml.__file__).resolve().parent.parent
     try:
         r = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=root, capture_output=True, text=True,
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=root,
+            capture_output=True,
+            text=True,
             timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return l1ml.__version__
-    return f"{l1ml.__version__}+{r.stdout.strip()}" if r.returncode == 0 and r.stdout.strip() else l1ml.__version__
+    return (
+        f"{l1ml.__version__}+{r.stdout.strip()}"
+        if r.returncode == 0 and r.stdout.strip()
+        else l1ml.__version__
+    )
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -82,7 +82,7 @@ class FirmwareConfig:
     strategy: str = "Latency"
     reuse_factor: int = 1
     hls_config: str = ""  # hls_configs/*.yml, relative to the repository root or absolute
-    precision: str = "ap_fixed<18,8>"  # conifer's default precision for BDTs
+    precision: str = "ap_fixed<18,8,AP_RND>"  # conifer BDTs; AP_RND: truncated leaves would bias the sum low
     namespace: str = ""  # C++ namespace; defaults to the project name
 
 
@@ -248,7 +248,9 @@ def _validate(p: Project) -> None:
             raise ConfigError(f"{where} [training]: {key} must be at least 1")
     for key in ("hidden", "filters"):
         if any(n < 1 for n in getattr(p.model, key)):
-            raise ConfigError(f"{where} [model]: {key} must hold positive layer sizes, got {getattr(p.model, key)}")
+            raise ConfigError(
+                f"{where} [model]: {key} must hold positive layer sizes, got {getattr(p.model, key)}"
+            )
     if p.model.latent < 1 or p.model.bits < 2:
         raise ConfigError(f"{where} [model]: latent must be >= 1 and bits >= 2")
     if p.trigger.rate_khz <= 0:
@@ -258,14 +260,20 @@ def _validate(p: Project) -> None:
 def model_versions(p: Project) -> list[str]:
     if not p.models_dir.is_dir():
         return []
-    vs = [d.name for d in p.models_dir.iterdir() if d.is_dir() and d.name.startswith("v") and d.name[1:].isdigit()]
+    vs = [
+        d.name
+        for d in p.models_dir.iterdir()
+        if d.is_dir() and d.name.startswith("v") and d.name[1:].isdigit()
+    ]
     return sorted(vs, key=lambda v: int(v[1:]))
 
 
 def latest_model_version(p: Project) -> str:
     vs = model_versions(p)
     if not vs:
-        raise ConfigError(f"project '{p.name}' has no model yet; run `l1ml train` or `l1ml models import` first")
+        raise ConfigError(
+            f"project '{p.name}' has no model yet; run `l1ml train` or `l1ml models import` first"
+        )
     return vs[-1]
 
 

@@ -54,13 +54,25 @@ def progress_bars():
     """A context manager yielding a reporter; bars go to stderr so --json output stays clean."""
     from contextlib import contextmanager
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     @contextmanager
     def cm():
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console(stderr=True), transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console(stderr=True),
+            transient=False,
         ) as p:
             yield RichReporter(p)
 

@@ -47,7 +47,7 @@ max_depth = 4
 rate_khz = 1.0
 [firmware]
 board = "vu9p"
-precision = "ap_fixed<18,8>"
+precision = "ap_fixed<18,8,AP_RND>"
 [validation]
 events = {validate_events}
 """,

@@ -28,29 +28,22 @@ app.command("demo")(demo.demo)
 
 
 def run() -> None:
-    """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    """Entry point: user errors become one red line and exit code 2, never a traceback.
+
+    Typer's standalone mode already turns usage errors into a usage message (exit 2); what escapes it is
+    ours to render.
+    """
     from l1ml.errors import L1mlError
 
     try:
-        app(standalone_mode=False)
+        app()
     except L1mlError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape(): messages quote TOML sections like "[model]", which rich would read as markup.
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

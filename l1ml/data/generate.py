@@ -154,7 +154,13 @@ def _process(name: str, rng, n: int) -> _Event:
     elif name == "QCD":
         k = 2 + rng.poisson(1.5, n)
         for i in range(int(k.max())):
-            ev.add("jet", 20 + rng.exponential(25, n), rng.normal(0, 2.0, n), rng.uniform(-np.pi, np.pi, n), k > i)
+            ev.add(
+                "jet",
+                20 + rng.exponential(25, n),
+                rng.normal(0, 2.0, n),
+                rng.uniform(-np.pi, np.pi, n),
+                k > i,
+            )
         # The lepton filter is passed by a non-prompt lepton from heavy-flavour decays, near a jet.
         _lepton(rng, ev, 23 + rng.exponential(6, n), rng.normal(0, 1.2, n), rng.uniform(-np.pi, np.pi, n))
         ev.add_nu(rng.exponential(5, n), rng.uniform(-np.pi, np.pi, n))
@@ -248,7 +254,7 @@ def generate(sample: str, n: int, seed: int = 0) -> np.ndarray:
         eff = max(have / tried, 0.02) if tried else 0.5
         m = max(1024, int((n - have) / eff * 1.2))
         counts = rng.multinomial(m, probs / probs.sum())
-        batch = np.concatenate([_layout(rng, _process(name, rng, c)) for name, c in zip(names, counts) if c])
+        batch = np.concatenate([_layout(rng, _process(name, rng, c)) for name, c in zip(names, counts, strict=False) if c])
         batch = batch[rng.permutation(len(batch))]
         tried += len(batch)
         batch = batch[_lepton_filter(batch)]

@@ -29,12 +29,16 @@ def load_particles(path: str | Path, key: str = "Particles", max_events: int = 0
     with f:
         if key not in f:
             have = ", ".join(sorted(f.keys())) or "nothing"
-            raise DataError(f"{p}: no dataset '{key}' (the file holds: {have}); expected '{key}' of shape (N, 19, 4)")
+            raise DataError(
+                f"{p}: no dataset '{key}' (the file holds: {have}); expected '{key}' of shape (N, 19, 4)"
+            )
         ds = f[key]
         if not isinstance(ds, h5py.Dataset):
             raise DataError(f"{p}: '{key}' is a group, expected a dataset of shape (N, 19, 4)")
         if ds.ndim != 3 or tuple(ds.shape[1:]) != SHAPE_TAIL:
-            raise DataError(f"{p}: dataset '{key}' has shape {ds.shape}, expected (N, 19, 4) [pT, eta, phi, class]")
+            raise DataError(
+                f"{p}: dataset '{key}' has shape {ds.shape}, expected (N, 19, 4) [pT, eta, phi, class]"
+            )
         if ds.shape[0] == 0:
             raise DataError(f"{p}: dataset '{key}' holds no events")
         n = ds.shape[0] if max_events <= 0 else min(max_events, ds.shape[0])
@@ -47,7 +51,9 @@ def check_particles(data: np.ndarray, where: str) -> None:
     bad = ~np.isfinite(data)
     if bad.any():
         ev = int(np.argwhere(bad)[0][0])
-        raise DataError(f"{where}: {int(bad.sum())} NaN or infinite values (first in event {ev}); expected finite numbers")
+        raise DataError(
+            f"{where}: {int(bad.sum())} NaN or infinite values (first in event {ev}); expected finite numbers"
+        )
     if (data[..., 0] < 0).any():
         ev = int(np.argwhere(data[..., 0] < 0)[0][0])
         raise DataError(f"{where}: negative pT (first in event {ev}); pT must be >= 0")
@@ -70,7 +76,10 @@ def ensure_project_data(project, progress=None) -> None:
     """Generate a project's synthetic files when they are missing and the project asks for it."""
     from l1ml.data.generate import SIGNALS, write_samples
 
-    paths = [project.resolve(project.data.background), *(project.resolve(s) for s in project.data.signals.values())]
+    paths = [
+        project.resolve(project.data.background),
+        *(project.resolve(s) for s in project.data.signals.values()),
+    ]
     if all(p.is_file() for p in paths):
         return
     if not project.data.synthetic:
@@ -79,7 +88,10 @@ def ensure_project_data(project, progress=None) -> None:
     out = project.resolve(project.data.background).parent
     default = {name: out / f"{name}.h5" for name in SIGNALS}
     wanted = {name: project.resolve(path) for name, path in project.data.signals.items()}
-    if wanted != {k: default[k] for k in wanted} or project.resolve(project.data.background) != out / "background.h5":
+    if (
+        wanted != {k: default[k] for k in wanted}
+        or project.resolve(project.data.background) != out / "background.h5"
+    ):
         raise DataError(
             f"{project.file} [data]: synthetic = true writes background.h5 and <signal>.h5 into one directory; "
             "point background and signals there, or set synthetic = false and give real files"

@@ -39,7 +39,9 @@ class Preprocessing:
         if kind == "identity":
             return cls.identity(hw.shape[1])
         hw = np.asarray(hw, dtype=np.float64)
-        present = units.padding_mask(hw).astype(bool) if hw.shape[1] == units.N_INPUTS else np.ones_like(hw, bool)
+        present = (
+            units.padding_mask(hw).astype(bool) if hw.shape[1] == units.N_INPUTS else np.ones_like(hw, bool)
+        )
         offsets, shifts = [], []
         for j in range(hw.shape[1]):
             col = hw[present[:, j], j]
@@ -91,7 +93,9 @@ class Preprocessing:
         except (KeyError, TypeError):
             raise ConfigError(f"{where}: needs 'offsets' and 'shifts' lists") from None
         if len(off) != len(sh) or not all(isinstance(v, int) for v in [*off, *sh]) or min(sh, default=0) < 0:
-            raise ConfigError(f"{where}: 'offsets' and 'shifts' must be integer lists of one length, shifts >= 0")
+            raise ConfigError(
+                f"{where}: 'offsets' and 'shifts' must be integer lists of one length, shifts >= 0"
+            )
         return cls(offsets=tuple(off), shifts=tuple(sh))
 
     def save(self, path: Path) -> None:

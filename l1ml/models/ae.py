@@ -100,7 +100,9 @@ def _sampling_layer():
 
         def call(self, inputs):
             mean, log_var = inputs
-            kl = -0.5 * tf.reduce_mean(tf.reduce_sum(1 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1))
+            kl = -0.5 * tf.reduce_mean(
+                tf.reduce_sum(1 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1)
+            )
             self.add_loss(self.beta * kl)
             eps = tf.random.normal(tf.shape(mean))
             return mean + tf.exp(0.5 * log_var) * eps

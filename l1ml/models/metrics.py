@@ -49,8 +49,9 @@ def roc_curve(background, signal, points: int = 400) -> tuple[np.ndarray, np.nda
     return np.array(out_f), np.array(out_t)
 
 
-def trigger_metrics(background, signals: dict, target_fpr: float, reference_fpr: float = 1e-5,
-                    collision_rate_hz: float = 40e6) -> dict:
+def trigger_metrics(
+    background, signals: dict, target_fpr: float, reference_fpr: float = 1e-5, collision_rate_hz: float = 40e6
+) -> dict:
     """Everything metrics.json holds. Scores are the deployed model's (what the firmware computes)."""
     b = np.asarray(background, dtype=np.float64).ravel()
     t_ref = threshold_for_fpr(b, reference_fpr)
@@ -105,10 +106,14 @@ def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) 
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     allv = np.concatenate([np.ravel(background), *[np.ravel(s) for s in signals.values()]])
     bins = np.linspace(np.min(allv), np.quantile(allv, 0.999), 80)
-    ax.hist(np.ravel(background), bins=bins, histtype="stepfilled", alpha=0.35, density=True, label="background")
+    ax.hist(
+        np.ravel(background), bins=bins, histtype="stepfilled", alpha=0.35, density=True, label="background"
+    )
     for name, s in signals.items():
         ax.hist(np.ravel(s), bins=bins, histtype="step", density=True, label=name)
-    ax.axvline(metrics["threshold"], color="k", ls="--", label=f"threshold @ {metrics['target_rate_khz']:.3g} kHz")
+    ax.axvline(
+        metrics["threshold"], color="k", ls="--", label=f"threshold @ {metrics['target_rate_khz']:.3g} kHz"
+    )
     ax.set(yscale="log", xlabel="anomaly score (deployed model)", ylabel="density", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()

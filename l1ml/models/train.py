@@ -40,8 +40,14 @@ def prepare(project: Project, progress=None) -> dict:
         idx = np.random.default_rng(project.data.seed + 1).permutation(len(s))
         half = len(s) // 2
         sig_train[name], sig_test[name] = s[idx[:half]], s[idx[half:]]
-    return {"pre": pre, "b_train": b_train, "b_val": b_val, "b_test": b_test, "sig_train": sig_train,
-            "sig_test": sig_test}
+    return {
+        "pre": pre,
+        "b_train": b_train,
+        "b_val": b_val,
+        "b_test": b_test,
+        "sig_train": sig_train,
+        "sig_test": sig_test,
+    }
 
 
 def _fit_keras(project: Project, d: dict, rep) -> tuple:
@@ -107,8 +113,13 @@ def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]
     n_val = max(1, len(sig_tr) // 5)
     rep.task("train", project.model.n_estimators)
     booster = bdt.train_bdt(
-        pre.apply(d["b_train"]), pre.apply(sig_tr[n_val:]), pre.apply(d["b_val"]), pre.apply(sig_tr[:n_val]),
-        project.model, project.training.seed, progress=rep,
+        pre.apply(d["b_train"]),
+        pre.apply(sig_tr[n_val:]),
+        pre.apply(d["b_val"]),
+        pre.apply(sig_tr[:n_val]),
+        project.model,
+        project.training.seed,
+        progress=rep,
     )
     bdt.save(booster, stage / "model.json")
 
@@ -116,7 +127,8 @@ def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]
         return bdt.margin(booster, pre.apply(hw))
 
     return {"model_file": "model.json"}, {
-        "background": score(d["b_test"]), **{k: score(v) for k, v in d["sig_test"].items()}
+        "background": score(d["b_test"]),
+        **{k: score(v) for k, v in d["sig_test"].items()},
     }
 
 
@@ -139,7 +151,11 @@ def train_project(project: Project, progress=None) -> Path:
             files, scores = _train_network(project, d, stage, rep)
         bkg = scores.pop("background")
         metrics = trigger_metrics(
-            bkg, scores, project.trigger_fpr, project.trigger.reference_fpr, project.trigger.collision_rate_mhz * 1e6
+            bkg,
+            scores,
+            project.trigger_fpr,
+            project.trigger.reference_fpr,
+            project.trigger.collision_rate_mhz * 1e6,
         )
         manifest.write_json(stage / "metrics.json", metrics)
         plot_metrics(bkg, scores, metrics, stage, f"{project.name} ({project.model.kind})")
@@ -150,16 +166,25 @@ def train_project(project: Project, progress=None) -> Path:
         raise
 
 
-def build_manifest(project: Project, stage: Path, files: dict, pre: Preprocessing, threshold, source: str,
-                   origin: dict | None = None) -> dict:
+def build_manifest(
+    project: Project,
+    stage: Path,
+    files: dict,
+    pre: Preprocessing,
+    threshold,
+    source: str,
+    origin: dict | None = None,
+) -> dict:
     hashes = {name: manifest.sha256(stage / f) for name, f in files.items()}
     hashes["preprocessing_file"] = manifest.sha256(stage / "preprocessing.json")
     hashes["project_file"] = manifest.sha256(project.file)
     data = {}
     if source == "train":
         paths = {"background": project.data.background, **project.data.signals}
-        data = {k: {"path": str(project.resolve(p)), "sha256": manifest.sha256(project.resolve(p))}
-                for k, p in paths.items()}
+        data = {
+            k: {"path": str(project.resolve(p)), "sha256": manifest.sha256(project.resolve(p))}
+            for k, p in paths.items()
+        }
     return {
         "version": None,  # set by publish()
         "kind": project.model.kind,

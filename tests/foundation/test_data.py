@@ -70,16 +70,22 @@ def h5(path, key="Particles", data=None, **extra):
 
 def test_loader_accepts_adc2021_layout_with_extra_datasets(tmp_path):
     ev = gen.generate("background", 100, seed=1)
-    p = h5(tmp_path / "background_for_training.h5", data=ev,
-           Particles_Classes=np.array([b"MET_class_1", b"Four_Ele_class_2"]),
-           Particles_Names=np.array([b"Pt", b"Eta", b"Phi", b"Class"]))
+    p = h5(
+        tmp_path / "background_for_training.h5",
+        data=ev,
+        Particles_Classes=np.array([b"MET_class_1", b"Four_Ele_class_2"]),
+        Particles_Names=np.array([b"Pt", b"Eta", b"Phi", b"Class"]),
+    )
     assert np.array_equal(load_particles(p), ev)
 
 
 @pytest.mark.parametrize(
     "make, pattern",
     [
-        (lambda p: h5(p, key="Objects", data=np.zeros((3, 19, 4))), r"no dataset 'Particles' \(the file holds: Objects\)"),
+        (
+            lambda p: h5(p, key="Objects", data=np.zeros((3, 19, 4))),
+            r"no dataset 'Particles' \(the file holds: Objects\)",
+        ),
         (lambda p: h5(p, data=np.zeros((3, 19, 3))), r"has shape \(3, 19, 3\), expected \(N, 19, 4\)"),
         (lambda p: h5(p, data=np.zeros((0, 19, 4))), "holds no events"),
         (lambda p: h5(p, data=np.full((3, 19, 4), np.nan)), "NaN or infinite values"),
@@ -101,8 +107,11 @@ def test_missing_file(tmp_path):
 
 def test_cli_generate_and_inspect(tmp_path):
     l1ml = [sys.executable, "-m", "l1ml.cli.main"]
-    r = subprocess.run([*l1ml, "data", "generate", "--out", str(tmp_path), "--events", "2000", "--seed", "1"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*l1ml, "data", "generate", "--out", str(tmp_path), "--events", "2000", "--seed", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     for s in ("background", *gen.SIGNALS):
         assert (tmp_path / f"{s}.h5").is_file()
@@ -113,8 +122,9 @@ def test_cli_generate_and_inspect(tmp_path):
 
 def test_cli_bad_file_is_one_line_not_a_traceback(tmp_path):
     p = h5(tmp_path / "x.h5", data=np.zeros((3, 19, 3)))
-    r = subprocess.run([sys.executable, "-m", "l1ml.cli.main", "data", "inspect", str(p)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "l1ml.cli.main", "data", "inspect", str(p)], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "expected (N, 19, 4)" in r.stderr
     assert "Traceback" not in r.stderr + r.stdout

@@ -13,7 +13,7 @@ def hw():
 
 
 def _fixed(precision):
-    w, i = (int(v) for v in precision[len("ap_fixed<"):-1].split(","))
+    w, i = (int(v) for v in precision[len("ap_fixed<") : -1].split(","))
     return w, i
 
 

@@ -21,7 +21,7 @@ def write(tmp_path, text) -> Path:
 
 
 def test_unknown_key_is_named_with_a_suggestion(tmp_path):
-    d = write(tmp_path, '[training]\nepohcs = 3\n')
+    d = write(tmp_path, "[training]\nepohcs = 3\n")
     with pytest.raises(ConfigError) as e:
         load_project(d)
     msg = str(e.value)

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from _projects import project_on_data
 
-from conftest import project_on_data
 from l1ml.models.train import train_project
 from l1ml.project import load_project
 
@@ -37,8 +37,11 @@ def test_bdt_same_seed_same_model_and_new_version(tmp_path, small_data):
 def test_other_autoencoders_train_and_deploy_with_a_score(tmp_path, small_data, example):
     from l1ml.models.io import load_model
 
-    proj = load_project(project_on_data(tmp_path, example, small_data,
-                                        **{"training.epochs": 2, "training.finetune_epochs": 1}))
+    proj = load_project(
+        project_on_data(
+            tmp_path, example, small_data, **{"training.epochs": 2, "training.finetune_epochs": 1}
+        )
+    )
     d = train_project(proj)
     deploy = load_model(d / "deploy.h5")
     assert len(deploy.outputs) == 2 and deploy.outputs[-1].shape[-1] == 1
@@ -65,8 +68,11 @@ def test_an_interrupted_training_leaves_no_version(tmp_path, small_data, monkeyp
 def test_dense_ae_same_seed_same_weights(tmp_path, small_data):
     from l1ml.models.io import load_model
 
-    proj = load_project(project_on_data(tmp_path, "dense_ae", small_data,
-                                        **{"training.epochs": 2, "training.finetune_epochs": 1}))
+    proj = load_project(
+        project_on_data(
+            tmp_path, "dense_ae", small_data, **{"training.epochs": 2, "training.finetune_epochs": 1}
+        )
+    )
     a, b = train_project(proj), train_project(proj)
     wa, wb = load_model(a / "deploy.h5").get_weights(), load_model(b / "deploy.h5").get_weights()
-    assert len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb))
+    assert len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
