@@ -158,9 +158,11 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
 
         return sequential, res_t.bounds
 
+    # The accumulator's extra fractional bits are a power-of-two scaling: fold it into the weights.
     # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
-    dtype = np.float32 if col_abs.max() < 2.0**24 else np.float64
-    wm = w.astype(dtype)
+    dtype = np.float32 if col_abs.max() * scale < 2.0**24 else np.float64
+    ws = w * scale
+    wm = ws.astype(dtype)
     acc_frac = acc_t.frac
     nnz = (w != 0).sum(axis=0)
     sparse = nnz.max() <= 1
@@ -168,8 +170,9 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
         # At most one non-zero weight per output (a broadcast or a selection, like the score's pT
         # scaling): a gather and a multiply give the same exact sums as the GEMM, without it.
         rows = np.argmax(w != 0, axis=0)
-        wsel = w[rows, np.arange(n_out)]
+        wsel = ws[rows, np.arange(n_out)]
     wrap_acc = not sum_b.within(acc_b)
+    has_bias = bool(np.any(b_acc))
 
     def gemm(xq: np.ndarray) -> np.ndarray:
         if sparse:
@@ -177,9 +180,8 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
             acc *= wsel
         else:
             acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
-        if shift:
-            acc *= scale
-        acc += b_acc
+        if has_bias:
+            acc += b_acc
         bb = sum_b
         if wrap_acc:
             acc, bb = cast(acc, acc_frac, sum_b, acc_t, inplace=True)
@@ -287,18 +289,21 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             name, list(layer.inputs), Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C), run
         )
     if op == "max":
-        # Padded cells hold the most negative value of the input type (pad_val); a window always has data.
+        # Padded cells hold pad_val: the input type with only its top bit set. That is the most negative
+        # value of a signed type, but 2**(W-1) LSBs, a large positive value, of an unsigned one.
         if (valid == 0).any():
             raise UnsupportedError(f"layer '{name}': a max-pooling window lies entirely in the padding")
-        lowest = float(x.bounds.lo) - 1.0
+        in_t = from_hls(layer.get_input_variable().type.precision, f"layer '{name}' input type")
+        lowest = -(2.0 ** (in_t.width - 1)) if in_t.signed else 2.0 ** (in_t.width - 1)
+        xb_pad = Bounds(min(x.bounds.lo, lowest), max(x.bounds.hi, lowest))
 
         def run(xq: np.ndarray) -> np.ndarray:
             padded = np.concatenate([xq, np.full((len(xq), 1), lowest)], axis=1)
             m = padded[:, idx].max(axis=-1).reshape(len(xq), -1)
-            m, mb = cast(m, x.frac, x.bounds, acc_t)
+            m, mb = cast(m, x.frac, xb_pad, acc_t)
             return cast(m, acc_t.frac, mb, res_t, inplace=True)[0]
 
-        mb = _cast_bounds(x.bounds, x.frac, acc_t)
+        mb = _cast_bounds(xb_pad, x.frac, acc_t)
         return Op(
             name, list(layer.inputs), Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C), run
         )
@@ -372,9 +377,10 @@ def build_merge(layer, ins: list[Info]) -> Op:
         check_exact(rb, f"layer '{layer.name}' (Merge {op})")
 
         def run(qa, qb):
-            return cast(
-                fn(qa * sa if sa != 1 else qa, qb * sb if sb != 1 else qb), f, rb, res_t, inplace=True
-            )[0]
+            a_ = qa * sa if sa != 1 else qa
+            b_ = qb * sb if sb != 1 else qb
+            out = a_ if a_ is not qa else (b_ if b_ is not qb else None)  # reuse a temporary if there is one
+            return cast(fn(a_, b_, out=out), f, rb, res_t, inplace=True)[0]
 
     elif op == "multiply":
         f = a.frac + b.frac

@@ -47,7 +47,7 @@ def deploy_model(kind: str = "dense_ae", seed: int = 0, cfg: Cfg | None = None):
     cfg = cfg or Cfg()
     model = ae.BUILDERS[kind](cfg)
     randomize_bn(model, seed)
-    trunk = deploy._trunk(model, kind)
+    trunk = deploy.trunk(model, kind)
     folded, _ = deploy.fold_batchnorm(trunk)
     return deploy.add_score_head(folded, kind)
 

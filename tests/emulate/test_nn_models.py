@@ -25,6 +25,9 @@ def test_vae_encoder(tmp_path, events):
 
 
 def test_strided_valid_conv_and_max_pooling(tmp_path):
+    """Strided valid convolution, max pooling with 'same' padding over an unsigned (ReLU) input, where
+    hls4ml pads with its pad_val (the top bit set: a large positive value for an unsigned type), then a
+    'same' convolution and an average pooling."""
     import tensorflow as tf
     from qkeras import QActivation, QConv2D, quantized_bits, quantized_relu
 
@@ -36,8 +39,9 @@ def test_strided_valid_conv_and_max_pooling(tmp_path):
         inp
     )
     x = QActivation(quantized_relu(6, 2), name="r1")(x)
-    x = L.MaxPooling2D((2, 2), name="mp")(x)
+    x = L.MaxPooling2D((2, 2), padding="same", name="mp")(x)
     x = QConv2D(2, (2, 2), padding="same", kernel_quantizer=q, bias_quantizer=q, name="c2")(x)
+    x = L.AveragePooling2D((2, 1), name="ap")(x)
     x = L.Flatten(name="fl")(x)
     model = tf.keras.Model(inp, x)
     hm = hls_model(model, tmp_path / "cnn", "ap_fixed<12,5,AP_RND,AP_SAT>", backend="Vivado")
