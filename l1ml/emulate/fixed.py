@@ -158,8 +158,11 @@ def cast(
 
     Steps whose effect is provably nil for every code in `b` are skipped: that is where the speed comes
     from, and it is exact because it is decided from the bounds, not from the data. `inplace` lets the
-    cast overwrite `q`. `lo_clip` clamps from below first (a ReLU folded into the cast).
+    cast overwrite `q`. `lo_clip=0.0` clamps from below first (a ReLU folded into the cast); zero is the
+    only clamp allowed, being the same at every scale.
     """
+    if lo_clip not in (None, 0.0):
+        raise ValueError("cast: lo_clip must be None or 0.0")
     tb = t.bounds
     shift = frac - t.frac
     if lo_clip is not None:
@@ -193,7 +196,9 @@ def cast(
     if b.within(tb):
         return q, b
     if t.overflow in ("SAT", "SAT_SYM"):
-        return np.clip(q, tb.lo, tb.hi), Bounds(max(b.lo, tb.lo), min(b.hi, tb.hi))
+        return np.clip(q, tb.lo, tb.hi, out=q if inplace else None), Bounds(
+            max(b.lo, tb.lo), min(b.hi, tb.hi)
+        )
     return overflow(q, t), tb
 
 

@@ -99,6 +99,13 @@ class NNEmulator:
         for k, op in enumerate(self.ops):
             if not op.inputs:
                 vals[op.name] = op.run(np.asarray(next(feed)).reshape(-1, op.info.size))
+            elif op.can_overwrite:
+                name = op.inputs[0]
+                arr = vals[name]
+                # Overwrite only an array nothing else will read: its last reader is this op, it is not a
+                # model output, and no other live name refers to the same array (no-op casts alias).
+                free = name in self._free_after[k] and not any(v is arr for n, v in vals.items() if n != name)
+                vals[op.name] = op.run(arr, inplace=free)
             else:
                 vals[op.name] = op.run(*[vals[i] for i in op.inputs])
             for n in self._free_after[k]:

@@ -44,6 +44,8 @@ class Op:
     inputs: list[str]
     info: Info
     run: Callable[..., np.ndarray]
+    # run(x, inplace=True) may overwrite its one input; the emulator passes it when nothing else reads it.
+    can_overwrite: bool = False
 
 
 def result_type(layer) -> FixedType:
@@ -324,25 +326,25 @@ def build_activation(layer, ins: list[Info]) -> Op:
     res_t = result_type(layer)
     if act == "linear":
 
-        def run(xq):
-            return cast(xq, x.frac, x.bounds, res_t)[0]
+        def run(xq, inplace=False):
+            return cast(xq, x.frac, x.bounds, res_t, inplace=inplace)[0]
 
         return Op(
             layer.name,
             list(layer.inputs),
             Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size),
             run,
+            can_overwrite=True,
         )
     if act == "relu":
         # nnet::relu: res = data > 0 ? (res_T) data : 0, i.e. the cast of max(data, 0).
         rb = Bounds(max(0.0, x.bounds.lo), max(0.0, x.bounds.hi))
 
-        def run(xq):
-            return cast(xq, x.frac, x.bounds, res_t, lo_clip=0.0)[0]
+        def run(xq, inplace=False):
+            return cast(xq, x.frac, x.bounds, res_t, inplace=inplace, lo_clip=0.0)[0]
 
-        return Op(
-            layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size), run
-        )
+        info = Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size)
+        return Op(layer.name, list(layer.inputs), info, run, can_overwrite=True)
     raise UnsupportedError(f"layer '{layer.name}': activation '{act}' is not emulated")
 
 
