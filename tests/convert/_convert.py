@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from _projects import project_on_data
 
 TINY = {
     "training.epochs": 1,
@@ -11,18 +10,6 @@ TINY = {
     "data.max_events": 3000,
     "validation.events": 200,
 }
-
-
-def _root_conftest():
-    f = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("l1ml_tests_root_conftest", f)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def project_on_data(tmp, example, data, **overrides):
-    return _root_conftest().project_on_data(tmp, example, data, **overrides)
 
 
 def tiny_project(tmp, example, data, **overrides):

@@ -4,10 +4,8 @@ library cache for the whole session so that each C simulation is compiled once."
 from __future__ import annotations
 
 import pytest
-from _convert import (
-    TINY,  # noqa: E402,F401
-    project_on_data,
-)
+from _convert import TINY
+from _projects import project_on_data
 
 
 @pytest.fixture(scope="session", autouse=True)
