@@ -8,23 +8,11 @@ import json
 import h5py
 import numpy as np
 import pytest
+from _projects import project_on_data
 from typer.testing import CliRunner
 
 from l1ml.cli.main import app
 from l1ml.project import load_project
-
-
-def project_on_data(*args, **kw):
-    """tests/conftest.py's helper; imported by path because this directory has its own conftest."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "l1ml_tests_root_conftest", Path(__file__).parents[1] / "conftest.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.project_on_data(*args, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +66,30 @@ def test_emulate_cli_bad_input_is_one_clear_error(trained, tmp_path):
     assert r.exit_code != 0
     assert "Particles" in str(r.exception) or "Particles" in r.output
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_emulate_cli_bdt(small_data, tmp_path):
+    """A BDT project: the trees go through bdt_fixed, with the same preprocessing as the networks."""
+    from l1ml.data import units
+    from l1ml.data.io import load_particles
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.emulate.bdt_fixed import decision_function_fixed
+    from l1ml.firmware import convert
+    from l1ml.models.train import train_project
+
+    proj = load_project(project_on_data(tmp_path, "bdt", small_data, **{"model.n_estimators": 4}))
+    train_project(proj)
+    convert(proj)
+    out = tmp_path / "bdt_scores.h5"
+    r = CliRunner().invoke(
+        app, ["emulate", "-p", str(proj.path), "--input", str(small_data / "Ato4l.h5"), "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    parts = load_particles(small_data / "Ato4l.h5")
+    pre = Preprocessing.load(proj.model_dir() / "preprocessing.json")
+    ref = decision_function_fixed(
+        proj.firmware_dir() / "conifer_model.json", pre.apply(units.to_hardware(parts))
+    )
+    with h5py.File(out) as f:
+        assert np.array_equal(f["score"][:], ref.reshape(len(parts), -1)[:, 0])
+        assert f.attrs["kind"] == "bdt"
