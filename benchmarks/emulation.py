@@ -94,10 +94,17 @@ def build_network(pre, out_dir: Path, seed: int):
     return hm
 
 
+CPU = {}  # id of a timed result -> CPU seconds of this process while it ran
+
+
 def timed(fn, *args):
-    t = time.perf_counter()
+    """(result, wall seconds); the CPU seconds go to CPU[id(result)]. Other engineers share this
+    machine: CPU time is what each side cost, whatever else ran; wall time is what a user waits."""
+    c, t = time.process_time(), time.perf_counter()
     out = fn(*args)
-    return out, time.perf_counter() - t
+    wall = time.perf_counter() - t
+    CPU[id(out)] = time.process_time() - c
+    return out, wall
 
 
 def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
@@ -111,6 +118,7 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     # and averages over the load by itself).
     runs = [timed(emu, X) for _ in range(3)]
     t_emu = sorted(t for _, t in runs)[1]
+    c_emu = sorted(CPU[id(o)] for o, _ in runs)[1]
     out = runs[0][0]
     t2 = timed(lambda: emu(X, threads=2))[1]
     print(
@@ -120,10 +128,13 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     )
     print("network: hls4ml predict (C simulation) on the same events ...", flush=True)
     ref, t_ref = timed(hm.predict, np.ascontiguousarray(X))
+    c_ref = CPU[id(ref)]
     ref = ref if isinstance(ref, list) else [ref]
     print(f"network: predict   {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = [np.array_equal(r.reshape(len(X), -1), e) for r, e in zip(ref, out.values(), strict=True)]
-    print(f"network: ratio {t_ref / t_emu:,.0f}x (target >= 100x)")
+    print(
+        f"network: ratio {t_ref / t_emu:,.0f}x wall clock (target >= 100x); CPU time: {c_ref / c_emu:,.0f}x"
+    )
     print(
         f"network: bit-identical on {len(X):,} events, every output ({', '.join(out)}): {all(same)}"
         + ("" if all(same) else f"  per output {same}")
@@ -160,15 +171,17 @@ def bench_bdt(X: np.ndarray, tmp: Path, seed: int) -> bool | None:
     model.compile()
     runs = [timed(bdt_fixed.decision_function_fixed, model, X) for _ in range(3)]
     fast, t_fast = runs[0][0], sorted(t for _, t in runs)[1]
+    c_fast = sorted(CPU[id(o)] for o, _ in runs)[1]
     print(
         f"bdt: bdt_fixed     {len(X):>9,} events in {t_fast:8.2f} s = {len(X) / t_fast:>12,.0f} events/s"
         " (median of 3)",
         flush=True,
     )
     ref, t_ref = timed(model.decision_function, X)
+    c_ref = CPU[id(ref)]
     print(f"bdt: conifer C sim {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = np.array_equal(np.asarray(ref).reshape(fast.shape), fast)
-    print(f"bdt: ratio {t_ref / t_fast:,.1f}x (target >= 50x)")
+    print(f"bdt: ratio {t_ref / t_fast:,.1f}x wall clock (target >= 50x); CPU time: {c_ref / c_fast:,.1f}x")
     print(f"bdt: bit-identical on {len(X):,} events: {same}")
     return same and t_ref / t_fast >= 50
 

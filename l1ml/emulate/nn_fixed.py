@@ -13,7 +13,6 @@ exact value of every output, in float64.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,14 @@ from l1ml.emulate.fixed import UnsupportedError
 from l1ml.emulate.nn_layers import BUILDERS, Info, Op
 from l1ml.errors import DataError, L1mlError
 
-DEFAULT_CHUNK = 4096  # events per batch: keeps each layer's arrays in the L2 cache (measured best of 2k-64k)
+DEFAULT_CHUNK = 4096  # events per batch: measured best of 2k-64k (Python overhead vs cache misses)
 
 
 def _blas_single_threaded():
     """BLAS on one thread while the emulator runs: its GEMMs are small (a few thousand rows by tens of
     columns), and OpenBLAS's own threads then cost more in synchronisation than they gain (measured: 1.75M
-    events/s on one thread against 0.4-1.1M with two). The emulator parallelises over chunks instead.
-    threadpoolctl comes with scikit-learn; without it BLAS keeps its default."""
+    events/s on one thread against 0.4-1.1M with two). threadpoolctl comes with scikit-learn; without it
+    BLAS keeps its default."""
     from contextlib import nullcontext
 
     try:
@@ -37,14 +36,6 @@ def _blas_single_threaded():
     except ImportError:
         return nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def default_threads() -> int:
-    import os
-
-    return max(
-        1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    )
 
 
 class NNEmulator:
@@ -144,10 +135,6 @@ class NNEmulator:
                     for f in [pool.submit(one, s) for s in starts]:
                         f.result()  # re-raises a worker's error here
         return out
-
-    def iter_chunks(self, chunks: Iterator[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
-        for part in chunks:
-            yield {name: q * 2.0 ** -self.infos[name].frac for name, q in self.codes(part).items()}
 
 
 def load_hls_model(fw_dir: Path, keras_model=None):
