@@ -10,14 +10,17 @@ from l1ml.cli._common import console, progress_bars
 
 # The demo's own projects: small enough for a laptop-sized run of a few minutes, large enough that the
 # metrics mean something. They are written into the output directory, so the demo never touches projects/.
+# Both projects read the one generated sample in ../data.
+DEMO_DATA = """[data]
+background = "../data/background.h5"
+synthetic = false
+[data.signals]
+""" + "".join(f'{s} = "../data/{s}.h5"\n' for s in ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu"))
+
 DEMO_PROJECTS = {
     "dense_ae": """\
 name = "demo_dense_ae"
-[data]
-background = "../data/background.h5"
-signals = {{ Ato4l = "../data/Ato4l.h5", leptoquark = "../data/leptoquark.h5", hToTauTau = "../data/hToTauTau.h5", hChToTauNu = "../data/hChToTauNu.h5" }}
-synthetic = false
-[model]
+{data}[model]
 kind = "dense_ae"
 hidden = [32, 16]
 latent = 8
@@ -35,11 +38,7 @@ events = {validate_events}
 """,
     "bdt": """\
 name = "demo_bdt"
-[data]
-background = "../data/background.h5"
-signals = {{ Ato4l = "../data/Ato4l.h5", leptoquark = "../data/leptoquark.h5", hToTauTau = "../data/hToTauTau.h5", hChToTauNu = "../data/hChToTauNu.h5" }}
-synthetic = false
-[model]
+{data}[model]
 kind = "bdt"
 n_estimators = 20
 max_depth = 4
@@ -83,7 +82,7 @@ def demo(
     for name, text in DEMO_PROJECTS.items():
         d = out / name
         d.mkdir(exist_ok=True)
-        (d / "project.toml").write_text(text.format(epochs=epochs, validate_events=validate_events))
+        (d / "project.toml").write_text(text.format(data=DEMO_DATA, epochs=epochs, validate_events=validate_events))
     failed = []
     for name in DEMO_PROJECTS:
         proj = load_project(out / name)

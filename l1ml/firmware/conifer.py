@@ -47,15 +47,9 @@ def model_file(model_dir: Path) -> Path:
 
 def load_booster(model_dir: Path):
     """The xgboost Booster saved in a model version directory."""
-    import xgboost as xgb
+    from l1ml.models.bdt import load
 
-    f = model_file(model_dir)
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(f))
-    except xgb.core.XGBoostError as exc:
-        raise ConfigError(f"{f}: not an xgboost model: {str(exc).splitlines()[0]}") from None
-    return booster
+    return load(model_file(model_dir))
 
 
 def _f32(text: Decimal) -> np.float32:
