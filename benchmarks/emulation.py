@@ -113,17 +113,25 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     print("network: building and compiling the hls4ml model ...", flush=True)
     hm = build_network(pre, tmp / "hls4ml", seed)
     emu = NNEmulator(hm)
-    emu(X[:1000])  # warm-up: page in BLAS, allocate
-    # The machine is shared: take the median of three runs of the fast side (the slow side runs minutes
-    # and averages over the load by itself).
-    runs = [timed(emu, X) for _ in range(3)]
-    t_emu = sorted(t for _, t in runs)[1]
-    c_emu = sorted(CPU[id(o)] for o, _ in runs)[1]
-    out = runs[0][0]
-    t2 = timed(lambda: emu(X, threads=2))[1]
+    # The first run over all events also pays for touching its 456 MB of fresh output memory, which on
+    # this VM costs about 1 s (the host backs guest pages on first touch); it is printed separately. The
+    # timed runs free their output before the next, as a long emulation job reuses its buffers. The machine
+    # is shared: the median of three runs is taken for the fast side (the slow side runs minutes and
+    # averages over the load by itself).
+    first, t_first = timed(emu, X)
+    del first
+    times, cpus = [], []
+    for _ in range(3):
+        out, t = timed(emu, X)
+        times.append(t)
+        cpus.append(CPU[id(out)])
+    t_emu, c_emu = sorted(times)[1], sorted(cpus)[1]
+    o2, t2 = timed(lambda: emu(X, threads=2))
+    del o2
     print(
         f"network: emulator  {len(X):>9,} events in {t_emu:8.2f} s = {len(X) / t_emu:>12,.0f} events/s "
-        f"(one thread, median of 3; two threads: {len(X) / t2:,.0f} events/s)",
+        f"(one thread, median of 3; first run incl. fresh output memory: {len(X) / t_first:,.0f} events/s; "
+        f"two threads: {len(X) / t2:,.0f} events/s)",
         flush=True,
     )
     print("network: hls4ml predict (C simulation) on the same events ...", flush=True)
@@ -133,7 +141,8 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
     print(f"network: predict   {len(X):>9,} events in {t_ref:8.2f} s = {len(X) / t_ref:>12,.0f} events/s")
     same = [np.array_equal(r.reshape(len(X), -1), e) for r, e in zip(ref, out.values(), strict=True)]
     print(
-        f"network: ratio {t_ref / t_emu:,.0f}x wall clock (target >= 100x); CPU time: {c_ref / c_emu:,.0f}x"
+        f"network: ratio {t_ref / t_emu:,.0f}x wall clock (target >= 100x); CPU time: {c_ref / c_emu:,.0f}x; "
+        f"first run: {t_ref / t_first:,.0f}x"
     )
     print(
         f"network: bit-identical on {len(X):,} events, every output ({', '.join(out)}): {all(same)}"
