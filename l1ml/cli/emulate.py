@@ -17,7 +17,7 @@ def emulate(
         ..., "--out", "-o", help="Output HDF5: score (N,) and outputs/<name> (N, size)."
     ),
     key: str = typer.Option(
-        None, "--key", help="Dataset in the input file; default: the project's [data] key."
+        None, "--key", help="Dataset in the input file; default: the project's data.key (Particles)."
     ),
 ) -> None:
     """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks."""
