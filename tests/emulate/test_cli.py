@@ -93,3 +93,22 @@ def test_emulate_cli_bdt(small_data, tmp_path):
     with h5py.File(out) as f:
         assert np.array_equal(f["score"][:], ref.reshape(len(parts), -1)[:, 0])
         assert f.attrs["kind"] == "bdt"
+
+
+def test_emulate_arrays_on_a_firmware_directory(trained, small_data):
+    """The validation entry point: a firmware directory alone (the deploy model found via the manifests)
+    gives the same bits as `l1ml emulate`'s engine."""
+    from l1ml.data import units
+    from l1ml.data.io import load_particles
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.emulate.nn_fixed import emulate_arrays
+    from l1ml.emulate.nn_project import load_engine
+
+    parts = load_particles(small_data / "Ato4l.h5")[:2000]
+    pre = Preprocessing.load(trained.model_dir() / "preprocessing.json")
+    x = pre.apply(units.to_hardware(parts))
+    direct = emulate_arrays(trained.firmware_dir(), x)
+    engine, _, _, _ = load_engine(trained)
+    via_engine = engine(x)
+    assert list(direct) == list(via_engine)
+    assert all(np.array_equal(direct[k], via_engine[k]) for k in direct)
