@@ -12,8 +12,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from l1ml import manifest
 from l1ml.data import units
 from l1ml.data.preprocess import Preprocessing
@@ -31,7 +29,7 @@ INPUT_SHAPES = {
 
 def import_model(project, file: str | Path, preprocessing: str | Path | None = None, progress=None) -> Path:
     """Register `file` as the project's next model version; returns its directory."""
-    from l1ml.models.train import build_manifest, publish
+    from l1ml.models.train import build_manifest, new_stage, publish
 
     rep = or_silent(progress)
     src = Path(file).expanduser().resolve()
@@ -54,26 +52,23 @@ def import_model(project, file: str | Path, preprocessing: str | Path | None = N
         raise ConfigError(
             f"{preprocessing}: has {len(pre.offsets)} inputs; l1ml models take {units.N_INPUTS}"
         )
-    project.models_dir.mkdir(parents=True, exist_ok=True)
-    stage = (
-        project.models_dir / f".staging-import-{manifest.now().replace(':', '')}-{np.random.randint(1 << 30)}"
-    )
-    stage.mkdir()
+    stage = new_stage(project, "-import")
     try:
         pre.save(stage / "preprocessing.json")
         rep.task("import", None)
         if kind == "bdt":
-            files, extra = _import_bdt(src, stage, pre)
+            files, extra, score = _import_bdt(src, stage, pre)
         else:
-            files, extra = _import_network(project, src, stage, pre, kind)
+            files, extra, score = _import_network(project, src, stage, pre, kind)
         rep.advance("import")
+        threshold = _metrics(project, pre, score, stage, extra)
         origin = {
             "file": str(src),
             "sha256": manifest.sha256(src),
             "preprocessing_file": str(Path(preprocessing).resolve()) if preprocessing else None,
             **extra,
         }
-        man = build_manifest(project, stage, files, pre, None, source="import", origin=origin)
+        man = build_manifest(project, stage, files, pre, threshold, source="import", origin=origin)
         return publish(project, stage, man)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -94,7 +89,9 @@ def _import_bdt(src: Path, stage: Path, pre: Preprocessing) -> tuple[dict, dict]
             f"{src}: the BDT takes {n} features; l1ml BDTs take the {units.N_INPUTS} preprocessed inputs"
         )
     booster.save_model(str(stage / "model.json"))  # the contract's format, whatever the source format
-    return {"model_file": "model.json"}, {}
+    from l1ml.models.train import bdt_scorer
+
+    return {"model_file": "model.json"}, {}, bdt_scorer(booster, pre)
 
 
 def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: str) -> tuple[dict, dict]:
@@ -117,7 +114,25 @@ def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: s
         deploy, _ = deploy_without_finetune(model, kind)
         finetuned = False
     save_model(deploy, stage / "deploy.h5")
-    return {"model_file": "model.h5", "deploy_file": "deploy.h5"}, {"finetuned": finetuned}
+    from l1ml.models.train import network_scorer
+
+    files = {"model_file": "model.h5", "deploy_file": "deploy.h5"}
+    return files, {"finetuned": finetuned}, network_scorer(deploy, kind, pre)
+
+
+def _metrics(project, pre: Preprocessing, score, stage: Path, extra: dict):
+    """Trigger metrics and the rate threshold on the project's data, as for a trained model, so that
+    validation can count flipped decisions. Without data the import still stands, without them."""
+    from l1ml.errors import DataError
+    from l1ml.models.train import evaluate, prepare
+
+    try:
+        d = prepare(project)
+    except DataError as exc:
+        extra["metrics"] = f"not computed: {exc}"
+        return None
+    d["pre"] = pre  # the imported model's own preprocessing, not one fitted here
+    return evaluate(project, d, score, stage)["threshold"]
 
 
 def _background(project, pre: Preprocessing, kind: str):

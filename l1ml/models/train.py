@@ -95,13 +95,25 @@ def _train_network(project: Project, d: dict, stage: Path, rep) -> tuple[dict, d
     )
     save_keras(deploy, stage / "deploy.h5")
     rep.advance("deploy")
+    return {"model_file": "model.h5", "deploy_file": "deploy.h5"}, network_scorer(deploy, kind, d["pre"])
+
+
+def network_scorer(deploy, kind: str, pre: Preprocessing):
+    """hardware units -> the deployed network's on-chip score (its last output)."""
+    from l1ml.models import ae
 
     def score(hw):
-        out = deploy.predict(ae.shape_inputs(kind, d["pre"].apply(hw)), batch_size=8192, verbose=0)
+        out = deploy.predict(ae.shape_inputs(kind, pre.apply(hw)), batch_size=8192, verbose=0)
         return np.asarray(out[-1]).ravel()
 
-    files = {"model_file": "model.h5", "deploy_file": "deploy.h5"}
-    return files, {"background": score(d["b_test"]), **{k: score(v) for k, v in d["sig_test"].items()}}
+    return score
+
+
+def bdt_scorer(booster, pre: Preprocessing):
+    """hardware units -> the BDT's margin, which is what conifer's firmware sums."""
+    from l1ml.models import bdt
+
+    return lambda hw: bdt.margin(booster, pre.apply(hw))
 
 
 def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]:
@@ -122,43 +134,45 @@ def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]
         progress=rep,
     )
     bdt.save(booster, stage / "model.json")
+    return {"model_file": "model.json"}, bdt_scorer(booster, pre)
 
-    def score(hw):
-        return bdt.margin(booster, pre.apply(hw))
 
-    return {"model_file": "model.json"}, {
-        "background": score(d["b_test"]),
-        **{k: score(v) for k, v in d["sig_test"].items()},
-    }
+def evaluate(project: Project, d: dict, score, stage: Path) -> dict:
+    """Trigger metrics of a scorer on the background test split and the signals' test halves;
+    writes metrics.json, roc.png and scores.png into the stage."""
+    from l1ml.models.metrics import plot_metrics, trigger_metrics
+
+    bkg = score(d["b_test"])
+    sig = {name: score(hw) for name, hw in d["sig_test"].items()}
+    metrics = trigger_metrics(
+        bkg, sig, project.trigger_fpr, project.trigger.reference_fpr, project.trigger.collision_rate_mhz * 1e6
+    )
+    manifest.write_json(stage / "metrics.json", metrics)
+    plot_metrics(bkg, sig, metrics, stage, f"{project.name} ({project.model.kind})")
+    return metrics
+
+
+def new_stage(project: Project, tag: str = "") -> Path:
+    """A hidden directory beside the versions, published (renamed) only when complete."""
+    project.models_dir.mkdir(parents=True, exist_ok=True)
+    name = f".staging{tag}-{manifest.now().replace(':', '')}-{np.random.randint(1 << 30)}"
+    stage = project.models_dir / name
+    stage.mkdir()
+    return stage
 
 
 def train_project(project: Project, progress=None) -> Path:
     """Train the project's model and publish it as the next version; returns its directory."""
-    from l1ml.models.metrics import plot_metrics, trigger_metrics
-
     rep = or_silent(progress)
     rep.task("data", None)
     d = prepare(project)
     rep.advance("data")
-    project.models_dir.mkdir(parents=True, exist_ok=True)
-    stage = project.models_dir / f".staging-{manifest.now().replace(':', '')}-{np.random.randint(1 << 30)}"
-    stage.mkdir()
+    stage = new_stage(project)
     try:
         d["pre"].save(stage / "preprocessing.json")
-        if project.model.kind == "bdt":
-            files, scores = _train_bdt(project, d, stage, rep)
-        else:
-            files, scores = _train_network(project, d, stage, rep)
-        bkg = scores.pop("background")
-        metrics = trigger_metrics(
-            bkg,
-            scores,
-            project.trigger_fpr,
-            project.trigger.reference_fpr,
-            project.trigger.collision_rate_mhz * 1e6,
-        )
-        manifest.write_json(stage / "metrics.json", metrics)
-        plot_metrics(bkg, scores, metrics, stage, f"{project.name} ({project.model.kind})")
+        train = _train_bdt if project.model.kind == "bdt" else _train_network
+        files, score = train(project, d, stage, rep)
+        metrics = evaluate(project, d, score, stage)
         man = build_manifest(project, stage, files, d["pre"], metrics["threshold"], source="train")
         return publish(project, stage, man)
     except BaseException:

@@ -27,11 +27,15 @@ def test_imported_qkeras_h5_converts_and_validates_bit_exact(tmp_path, small_dat
     assert man["source"] == "import" and man["version"] == "v1"
     assert man["origin"]["sha256"] == sha256(no_bn_h5) and man["origin"]["finetuned"] is False
     assert man["input_precision"] == Preprocessing.load(pre).input_precision()
+    # Metrics and the rate threshold come from the project's data, as for a trained model.
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert man["threshold"] == metrics["threshold"] and (d / "roc.png").is_file()
     fw = convert(proj)
     # hls4ml #874: quantized_bits(8, 0, alpha=1) weights map to ap_fixed<8,1> and are written exactly.
     assert fw["layer_types"]["enc_1_dense"]["weight_t"] == "ap_fixed<8,1>"
     v = validate(proj, events=150)
     assert v.passed and all(c.mismatches == 0 for c in v.comparisons)
+    assert v.threshold == man["threshold"] and sum(v.flips.values()) == 0
     rows = list_models(proj)
     assert rows[0]["source"] == "import" and rows[0]["converted"] is True
 
