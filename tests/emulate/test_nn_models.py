@@ -48,3 +48,38 @@ def test_strided_valid_conv_and_max_pooling(tmp_path):
     rng = np.random.default_rng(2)
     xs = np.concatenate([rng.normal(0, 3, (500, 96)), adversarial(40, 7, 96, seed=6)])
     assert_all_equal(hm, xs.reshape(len(xs), 8, 6, 2))
+
+
+def test_merges_concatenate_and_unfolded_batchnorm(tmp_path):
+    """Maximum, Minimum, Average and Add of two branches, Concatenate, and a BatchNormalization that
+    hls4ml keeps as its own scale-and-shift layer."""
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    tf.keras.utils.set_random_seed(10)
+    L = tf.keras.layers
+    inp = tf.keras.Input((6,), name="x")
+    q = quantized_bits(8, 3, alpha=1)
+    a = QDense(5, kernel_quantizer=q, bias_quantizer=q, name="a")(inp)
+    b = QDense(5, kernel_quantizer=q, bias_quantizer=q, name="b")(inp)
+    mx = L.Maximum(name="mx")([a, b])
+    mn = L.Minimum(name="mn")([a, b])
+    av = L.Average(name="av")([a, b])
+    ad = L.Add(name="ad")([mx, mn])
+    cat = L.Concatenate(name="cat")([ad, av])
+    bn = L.BatchNormalization(name="bn")(cat)
+    model = tf.keras.Model(inp, bn)
+    rng = np.random.default_rng(10)
+    g, be, m, v = model.get_layer("bn").get_weights()
+    model.get_layer("bn").set_weights(
+        [
+            rng.uniform(0.5, 2, g.shape),
+            rng.normal(0, 1, be.shape),
+            rng.normal(0, 1, m.shape),
+            rng.uniform(0.5, 2, v.shape),
+        ]
+    )
+    hm = hls_model(model, tmp_path / "merges", "ap_fixed<14,6,AP_RND_CONV,AP_SAT>", backend="Vivado")
+    assert {lay.class_name for lay in hm.get_layers()} >= {"Merge", "Concatenate", "BatchNormalization"}
+    xs = np.concatenate([rng.normal(0, 4, (500, 6)), adversarial(40, 8, 6, seed=7)])
+    assert_all_equal(hm, xs)
