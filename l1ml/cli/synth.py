@@ -25,6 +25,7 @@ SHOWN = (
     "user",
     "step",
     "state",
+    "where",
     "memory",
     "peak_memory",
     "priority",
@@ -74,7 +75,9 @@ def _table(jobs: list[dict]):
         "cancelled": "yellow",
         "running": "cyan",
     }
-    t = Table("id", "user", "step", "state", "memory", "peak", "prio", "started", "ended", "exit", "reason")
+    t = Table(
+        "id", "user", "step", "state", "where", "memory", "peak", "prio", "started", "ended", "exit", "reason"
+    )
     for j in jobs:
         st = j["state"]
         t.add_row(
@@ -82,10 +85,11 @@ def _table(jobs: list[dict]):
             j["user"],
             j["step"],
             f"[{colours.get(st, 'white')}]{st}[/]",
+            j.get("where") or "",
             format_memory(j["memory"]),
             format_memory(j["peak_memory"]),
             str(j["priority"]),
-            _time(j["started_at"]),
+            "-" if st == "queued" else _time(j["started_at"]),  # handed to a batch system, not started
             _time(j["ended_at"]),
             "-" if j["exit_code"] is None else str(j["exit_code"]),
             j["reason"] or "",

@@ -34,11 +34,17 @@ class Limits:
     max_total: int = 8 * 1024**3
 
 
-def pack(src: Path, dest: Path) -> int:
-    """Write src's tree to dest (tar.gz); returns the number of members. Links must stay inside src."""
+def pack(src: Path, dest: Path, extra: dict[str, Path] | None = None) -> int:
+    """Write src's tree to dest (tar.gz); returns the number of members. Links must stay inside src.
+    ``extra`` maps a directory name inside the archive to a directory elsewhere whose files go there."""
     src = src.resolve()
     count = 0
     with tarfile.open(dest, "w:gz") as tar:
+        for prefix, root in sorted((extra or {}).items()):
+            for path in sorted(Path(root).rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    tar.add(path, arcname=f"{prefix}/{path.relative_to(root).as_posix()}", recursive=False)
+                    count += 1
         for root, dirs, files in os.walk(src):
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith("_prj"))
             for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(root, d))]:

@@ -52,8 +52,30 @@ def package(
     }
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
-    archive.pack(fw, Path(tmp))
+    archive.pack(fw, Path(tmp), _headers_for(step, fw))
     return Path(tmp), fields
+
+
+def _headers_for(step: str, fw: Path) -> dict[str, Path]:
+    """csim of a conifer project needs the ap_types headers, which conifer does not write: send the ones
+    bundled with hls4ml (those l1ml's own emulation uses) with the job, so it builds on any host."""
+    if step != "csim":
+        return {}
+    d = steps.csim_dir(fw)
+    if not steps.needs_ap_types(d):
+        return {}
+    import importlib.util
+
+    spec = importlib.util.find_spec("hls4ml")  # its path only: importing hls4ml costs seconds
+    root = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    headers = root / "templates" / "vivado" / "ap_types" if root else None
+    if headers is None or not (headers / "ap_fixed.h").is_file():
+        raise L1mlError(
+            f"{d} has no ap_types headers (ap_fixed.h) and hls4ml's bundled ones were not found; "
+            "install hls4ml (pip install hls4ml==1.3.0) or copy the ap_types into "
+            f"{d / 'firmware' / 'ap_types'}"
+        )
+    return {(d / "firmware" / "ap_types").relative_to(fw).as_posix(): headers}
 
 
 def _login() -> str:

@@ -87,6 +87,7 @@ class Job:
     cancel_requested: bool = False
     handle: dict = field(default_factory=dict)  # the dispatcher's own record (pid, pgid, or a batch job id)
     commands: list = field(default_factory=list)  # recorded before they run
+    pending: str = ""  # while `running`: where the run still waits in a batch system's queue
 
     @property
     def finished(self) -> bool:
@@ -99,3 +100,16 @@ class Job:
     def from_dict(cls, d: dict) -> Job:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def shown(job: Job) -> tuple[str, str]:
+    """(state, where) as users see a job. A run its batch system still queues is ``running`` for the queue
+    (it holds its memory) but ``queued`` for its user, with where it waits."""
+    if job.state == QUEUED:
+        return QUEUED, "l1ml queue"
+    if job.state != RUNNING:
+        return job.state, ""
+    if job.pending:
+        return QUEUED, job.pending
+    system = (job.handle or {}).get("system")
+    return RUNNING, f"{system} running" if system else f"local on {job.worker.partition(':')[0]}"

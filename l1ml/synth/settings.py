@@ -1,6 +1,7 @@
 """Queue settings: a TOML file (L1ML_SYNTH_CONFIG, else <user config dir>/l1ml/synth.toml) plus env vars.
 
-home = "/data/l1ml-queue"        # store, archives and work dirs; L1ML_SYNTH_HOME overrides
+home = "/data/l1ml-queue"        # the SQLite store and uploads: a local disk; L1ML_SYNTH_HOME overrides
+work = "/eos/.../l1ml-work"      # work dirs and results; default home/work; L1ML_SYNTH_WORK overrides
 server = "http://buildhost:8765" # clients use the HTTP API instead of the local store
 token = "..."                    # this user's token for that server; L1ML_SYNTH_TOKEN overrides
 dispatcher = "local"             # how a worker runs jobs: see l1ml.synth.dispatch
@@ -23,6 +24,9 @@ from l1ml.errors import ConfigError
 @dataclass(frozen=True)
 class Settings:
     home: Path
+    # Apart from home because SQLite's WAL needs a local disk, while batch nodes need the work dirs on a
+    # shared filesystem (EOS, NFS).
+    work: Path | None = None  # None: home/work
     server: str = ""
     token: str = ""
     dispatcher: str = "local"
@@ -43,9 +47,10 @@ class Settings:
     def archives(self) -> Path:
         return self.home / "archives"
 
-    @property
-    def work(self) -> Path:
-        return self.home / "work"
+    def __post_init__(self):
+        object.__setattr__(self, "home", Path(self.home).expanduser())
+        work = Path(self.work).expanduser() if self.work else self.home / "work"
+        object.__setattr__(self, "work", work)
 
 
 def config_file() -> Path:
@@ -74,6 +79,8 @@ def load_settings(**overrides) -> Settings:
         )
     if os.environ.get("L1ML_SYNTH_HOME"):
         doc["home"] = os.environ["L1ML_SYNTH_HOME"]
+    if os.environ.get("L1ML_SYNTH_WORK"):
+        doc["work"] = os.environ["L1ML_SYNTH_WORK"]
     if os.environ.get("L1ML_SYNTH_TOKEN"):
         doc["token"] = os.environ["L1ML_SYNTH_TOKEN"]
     if os.environ.get("L1ML_SYNTH_SERVER"):
@@ -83,7 +90,6 @@ def load_settings(**overrides) -> Settings:
         import platformdirs
 
         doc["home"] = Path(platformdirs.user_data_dir("l1ml")) / "synth"
-    doc["home"] = Path(doc["home"]).expanduser()
     try:
         return Settings(**doc)
     except TypeError as exc:

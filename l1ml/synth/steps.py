@@ -8,6 +8,7 @@ raises ToolNotFound naming it and the way to point at it, so a job never hangs o
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ REPORTS = (
 )
 ARTIFACTS = {
     "csim": (),
-    "rtlsim": (),
+    "rtlsim": ("**/SimulationOutput.txt",),  # conifer's VHDL testbench writes its scores there
     "csynth": ("**/syn/verilog/*", "**/syn/vhdl/*"),
     "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
     "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
@@ -105,8 +106,24 @@ def _hls_backend(d: Path) -> str:
     return "vitis"
 
 
+def csim_dir(src: Path) -> Path:
+    """The HLS project csim builds: hls4ml/ or conifer_hls/ (or the root)."""
+    return _subdir(src, HLS_DIRS, _has_testbench, "HLS project with a *_test.cpp testbench")
+
+
+def needs_ap_types(d: Path) -> bool:
+    """Sources include ap_fixed.h/ap_int.h but the project has none: conifer writes no ap_types headers
+    (hls4ml copies them into firmware/ap_types)."""
+    if any(d.rglob("ap_fixed.h")):
+        return False
+    sources = [p for p in d.rglob("*") if p.suffix in (".h", ".cpp") and p.is_file()]
+    return any(
+        re.search(r'#\s*include\s*[<"]ap_(fixed|int)\.h', p.read_text(errors="replace")) for p in sources
+    )
+
+
 def plan_csim(src: Path, tools: dict | None) -> Plan:
-    d = _subdir(src, HLS_DIRS, _has_testbench, "HLS project with a *_test.cpp testbench")
+    d = csim_dir(src)
     cxx = need_tool("csim", ("g++",), tools)
     rel = d.relative_to(src).as_posix()
     test = sorted(d.glob("*_test.cpp"))[0].name

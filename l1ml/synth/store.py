@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from l1ml.errors import L1mlError
-from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, Job
+from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, Job, shown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT NOT NULL DEFAULT '', peak_memory INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 3,
     worker TEXT NOT NULL DEFAULT '', lease_until REAL, cancel_requested INTEGER NOT NULL DEFAULT 0,
-    handle TEXT NOT NULL DEFAULT '{}', commands TEXT NOT NULL DEFAULT '[]'
+    handle TEXT NOT NULL DEFAULT '{}', commands TEXT NOT NULL DEFAULT '[]',
+    pending TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user);
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS workers (
     seen_at REAL NOT NULL
 );
 """
+
+# Columns added after the first release, for stores created before them: (name, definition).
+ADDED_COLUMNS = (("pending", "TEXT NOT NULL DEFAULT ''"),)
 
 ROLES = ("user", "admin")
 _JSON_COLS = ("handle", "commands")
@@ -92,6 +96,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.tx() as db:  # under the write lock, so two processes opening an old store add it once
+            have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            for name, definition in ADDED_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread and per process: sqlite3 connections must not cross fork or threads.
@@ -217,7 +229,7 @@ class Store:
             attempt = db.execute("SELECT attempts FROM jobs WHERE id=?", (job.id,)).fetchone()[0] + 1
             db.execute(
                 "UPDATE jobs SET state=?, worker=?, attempts=?, started_at=?, ended_at=NULL, lease_until=?,"
-                " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]' WHERE id=? AND state=?",
+                " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]', pending='' WHERE id=? AND state=?",
                 (RUNNING, worker, attempt, now, now + self.lease, job.id, QUEUED),
             )
             db.execute(
@@ -267,7 +279,7 @@ class Store:
                 job_id,
                 worker,
                 attempt,
-                "state=?, exit_code=?, reason=?, peak_memory=?, ended_at=?, lease_until=NULL",
+                "state=?, exit_code=?, reason=?, peak_memory=?, ended_at=?, lease_until=NULL, pending=''",
                 (state, exit_code, reason, peak_memory, now),
             )
             if ok:
@@ -276,6 +288,20 @@ class Store:
                     (now, state, job_id, attempt),
                 )
             return ok
+
+    def set_pending(self, job_id: int, worker: str, attempt: int, where: str) -> bool:
+        """Where a run waits in its batch system ("" once it runs there). The state stays ``running``:
+        the run holds its memory and its worker follows it either way. When the wait ends, started_at
+        becomes the moment it really started."""
+        with self.tx() as db:
+            return self._fenced(
+                db,
+                job_id,
+                worker,
+                attempt,
+                "started_at=CASE WHEN ?='' AND pending!='' THEN ? ELSE started_at END, pending=?",
+                (where, time.time(), where),
+            )
 
     def heartbeat(self, worker: str, host: str, pid: int, budget: int) -> set[int]:
         """Extend the leases of this worker's jobs; returns the ids it still holds."""
@@ -345,14 +371,17 @@ class Store:
             if before is not None:
                 before(job)
             if job.cancel_requested:
-                sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL", (CANCELLED, "cancelled", now)
+                sets, args = (
+                    "state=?, reason=?, ended_at=?, lease_until=NULL, pending=''",
+                    (CANCELLED, "cancelled", now),
+                )
                 outcome = CANCELLED
             elif job.attempts >= job.max_attempts:
                 msg = f"{reason}; gave up after {job.attempts} attempt(s)"
-                sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL", (FAILED, msg, now)
+                sets, args = "state=?, reason=?, ended_at=?, lease_until=NULL, pending=''", (FAILED, msg, now)
                 outcome = FAILED
             else:
-                sets = "state=?, reason=?, worker='', lease_until=NULL, started_at=NULL"
+                sets = "state=?, reason=?, worker='', lease_until=NULL, started_at=NULL, pending=''"
                 args, outcome = (QUEUED, f"requeued: {reason}"), "lost"
             self._fenced(db, job.id, job.worker, job.attempts, sets, args)
             db.execute(
@@ -395,7 +424,11 @@ class Store:
         from l1ml.synth.scheduler import waiting_reason
 
         budgets = self.live_budgets() if any(j.state == QUEUED for j in jobs) else []
-        return [{**j.to_dict(), "reason": waiting_reason(j, budgets)} for j in jobs]
+        out = []
+        for j in jobs:
+            state, where = shown(j)
+            out.append({**j.to_dict(), "state": state, "where": where, "reason": waiting_reason(j, budgets)})
+        return out
 
     def workers(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM workers ORDER BY seen_at DESC")]

@@ -20,7 +20,7 @@ import psutil
 
 from l1ml.errors import L1mlError
 from l1ml.synth import archive, scheduler, steps
-from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, get_dispatcher
+from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, Pending, get_dispatcher
 from l1ml.synth.job import CANCELLED, FAILED, Job
 from l1ml.synth.reports import board_resources, summarize
 from l1ml.synth.settings import Settings
@@ -55,7 +55,7 @@ class Worker:
         self.budget = budget
         self.max_jobs = max_jobs or 1_000_000
         self.poll_s = poll
-        self.dispatcher = dispatcher or get_dispatcher(settings.dispatcher)
+        self.dispatcher = dispatcher or get_dispatcher(settings)
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: dict[int, Job] = {}
@@ -107,15 +107,14 @@ class Worker:
     # --- one run ----------------------------------------------------------------------------------------
 
     def launch(self, job: Job) -> None:
-        jdir = job_dir(self.settings, job.id)
-        wdir = jdir / f"attempt{job.attempts}"
-        if wdir.exists():
-            shutil.rmtree(wdir)  # a run that died before it started: nothing in it is worth keeping
-        (wdir / "src").mkdir(parents=True)
+        wdir = job_dir(self.settings, job.id) / f"attempt{job.attempts}"
         log = log_path(self.settings, job.id)
-        with open(log, "a") as f:
-            f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
-        try:
+        try:  # `work` may be a network filesystem: failing to write there fails the job, not the worker
+            if wdir.exists():
+                shutil.rmtree(wdir)  # a run that died before it started: nothing in it is worth keeping
+            (wdir / "src").mkdir(parents=True)
+            with open(log, "a") as f:
+                f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
             for rel, text in plan.files.items():
@@ -124,17 +123,27 @@ class Worker:
             script.write_text(plan.script())
             self.store.record_commands(job.id, self.id, job.attempts, plan.commands)
             handle = self.dispatcher.start(Launch(job, wdir, script, log, job.memory, job.timeout))
-        except Exception as exc:  # whatever is wrong with one job must not stop the worker
-            if not isinstance(exc, L1mlError | OSError):
-                logger.exception("job %s: preparing the run failed", job.id)
-            with open(log, "a") as f:
-                f.write(f"error: {exc}\n")
-            self._write_result(job, wdir / "src", {"step": job.step, "state": FAILED, "reason": str(exc)})
-            self.store.finish(job.id, self.id, job.attempts, FAILED, None, str(exc))
+        except Exception as exc:  # whatever is wrong with one job or its start must not stop the worker
+            self._fail_launch(job, wdir, log, exc)
             return
         self.store.record_start(job.id, self.id, job.attempts, handle, plan.commands)
         job.handle, job.commands = handle, plan.commands
         self.active[job.id] = job
+
+    def _fail_launch(self, job: Job, wdir: Path, log: Path, exc: Exception) -> None:
+        """The run could not be prepared or started: the job fails with the reason, once. A retry would
+        meet the same archive, plan or dispatcher error again."""
+        expected = isinstance(exc, L1mlError | OSError)
+        if not expected:
+            logger.exception("job %s: preparing or starting the run failed", job.id)
+        reason = str(exc) if expected else f"could not start the run: {type(exc).__name__}: {exc}"
+        try:
+            with open(log, "a") as f:
+                f.write(f"error: {reason}\n")
+            self._write_result(job, wdir / "src", {"step": job.step, "state": FAILED, "reason": reason})
+        except OSError as err:  # e.g. the work directory's filesystem is gone: the outcome still counts
+            logger.error("job %s: could not write its results: %s", job.id, err)
+        self.store.finish(job.id, self.id, job.attempts, FAILED, None, reason)
 
     def complete(self, job: Job, out: Outcome) -> None:
         src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
@@ -202,11 +211,15 @@ class Worker:
                 self.dispatcher.cancel(job, job.handle, CANCELLED, "cancelled by its user")
         for job_id, job in list(self.active.items()):
             out = self.dispatcher.poll(job, job.handle)
-            if out is not None:
-                if job_id in held:
-                    self.complete(job, out)
-                else:
-                    self.active.pop(job_id)
+            if out is None or isinstance(out, Pending):
+                where = out.where if out is not None else ""
+                if where != job.pending and job_id in held:  # written only when it changes
+                    self.store.set_pending(job_id, self.id, job.attempts, where)
+                    job.pending = where
+            elif job_id in held:
+                self.complete(job, out)
+            else:
+                self.active.pop(job_id)
         while not self.stopping and len(self.active) < self.max_jobs:
             job = self.store.claim(self.id, self.budget, scheduler.pick)
             if job is None:
@@ -244,7 +257,7 @@ class Worker:
         for job in list(self.active.values()):
             self.dispatcher.cancel(job, job.handle, FAILED, "worker stopped")
             deadline = time.time() + 10
-            while self.dispatcher.poll(job, job.handle) is None and time.time() < deadline:
+            while not isinstance(self.dispatcher.poll(job, job.handle), Outcome) and time.time() < deadline:
                 time.sleep(0.05)
             current = self.store.get(job.id)
             if current is not None:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from l1ml.errors import ConfigError, ToolNotFound
-from l1ml.synth.dispatch import Launch
+from l1ml.synth.dispatch import Launch, Pending
 from l1ml.synth.dispatch.condor import (
     TIMEOUT_SUBCODE,
     CondorConfig,
@@ -235,7 +235,12 @@ def test_start_poll_and_finish(condor):
     assert sub["initialdir"] == str(la.workdir)  # shared filesystem: the same path on the nodes
     wrapper = (la.workdir / ".l1ml-batch" / f"{handle['name']}.sh").read_text()
     assert f"exec >>{la.log} 2>&1" in wrapper and f"bash {la.script}" in wrapper
-    assert d.poll(la.job, handle) is None
+    # Idle in the schedd is not running: the worker shows it as queued there.
+    assert d.poll(la.job, handle) == Pending("condor idle")
+    schedd.queue["901.0"].update(JobStatus=5, HoldReasonCode=1, HoldReason="via condor_hold (by user alice)")
+    assert d.poll(la.job, handle) == Pending(
+        "condor held (via condor_hold (by user alice); it runs again once released)"
+    )
     schedd.queue["901.0"].update(JobStatus=2, ResidentSetSize_RAW=204800)
     assert d.poll(la.job, handle) is None and d.peak(la.job, handle) == 204800 * 1024
     schedd.finish("901.0", ADS["completed_exit3"])

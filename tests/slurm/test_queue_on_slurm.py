@@ -115,6 +115,26 @@ def test_slurm_gets_the_declared_memory_and_time(scenario):
         assert scenario.job(key).memory == memory * M
 
 
+def test_waiting_in_slurm_is_shown_as_queued_there(scenario):
+    # The node's two CPUs are taken, so "later" waits in Slurm; a hold makes sure it keeps waiting.
+    sid = scenario.slurm_id("later")
+    subprocess.run(["scontrol", "hold", sid], capture_output=True, check=True)
+    try:
+        synth.wait_for(
+            lambda: scenario.job("later").pending.startswith("slurm pending (JobHeld"), 30, 0.1, "the hold"
+        )
+        args = ("--server", scenario.url, "--token", scenario.token, "--json")
+        shown = json.loads(synth.cli("status", str(scenario.ids["later"]), *args).stdout)
+        assert shown["state"] == "queued" and shown["where"].startswith("slurm pending (JobHeld"), shown
+        assert scenario.job("later").state == "running"  # for the queue: handed over, its memory held
+        listed = {j["id"]: j for j in json.loads(synth.cli("list", *args).stdout)}
+        assert listed[scenario.ids["later"]]["where"] == shown["where"]
+        running = listed[scenario.ids["timeout"]]
+        assert (running["state"], running["where"]) == ("running", "slurm running"), running
+    finally:
+        subprocess.run(["scontrol", "release", sid], capture_output=True, check=True)
+
+
 def test_cancel_reaches_slurm(scenario):
     synth.wait_for(lambda: scenario.slurm_state("cancel") == "RUNNING", 60, 0.2, "the cancel job to run")
     synth.cli("cancel", str(scenario.ids["cancel"]), "--server", scenario.url, "--token", scenario.token)

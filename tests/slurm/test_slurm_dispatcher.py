@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from slurm_helpers import scontrol_job, synth
 
-from l1ml.synth.dispatch import Launch
+from l1ml.synth.dispatch import Launch, Outcome
 from l1ml.synth.dispatch.slurm import SlurmDispatcher
 from l1ml.synth.job import Job
 from l1ml.synth.settings import Settings
@@ -27,7 +27,9 @@ def launch(
 
 
 def poll_until_end(d: SlurmDispatcher, job: Job, handle: dict, timeout: float = 60.0):
-    return synth.wait_for(lambda: d.poll(job, handle), timeout, 0.2, f"job {job.id} to end")
+    return synth.wait_for(
+        lambda: isinstance(out := d.poll(job, handle), Outcome) and out, timeout, 0.2, f"job {job.id} to end"
+    )
 
 
 @pytest.fixture
@@ -109,3 +111,24 @@ def test_cancel_before_it_runs_and_peak_while_it_runs(settings):
     d.cancel(la.job, handle, "cancelled", "cancelled by its user")
     out = poll_until_end(d, la.job, handle, 30)
     assert (out.state, out.reason) == ("cancelled", "cancelled by its user")
+
+
+def test_work_dir_outside_shared_fails_that_job_not_the_worker(slurm_conf, tmp_path, monkeypatch):
+    from l1ml.synth.settings import load_settings
+    from l1ml.synth.worker import Worker
+
+    monkeypatch.setenv("L1ML_SYNTH_HOME", str(tmp_path / "queue"))
+    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("L1ML_SYNTH_WORK", raising=False)
+    jid = synth.submit_local(synth.make_project(tmp_path / "projects"))["id"]
+    # A real misconfiguration: start() raises (before anything reaches sbatch) instead of returning.
+    s = load_settings(dispatcher="slurm", slurm={"shared": str(tmp_path / "eos")})
+    w = Worker(s, budget=1024**3, poll=0.02)
+    try:
+        w.step()
+        j = synth.job(jid)
+        assert j.state == "failed" and j.attempts == 1, j
+        assert "is not inside the shared directory" in j.reason and "Set 'work'" in j.reason
+        assert not w.active and not w.dispatcher._runs
+    finally:
+        w.store.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -109,7 +110,12 @@ def test_units_and_limits():
 
 def test_settings_are_checked(tmp_path):
     cfg = SlurmConfig.from_table({"partition": "fpga", "account": "cms", "cpus": 2}, tmp_path)
-    assert (cfg.partition, cfg.account, cfg.cpus, cfg.paths.local) == ("fpga", "cms", 2, tmp_path)
+    # The store stays in home; what batch nodes must see is the work directory, by default home/work.
+    assert (cfg.partition, cfg.account, cfg.cpus) == ("fpga", "cms", 2)
+    assert cfg.paths.local == tmp_path / "work"
+    eos = tmp_path / "eos" / "l1ml-work"
+    assert SlurmConfig.from_table({}, tmp_path, work=eos).paths.local == eos
+    assert SlurmConfig.from_table({"shared": "/eos/x"}, tmp_path, work=eos).paths.local == Path("/eos/x")
     with pytest.raises(ConfigError, match="unknown key.*partiton"):
         SlurmConfig.from_table({"partiton": "fpga"}, tmp_path)
     with pytest.raises(ConfigError, match="cpus"):
@@ -147,3 +153,30 @@ def test_missing_sbatch_names_the_tool_and_the_package(monkeypatch, tmp_path):
         SlurmDispatcher(settings)
     with pytest.raises(ToolNotFound, match="sbatch.*not an executable"):
         SlurmDispatcher(settings, tools={"sbatch": str(Path("/nonexistent/sbatch"))})
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="needs Slurm's client tools (slurm-client)")
+def test_local_home_shared_work_and_settings_reach_the_dispatcher(tmp_path, monkeypatch):
+    from l1ml.synth.settings import load_settings
+    from l1ml.synth.worker import Worker, job_dir
+
+    # The config file says one thing; the worker is given other settings (as CLI options would): the
+    # dispatcher must follow the worker's, not read the file again.
+    conf = tmp_path / "synth.toml"
+    conf.write_text('dispatcher = "slurm"\n[slurm]\npartition = "from-file"\n')
+    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(conf))
+    for var in ("L1ML_SYNTH_HOME", "L1ML_SYNTH_WORK"):
+        monkeypatch.delenv(var, raising=False)
+    eos = tmp_path / "eos" / "work"
+    monkeypatch.setenv("L1ML_SYNTH_WORK", str(eos))
+    settings = load_settings(home=str(tmp_path / "local"), slurm={"partition": "given", "poll": 0.5})
+    assert settings.db == tmp_path / "local" / "queue.db" and settings.work == eos
+    w = Worker(settings, budget=1024**3)
+    try:
+        assert w.dispatcher.settings is settings
+        assert (w.dispatcher.config.partition, w.dispatcher.config.poll) == ("given", 0.5)
+        assert w.dispatcher.config.paths.local == eos  # shared defaults to the work dir
+        assert job_dir(settings, 3) == eos / "3"
+        assert w.dispatcher.config.paths.on_nodes(job_dir(settings, 3)) == PurePosixPath(eos / "3")
+    finally:
+        w.store.close()

@@ -36,6 +36,7 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))  # absent unless a test writes it
     for var in (
         "L1ML_SYNTH_SERVER",
+        "L1ML_SYNTH_WORK",
         "L1ML_SYNTH_TOKEN",
         "L1ML_VITIS_RUN",
         "L1ML_VITIS_HLS",

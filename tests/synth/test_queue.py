@@ -44,7 +44,7 @@ def test_concurrent_submitters_get_distinct_ids(home, tmp_path):
 
 
 def test_memory_admission_from_recorded_times(home, tmp_path, procs):
-    prj = make_project(tmp_path, sleep_ms=1200)
+    prj = make_project(tmp_path, sleep_ms=800)
     ids = [submit_local(prj, memory=m)["id"] for m in ("200M", "200M", "300M", "100M", "200M", "100M")]
     procs.worker("450M")
     for i in ids:
@@ -88,7 +88,7 @@ def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
     mark_t, mark_c = tmp_path / "t.marks", tmp_path / "c.marks"
     slow_t = make_project(tmp_path, "slow_t", sleep_ms=60_000, mark=str(mark_t))
     slow_c = make_project(tmp_path, "slow_c", sleep_ms=60_000, mark=str(mark_c))
-    t = submit_local(slow_t, timeout="6s")["id"]
+    t = submit_local(slow_t, timeout="4s")["id"]
     c = submit_local(slow_c, timeout="10m")["id"]
     queued = submit_local(slow_c, memory="900M")["id"]  # does not fit beside the others: stays queued
     procs.worker("1G")
@@ -100,7 +100,7 @@ def test_timeout_and_cancel_kill_the_whole_process_group(home, tmp_path, procs):
     jc = wait_state(c)
     assert jc.state == "cancelled" and "cancelled" in jc.reason
     jt = wait_state(t)
-    assert jt.state == "timeout" and "timeout of 6s" in jt.reason
+    assert jt.state == "timeout" and "timeout of 4s" in jt.reason
     pid_t = int(mark_t.read_text().split()[1])
     for pid in (pid_c, pid_t):
         wait_for(

@@ -3,7 +3,7 @@
 The worker owns the queue side (claiming, leases, requeueing, reports); a Dispatcher owns the execution
 side. ``local`` runs jobs as process groups on this host. A batch-system dispatcher (Slurm, HTCondor) is one
 more module here plus one line in DISPATCHERS: ``start`` submits (sbatch --mem/--time), ``poll`` maps the
-batch state to ours, ``cancel`` is scancel, and ``adopt`` lets a restarted worker keep tracking a job the
+batch state to ours (Pending while the batch system still queues the run), ``cancel`` is scancel, and ``adopt`` lets a restarted worker keep tracking a job the
 batch system is still running.
 """
 
@@ -35,6 +35,14 @@ class Outcome:
 
 
 @dataclass
+class Pending:
+    """The run was handed to a batch system and waits in its queue: for the queue it is still ``running``
+    (it holds its memory and its worker follows it); users see it as waiting there."""
+
+    where: str  # e.g. "slurm pending (Resources)", "condor idle"
+
+
+@dataclass
 class Launch:
     """Everything a dispatcher needs to start one run; paths are absolute."""
 
@@ -52,8 +60,9 @@ class Dispatcher(Protocol):
     def start(self, launch: Launch) -> dict:
         """Start the run; returns a JSON-serialisable handle that is stored with the job."""
 
-    def poll(self, job: Job, handle: dict) -> Outcome | None:
-        """None while running; the Outcome once it ended (including oom and timeout kills)."""
+    def poll(self, job: Job, handle: dict) -> Outcome | Pending | None:
+        """The Outcome once it ended (including oom and timeout kills); Pending while it waits in a batch
+        system's queue; None while it runs (or nothing newer is known)."""
 
     def peak(self, job: Job, handle: dict) -> int | None:
         """Largest memory use seen so far, bytes."""
@@ -69,8 +78,11 @@ class Dispatcher(Protocol):
         """Make sure nothing of a run whose worker died is still running, so it never runs twice at once."""
 
 
-def get_dispatcher(name: str, **options) -> Dispatcher:
+def get_dispatcher(settings, **options) -> Dispatcher:
+    """The dispatcher that ``settings.dispatcher`` names, made from these settings (with any overrides
+    already applied), not from the config file."""
+    name = settings.dispatcher
     if name not in DISPATCHERS:
         raise ConfigError(f"unknown dispatcher '{name}'; valid: {', '.join(sorted(DISPATCHERS))}")
     module, cls = DISPATCHERS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    return getattr(importlib.import_module(module), cls)(settings, **options)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
-from l1ml.synth.dispatch import Launch, Outcome
-from l1ml.synth.job import CANCELLED, FAILED, RUNNING, SUCCEEDED, TERMINAL, Job
+from l1ml.synth.dispatch import Launch, Outcome, Pending
+from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Job
 
 PEAK_EVERY = 5.0  # seconds between asking the batch system for one run's memory use
 
@@ -61,9 +61,10 @@ class SharedPaths:
     nodes: PurePosixPath
 
     @classmethod
-    def from_table(cls, table: dict, home: Path) -> SharedPaths:
-        """``shared`` defaults to the queue's home: the simplest setup puts the whole queue on EOS/NFS."""
-        local = Path(str(table.get("shared") or home)).expanduser()
+    def from_table(cls, table: dict, work: Path) -> SharedPaths:
+        """``shared`` defaults to the queue's work directory (setting ``work``), which then must be on the
+        shared filesystem; the store stays on the queue's local ``home``."""
+        local = Path(str(table.get("shared") or work)).expanduser()
         nodes = PurePosixPath(str(table.get("shared_on_nodes") or local))
         return cls(local, nodes)
 
@@ -73,8 +74,9 @@ class SharedPaths:
         except ValueError:
             raise ConfigError(
                 f"work directory {path} is not inside the shared directory {self.local}; batch "
-                "nodes could not see it. Put the queue's home on the shared filesystem or set "
-                "'shared' to a directory that holds it"
+                "nodes could not see it. Set 'work' in the queue's settings to a directory on the "
+                "shared filesystem (EOS, NFS) and leave 'shared' unset, or set 'shared' to a directory "
+                "that holds the work directories"
             ) from None
         return self.nodes / rel.as_posix()
 
@@ -264,13 +266,16 @@ class BatchDispatcher:
     def start(self, launch: Launch) -> dict:
         job = launch.job
         run = BatchRun(self.job_name(job), "", Path(launch.workdir), Path(launch.log), launch.memory)
-        self._runs[job.id] = run
-        (run.workdir / STATUS_DIR).mkdir(parents=True, exist_ok=True)
         try:
+            (run.workdir / STATUS_DIR).mkdir(parents=True, exist_ok=True)
             run.batch_id = self._submit(launch, run)
         except BatchError as exc:
-            # Not raised: the worker would stop. The run fails with the batch system's answer as its reason.
+            # The batch system's refusal is the run's outcome: poll returns it as the reason it failed.
             run.error = str(exc)
+        # Anything else (a work dir outside `shared`, a wrapper that cannot be written) is raised before
+        # anything was submitted; the worker fails the job with it.
+        self._runs[job.id] = run
+        run.status = None if run.error else BatchStatus(QUEUED, native="SUBMITTED")
         return self._handle(run)
 
     def _handle(self, run: BatchRun) -> dict:
@@ -284,7 +289,7 @@ class BatchDispatcher:
             "error": run.error,
         }
 
-    def poll(self, job: Job, handle: dict) -> Outcome | None:
+    def poll(self, job: Job, handle: dict) -> Outcome | Pending | None:
         run = self._track(job, handle)
         if run.error:
             self._runs.pop(job.id, None)
@@ -298,12 +303,18 @@ class BatchDispatcher:
         if run.status is None or not run.status.finished:
             self._refresh()
         st = run.status
+        if st is not None and st.state == QUEUED:
+            return Pending(self._where(st))
         if st is None or not st.finished:
             return None
         self._runs.pop(job.id, None)
         if run.ending is not None and st.state == CANCELLED:
             return Outcome(run.ending[0], st.exit_code, run.ending[1], run.peak)
         return Outcome(st.state, st.exit_code, st.reason, st.peak_memory or run.peak)
+
+    def _where(self, st: BatchStatus) -> str:
+        where = f"{self.name} {st.native.lower() or 'queued'}"
+        return f"{where} ({st.reason})" if st.reason else where
 
     def _refresh(self) -> None:
         """One question to the batch system for every run this worker follows, at most every poll seconds."""
@@ -407,6 +418,7 @@ class BatchDispatcher:
                 str(h.get("error") or ""),
             )
             self._runs[job.id] = run
+            self._refreshed = 0.0  # a run new to this worker: ask about it now, not a poll interval later
         return run
 
     def _paths_for(self, job: Job, handle: dict) -> tuple[Path, Path]:

@@ -7,7 +7,7 @@ Settings, the ``[condor]`` table of synth.toml (``dispatcher = "condor"`` select
     schedd = "bigbird42.cern.ch"     # default: the local schedd of the submit host's HTCondor config
     pool = "tweetybird.cern.ch"      # the collector that knows that schedd; default: COLLECTOR_HOST
     cpus = 2                         # request_cpus
-    shared = "/eos/cms/store/group/l1ml"          # holds the queue's home; default: the home itself
+    shared = "/eos/cms/store/group/l1ml"          # holds the work dirs; default: the `work` setting
     shared_on_nodes = "/eos/cms/store/group/l1ml" # only where execute nodes mount it elsewhere
     poll = 10.0                      # seconds between schedd queries
     [condor.submit]                  # any other submit commands, as the site wants them
@@ -92,7 +92,9 @@ class CondorConfig:
     poll: float = 10.0
 
     @classmethod
-    def from_table(cls, table: dict, home: Path, where: str = "[condor]") -> CondorConfig:
+    def from_table(
+        cls, table: dict, home: Path, where: str = "[condor]", work: Path | None = None
+    ) -> CondorConfig:
         check_keys(table, KEYS, where)
         cpus = table.get("cpus", 1)
         if not isinstance(cpus, int) or cpus < 1:
@@ -110,7 +112,7 @@ class CondorConfig:
         if not isinstance(poll, (int, float)) or poll < 0:
             raise ConfigError(f"{where}: poll must be a number of seconds, not {poll!r}")
         return cls(
-            SharedPaths.from_table(table, home),
+            SharedPaths.from_table(table, work or Path(home) / "work"),
             queue_tag(home),
             str(table.get("schedd", "")),
             str(table.get("pool", "")),
@@ -236,7 +238,7 @@ def ad_status(ad: Mapping, memory: int) -> BatchStatus:
     if status == 5:
         code, sub, text = _hold(ad)
         held = _hold_status(code, sub, text, memory, peak)
-        return held or BatchStatus(QUEUED, f"held: {text}; it runs again once released", native="HELD")
+        return held or BatchStatus(QUEUED, f"{text}; it runs again once released", native="HELD")
     if status == 4:
         if ad.get("ExitBySignal"):
             sig = int(ad.get("ExitSignal") or 0)
@@ -284,13 +286,10 @@ class CondorDispatcher(BatchDispatcher):
     name = "condor"
     id_key = "condor_id"
 
-    def __init__(self, settings=None, config: CondorConfig | None = None, schedd=None, bindings=None):
+    def __init__(self, settings, config: CondorConfig | None = None, schedd=None, bindings=None):
+        # The worker's settings, never the config file read again: CLI and test overrides must count.
         if config is None:
-            if settings is None:
-                from l1ml.synth.settings import load_settings
-
-                settings = load_settings()
-            config = CondorConfig.from_table(dict(getattr(settings, "condor", None) or {}), settings.home)
+            config = CondorConfig.from_table(dict(settings.condor or {}), settings.home, work=settings.work)
         super().__init__(settings, config.poll)
         self.config = config
         self.htcondor = bindings or load_bindings()

@@ -108,7 +108,7 @@ def _signal(pgid: int, pids: set[int], sig: int) -> None:
 class LocalDispatcher:
     name = "local"
 
-    def __init__(self, cgroups: bool = True):
+    def __init__(self, settings=None, cgroups: bool = True):
         self.runs: dict[int, _Run] = {}
         self.host = socket.gethostname()
         own = cgroup_parent() if cgroups else None

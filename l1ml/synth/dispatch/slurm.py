@@ -7,7 +7,7 @@ Settings, the ``[slurm]`` table of synth.toml (``dispatcher = "slurm"`` selects 
     account = "cms_l1"
     cpus = 2                                  # --cpus-per-task
     sbatch_args = ["--qos=normal"]            # anything else the site wants
-    shared = "/eos/cms/store/group/l1ml"      # holds the queue's home; default: the home itself
+    shared = "/eos/cms/store/group/l1ml"      # holds the work dirs; default: the `work` setting
     shared_on_nodes = "/eos/cms/store/group/l1ml"   # only where batch nodes mount it elsewhere
     slurm_conf = "/etc/slurm/other.conf"      # SLURM_CONF for the client tools, if not the default
     slurmd_log = "/var/log/slurm/slurmd.log"  # if readable from here: more evidence for memory kills
@@ -91,7 +91,9 @@ class SlurmConfig:
     poll: float = 2.0
 
     @classmethod
-    def from_table(cls, table: dict, home: Path, where: str = "[slurm]") -> SlurmConfig:
+    def from_table(
+        cls, table: dict, home: Path, where: str = "[slurm]", work: Path | None = None
+    ) -> SlurmConfig:
         check_keys(table, KEYS, where)
         cpus = table.get("cpus", 1)
         if not isinstance(cpus, int) or cpus < 1:
@@ -103,7 +105,7 @@ class SlurmConfig:
         if not isinstance(poll, (int, float)) or poll < 0:
             raise ConfigError(f"{where}: poll must be a number of seconds, not {poll!r}")
         return cls(
-            SharedPaths.from_table(table, home),
+            SharedPaths.from_table(table, work or Path(home) / "work"),
             queue_tag(home),
             str(table.get("partition", "")),
             str(table.get("account", "")),
@@ -215,14 +217,11 @@ class SlurmDispatcher(BatchDispatcher):
     name = "slurm"
     id_key = "slurm_id"
 
-    def __init__(self, settings=None, config: SlurmConfig | None = None, tools: dict | None = None):
+    def __init__(self, settings, config: SlurmConfig | None = None, tools: dict | None = None):
+        # The worker's settings, never the config file read again: CLI and test overrides must count.
         if config is None:
-            if settings is None:
-                from l1ml.synth.settings import load_settings
-
-                settings = load_settings()
-            config = SlurmConfig.from_table(dict(getattr(settings, "slurm", None) or {}), settings.home)
-        if tools is None and settings is not None:
+            config = SlurmConfig.from_table(dict(settings.slurm or {}), settings.home, work=settings.work)
+        if tools is None:
             tools = settings.tools
         super().__init__(settings, config.poll)
         self.config = config
