@@ -345,7 +345,14 @@ def build_activation(layer, ins: list[Info]) -> Op:
 
         info = Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size)
         return Op(layer.name, list(layer.inputs), info, run, can_overwrite=True)
-    raise UnsupportedError(f"layer '{layer.name}': activation '{act}' is not emulated")
+    if act in ("sigmoid", "tanh"):
+        from l1ml.emulate.nn_lut import build_lut_activation
+
+        run, ob = build_lut_activation(layer, x, act)
+        return Op(layer.name, list(layer.inputs), Info(res_t.frac, ob, x.size), run)
+    raise UnsupportedError(
+        f"layer '{layer.name}': activation '{act}' is not emulated (emulated: linear, relu, sigmoid, tanh)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- merge

@@ -83,3 +83,22 @@ def test_merges_concatenate_and_unfolded_batchnorm(tmp_path):
     assert {lay.class_name for lay in hm.get_layers()} >= {"Merge", "Concatenate", "BatchNormalization"}
     xs = np.concatenate([rng.normal(0, 4, (500, 6)), adversarial(40, 8, 6, seed=7)])
     assert_all_equal(hm, xs)
+
+
+def test_lookup_table_activations(tmp_path):
+    """sigmoid and tanh through hls4ml's lookup tables, built by hls4ml's own init code (nn_lut.py)."""
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    tf.keras.utils.set_random_seed(3)
+    L = tf.keras.layers
+    inp = tf.keras.Input((6,), name="x")
+    q = quantized_bits(8, 3, alpha=1)
+    s = L.Activation("sigmoid", name="sg")(QDense(5, kernel_quantizer=q, bias_quantizer=q, name="a")(inp))
+    t = L.Activation("tanh", name="th")(QDense(4, kernel_quantizer=q, bias_quantizer=q, name="b")(inp))
+    model = tf.keras.Model(inp, L.Concatenate(name="cat")([s, t]))
+    hm = hls_model(model, tmp_path / "lut", "ap_fixed<14,6,AP_RND_CONV,AP_SAT>", backend="Vivado")
+    assert {lay.get_attr("activation") for lay in hm.get_layers()} >= {"sigmoid", "tanh"}
+    rng = np.random.default_rng(1)
+    xs = np.concatenate([rng.normal(0, 3, (2000, 6)), adversarial(50, 8, 6, seed=3)])
+    assert_all_equal(hm, xs)
