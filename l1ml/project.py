@@ -88,8 +88,11 @@ class FirmwareConfig:
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    events: int = 2000
+    events: int = 2000  # per sample
     tolerance_lsb: int = 0
+    # Networks: events (all samples together) run through hls4ml's C simulation; beyond them the
+    # bit-exact batch emulator takes over, checked against the C simulation on these events.
+    csim_events: int = 5000
 
 
 @dataclass(frozen=True)

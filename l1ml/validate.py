@@ -165,9 +165,7 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Valida
     rep.task("compile", None)
     csim, cached = load_csim(fw_dir, fw_man)
     rep.advance("compile")
-    rep.task("firmware", None)
-    fw = csim.predict(X)
-    rep.advance("firmware")
+    fw, emu_checks, note = _firmware_outputs(project, csim, fw_dir, fw_man, X, rep)
     rep.task("software", None)
     deploy = load_model(model_dir / man["deploy_file"])
     sw = [o.reshape(len(X), -1) for o in predict_exact(deploy, X)]
@@ -187,6 +185,7 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Valida
     if thr is not None:
         flips = {k: flipped_decisions(sw[1][b], fw[1][b], thr) for k, b in bounds.items()}
     quant = _quantization(model_dir, man, kind, X, fw, diffs)
+    comps += emu_checks
     passed = all(c.ok for c in comps) and not any(flips.values())
     v = Validation(
         project=project.name,
@@ -202,7 +201,8 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Valida
         details={
             "output_precisions": {
                 _output_label(kind, i): o["precision"] for i, o in enumerate(fw_man["outputs"])
-            }
+            },
+            "firmware_outputs": note,
         },
         diffs=diffs,
     )
@@ -214,6 +214,38 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Valida
         v.divergence = first_divergence(project, deploy, fw_man, X[bad][:200])
         rep.advance("trace")
     return v
+
+
+def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
+    """The firmware's outputs for every event.
+
+    Up to [validation] csim_events events: hls4ml's C simulation. Beyond that, the bit-exact batch
+    emulator, which is itself compared with the C simulation on those first events, at 0 LSB, so the
+    emulator stays checked wherever it stands in for the firmware. A network the emulator refuses falls
+    back to the C simulation on every event, and the report says so.
+    """
+    n_csim = min(len(X), project.validation.csim_events)
+    rep.task("firmware", None)
+    fw_csim = [np.asarray(o).reshape(n_csim, -1) for o in csim.predict(X[:n_csim])]
+    rep.advance("firmware")
+    if n_csim == len(X):
+        return fw_csim, [], f"C simulation on all {len(X)} events"
+    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.emulate.nn_fixed import emulate_arrays
+
+    rep.task("emulator", None)
+    try:
+        emu = [o.reshape(len(X), -1) for o in emulate_arrays(fw_dir / "hls4ml", X).values()]
+    except UnsupportedError as exc:
+        fw = [np.asarray(o).reshape(len(X), -1) for o in csim.predict(X)]
+        return fw, [], f"C simulation on all {len(X)} events (the batch emulator refused: {exc})"
+    rep.advance("emulator")
+    checks = []
+    for i, (e, c, info) in enumerate(zip(emu, fw_csim, fw_man["outputs"], strict=True)):
+        label = f"{_output_label(fw_man.get('kind', ''), i)} (emulator vs C simulation)"
+        checks.append(compare(label, c, e[:n_csim], lsb_of(info["precision"]), 0))
+    note = f"batch emulator on all {len(X)} events, checked against the C simulation on the first {n_csim}"
+    return emu, checks, note
 
 
 def _quantization(model_dir, man, kind, X, fw, diffs) -> list[OutputComparison]:

@@ -104,3 +104,20 @@ def test_cli_validate_writes_junit_and_exits_zero(converted, tmp_path):
     assert "PASS" in r.stdout and "cached library" in r.stdout
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 2
+
+
+@pytest.mark.slow
+def test_large_validation_uses_the_emulator_checked_against_csim(converted):
+    """Beyond [validation] csim_events the batch emulator stands in for the firmware, and is itself
+    compared with the C simulation, at 0 LSB, on the events both ran."""
+    from dataclasses import replace
+
+    proj, _ = converted("dense_ae")
+    proj = replace(proj, validation=replace(proj.validation, csim_events=300))
+    v = validate(proj, events=200)
+    assert v.passed, v.to_dict()
+    assert v.details["firmware_outputs"].startswith("batch emulator on all 1000 events")
+    checks = [c for c in v.comparisons if "emulator vs C simulation" in c.name]
+    assert [c.name.split(" ")[0] for c in checks] == ["reconstruction", "score"]
+    assert all(c.events in (300, 300 * 57) and c.mismatches == 0 for c in checks)
+    assert sum(v.events.values()) == 1000
