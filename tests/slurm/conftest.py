@@ -62,3 +62,34 @@ def slurm_conf() -> Path:
         subprocess.run(
             ["bash", str(UP), "stop"], env=env, capture_output=True, text=True, check=False, timeout=60
         )
+
+
+@pytest.fixture(scope="session")
+def scenario(slurm_conf, tmp_path_factory):
+    """One queue on Slurm for all of tests/slurm. Slurm's shortest time limit is a minute and it checks
+    limits every 30 s, so the timeout job is submitted first and its test (test_time_limit.py) runs last:
+    the other Slurm tests run while it waits."""
+    from slurm_helpers import Scenario, synth
+
+    tmp = tmp_path_factory.mktemp("queue-on-slurm")
+    (tmp / "synth.toml").write_text('dispatcher = "slurm"\n[slurm]\npoll = 0.3\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("L1ML_SYNTH_HOME", str(tmp / "queue"))
+        mp.setenv("L1ML_SYNTH_CONFIG", str(tmp / "synth.toml"))
+        for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_TOKEN", "L1ML_SYNTH_WORK"):
+            mp.delenv(var, raising=False)
+        s = Scenario(tmp, synth.Procs())
+        try:
+            s.token = synth.cli("token", "create", "alice").stdout.strip()
+            s.start()
+            # Two CPUs: the timeout and cancel jobs take them first, so the rest queue in Slurm behind them.
+            s.submit("timeout", "200M", timeout="60s", sleep_ms=300_000)
+            s.submit("cancel", "200M", sleep_ms=300_000)
+            s.submit("long", "300M", sleep_ms=12_000)
+            s.submit("ok", "200M")
+            s.submit("fail", "200M", exit_code=3)
+            s.submit("oom", "150M", alloc_mb=600, sleep_ms=5_000)
+            s.submit("later", "250M", sleep_ms=3_000)
+            yield s
+        finally:
+            s.close()

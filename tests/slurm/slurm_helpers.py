@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 from pathlib import Path
 
@@ -31,3 +32,49 @@ def scontrol_job(slurm_id: str) -> dict[str, str]:
     )
     assert r.returncode == 0, r.stderr
     return parse_scontrol(r.stdout)
+
+
+END = ("succeeded", "failed", "oom", "timeout", "cancelled")
+
+
+class Scenario:
+    """A queue with dispatcher = "slurm": its server, its worker, and the jobs submitted to it by key."""
+
+    def __init__(self, tmp, procs):
+        self.tmp, self.procs = tmp, procs
+        self.ids: dict[str, int] = {}
+        self.url = ""
+        self.token = ""
+
+    def start(self) -> None:
+        self.url = self.procs.server(synth.free_port(), log=self.tmp / "server.log")
+        self.procs.worker("64G", log=self.tmp / "worker.log")
+
+    def submit(self, key: str, memory: str, timeout: str = "10m", **behaviour) -> None:
+        prj = synth.make_project(self.tmp / "projects", key, **behaviour)
+        args = ["-p", str(prj), "-m", "v1", "--step", "csim", "--memory", memory, "--timeout", timeout]
+        r = synth.cli("submit", *args, "--server", self.url, "--token", self.token, "--json")
+        self.ids[key] = json.loads(r.stdout)["id"]
+
+    def job(self, key: str):
+        return synth.job(self.ids[key])
+
+    def slurm_id(self, key: str) -> str:
+        return synth.wait_for(
+            lambda: (self.job(key).handle or {}).get("slurm_id"), 30, 0.1, f"job {key} to reach Slurm"
+        )
+
+    def slurm_state(self, key: str) -> str:
+        return scontrol_job(self.slurm_id(key)).get("JobState", "")
+
+    def wait(self, key: str, timeout: float = 60.0):
+        return synth.wait_state(self.ids[key], END, timeout)
+
+    def close(self) -> None:
+        """Stop the services, and cancel whatever a failed test left on the single node."""
+        self.procs.stop()
+        self.procs.procs.clear()
+        for key in self.ids:
+            sid = (self.job(key).handle or {}).get("slurm_id", "")
+            if sid.isdigit():
+                subprocess.run(["scancel", sid], capture_output=True, check=False)

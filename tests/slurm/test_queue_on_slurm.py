@@ -2,8 +2,9 @@
 `l1ml synth submit` through the HTTP server, run by sbatch, followed by squeue/scontrol, cancelled with
 scancel, and taken over by a new server and worker after both were killed mid-run.
 
-One scenario for the module: the Slurm time limit cannot be shorter than a minute, so the timeout job runs
-beside the others and its test comes last.
+One scenario for the session (tests/slurm/conftest.py): the Slurm time limit cannot be shorter than a
+minute, so the timeout job runs beside everything else in tests/slurm and its test
+(test_time_limit.py) comes last.
 """
 
 from __future__ import annotations
@@ -13,90 +14,10 @@ import signal
 import subprocess
 
 import pytest
-from slurm_helpers import scontrol_job, synth
+from slurm_helpers import END, scontrol_job, synth
 
 pytestmark = pytest.mark.slurm
 M = 1024**2
-END = ("succeeded", "failed", "oom", "timeout", "cancelled")
-
-
-class Scenario:
-    def __init__(self, tmp, procs):
-        self.tmp, self.procs = tmp, procs
-        self.ids: dict[str, int] = {}
-        self.url = ""
-        self.token = ""
-
-    def start(self) -> None:
-        self.url = self.procs.server(synth.free_port(), log=self.tmp / "server.log")
-        self.procs.worker("64G", log=self.tmp / "worker.log")
-
-    def submit(self, key: str, memory: str, timeout: str = "10m", **behaviour) -> None:
-        prj = synth.make_project(self.tmp / "projects", key, **behaviour)
-        r = synth.cli(
-            "submit",
-            "-p",
-            str(prj),
-            "-m",
-            "v1",
-            "--step",
-            "csim",
-            "--memory",
-            memory,
-            "--timeout",
-            timeout,
-            "--server",
-            self.url,
-            "--token",
-            self.token,
-            "--json",
-        )
-        self.ids[key] = json.loads(r.stdout)["id"]
-
-    def job(self, key: str):
-        return synth.job(self.ids[key])
-
-    def slurm_id(self, key: str) -> str:
-        return synth.wait_for(
-            lambda: (self.job(key).handle or {}).get("slurm_id"), 30, 0.1, f"job {key} to reach Slurm"
-        )
-
-    def slurm_state(self, key: str) -> str:
-        return scontrol_job(self.slurm_id(key)).get("JobState", "")
-
-    def wait(self, key: str, timeout: float = 60.0):
-        return synth.wait_state(self.ids[key], END, timeout)
-
-
-@pytest.fixture(scope="module")
-def scenario(slurm_conf, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("queue-on-slurm")
-    (tmp / "synth.toml").write_text('dispatcher = "slurm"\n[slurm]\npoll = 0.3\n')
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("L1ML_SYNTH_HOME", str(tmp / "queue"))
-        mp.setenv("L1ML_SYNTH_CONFIG", str(tmp / "synth.toml"))
-        for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_TOKEN"):
-            mp.delenv(var, raising=False)
-        procs = synth.Procs()
-        s = Scenario(tmp, procs)
-        s.token = synth.cli("token", "create", "alice").stdout.strip()
-        s.start()
-        # Two CPUs: the timeout and cancel jobs take them first, so the rest queue in Slurm behind them.
-        s.submit("timeout", "200M", timeout="60s", sleep_ms=300_000)
-        s.submit("cancel", "200M", sleep_ms=300_000)
-        s.submit("long", "300M", sleep_ms=12_000)
-        s.submit("ok", "200M")
-        s.submit("fail", "200M", exit_code=3)
-        s.submit("oom", "150M", alloc_mb=600, sleep_ms=5_000)
-        s.submit("later", "250M", sleep_ms=3_000)
-        try:
-            yield s
-        finally:
-            procs.stop()
-            for key in s.ids:  # nothing of a failed test may keep the single node busy
-                sid = (s.job(key).handle or {}).get("slurm_id", "")
-                if sid.isdigit():
-                    subprocess.run(["scancel", sid], capture_output=True, check=False)
 
 
 def test_slurm_gets_the_declared_memory_and_time(scenario):
@@ -205,11 +126,3 @@ def test_true_end_states_after_the_restart(scenario, tmp_path):
         "logs", str(scenario.ids["ok"]), "--server", scenario.url, "--token", scenario.token
     ).stdout
     assert "testbench done" in log
-
-
-def test_slurm_time_limit_is_a_timeout(scenario):
-    # Slurm's shortest limit is one minute, and it checks limits about every 30 s.
-    j = scenario.wait("timeout", 150)
-    assert j.state == "timeout", j
-    assert "time limit" in j.reason
-    assert scenario.slurm_state("timeout") == "TIMEOUT"

@@ -92,3 +92,44 @@ def test_default_memory_from_the_project_size(tmp_path):
     assert derived_memory("csim", tmp_path / "fw") == 5 * G  # 2 + 3
     (fw / "w3.txt").write_bytes(b"0" * 200_000_000)
     assert derived_memory("vsynth", tmp_path / "fw") == 128 * G  # capped
+
+
+def test_store_made_before_the_pending_column_gets_it(tmp_path):
+    import sqlite3
+
+    from l1ml.synth.store import SCHEMA, Store
+
+    old = SCHEMA.replace(",\n    pending TEXT NOT NULL DEFAULT ''", "")
+    assert old != SCHEMA
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        db.executescript(old)
+        db.execute(
+            "INSERT INTO jobs (user, step, state, memory, timeout, submitted_at) "
+            "VALUES ('a', 'csim', 'queued', 1, 60, 0)"
+        )
+    store = Store(tmp_path / "queue.db")
+    Store(tmp_path / "queue.db")  # a second opener finds the column there
+    j = store.get(1)
+    assert j.pending == "" and store.describe([j])[0]["where"] == "l1ml queue"
+
+
+def test_a_run_waiting_in_a_batch_system_is_shown_queued_until_it_starts(tmp_path):
+    import time
+
+    from l1ml.synth.store import Store
+
+    store = Store(tmp_path / "queue.db")
+    store.submit(user="a", step="csim", memory=G, timeout=60)
+    j = store.claim("w", 2 * G, scheduler.pick)
+    store.record_start(j.id, "w", 1, {"system": "slurm", "slurm_id": "7"}, [])
+    assert store.set_pending(j.id, "w", 1, "slurm pending (Resources)")
+    shown = store.describe([store.get(j.id)])[0]
+    assert (shown["state"], shown["where"]) == ("queued", "slurm pending (Resources)")
+    assert store.get(j.id).state == "running"  # for the queue: handed over, its memory held
+    time.sleep(0.01)
+    assert store.set_pending(j.id, "w", 1, "")
+    started = store.get(j.id)
+    assert started.started_at > j.started_at  # the moment it really started
+    shown = store.describe([started])[0]
+    assert (shown["state"], shown["where"]) == ("running", "slurm running")
+    assert not store.set_pending(j.id, "other-worker", 1, "x")  # fenced like every worker update
