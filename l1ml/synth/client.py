@@ -133,7 +133,7 @@ class LocalClient:
             archive=Path(staged),
             archives_dir=self.settings.archives,
         )
-        return job.to_dict()
+        return self.store.describe([job])[0]
 
     def _job(self, job_id: int):
         job = self.store.get(job_id)

@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return job.to_dict()
+        return store.describe([job])[0]
 
     @app.get("/jobs")
     def list_jobs(all: int = 0, caller=Depends(who)) -> list[dict]:

@@ -64,11 +64,19 @@ def slurm_conf() -> Path:
         )
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Slurm's time limit is the longest wait of the suite (a minute at least, checked every 30 s): its test
+    goes last of the whole session, so every other test runs while the scenario's timeout job waits."""
+    here = Path(__file__).parent / "test_time_limit.py"
+    last = [i for i in items if i.path == here]
+    items[:] = [i for i in items if i.path != here] + last
+
+
 @pytest.fixture(scope="session")
 def scenario(slurm_conf, tmp_path_factory):
-    """One queue on Slurm for all of tests/slurm. Slurm's shortest time limit is a minute and it checks
-    limits every 30 s, so the timeout job is submitted first and its test (test_time_limit.py) runs last:
-    the other Slurm tests run while it waits."""
+    """One queue on Slurm for the session. Its timeout job is submitted first and its test
+    (test_time_limit.py) runs last of all; the environment it sets is the default for the session (tests
+    of tests/synth set their own queue home per test)."""
     from slurm_helpers import Scenario, synth
 
     tmp = tmp_path_factory.mktemp("queue-on-slurm")

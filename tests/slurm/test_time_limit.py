@@ -1,5 +1,5 @@
-"""Last in tests/slurm: the scenario's timeout job, submitted first, reaches Slurm's time limit (a minute,
-checked every 30 s) while the other Slurm tests run."""
+"""Last of the session (tests/slurm/conftest.py moves it there): the scenario's timeout job, submitted first,
+reaches Slurm's time limit (a minute, checked every 30 s) while every other test runs."""
 
 from __future__ import annotations
 

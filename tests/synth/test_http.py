@@ -31,11 +31,13 @@ def test_tokens_users_and_admin_over_http(home, tmp_path, procs):
     procs.worker("1G")
     prj = make_project(tmp_path, sleep_ms=300)
     as_alice = ("--server", url, "--token", alice)
-    jid = json.loads(
+    submitted = json.loads(
         cli(
             "submit", "-p", str(prj), "-m", "v1", "--step", "csim", "--memory", "200M", "--json", *as_alice
         ).stdout
-    )["id"]
+    )
+    jid = submitted["id"]
+    assert (submitted["state"], submitted["where"]) == ("queued", "l1ml queue")
     assert json.loads(cli("status", str(jid), "--json", *as_alice).stdout)["user"] == "alice"
 
     # Bob's token on Alice's job: not visible, not cancellable, not fetchable.
