@@ -14,7 +14,7 @@ def _load_synth_helpers():
     # The queue's own test helpers (tiny C++ firmware project, CLI runner, service processes), reused so
     # these tests drive the queue exactly as tests/synth does.
     spec = importlib.util.spec_from_file_location(
-        "synth_test_helpers", REPO / "tests" / "synth" / "conftest.py"
+        "synth_test_helpers", REPO / "tests" / "synth" / "synth_helpers.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

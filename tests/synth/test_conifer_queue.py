@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli, job, submit_local, wait_state
+from synth_helpers import cli, job, submit_local, wait_state
 
 REPO = Path(__file__).resolve().parents[2]
 N_EVENTS = 64

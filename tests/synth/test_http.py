@@ -6,7 +6,7 @@ import os
 import tarfile
 
 import httpx
-from conftest import cli, free_port, make_project, settings, wait_state
+from synth_helpers import cli, free_port, make_project, settings, wait_state
 
 
 def _evil_archive() -> bytes:

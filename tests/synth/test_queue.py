@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from conftest import cli, job, make_project, settings, submit_local, wait_for, wait_state
+from synth_helpers import cli, job, make_project, settings, submit_local, wait_for, wait_state
 
 M = 1024**2
 
@@ -20,7 +20,7 @@ def test_concurrent_submitters_get_distinct_ids(home, tmp_path):
     prj = make_project(tmp_path)
     # Eight CLI processes at once, plus four processes each submitting ten jobs through the library.
     code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from conftest import submit_local;"
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from synth_helpers import submit_local;"
         f"[submit_local({str(prj)!r}) for _ in range(10)]"
     )
     lib = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
@@ -156,7 +156,7 @@ def test_rtlsim_runs_ghdl_and_a_failing_testbench_fails(home, tmp_path, procs):
     if not subprocess.run(["which", "ghdl"], capture_output=True).returncode == 0:
         pytest.fail("ghdl is not installed; apt-get install ghdl (CI installs it)")
     good = make_project(tmp_path, "good", vhdl=True)
-    from conftest import make_vhdl
+    from synth_helpers import make_vhdl
 
     bad = make_project(tmp_path, "bad")
     make_vhdl(bad / "build" / "firmware" / "v1" / "conifer_vhdl", fail=True)

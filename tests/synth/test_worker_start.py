@@ -3,7 +3,7 @@
 import json
 import tarfile
 
-from conftest import job, make_project, settings, submit_local
+from synth_helpers import job, make_project, settings, submit_local
 
 from l1ml.synth.dispatch.local import LocalDispatcher
 from l1ml.synth.worker import Worker, result_path
