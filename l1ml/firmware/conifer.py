@@ -191,6 +191,36 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# conifer 1.11's xilinxhls writer declares the top function with a third argument, the per-tree scores,
+# in <name>.h and calls it that way from <name>_test.cpp, but its firmware template defines only the
+# two-argument form, so the project's own testbench (csim) cannot link. This is the missing definition:
+# tree scores laid out [tree][class] as the testbench reads them, then the same decision function.
+_TOP_WITH_TREE_SCORES = """
+// Added by l1ml: the three-argument top function that {name}.h declares and {name}_test.cpp calls.
+void {name}(input_arr_t x, score_arr_t score, score_t tree_scores[BDT::fn_classes(n_classes) * n_trees]){{
+  score_t scores[BDT::fn_classes(n_classes)][n_trees];
+  bdt.tree_scores(x, scores);
+  for(int i = 0; i < n_trees; i++){{
+    for(int j = 0; j < BDT::fn_classes(n_classes); j++){{
+      tree_scores[i * BDT::fn_classes(n_classes) + j] = scores[j][i];
+    }}
+  }}
+  bdt.decision_function(x, score);
+}}
+"""
+
+
+def complete_top_function(hls_dir: Path, name: str) -> bool:
+    """Add the three-argument top function where conifer declares it but does not define it."""
+    cpp = hls_dir / "firmware" / f"{name}.cpp"
+    header = (hls_dir / "firmware" / f"{name}.h").read_text()
+    source = cpp.read_text()
+    if "tree_scores" not in header or "tree_scores" in source:
+        return False  # a conifer that never declares it, or already defines it, needs nothing
+    cpp.write_text(source + _TOP_WITH_TREE_SCORES.format(name=name))
+    return True
+
+
 def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     """Write conifer_model.json, conifer_hls/ and conifer_vhdl/ into out_dir; return the manifest fields."""
     import conifer
@@ -218,6 +248,7 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     # a repeated conversion write identical sources, so the compiled C simulation stays cached.
     hls._stamp = int(hashlib.sha256(json.dumps([ens, cfg], sort_keys=True).encode()).hexdigest()[:12], 16)
     hls.write()
+    completed = complete_top_function(hls_dir, name)
     hls.save(str(out_dir / "conifer_model.json"))
     write_vhdl(
         copy.deepcopy(ens),
@@ -240,6 +271,7 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
         "n_features": ens["n_features"],
         "splitting_convention": ens["splitting_convention"],
         "thresholds_corrected": corrected,
+        "top_function_completed": completed,
         "files": {"conifer_model": "conifer_model.json", "hls": "conifer_hls", "vhdl": "conifer_vhdl"},
         "model_manifest_sha256": _sha256(model_manifest) if model_manifest.is_file() else None,
         "hashes": {
