@@ -60,4 +60,9 @@ def convert(project, version: str | None = None, progress=None) -> dict:
         "code_version": manifest.code_version(),
     }
     manifest.write_json(out_dir / "manifest.json", fw)
+    # After the manifest: the emulator that computes the expected outputs finds the model through it.
+    from l1ml.firmware.tbdata import write_testbench_data
+
+    fw["testbench"] = write_testbench_data(project, model_dir, out_dir, kind)
+    manifest.write_json(out_dir / "manifest.json", fw)
     return fw

@@ -50,6 +50,9 @@ def test_network_example_is_bit_exact(converted, example):
     assert sum(v.flips.values()) == 0
     assert v.quantization and all(c.informative for c in v.quantization)
     _bit_exact(proj, fw)
+    _testbench_data_written(
+        proj, fw, ["hls4ml/tb_data/tb_input_features.dat", "hls4ml/tb_data/tb_output_predictions.dat"]
+    )
     paths = write_reports(v, default_report_dir(proj, v.version))
     report = json.loads(open(paths["json"]).read())
     assert report["passed"] is True and report["comparisons"][1]["name"] == "score"
@@ -74,6 +77,27 @@ def test_bdt_example_converts_and_validates(converted):
     emulated = [c for c in v.comparisons if not c.name.endswith("float_vs_xgboost")]
     assert emulated and all(c.mismatches == 0 and c.max_diff_lsb == 0 for c in emulated)
     assert any(c.name == "background/hls_csim" for c in emulated)
+    _testbench_data_written(
+        proj,
+        fw,
+        [
+            "conifer_hls/tb_data/tb_input_features.dat",
+            "conifer_hls/tb_data/tb_output_predictions.dat",
+            "conifer_vhdl/SimulationInput.txt",
+        ],
+    )
+
+
+def _testbench_data_written(proj, fw, files) -> None:
+    """convert fills the testbench data that hls4ml and conifer leave empty: real background events,
+    and the outputs the firmware must give for them (the emulator's)."""
+    tb = fw["testbench"]
+    assert tb["files"] == files and tb["events"] > 0
+    d = proj.firmware_dir(fw["version"])
+    inputs = np.loadtxt(d / files[0], ndmin=2)
+    expected = np.loadtxt(d / files[1], ndmin=2)
+    assert inputs.shape == (tb["events"], 57) and len(expected) == tb["events"]
+    assert len(np.unique(expected[:, -1])) > 1  # real, differing events, not one default input
 
 
 @pytest.mark.slow
