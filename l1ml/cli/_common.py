@@ -77,3 +77,23 @@ def progress_bars():
             yield RichReporter(p)
 
     return cm()
+
+
+def run_app(app, prog_name: str | None = None) -> None:
+    """Run a Typer app as a command: user errors become one red line and exit code 2, never a traceback.
+
+    Typer's standalone mode already turns usage errors into a usage message (exit 2); what escapes it is
+    ours to render.
+    """
+    import sys
+
+    from l1ml.errors import L1mlError
+
+    try:
+        app(prog_name=prog_name)
+    except L1mlError as exc:
+        from rich.markup import escape
+
+        # escape(): messages quote TOML sections like "[model]", which rich would read as markup.
+        console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(2)

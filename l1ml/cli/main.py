@@ -3,8 +3,6 @@ level, so `l1ml --help` stays fast. Heavy imports happen inside command bodies."
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from l1ml.cli import boards, convert, data, demo, emulate, models, synth, train, validate
@@ -28,22 +26,10 @@ app.command("demo")(demo.demo)
 
 
 def run() -> None:
-    """Entry point: user errors become one red line and exit code 2, never a traceback.
+    """The `l1ml` entry point."""
+    from l1ml.cli._common import run_app
 
-    Typer's standalone mode already turns usage errors into a usage message (exit 2); what escapes it is
-    ours to render.
-    """
-    from l1ml.errors import L1mlError
-
-    try:
-        app()
-    except L1mlError as exc:
-        from rich.console import Console
-        from rich.markup import escape
-
-        # escape(): messages quote TOML sections like "[model]", which rich would read as markup.
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -231,8 +231,11 @@ def worker(
     max_jobs: int = typer.Option(0, "--max-jobs", help="At most this many jobs at once (0: memory decides)."),
     poll: float = typer.Option(0.2, "--poll", help="Seconds between scheduling rounds."),
     lease: float = typer.Option(None, "--lease", help="Seconds a claim lives without heartbeat."),
+    drain: bool = typer.Option(
+        False, "--drain", help="Exit once no queued job fits and none runs (for CI and scripts)."
+    ),
 ) -> None:
-    """Run queued jobs on this machine within a memory budget, until SIGTERM or Ctrl-C."""
+    """Run queued jobs on this machine within a memory budget, until SIGTERM or Ctrl-C (or --drain)."""
     import logging
 
     from l1ml.synth.job import format_memory, parse_memory
@@ -243,7 +246,7 @@ def worker(
     settings = load_settings(lease=lease)
     w = Worker(settings, parse_memory(memory_budget), max_jobs, poll)
     console(stderr=True).print(f"worker {w.id}: budget {format_memory(w.budget)}, queue {settings.db}")
-    w.run()
+    w.run(until=w.drained if drain else None)
 
 
 @token_app.command("create")
@@ -272,22 +275,9 @@ def token_revoke(user: str = typer.Argument(...)) -> None:
 def _main() -> None:
     """`python -m l1ml.cli.synth`: the same app and error handling as `l1ml synth`, without loading the
     other command groups."""
-    import click
+    from l1ml.cli._common import run_app
 
-    from l1ml.errors import L1mlError
-
-    try:
-        app(standalone_mode=False, prog_name="l1ml synth")
-    except L1mlError as exc:
-        console(stderr=True).print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        sys.exit(1)
+    run_app(app, prog_name="l1ml synth")
 
 
 if __name__ == "__main__":

@@ -228,6 +228,14 @@ class Worker:
             logger.info("job %s: %s for %s, attempt %d", job.id, job.step, job.user, job.attempts)
             self.launch(job)
 
+    def drained(self) -> bool:
+        """Nothing left for this worker: no run of its own, and no queued job that fits its budget."""
+        from l1ml.synth.job import QUEUED
+
+        if self.active:
+            return False
+        return not any(j.memory <= self.budget for j in self.store.list(states=(QUEUED,)))
+
     def run(self, until=None) -> None:
         """Loop until SIGTERM/SIGINT (or until() is true); then stop running jobs and requeue them."""
 

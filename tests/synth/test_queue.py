@@ -351,3 +351,14 @@ def test_csim_on_a_real_hls4ml_project(home, tmp_path, procs):
     want = np.loadtxt(tmp_path / "y.dat")
     assert got.shape == want.shape == (10,)
     assert np.allclose(got, want, atol=0.1)  # ap_fixed<16,6> against float
+
+
+def test_worker_drain_runs_what_fits_then_exits(home, tmp_path):
+    """`worker --drain` (CI's way to run a queue to its end) exits 0 once nothing it could run is left;
+    a job larger than its budget stays queued for a bigger worker."""
+    ok = submit_local(make_project(tmp_path, "ok"))["id"]
+    bad = submit_local(make_project(tmp_path, "bad", exit_code=3))["id"]
+    big = submit_local(make_project(tmp_path, "big"), memory="64G")["id"]
+    r = cli("worker", "--memory-budget", "1G", "--drain", "--poll", "0.05")
+    assert r.returncode == 0
+    assert (job(ok).state, job(bad).state, job(big).state) == ("succeeded", "failed", "queued")
