@@ -82,8 +82,10 @@ def demo(
     for name, text in DEMO_PROJECTS.items():
         d = out / name
         d.mkdir(exist_ok=True)
-        (d / "project.toml").write_text(text.format(data=DEMO_DATA, epochs=epochs, validate_events=validate_events))
-    failed = []
+        (d / "project.toml").write_text(
+            text.format(data=DEMO_DATA, epochs=epochs, validate_events=validate_events)
+        )
+    failed, built = [], []
     for name in DEMO_PROJECTS:
         proj = load_project(out / name)
         c.rule(f"[bold]2. train {name}")
@@ -102,6 +104,9 @@ def demo(
             failed.append(name)
         c.rule(f"[bold]5. firmware-exact rate of {name}")
         firmware_rate(proj, model_dir, out / "data" / "background.h5")
+        built.append((proj, model_dir.name))
+    c.rule("[bold]6. the firmware's own testbenches through the synthesis queue")
+    failed += queue_csim(out / "queue", built)
     if failed:
         c.print(f"[bold red]validation failed for {', '.join(failed)}[/]")
         raise typer.Exit(1)
@@ -132,3 +137,68 @@ def firmware_rate(proj, model_dir: Path, background: Path) -> None:
         f"{fired} fire at threshold {man['threshold']:.6g}: [bold]{rate_khz:.3g} kHz[/] "
         f"(target {proj.trigger.rate_khz:g} kHz, set on the test split; this counts every event)"
     )
+
+
+def queue_csim(home: Path, built: list) -> list[str]:
+    """Queue a csim job (g++ build and run of the generated project's own testbench, on the events
+    `convert` wrote) per project on a demo-local queue, run a worker until the queue is drained, and
+    compare each testbench's output with the emulator's expected outputs. Returns the failed projects."""
+    import os
+
+    import numpy as np
+    from rich.table import Table
+
+    from l1ml.synth.client import LocalClient, package
+    from l1ml.synth.job import format_memory, parse_memory
+    from l1ml.synth.settings import load_settings
+    from l1ml.synth.worker import Worker
+
+    settings = load_settings(home=home, work=None, server="")
+    client = LocalClient(settings)
+    jobs = {}
+    for proj, version in built:
+        archive, fields = package(proj, version, "csim", None, "30m", check_tools=True)
+        try:
+            jobs[proj.name] = (proj, version, client.submit(archive, **fields)["id"])
+        finally:
+            os.unlink(archive)
+    worker = Worker(settings, parse_memory("8G"), 0, 0.1)
+    with progress_bars() as rep:
+        rep.task("csim jobs", None)
+        worker.run(until=worker.drained)
+        rep.advance("csim jobs")
+    t = Table(title=f"csim jobs on the queue in {home}")
+    for col in ("job", "project", "state", "time", "peak memory", "testbench output vs emulator"):
+        t.add_column(col)
+    failed = []
+    for name, (proj, version, job_id) in jobs.items():
+        j = client.get(job_id)
+        verdict = "-"
+        if j["state"] == "succeeded":
+            d = client.fetch(job_id, home / "results") / "files"
+            sub = "hls4ml" if (d / "hls4ml").is_dir() else "conifer_hls"
+            got = np.array((d / sub / "tb_data" / "csim_results.log").read_text().split(), float)
+            want = np.loadtxt(
+                proj.firmware_dir(version) / sub / "tb_data" / "tb_output_predictions.dat"
+            ).ravel()
+            # hls4ml's testbench prints 6 significant digits; conifer's prints scores exactly.
+            same = (
+                np.array_equal(got, want)
+                if sub == "conifer_hls"
+                else np.allclose(got, want, rtol=1e-5, atol=1e-5)
+            )
+            verdict = f"{'identical' if sub == 'conifer_hls' else 'equal to print precision'}: {same}"
+            if not same:
+                failed.append(name)
+        else:
+            failed.append(name)
+        t.add_row(
+            str(job_id),
+            name,
+            j["state"],
+            f"{(j['ended_at'] or 0) - (j['started_at'] or 0):.1f} s",
+            format_memory(j["peak_memory"]) if j["peak_memory"] else "-",
+            verdict,
+        )
+    console().print(t)
+    return failed

@@ -1,0 +1,26 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_chain(tmp_path):
+    """`l1ml demo`, the README's main job, end to end on a small sample: every step must really pass."""
+    env = {**os.environ, "COLUMNS": "200", "L1ML_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("L1ML_SYNTH_WORK", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "l1ml.cli.main", "demo", "--out", str(tmp_path / "demo"), "--events", "5000",
+         "--epochs", "1", "--validate-events", "60"],
+        capture_output=True, text=True, timeout=900, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    out = r.stdout
+    assert out.count("PASS") == 2 and "FAIL" not in out
+    assert "identical: True" in out and "equal to print precision: True" in out
+    assert "demo finished" in out
+    for name in ("dense_ae", "bdt"):
+        d = tmp_path / "demo" / name / "build"
+        assert (d / "models" / "v1" / "metrics.json").is_file()
+        assert (d / "validation" / "v1" / "junit.xml").is_file()
