@@ -101,14 +101,14 @@ def demo(
             v = validate(proj, model_dir.name, progress=rep)
         validate_cli.show(v, write_reports(v, default_report_dir(proj, v.version)))
         if not v.passed:
-            failed.append(name)
+            failed.append(f"validation of {name}")
         c.rule(f"[bold]5. firmware-exact rate of {name}")
         firmware_rate(proj, model_dir, out / "data" / "background.h5")
         built.append((proj, model_dir.name))
     c.rule("[bold]6. the firmware's own testbenches through the synthesis queue")
     failed += queue_csim(out / "queue", built)
     if failed:
-        c.print(f"[bold red]validation failed for {', '.join(failed)}[/]")
+        c.print(f"[bold red]failed: {', '.join(failed)} (see the tables above)[/]")
         raise typer.Exit(1)
     c.rule("[bold green]demo finished")
     c.print(f"everything is under {out.resolve()}")
@@ -189,9 +189,9 @@ def queue_csim(home: Path, built: list) -> list[str]:
             )
             verdict = f"{'identical' if sub == 'conifer_hls' else 'equal to print precision'}: {same}"
             if not same:
-                failed.append(name)
+                failed.append(f"csim output of {name}")
         else:
-            failed.append(name)
+            failed.append(f"csim job of {name}")
         t.add_row(
             str(job_id),
             name,

@@ -48,8 +48,9 @@ class Settings:
         return self.home / "archives"
 
     def __post_init__(self):
-        object.__setattr__(self, "home", Path(self.home).expanduser())
-        work = Path(self.work).expanduser() if self.work else self.home / "work"
+        # Absolute: jobs run with their own work directory as cwd, where a relative path means nothing.
+        object.__setattr__(self, "home", Path(self.home).expanduser().absolute())
+        work = Path(self.work).expanduser().absolute() if self.work else self.home / "work"
         object.__setattr__(self, "work", work)
 
 

@@ -7,13 +7,14 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_chain(tmp_path):
-    """`l1ml demo`, the README's main job, end to end on a small sample: every step must really pass."""
+    """`l1ml demo`, the README's main job, end to end on a small sample: every step must really pass.
+    A relative --out, as the default is, must work throughout (queue jobs run in their own cwd)."""
     env = {**os.environ, "COLUMNS": "200", "L1ML_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("L1ML_SYNTH_WORK", None)
     r = subprocess.run(
-        [sys.executable, "-m", "l1ml.cli.main", "demo", "--out", str(tmp_path / "demo"), "--events", "5000",
+        [sys.executable, "-m", "l1ml.cli.main", "demo", "--out", "demo", "--events", "5000",
          "--epochs", "1", "--validate-events", "60"],
-        capture_output=True, text=True, timeout=900, env=env,
+        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     out = r.stdout

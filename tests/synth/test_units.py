@@ -133,3 +133,14 @@ def test_a_run_waiting_in_a_batch_system_is_shown_queued_until_it_starts(tmp_pat
     shown = store.describe([started])[0]
     assert (shown["state"], shown["where"]) == ("running", "slurm running")
     assert not store.set_pending(j.id, "other-worker", 1, "x")  # fenced like every worker update
+
+
+def test_relative_home_and_work_become_absolute(tmp_path, monkeypatch):
+    """A job runs with its work directory as cwd: a relative queue path given by the user (the demo
+    passes one) must not reach the dispatcher as relative."""
+    from l1ml.synth.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    s = Settings(home="queue", work="w")
+    assert s.home == tmp_path / "queue" and s.work == tmp_path / "w"
+    assert Settings(home="queue").work == tmp_path / "queue" / "work"
