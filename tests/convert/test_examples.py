@@ -107,6 +107,7 @@ def test_cli_validate_writes_junit_and_exits_zero(converted, tmp_path):
     import xml.etree.ElementTree as ET
 
     proj, _ = converted("dense_ae")
+    validate(proj, events=30)  # compiles the C simulation, unless an earlier test did: then it is cached
     junit = tmp_path / "ci" / "junit.xml"
     r = subprocess.run(
         [
