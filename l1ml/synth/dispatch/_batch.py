@@ -89,6 +89,17 @@ def check_keys(table: dict, valid: set[str], where: str) -> None:
         )
 
 
+def common_fields(table: dict, where: str, default_poll: float) -> tuple[int, float]:
+    """The keys every batch dispatcher's table has: cpus per job and seconds between polls."""
+    cpus = table.get("cpus", 1)
+    if not isinstance(cpus, int) or cpus < 1:
+        raise ConfigError(f"{where}: cpus must be a whole number of at least 1, not {cpus!r}")
+    poll = table.get("poll", default_poll)
+    if not isinstance(poll, (int, float)) or poll < 0:
+        raise ConfigError(f"{where}: poll must be a number of seconds, not {poll!r}")
+    return cpus, float(poll)
+
+
 def wrapper_script(
     script: PurePosixPath,
     cwd: PurePosixPath,

@@ -40,6 +40,7 @@ from l1ml.synth.dispatch._batch import (
     BatchStatus,
     SharedPaths,
     check_keys,
+    common_fields,
     queue_tag,
     signal_name,
     wrapper_script,
@@ -96,9 +97,7 @@ class CondorConfig:
         cls, table: dict, home: Path, where: str = "[condor]", work: Path | None = None
     ) -> CondorConfig:
         check_keys(table, KEYS, where)
-        cpus = table.get("cpus", 1)
-        if not isinstance(cpus, int) or cpus < 1:
-            raise ConfigError(f"{where}: cpus must be a whole number of at least 1, not {cpus!r}")
+        cpus, poll = common_fields(table, where, 10.0)
         extra = table.get("submit", {})
         if not isinstance(extra, dict) or not all(isinstance(v, (str, int, float)) for v in extra.values()):
             raise ConfigError(
@@ -108,9 +107,6 @@ class CondorConfig:
         clash = sorted(k for k in extra if k.lower() in ours)
         if clash:
             raise ConfigError(f"{where}.submit sets {', '.join(clash)}, which l1ml sets from the job itself")
-        poll = table.get("poll", 10.0)
-        if not isinstance(poll, (int, float)) or poll < 0:
-            raise ConfigError(f"{where}: poll must be a number of seconds, not {poll!r}")
         return cls(
             SharedPaths.from_table(table, work or Path(home) / "work"),
             queue_tag(home),
@@ -118,7 +114,7 @@ class CondorConfig:
             str(table.get("pool", "")),
             cpus,
             {str(k): str(v) for k, v in extra.items()},
-            float(poll),
+            poll,
         )
 
 

@@ -37,6 +37,7 @@ from l1ml.synth.dispatch._batch import (
     SharedPaths,
     check_keys,
     client_env,
+    common_fields,
     find_tool,
     queue_tag,
     run_tool,
@@ -95,15 +96,10 @@ class SlurmConfig:
         cls, table: dict, home: Path, where: str = "[slurm]", work: Path | None = None
     ) -> SlurmConfig:
         check_keys(table, KEYS, where)
-        cpus = table.get("cpus", 1)
-        if not isinstance(cpus, int) or cpus < 1:
-            raise ConfigError(f"{where}: cpus must be a whole number of at least 1, not {cpus!r}")
+        cpus, poll = common_fields(table, where, 2.0)
         args = table.get("sbatch_args", [])
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise ConfigError(f'{where}: sbatch_args must be a list of strings, like ["--qos=normal"]')
-        poll = table.get("poll", 2.0)
-        if not isinstance(poll, (int, float)) or poll < 0:
-            raise ConfigError(f"{where}: poll must be a number of seconds, not {poll!r}")
         return cls(
             SharedPaths.from_table(table, work or Path(home) / "work"),
             queue_tag(home),
@@ -113,7 +109,7 @@ class SlurmConfig:
             tuple(args),
             str(table.get("slurm_conf", "")),
             str(table.get("slurmd_log", "")),
-            float(poll),
+            poll,
         )
 
 
