@@ -37,8 +37,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ "$session" = tests ]; then
-  bash scripts/system-deps.sh
-fi
+# The demo compiles the firmware's C simulations (g++, nlohmann-json) and runs GHDL; the tests need more.
+case "$session" in
+  tests) bash scripts/system-deps.sh tests ;;
+  demo) bash scripts/system-deps.sh demo ;;
+esac
 
 exec "$venv/bin/nox" -s "$session" -- "$@"

@@ -70,7 +70,10 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class TriggerConfig:
     rate_khz: float = 1.0
-    collision_rate_mhz: float = 40.0
+    # L1 rates are a fraction of the LHC's colliding-bunch crossing rate, not of 40 MHz:
+    # n_bunches x the revolution frequency (11.245 kHz), 28.6 MHz for 2544 colliding bunches.
+    colliding_bunches: int = 2544
+    revolution_khz: float = 11.245
     reference_fpr: float = 1e-5
 
 
@@ -156,9 +159,14 @@ class Project:
         return self.build_dir / "firmware" / v
 
     @property
+    def colliding_rate_hz(self) -> float:
+        """The rate of bunch crossings with collisions, which every L1 rate is a fraction of."""
+        return self.trigger.colliding_bunches * self.trigger.revolution_khz * 1e3
+
+    @property
     def trigger_fpr(self) -> float:
         """The background efficiency that gives the target L1 rate."""
-        return self.trigger.rate_khz * 1e3 / (self.trigger.collision_rate_mhz * 1e6)
+        return self.trigger.rate_khz * 1e3 / self.colliding_rate_hz
 
 
 def _check_type(value, tp, where: str):
@@ -258,6 +266,10 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [model]: latent must be >= 1 and bits >= 2")
     if p.trigger.rate_khz <= 0:
         raise ConfigError(f"{where} [trigger]: rate_khz must be positive")
+    if p.trigger.colliding_bunches <= 0 or p.trigger.colliding_bunches > 3564:
+        raise ConfigError(f"{where} [trigger]: colliding_bunches must be between 1 and 3564 (the LHC's bunch slots)")
+    if p.trigger.revolution_khz <= 0:
+        raise ConfigError(f"{where} [trigger]: revolution_khz must be positive")
 
 
 def model_versions(p: Project) -> list[str]:

@@ -131,7 +131,7 @@ def firmware_rate(proj, model_dir: Path, background: Path) -> None:
     with h5py.File(dest, "r") as f:
         score = f["score"][:]
     fired = int((score > man["threshold"]).sum())
-    rate_khz = fired / len(score) * proj.trigger.collision_rate_mhz * 1e3
+    rate_khz = fired / len(score) * proj.colliding_rate_hz / 1e3
     console().print(
         f"{r.events:,} background events emulated in {r.seconds:.1f} s ({r.rate:,.0f} events/s); "
         f"{fired} fire at threshold {man['threshold']:.6g}: [bold]{rate_khz:.3g} kHz[/] "

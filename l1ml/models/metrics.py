@@ -2,7 +2,8 @@
 
 A trigger fires when score > threshold. The threshold for a false-positive rate f is chosen on the
 background sample so that at most floor(f * N) background events lie strictly above it; the rate is
-f times the collision rate (1 kHz out of 40 MHz is f = 2.5e-5). With N background events the smallest
+f times the colliding-bunch rate, n_bunches x 11.245 kHz (1 kHz out of 28.6 MHz for 2544 bunches is
+f = 3.5e-5). With N background events the smallest
 resolvable FPR is 1/N: `background_above` says how many events a figure rests on.
 """
 
@@ -50,8 +51,9 @@ def roc_curve(background, signal, points: int = 400) -> tuple[np.ndarray, np.nda
 
 
 def trigger_metrics(
-    background, signals: dict, target_fpr: float, reference_fpr: float = 1e-5, collision_rate_hz: float = 40e6
+    background, signals: dict, target_fpr: float, reference_fpr: float, collision_rate_hz: float
 ) -> dict:
+    # No default for the rate normalisation: it is the project's colliding-bunch rate, always passed.
     """Everything metrics.json holds. Scores are the deployed model's (what the firmware computes)."""
     b = np.asarray(background, dtype=np.float64).ravel()
     t_ref = threshold_for_fpr(b, reference_fpr)

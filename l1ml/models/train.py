@@ -145,7 +145,7 @@ def evaluate(project: Project, d: dict, score, stage: Path) -> dict:
     bkg = score(d["b_test"])
     sig = {name: score(hw) for name, hw in d["sig_test"].items()}
     metrics = trigger_metrics(
-        bkg, sig, project.trigger_fpr, project.trigger.reference_fpr, project.trigger.collision_rate_mhz * 1e6
+        bkg, sig, project.trigger_fpr, project.trigger.reference_fpr, project.colliding_rate_hz
     )
     manifest.write_json(stage / "metrics.json", metrics)
     plot_metrics(bkg, sig, metrics, stage, f"{project.name} ({project.model.kind})")

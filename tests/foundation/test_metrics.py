@@ -21,8 +21,9 @@ def test_threshold_for_rate_counts_events_above():
 def test_trigger_metrics():
     r = np.random.default_rng(1)
     b = r.normal(0, 1, 200000)
-    m = trigger_metrics(b, {"easy": r.normal(6, 1, 1000), "none": r.normal(0, 1, 1000)}, 2.5e-5)
-    assert m["target_rate_khz"] == pytest.approx(1.0)
+    colliding = 2544 * 11.245e3
+    m = trigger_metrics(b, {"easy": r.normal(6, 1, 1000), "none": r.normal(0, 1, 1000)}, 2.5e-5, 1e-5, colliding)
+    assert m["target_rate_khz"] == pytest.approx(2.5e-5 * colliding / 1e3)
     assert m["background_above_threshold"] == 5
     assert m["signals"]["easy"]["auc"] > 0.99 and m["signals"]["easy"]["tpr_at_target_rate"] > 0.5
     assert abs(m["signals"]["none"]["auc"] - 0.5) < 0.05

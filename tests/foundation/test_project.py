@@ -12,7 +12,18 @@ REPO = Path(__file__).resolve().parents[2]
 def test_example_projects_load(name):
     p = load_project(REPO / "projects" / name)
     assert p.name == name
-    assert p.trigger_fpr == pytest.approx(2.5e-5)
+    # 1 kHz of the colliding-bunch rate, 2544 x 11.245 kHz = 28.6 MHz, not of 40 MHz
+    assert p.colliding_rate_hz == pytest.approx(28.607e6, rel=1e-4)
+    assert p.trigger_fpr == pytest.approx(1e3 / 28.60728e6)
+
+
+def test_colliding_bunches_set_the_rate_normalisation(tmp_path):
+    (tmp_path / "project.toml").write_text("[trigger]\nrate_khz = 2.0\ncolliding_bunches = 1200\n")
+    p = load_project(tmp_path)
+    assert p.trigger_fpr == pytest.approx(2e3 / (1200 * 11.245e3))
+    (tmp_path / "project.toml").write_text("[trigger]\ncolliding_bunches = 4000\n")
+    with pytest.raises(ConfigError, match="colliding_bunches"):
+        load_project(tmp_path)
 
 
 def write(tmp_path, text) -> Path:
