@@ -22,6 +22,6 @@ def bdt(tmp_path_factory, cache_dir) -> Bdt:
 @pytest.fixture(scope="session")
 def validation(bdt):
     """The full validation (HLS csim, C++ backend, GHDL) of the session's BDT; compiles once."""
-    from l1ml.validate_bdt import validate_bdt
+    from l1ml.validate.bdt import validate_bdt
 
     return validate_bdt(bdt.project, bdt.model_dir, bdt.fw_dir, bdt.samples, threshold=0.0)

@@ -84,7 +84,7 @@ def test_second_validation_does_not_recompile(bdt, validation, cache_dir):
 @pytest.mark.ghdl
 def test_a_wrong_threshold_in_the_vhdl_is_caught(bdt, tmp_path, validation):
     """Move the first tree's root threshold in the VHDL: GHDL must now disagree with the reference."""
-    from l1ml.validate_bdt import validate_bdt
+    from l1ml.validate.bdt import validate_bdt
 
     fw = tmp_path / "fw"
     shutil.copytree(bdt.fw_dir, fw)
@@ -147,7 +147,7 @@ def test_bad_precision_is_a_clear_error(bdt, tmp_path):
 
 
 def test_bad_samples_are_clear_errors(bdt):
-    from l1ml.validate_bdt import validate_bdt
+    from l1ml.validate.bdt import validate_bdt
 
     with pytest.raises(DataError, match="sample 'background'.*57"):
         validate_bdt(
@@ -160,7 +160,7 @@ def test_bad_samples_are_clear_errors(bdt):
 def test_stale_firmware_precision_is_refused(bdt):
     import dataclasses
 
-    from l1ml.validate_bdt import validate_bdt
+    from l1ml.validate.bdt import validate_bdt
 
     fw = dataclasses.replace(bdt.project.firmware, precision="ap_fixed<16,6>")
     with pytest.raises(ConfigError, match="run `l1ml convert` again"):

@@ -1,0 +1,157 @@
+"""Software against firmware, on the project's background and signal events: the entry point.
+
+Networks (l1ml.validate.network): the deployed QKeras model (evaluated in float64, where its sums are
+exact) against the hls4ml C simulation, output by output, plus the trigger decision at the model's
+threshold. BDTs: l1ml.validate.bdt. Either way the result is a Validation, written as JSON, JUnit XML and
+a PNG of the differences (l1ml.validate.reports).
+
+Differences are in LSBs of the firmware output type; a validation fails when one exceeds
+project.validation.tolerance_lsb. The quantization error (the trained float model against the
+firmware) is reported alongside and never fails. When a network mismatches, a tracing build of the
+same firmware locates the first layer where software and firmware part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.compare import OutputComparison
+from l1ml.errors import ConfigError
+from l1ml.progress import or_silent
+
+
+@dataclass
+class Divergence:
+    layer: str
+    events_compared: int
+    mismatches: int
+    max_diff: float
+    types: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Validation:
+    project: str
+    version: str
+    kind: str
+    comparisons: list[OutputComparison]
+    flips: dict[str, int]
+    threshold: float | None
+    events: dict[str, int]
+    passed: bool
+    quantization: list[OutputComparison] = field(default_factory=list)
+    divergence: Divergence | None = None
+    cached_library: bool | None = None
+    details: dict = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    diffs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for the plot only
+
+    @property
+    def failures(self) -> list[str]:
+        return [c.name for c in self.comparisons if not c.ok]
+
+    def to_dict(self) -> dict:
+        return {
+            "project": self.project,
+            "version": self.version,
+            "kind": self.kind,
+            "passed": self.passed,
+            "events": self.events,
+            "threshold": self.threshold,
+            "flips": self.flips,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "quantization": [c.to_dict() for c in self.quantization],
+            "first_divergence": self.divergence.to_dict() if self.divergence else None,
+            "cached_library": self.cached_library,
+            "details": self.details,
+        }
+
+
+def samples_hw(project, events: int) -> dict[str, np.ndarray]:
+    """{sample: (N, 57) hardware units}, background first."""
+    from l1ml.data import units
+    from l1ml.data.io import load_project_samples
+
+    return {name: units.to_hardware(p) for name, p in load_project_samples(project, events).items()}
+
+
+def validate(
+    project, version: str | None = None, events: int | None = None, progress=None, samples=None
+) -> Validation:
+    """Validate the firmware of a model version (default: the newest). `samples` ({name: (N, 57) hardware
+    units}) replaces the project's event files, e.g. in tests."""
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.project import read_json
+
+    rep = or_silent(progress)
+    model_dir = project.model_dir(version)
+    version = model_dir.name
+    fw_dir = project.firmware_dir(version)
+    if not (fw_dir / "manifest.json").is_file():
+        raise ConfigError(
+            f"no firmware for model {version} in {fw_dir}; run `l1ml convert --model {version}` first"
+        )
+    man = read_json(model_dir / "manifest.json")
+    fw_man = read_json(fw_dir / "manifest.json")
+    _check_link(model_dir, fw_dir, fw_man)
+    n = project.validation.events if events is None else events
+    rep.task("data", None)
+    hw = samples if samples is not None else samples_hw(project, n)
+    hw = {k: v[:n] if n else v for k, v in hw.items()}
+    rep.advance("data")
+    pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    x = {k: pre.apply(v) for k, v in hw.items()}
+    if man["kind"] == "bdt":
+        return _validate_bdt(project, model_dir, fw_dir, man, x, rep)
+    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+
+
+def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
+    """The firmware must have been made from this very model version."""
+    from l1ml.manifest import sha256
+
+    link = fw_man.get("model_manifest") or {}
+    now = sha256(model_dir / "manifest.json")
+    if link.get("sha256") and link["sha256"] != now:
+        raise ConfigError(
+            f"{fw_dir} was converted from a different {model_dir.name} (manifest hash changed); "
+            "run `l1ml convert` again"
+        )
+
+
+
+def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
+    from l1ml.validate.bdt import validate_bdt
+
+    rep.task("bdt", None)
+    r = validate_bdt(project, model_dir, fw_dir, x, man.get("threshold"))
+    rep.advance("bdt")
+    fails = [c for c in r.comparisons if not c.informative]
+    return Validation(
+        project=project.name,
+        version=model_dir.name,
+        kind="bdt",
+        comparisons=fails,
+        quantization=[c for c in r.comparisons if c.informative],
+        flips=dict(r.flips),
+        threshold=r.threshold,
+        events=dict(r.events),
+        passed=bool(r.passed),
+        details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
+    )
+
+
+def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:
+    from l1ml.validate.network import validate_network
+
+    return validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+
+
+def default_report_dir(project, version: str) -> Path:
+    return project.build_dir / "validation" / version

@@ -1,0 +1,171 @@
+"""Network validation: the deployed QKeras model against the hls4ml firmware (C simulation, and the
+batch emulator beyond [validation] csim_events), the quantization error, and the first diverging layer."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.compare import OutputComparison, compare, flipped_decisions, lsb_of
+from l1ml.validate.core import Divergence, Validation
+
+
+def _output_label(kind: str, i: int) -> str:
+    if i == 1:
+        return "score"
+    return "z_mean" if kind == "vae" else "reconstruction"
+
+
+
+def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:
+    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.models.ae import shape_inputs
+    from l1ml.models.io import load_model, predict_exact
+
+    kind = man["kind"]
+    names = list(x)
+    sizes = {k: len(v) for k, v in x.items()}
+    X = shape_inputs(kind, np.concatenate([x[k] for k in names]))
+    rep.task("compile", None)
+    csim, cached = load_csim(fw_dir, fw_man)
+    rep.advance("compile")
+    fw, emu_checks, note = _firmware_outputs(project, csim, fw_dir, fw_man, X, rep)
+    rep.task("software", None)
+    deploy = load_model(model_dir / man["deploy_file"])
+    sw = [o.reshape(len(X), -1) for o in predict_exact(deploy, X)]
+    rep.advance("software")
+    tol = project.validation.tolerance_lsb
+    comps, diffs = [], {}
+    for i, (s, f, info) in enumerate(zip(sw, fw, fw_man["outputs"], strict=True)):
+        label = _output_label(kind, i)
+        lsb = lsb_of(info["precision"])
+        comps.append(compare(label, s, f, lsb, tol))
+        diffs[label] = ((f - s) / lsb).ravel()
+    thr = man.get("threshold")
+    flips, bounds, start = {}, {}, 0
+    for k in names:
+        bounds[k] = slice(start, start + sizes[k])
+        start += sizes[k]
+    if thr is not None:
+        flips = {k: flipped_decisions(sw[1][b], fw[1][b], thr) for k, b in bounds.items()}
+    quant = _quantization(model_dir, man, kind, X, fw, diffs)
+    comps += emu_checks
+    passed = all(c.ok for c in comps) and not any(flips.values())
+    v = Validation(
+        project=project.name,
+        version=model_dir.name,
+        kind=kind,
+        comparisons=comps,
+        quantization=quant,
+        flips=flips,
+        threshold=thr,
+        events=sizes,
+        passed=passed,
+        cached_library=cached,
+        details={
+            "output_precisions": {
+                _output_label(kind, i): o["precision"] for i, o in enumerate(fw_man["outputs"])
+            },
+            "firmware_outputs": note,
+        },
+        diffs=diffs,
+    )
+    if not passed:
+        rep.task("trace", None)
+        bad = np.zeros(len(X), bool)
+        for s, f in zip(sw, fw, strict=True):
+            bad |= (s != f).any(axis=1)
+        v.divergence = first_divergence(project, deploy, fw_man, X[bad][:200])
+        rep.advance("trace")
+    return v
+
+
+def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
+    """The firmware's outputs for every event.
+
+    Up to [validation] csim_events events: hls4ml's C simulation. Beyond that, the bit-exact batch
+    emulator, which is itself compared with the C simulation on those first events, at 0 LSB, so the
+    emulator stays checked wherever it stands in for the firmware. A network the emulator refuses falls
+    back to the C simulation on every event, and the report says so.
+    """
+    n_csim = min(len(X), project.validation.csim_events)
+    rep.task("firmware", None)
+    fw_csim = [np.asarray(o).reshape(n_csim, -1) for o in csim.predict(X[:n_csim])]
+    rep.advance("firmware")
+    if n_csim == len(X):
+        return fw_csim, [], f"C simulation on all {len(X)} events"
+    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.emulate.nn_fixed import emulate_arrays
+
+    rep.task("emulator", None)
+    try:
+        emu = [o.reshape(len(X), -1) for o in emulate_arrays(fw_dir / "hls4ml", X).values()]
+    except UnsupportedError as exc:
+        fw = [np.asarray(o).reshape(len(X), -1) for o in csim.predict(X)]
+        return fw, [], f"C simulation on all {len(X)} events (the batch emulator refused: {exc})"
+    rep.advance("emulator")
+    checks = []
+    for i, (e, c, info) in enumerate(zip(emu, fw_csim, fw_man["outputs"], strict=True)):
+        label = f"{_output_label(fw_man.get('kind', ''), i)} (emulator vs C simulation)"
+        checks.append(compare(label, c, e[:n_csim], lsb_of(info["precision"]), 0))
+    note = f"batch emulator on all {len(X)} events, checked against the C simulation on the first {n_csim}"
+    return emu, checks, note
+
+
+def _quantization(model_dir, man, kind, X, fw, diffs) -> list[OutputComparison]:
+    """The trained model (float BN, before folding) against the firmware: informative only."""
+    from l1ml.models.deploy import score_numpy, trunk, vae_score_numpy
+    from l1ml.models.io import load_model
+
+    f = model_dir / man.get("model_file", "")
+    if not man.get("model_file") or not f.is_file():
+        return []
+    trained = trunk(load_model(f), kind)
+    y = np.asarray(trained.predict(X, batch_size=8192, verbose=0), np.float64).reshape(len(X), -1)
+    flat = X.reshape(len(X), -1)
+    score = vae_score_numpy(y) if kind == "vae" else score_numpy(flat, y)
+    out = []
+    for label, s, f_ in ((_output_label(kind, 0), y, fw[0]), ("score", score, fw[1])):
+        err = f_ - s
+        scale = float(np.max(np.abs(s))) or 1.0
+        out.append(compare(f"{label} (float model)", s, f_, lsb=scale * 2**-20, informative=True))
+        diffs[f"{label} quantization"] = (err / scale).ravel()
+    return out
+
+
+def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence | None:
+    """Run the failing events through a tracing build and the float64 software layer by layer; the first
+    layer (in the firmware's order) whose outputs differ."""
+    from l1ml.firmware.boards import project_board
+    from l1ml.firmware.hls4ml import traced_csim
+    from l1ml.models.io import layer_outputs_exact
+
+    if not len(X):
+        return None
+    with tempfile.TemporaryDirectory(prefix="l1ml-trace-") as tmp:
+        board = project_board(project)
+        csim, order = traced_csim(deploy, project, board, fw_man["input_precision"], Path(tmp) / "hls4ml")
+        _, fw_layers = csim.trace(X)
+    keras_names = [layer.name for layer in deploy.layers]
+    common = [n for n in order if n in fw_layers and n in keras_names]
+    sw_layers = layer_outputs_exact(deploy, X, common)
+    for name in common:
+        s = sw_layers[name].reshape(len(X), -1)
+        f = fw_layers[name].reshape(len(X), -1)
+        if s.shape != f.shape:
+            continue
+        diff = s != f
+        if diff.any():
+            return Divergence(
+                layer=name,
+                events_compared=len(X),
+                mismatches=int(diff.any(axis=1).sum()),
+                max_diff=float(np.abs(s - f).max()),
+                types=fw_man.get("layer_types", {}).get(name, {}),
+            )
+    return None
+
+
+# ---- reports ----
