@@ -139,28 +139,58 @@ def plan_csim(src: Path, tools: dict | None) -> Plan:
     return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}])
 
 
-def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
-    """hls4ml's and conifer's build_prj.tcl, with the options their own build() passes."""
-    d = _subdir(src, HLS_DIRS, lambda p: (p / "build_prj.tcl").is_file(), "HLS project with build_prj.tcl")
-    rel = d.relative_to(src).as_posix()
-    opts = {
-        "reset": 1,
-        "csim": 0,
-        "synth": 1,
-        "cosim": int(step == "cosim"),
-        "validation": 0,
-        "export": int(step == "vsynth"),
-        "vsynth": int(step == "vsynth"),
-        "fifo_opt": 0,
+def vendor_options(step: str, kind: str) -> dict[str, bool]:
+    """The options hls4ml's (kind 'hls4ml') or conifer's (kind 'conifer') build() is called with for a step.
+    csim runs as its own step (g++ here), so no vendor step repeats it."""
+    if kind == "conifer":
+        # conifer's build_hls.tcl has no vsynth of its own: build() runs vivado_synth.tcl afterwards, on
+        # the HLS output, which needs C synthesis but no IP export.
+        return {"reset": True, "csim": False, "synth": True, "cosim": step == "cosim", "export": False}
+    return {
+        "reset": True,
+        "csim": False,
+        "synth": True,
+        "cosim": step == "cosim",
+        "validation": False,
+        "export": step == "vsynth",
+        "vsynth": step == "vsynth",
+        "fifo_opt": False,
     }
+
+
+def build_opt_tcl(opts: dict[str, bool], width: int) -> str:
+    """build_opt.tcl as hls4ml's Vitis backend (width 10) and conifer (width 0) write it: vitis-run cannot
+    pass arguments to the script, so both read their options from this file."""
+    return "array set opt {\n" + "".join(f"    {k:<{width}} {int(v)}\n" for k, v in opts.items()) + "}\n"
+
+
+def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
+    """The commands hls4ml's or conifer's own build() runs for a step, in the project directory it runs
+    them in (tests/vendor/ proves it with both libraries' build() and fake tools on PATH)."""
+    d = _subdir(
+        src,
+        HLS_DIRS,
+        lambda p: (p / "build_prj.tcl").is_file() or (p / "build_hls.tcl").is_file(),
+        "HLS project (hls4ml's build_prj.tcl or conifer's build_hls.tcl)",
+    )
+    if (d / "build_prj.tcl").is_file():
+        return _plan_hls4ml(step, src, d, tools)
+    return _plan_conifer(step, src, d, tools)
+
+
+def _plan_hls4ml(step: str, src: Path, d: Path, tools: dict | None) -> Plan:
+    rel = d.relative_to(src).as_posix()
+    opts = vendor_options(step, "hls4ml")
     if _hls_backend(d) == "vivado":
+        # hls4ml's Vivado backend passes the options as one argument of Python booleans, which Tcl reads.
         hls = need_tool(step, ("vivado_hls",), tools)
         argv = [hls, "-f", "build_prj.tcl", " ".join(f"{k}={v}" for k, v in opts.items())]
         files = {}
     else:
+        # hls4ml 1.3's Vitis backend runs vitis-run (Vitis >= 2024.2; the only HLS tool from 2025.1 on);
+        # an older Vitis's vitis_hls runs the same build_prj.tcl, which reads build_opt.tcl either way.
         hls = need_tool(step, ("vitis-run", "vitis_hls"), tools)
-        body = "".join(f"    {k:<10} {v}\n" for k, v in opts.items())
-        files = {f"{rel}/build_opt.tcl": "array set opt {\n" + body + "}\n"}
+        files = {f"{rel}/build_opt.tcl": build_opt_tcl(opts, 10)}
         argv = (
             [hls, "--tcl", "build_prj.tcl", "--mode", "hls"]
             if hls.endswith("vitis-run")
@@ -169,6 +199,25 @@ def plan_vendor(step: str, src: Path, tools: dict | None) -> Plan:
     if step == "vsynth":
         need_tool(step, ("vivado",), tools)  # build_prj.tcl runs vivado for the logic synthesis
     return Plan(step, [{"argv": argv, "cwd": rel}], files)
+
+
+def _plan_conifer(step: str, src: Path, d: Path, tools: dict | None) -> Plan:
+    rel = d.relative_to(src).as_posix()
+    # conifer's own preference when several are installed (conifer.backends.common._TOOLS).
+    hls = need_tool(step, ("vivado_hls", "vitis_hls", "vitis-run"), tools)
+    argv = (
+        [hls, "--mode", "hls", "--tcl", "build_hls.tcl"]
+        if hls.endswith("vitis-run")
+        else [hls, "-f", "build_hls.tcl"]
+    )
+    commands = [{"argv": argv, "cwd": rel}]
+    if step == "vsynth":
+        if not (d / "vivado_synth.tcl").is_file():
+            raise L1mlError(f"no vivado_synth.tcl in {d.name}/ (conifer writes it with build_hls.tcl)")
+        vivado = need_tool(step, ("vivado",), tools)
+        commands.append({"argv": [vivado, "-mode", "batch", "-source", "vivado_synth.tcl"], "cwd": rel})
+    files = {f"{rel}/build_opt.tcl": build_opt_tcl(vendor_options(step, "conifer"), 0)}
+    return Plan(step, commands, files)
 
 
 def plan_vhdl_vsynth(src: Path, tools: dict | None) -> Plan:
@@ -212,6 +261,7 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
         return plan_csim(src, tools)
     if step == "rtlsim":
         return plan_rtlsim(src, tools)
-    if step == "vsynth" and not any((src / c / "build_prj.tcl").is_file() for c in HLS_DIRS):
+    hls_tcl = ("build_prj.tcl", "build_hls.tcl")
+    if step == "vsynth" and not any((src / c / t).is_file() for c in HLS_DIRS for t in hls_tcl):
         return plan_vhdl_vsynth(src, tools)
     return plan_vendor(step, src, tools)
