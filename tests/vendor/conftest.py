@@ -18,8 +18,15 @@ def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "queue"
     monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
     monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))  # absent: no [tools] overrides
-    for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_WORK", "L1ML_SYNTH_TOKEN", "L1ML_VITIS_RUN", "L1ML_VITIS_HLS",
-                "L1ML_VIVADO_HLS", "L1ML_VIVADO"):
+    for var in (
+        "L1ML_SYNTH_SERVER",
+        "L1ML_SYNTH_WORK",
+        "L1ML_SYNTH_TOKEN",
+        "L1ML_VITIS_RUN",
+        "L1ML_VITIS_HLS",
+        "L1ML_VIVADO_HLS",
+        "L1ML_VIVADO",
+    ):
         monkeypatch.delenv(var, raising=False)
     return h
 

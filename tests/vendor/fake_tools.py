@@ -31,9 +31,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # ../shared next to the repository root, as tests/synth/test_reports.py finds it; L1ML_VENDOR_REPORTS
 # points elsewhere (a git worktree has no ../shared beside it).
-FIXTURES = Path(
-    os.environ.get("L1ML_VENDOR_REPORTS") or REPO.parent / "shared" / "fixtures" / "vendor-reports"
-) / "vivado-2020.1"
+FIXTURES = (
+    Path(os.environ.get("L1ML_VENDOR_REPORTS") or REPO.parent / "shared" / "fixtures" / "vendor-reports")
+    / "vivado-2020.1"
+)
 
 # What hls4ml's parser reads from the fixture (its README): the figures every summary must reproduce.
 EXPECTED_CSYNTH = {
@@ -210,7 +211,7 @@ def _hls(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
         if m:  # hls4ml's build_prj.tcl runs Vivado itself
             vivado = shutil.which("vivado")
             if vivado is None:
-                print("couldn't execute \"vivado\": no such file or directory", file=sys.stderr)
+                print('couldn\'t execute "vivado": no such file or directory', file=sys.stderr)
                 return 1
             return subprocess.run([vivado, *m.group(1).split()[1:]], cwd=cwd).returncode
     return 0

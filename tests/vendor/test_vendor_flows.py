@@ -24,7 +24,6 @@ from fake_tools import (
     read_calls,
 )
 
-
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"vendor-report fixtures not at {FIXTURES}")
 
 STEPS = ("csynth", "cosim", "vsynth")
@@ -87,7 +86,9 @@ def firmware(tmp_path_factory):
         out[backend] = prj
 
     prj = _write_project(
-        base / "bdt", "bdtv", '[model]\nkind = "bdt"\n[firmware]\nprecision = "ap_fixed<18,8,AP_RND,AP_SAT>"\n'
+        base / "bdt",
+        "bdtv",
+        '[model]\nkind = "bdt"\n[firmware]\nprecision = "ap_fixed<18,8,AP_RND,AP_SAT>"\n',
     )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 4))
@@ -96,7 +97,9 @@ def firmware(tmp_path_factory):
     model_dir = prj.models_dir / "v1"
     model_dir.mkdir(parents=True)
     clf.get_booster().save_model(str(model_dir / "model.json"))
-    (model_dir / "manifest.json").write_text(json.dumps({"version": "v1", "kind": "bdt", "model_file": "model.json"}))
+    (model_dir / "manifest.json").write_text(
+        json.dumps({"version": "v1", "kind": "bdt", "model_file": "model.json"})
+    )
     convert(prj, "v1")
     out["bdt"] = prj
     return out
