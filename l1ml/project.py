@@ -96,6 +96,10 @@ class ValidationConfig:
     # Networks: events (all samples together) run through hls4ml's C simulation; beyond them the
     # bit-exact batch emulator takes over, checked against the C simulation on these events.
     csim_events: int = 5000
+    # BDTs: trigger decisions allowed to flip per sample between the float xgboost model and the
+    # fixed-point firmware (quantization, not an exactness failure): a count (>= 1) or a fraction of the
+    # sample's events (< 1). Networks: the software model is the deployed fixed-point model, so none may.
+    quantization_flips: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,12 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [data]: split must be three positive fractions summing to 1, got {split}")
     if p.firmware.backend not in ("Vitis", "Vivado"):
         raise ConfigError(f"{where} [firmware]: backend must be 'Vitis' or 'Vivado'")
+    qf = p.validation.quantization_flips
+    if qf < 0 or (qf >= 1 and qf != int(qf)):
+        raise ConfigError(
+            f"{where} [validation]: quantization_flips must be a count (0, 1, 2, ...) or a fraction below 1, "
+            f"got {qf}"
+        )
     for key in ("epochs", "batch_size"):
         if getattr(p.training, key) < 1:
             raise ConfigError(f"{where} [training]: {key} must be at least 1")

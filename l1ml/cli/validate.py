@@ -61,8 +61,18 @@ def show(v, paths: dict) -> None:
         )
     c.print(t)
     if v.threshold is not None:
-        flips = ", ".join(f"{k} {n}" for k, n in v.flips.items())
-        c.print(f"trigger decisions flipped at threshold {v.threshold:.6g}: {flips}")
+        def flip(k, n):
+            allowed = v.flips_allowed.get(k, 0)
+            text = f"{k} {n}" + (f"/{allowed} allowed" if v.kind == "bdt" else "")
+            return text if n <= allowed else f"[bold red]{text}[/]"
+
+        what = (
+            "quantization flips (float xgboost vs fixed-point firmware)"
+            if v.kind == "bdt"
+            else "trigger decisions flipped"
+        )
+        flips = ", ".join(flip(k, n) for k, n in v.flips.items())
+        c.print(f"{what} at threshold {v.threshold:.6g}: {flips}")
     else:
         c.print("[yellow]no threshold in the model manifest: trigger decisions not compared[/]")
     if v.divergence:

@@ -35,6 +35,16 @@ class Divergence:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One pass/fail check: a JUnit testcase, and one term of the exit code's verdict."""
+
+    name: str
+    ok: bool
+    message: str
+    out: str = ""
+
+
 @dataclass
 class Validation:
     project: str
@@ -51,10 +61,43 @@ class Validation:
     details: dict = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     diffs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for the plot only
+    # Decisions allowed to flip per sample: BDTs' quantization tolerance; networks none (absent = 0).
+    flips_allowed: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # One verdict: the exit code and the JUnit file are both read off the same checks.
+        self.passed = bool(self.passed) and all(c.ok for c in self.cases())
 
     @property
     def failures(self) -> list[str]:
-        return [c.name for c in self.comparisons if not c.ok]
+        return [c.name for c in self.cases() if not c.ok]
+
+    @property
+    def flip_kind(self) -> str:
+        """BDT flips are quantization (float xgboost vs fixed-point firmware); network flips are not."""
+        return "quantization" if self.kind == "bdt" else "bit-exact"
+
+    def cases(self) -> list[Case]:
+        """Every check the verdict is made of, in report order."""
+        out = []
+        for c in self.comparisons:
+            msg = (
+                f"{c.name}: {c.mismatches}/{c.events} values differ, max {c.max_diff_lsb:g} LSB "
+                f"(tolerance {c.tolerance_lsb:g}), {100 * c.frac_identical:.3f}% bit-identical"
+            )
+            if not c.ok and self.divergence is not None:
+                msg += f"; first diverging layer: {self.divergence.layer}"
+            out.append(Case(f"bit-exact {c.name}", c.ok, msg, msg))
+        for sample, n in self.flips.items():
+            allowed = self.flips_allowed.get(sample, 0)
+            msg = f"{sample}: {n} trigger decisions flipped at threshold {self.threshold}"
+            if self.kind == "bdt":
+                msg += (
+                    f" between float xgboost and the fixed-point firmware (quantization; allowed {allowed}"
+                    f" of {self.events.get(sample, 0)} events, [validation] quantization_flips)"
+                )
+            out.append(Case(f"{self.flip_kind} decisions {sample}", n <= allowed, msg, msg))
+        return out
 
     def to_dict(self) -> dict:
         return {
@@ -65,6 +108,8 @@ class Validation:
             "events": self.events,
             "threshold": self.threshold,
             "flips": self.flips,
+            "flip_kind": self.flip_kind,
+            "flips_allowed": {k: self.flips_allowed.get(k, 0) for k in self.flips},
             "comparisons": [c.to_dict() for c in self.comparisons],
             "quantization": [c.to_dict() for c in self.quantization],
             "first_divergence": self.divergence.to_dict() if self.divergence else None,
@@ -143,8 +188,15 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
         threshold=r.threshold,
         events=dict(r.events),
         passed=bool(r.passed),
+        flips_allowed={k: allowed_flips(project, n) for k, n in r.events.items()},
         details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
     )
+
+
+def allowed_flips(project, events: int) -> int:
+    """[validation] quantization_flips for a sample of `events`: a count, or a fraction of the events."""
+    q = project.validation.quantization_flips
+    return int(q) if q >= 1 else int(q * events)
 
 
 def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:

@@ -28,8 +28,8 @@ def write_reports(v: Validation, out_dir: Path, junit: Path | None = None) -> di
 
 
 def junit_xml(v: Validation) -> str:
-    """One testcase per compared output and per sample's trigger decisions; informative comparisons
-    are testcases that always pass, with their numbers in system-out."""
+    """One testcase per check of v.cases() (what v.passed is made of, so the file and the exit code
+    agree), plus the informative comparisons as testcases that always pass, numbers in system-out."""
     import xml.etree.ElementTree as ET
 
     suite = ET.Element("testsuite", name=f"l1ml-validate.{v.project}.{v.version}")
@@ -47,20 +47,8 @@ def junit_xml(v: Validation) -> str:
         if out:
             ET.SubElement(tc, "system-out").text = out
 
-    for c in v.comparisons:
-        msg = (
-            f"{c.name}: {c.mismatches}/{c.events} values differ, max {c.max_diff_lsb:g} LSB "
-            f"(tolerance {c.tolerance_lsb:g}), {100 * c.frac_identical:.3f}% bit-identical"
-        )
-        if not c.ok and v.divergence is not None:
-            msg += f"; first diverging layer: {v.divergence.layer}"
-        case(f"bit-exact {c.name}", c.ok, msg, msg)
-    for sample, n in v.flips.items():
-        case(
-            f"decisions {sample}",
-            n == 0,
-            f"{sample}: {n} trigger decisions flipped at threshold {v.threshold}",
-        )
+    for c in v.cases():
+        case(c.name, c.ok, c.message, c.out)
     for c in v.quantization:
         case(
             f"quantization {c.name}",

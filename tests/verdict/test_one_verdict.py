@@ -1,0 +1,145 @@
+"""`l1ml validate` gives one verdict: its exit code and its JUnit file agree, for a pass, a failure, and a
+BDT whose float-vs-fixed-point decision flips are within [validation] quantization_flips.
+
+A real BDT (xgboost on generated events, converted by conifer) runs through the real CLI each time; the
+threshold is put where the float model and the firmware decide differently on known events, so the flips
+are there by construction rather than by luck."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bdt(tmp_path_factory):
+    xgb = pytest.importorskip("xgboost")
+    from l1ml.data import units
+    from l1ml.data.generate import write_samples
+    from l1ml.data.io import load_project_samples
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.emulate.bdt_fixed import decision_function_fixed
+    from l1ml.firmware import convert
+    from l1ml.project import load_project, read_json
+
+    root = tmp_path_factory.mktemp("verdict")
+    write_samples(root / "data", 400, seed=3)
+    signals = ", ".join(
+        f'{s} = "{root / "data" / (s + ".h5")}"' for s in ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu")
+    )
+    toml = (
+        'name = "verdict"\n[data]\nsynthetic = false\n'
+        f'background = "{root / "data" / "background.h5"}"\nsignals = {{ {signals} }}\n'
+        '[model]\nkind = "bdt"\nn_estimators = 6\nmax_depth = 3\n'
+        # A coarse precision: the fixed-point score differs from xgboost's by up to ~0.1.
+        '[firmware]\nprecision = "ap_fixed<12,6,AP_RND,AP_SAT>"\n[validation]\nevents = 0\n'
+    )
+    prj_dir = root / "prj"
+    prj_dir.mkdir()
+    (prj_dir / "project.toml").write_text(toml)
+    project = load_project(prj_dir)
+    hw = {k: units.to_hardware(v) for k, v in load_project_samples(project).items()}
+    x = np.concatenate(list(hw.values())).astype(np.float32)
+    y = np.r_[np.zeros(len(hw["background"])), np.ones(len(x) - len(hw["background"]))]
+    clf = xgb.XGBClassifier(n_estimators=6, max_depth=3, random_state=0, n_jobs=1).fit(x, y)
+    model_dir = project.models_dir / "v1"
+    model_dir.mkdir(parents=True)
+    clf.get_booster().save_model(str(model_dir / "model.json"))
+    Preprocessing.identity().save(model_dir / "preprocessing.json")
+    manifest = {"version": "v1", "kind": "bdt", "model_file": "model.json", "threshold": None}
+    (model_dir / "manifest.json").write_text(json.dumps(manifest))
+    convert(project, "v1")
+    fw = project.firmware_dir("v1")
+    margin = clf.get_booster().predict(xgb.DMatrix(x), output_margin=True).astype(np.float64)
+    fixed = decision_function_fixed(read_json(fw / "conifer_model.json"), x).reshape(margin.shape)
+    differ = np.flatnonzero(np.abs(margin - fixed) > 1e-3)
+    assert differ.size, "the coarse precision should move some scores"
+    i = differ[np.argmax(np.abs(margin - fixed)[differ])]
+    return {
+        "dir": prj_dir,
+        "model_dir": model_dir,
+        "fw": fw,
+        "flip_at": (margin[i] + fixed[i]) / 2,
+        "top": max(margin.max(), fixed.max()) + 1,
+    }
+
+
+def _validate(bdt, tmp_path, threshold: float, quantization_flips: float) -> tuple[int, ET.Element, str]:
+    from l1ml.manifest import sha256
+
+    toml = bdt["dir"] / "project.toml"
+    text = toml.read_text().split("quantization_flips")[0].rstrip("\n")
+    toml.write_text(text + f"\nquantization_flips = {quantization_flips}\n")
+    mfile = bdt["model_dir"] / "manifest.json"
+    man = json.loads(mfile.read_text())
+    man["threshold"] = float(threshold)
+    mfile.write_text(json.dumps(man))
+    # The threshold is no part of the firmware's sources; re-link as `l1ml convert` records it.
+    fwman_file = bdt["fw"] / "manifest.json"
+    fwman = json.loads(fwman_file.read_text())
+    fwman["model_manifest"]["sha256"] = sha256(mfile)
+    fwman_file.write_text(json.dumps(fwman))
+    junit = tmp_path / f"junit-{threshold}-{quantization_flips}.xml"
+    r = subprocess.run(
+        [sys.executable, "-m", "l1ml.cli.main", "validate", "-p", str(bdt["dir"]), "--junit", str(junit)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    return r.returncode, ET.parse(junit).getroot(), r.stdout
+
+
+def _failures(suite: ET.Element) -> list[str]:
+    return [tc.get("name") for tc in suite.iter("testcase") if tc.find("failure") is not None]
+
+
+def test_exit_code_and_junit_agree(bdt, tmp_path):
+    # A pass: the threshold above every score, so no decision can flip.
+    code, suite, out = _validate(bdt, tmp_path, bdt["top"], 0)
+    assert code == 0 and _failures(suite) == [] and suite.get("failures") == "0", out
+    assert "PASS" in out
+
+    # A failure: one event's decision flips by construction, and none may.
+    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 0)
+    failed = _failures(suite)
+    assert code == 1 and failed and all(n.startswith("quantization decisions") for n in failed), (failed, out)
+    assert int(suite.get("failures")) == len(failed)
+    assert "FAIL" in out
+
+    # Within tolerance: the same flips, allowed by [validation] quantization_flips; reported, not failed.
+    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 1000)
+    assert code == 0 and _failures(suite) == [], out
+    flips = [tc for tc in suite.iter("testcase") if tc.get("name").startswith("quantization decisions")]
+    assert any(
+        "allowed 1000" in tc.find("system-out").text and " 0 trigger" not in tc.find("system-out").text
+        for tc in flips
+    )
+    report = json.loads((bdt["dir"] / "build" / "validation" / "v1" / "report.json").read_text())
+    assert (
+        report["passed"] is True
+        and report["flip_kind"] == "quantization"
+        and sum(report["flips"].values()) >= 1
+    )
+
+
+def test_quantization_flips_setting_is_checked(tmp_path):
+    from l1ml.errors import ConfigError
+    from l1ml.project import load_project
+
+    (tmp_path / "project.toml").write_text('name = "x"\n[validation]\nquantization_flips = 2.5\n')
+    with pytest.raises(ConfigError, match="quantization_flips"):
+        load_project(tmp_path)
+    (tmp_path / "project.toml").write_text('name = "x"\n[validation]\nquantization_flips = 0.01\n')
+    assert load_project(tmp_path).validation.quantization_flips == 0.01
