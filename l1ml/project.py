@@ -65,6 +65,10 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     finetune_epochs: int = 5  # quantization-aware fine-tuning of the deployed (BN-folded) model
     seed: int = 1
+    # Stop when the validation loss has not improved for this many epochs (BDT: boosting rounds); 0: never.
+    early_stopping_patience: int = 0
+    # Keep the weights (BDT: the trees up to the round) with the lowest validation loss, not the last.
+    best_checkpoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,8 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [data]: split must be three positive fractions summing to 1, got {split}")
     if p.firmware.backend not in ("Vitis", "Vivado"):
         raise ConfigError(f"{where} [firmware]: backend must be 'Vitis' or 'Vivado'")
+    if p.training.early_stopping_patience < 0:
+        raise ConfigError(f"{where} [training]: early_stopping_patience must be 0 (off) or more epochs")
     qf = p.validation.quantization_flips
     if qf < 0 or (qf >= 1 and qf != int(qf)):
         raise ConfigError(

@@ -10,6 +10,33 @@ PROJECT_OPT = typer.Option(..., "--project", "-p", help="Project directory (hold
 MODEL_OPT = typer.Option(None, "--model", "-m", help="Model version (v1, v2, ...); default: the newest.")
 
 
+JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON (for scripts and CI).")
+
+
+def print_json(data) -> None:
+    """JSON on stdout, alone: progress bars and notes go to stderr."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def quiet_libraries() -> None:
+    """Silence TensorFlow's C++ log lines (cuDNN/cuFFT registration, CPU features) and the Python
+    warnings of Keras/QKeras that precede every train, convert and validate. Must run before TensorFlow
+    is imported: its C++ logger reads TF_CPP_MIN_LOG_LEVEL once, at import."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "absl", "h5py", "conifer", "hls4ml"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(keras|qkeras|tensorflow)")
+
+
 def console(stderr: bool = False):
     import os
     import sys

@@ -1,22 +1,28 @@
-"""`l1ml boards ...`: the FPGA boards in boards/*.toml."""
+"""`l1ml boards ...`: the FPGA boards (shipped ones and the user's boards directory)."""
 
 from __future__ import annotations
 
 import typer
 
+from l1ml.cli._common import JSON_OPT
+
 app = typer.Typer(help="FPGA boards known to l1ml.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_boards() -> None:
-    """List the boards in boards/*.toml with their part, clock and resources."""
+def list_boards(as_json: bool = JSON_OPT) -> None:
+    """List the known boards with their part, clock and resources (and the file each comes from)."""
     from rich.table import Table
 
-    from l1ml.cli._common import console
-    from l1ml.firmware.boards import boards_dir
+    from l1ml.cli._common import console, print_json
+    from l1ml.firmware.boards import search_path
     from l1ml.firmware.boards import list_boards as boards
 
-    t = Table(title=f"boards ({boards_dir()})")
+    if as_json:
+        print_json([{**b.to_dict(), "file": str(b.file) if b.file else None} for b in boards()])
+        return
+
+    t = Table(title="boards", caption="looked in: " + ", ".join(str(d) for d in search_path()))
     for col in ("name", "part", "clock", "LUT", "FF", "DSP", "BRAM36", "URAM", "description"):
         t.add_column(
             col, justify="right" if col in ("LUT", "FF", "DSP", "BRAM36", "URAM", "clock") else "left"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
+from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
 
 
-def convert(project: Path = PROJECT_OPT, model: str = MODEL_OPT) -> None:
+def convert(project: Path = PROJECT_OPT, model: str = MODEL_OPT, as_json: bool = JSON_OPT) -> None:
     """Convert a model version into firmware under projects/NAME/build/firmware/<version>/."""
     from l1ml.firmware import convert as run
 
     proj = load(project)
     with progress_bars() as rep:
         fw = run(proj, model, progress=rep)
+    if as_json:
+        print_json({**fw, "firmware_dir": str(proj.firmware_dir(fw["version"]))})
+        return
     show(proj, fw)
 
 

@@ -12,8 +12,38 @@ app = typer.Typer(
     help="From training to firmware for Level-1 trigger ML: data, training, conversion, emulation, synthesis.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        import l1ml
+
+        try:
+            v = version("l1ml")
+        except PackageNotFoundError:  # a source checkout on PYTHONPATH, not installed
+            v = l1ml.__version__
+        print(f"l1ml {v}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show TensorFlow's and Keras' own log lines and warnings."
+    ),
+) -> None:
+    """From training to firmware for Level-1 trigger ML."""
+    from l1ml.cli._common import quiet_libraries
+
+    if not verbose:
+        quiet_libraries()
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")

@@ -97,6 +97,44 @@ def _table(jobs: list[dict]):
     return t
 
 
+VENDOR_STEPS = ("csynth", "cosim", "vsynth")
+# No build host has a pebibyte of memory: a larger declaration is a typo, not a request.
+MAX_MEMORY = 1024**5
+
+
+def check_memory(text: str) -> int:
+    from l1ml.errors import L1mlError
+    from l1ml.synth.job import parse_memory
+
+    value = parse_memory(text)
+    if value > MAX_MEMORY:
+        raise L1mlError(f"memory '{text}' is more than any build host has; write it like 32G (at most 1024T)")
+    return value
+
+
+def refuse_failed_validation(project, model: str | None) -> None:
+    """Synthesising a design that failed validation wastes the build host: refuse, unless --force.
+    A report older than the firmware belongs to an earlier conversion and does not count."""
+    from l1ml.errors import L1mlError
+    from l1ml.validate.core import default_report_dir
+
+    fw = project.firmware_dir(model)
+    report = default_report_dir(project, fw.name) / "report.json"
+    if not report.is_file() or not (fw / "manifest.json").is_file():
+        return
+    if report.stat().st_mtime < (fw / "manifest.json").stat().st_mtime:
+        return
+    try:
+        passed = json.loads(report.read_text()).get("passed")
+    except (OSError, ValueError):
+        return
+    if passed is False:
+        raise L1mlError(
+            f"the last validation of {project.name} {fw.name} failed ({report}); fix the firmware and run "
+            "`l1ml validate` again, or pass --force to synthesise it anyway"
+        )
+
+
 @app.command()
 def submit(
     project: Path = PROJECT_OPT,
@@ -108,6 +146,9 @@ def submit(
     server: str = SERVER_OPT,
     token: str = TOKEN_OPT,
     as_json: bool = JSON_OPT,
+    force: bool = typer.Option(
+        False, "--force", help="Submit a vendor step even though the firmware's last validation failed."
+    ),
 ) -> None:
     """Package the project's generated firmware and queue one step of it; prints the job id."""
     import os
@@ -116,8 +157,13 @@ def submit(
     from l1ml.synth.job import check_step, format_memory
 
     check_step(step)
+    if memory is not None:
+        check_memory(memory)
+    proj = load(project)
+    if step in VENDOR_STEPS and not force:
+        refuse_failed_validation(proj, model)
     client = _client(server, token)
-    archive, fields = package(load(project), model, step, memory, timeout, check_tools=client.local)
+    archive, fields = package(proj, model, step, memory, timeout, check_tools=client.local)
     try:
         job = client.submit(archive, priority=priority, **fields)
     finally:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import PROJECT_OPT, console, load, progress_bars
+from l1ml.cli._common import JSON_OPT, PROJECT_OPT, console, load, print_json, progress_bars
 
 app = typer.Typer(
     help="Train a project's model (quantization-aware AE or BDT) and evaluate trigger metrics.",
@@ -14,13 +14,36 @@ app = typer.Typer(
 )
 
 
-def _train(project: Path, wanted: str) -> None:
-    from l1ml.models.train import check_kind, train_project
+EPOCHS_OPT = typer.Option(None, "--epochs", help="Override [training] epochs (recorded in the manifest).")
+EVENTS_OPT = typer.Option(
+    None, "--events", help="Read at most this many events per sample (overrides [data] max_events)."
+)
+SEED_OPT = typer.Option(None, "--seed", help="Override [training] seed (recorded in the manifest).")
+
+
+def _train(project: Path, wanted: str, epochs, events, seed, as_json: bool) -> None:
+    import json
+
+    from l1ml.models.train import check_kind, train_project, with_overrides
 
     proj = load(project)
     check_kind(proj, wanted)
+    if wanted == "bdt" and epochs is not None:
+        from l1ml.errors import ConfigError
+
+        raise ConfigError("--epochs is for networks; a BDT's boosting rounds are [model] n_estimators")
+    proj, overrides = with_overrides(proj, epochs, events, seed)
     with progress_bars() as rep:
-        out = train_project(proj, progress=rep)
+        out = train_project(proj, progress=rep, overrides=overrides)
+    if as_json:
+        print_json(
+            {
+                "model_dir": str(out),
+                "manifest": json.loads((out / "manifest.json").read_text()),
+                "metrics": json.loads((out / "metrics.json").read_text()),
+            }
+        )
+        return
     show_metrics(out)
 
 
@@ -54,16 +77,30 @@ def show_metrics(model_dir: Path) -> None:
             f"[yellow]note:[/] FPR {m['reference_fpr']:.0e} is below 1/N for this test sample: "
             "that figure rests on the highest background score only"
         )
-    c.print(f"[green]model[/] {model_dir}  (plots: roc.png, scores.png)")
+    plots = ", ".join(p for p in ("roc.png", "scores.png", "loss.png") if (model_dir / p).is_file())
+    c.print(f"[green]model[/] {model_dir}  (plots: {plots})")
 
 
 @app.command()
-def ae(project: Path = PROJECT_OPT) -> None:
+def ae(
+    project: Path = PROJECT_OPT,
+    epochs: int = EPOCHS_OPT,
+    events: int = EVENTS_OPT,
+    seed: int = SEED_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Train the project's autoencoder (dense, CNN or VAE) quantization-aware, then deploy and evaluate it."""
-    _train(project, "ae")
+    _train(project, "ae", epochs, events, seed, as_json)
 
 
 @app.command()
-def bdt(project: Path = PROJECT_OPT) -> None:
-    """Train the project's xgboost BDT (all signals against background) and evaluate it."""
-    _train(project, "bdt")
+def bdt(
+    project: Path = PROJECT_OPT,
+    epochs: int = EPOCHS_OPT,
+    events: int = EVENTS_OPT,
+    seed: int = SEED_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Train the project's xgboost BDT (all signals against background) and evaluate it.
+    (--epochs does not apply: a BDT's rounds are [model] n_estimators.)"""
+    _train(project, "bdt", epochs, events, seed, as_json)

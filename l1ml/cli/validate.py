@@ -6,19 +6,26 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
+from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
 
 
 def validate(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
     events: int = typer.Option(
-        None, "--events", "-n", help="Events per sample; default: [validation] events."
+        None,
+        "--events",
+        "-n",
+        min=0,
+        show_default=False,
+        help="Events per sample; default: the project's [validation] events (2000 unless set). "
+        "0 means every event in the files.",
     ),
     junit: Path = typer.Option(
         None, "--junit", help="Write the JUnit XML here (default: next to report.json)."
     ),
     out: Path = typer.Option(None, "--out", help="Report directory; default: build/validation/<version>/."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Compare the software model with the emulated firmware; exit 1 when they differ beyond tolerance."""
     from l1ml.validate import default_report_dir, write_reports
@@ -28,7 +35,10 @@ def validate(
     with progress_bars() as rep:
         v = run(proj, model, events=events, progress=rep)
     paths = write_reports(v, out or default_report_dir(proj, v.version), junit)
-    show(v, paths)
+    if as_json:
+        print_json({**v.to_dict(), "reports": paths})
+    else:
+        show(v, paths)
     if not v.passed:
         raise typer.Exit(1)
 

@@ -272,8 +272,18 @@ def write_samples(out_dir: Path, n: int, seed: int = 0, signal_fraction: float =
     """Write background.h5 (n events) and one file per signal (n * signal_fraction events)."""
     import h5py
 
+    from l1ml.errors import DataError
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir} is a file; --out names the directory the event files go to")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".l1ml-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"cannot write event files to {out_dir}: {exc.strerror}") from None
     written = {}
     for sample in ("background", *SIGNALS):
         m = n if sample == "background" else max(1, int(n * signal_fraction))

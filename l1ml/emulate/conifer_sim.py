@@ -161,6 +161,29 @@ def json_root() -> Path:
     return root
 
 
+def missing_tools() -> list[str]:
+    """What the BDT emulators need and this machine lacks, each as 'package (what)'; [] when all there."""
+    missing = []
+    if shutil.which("g++") is None:
+        missing.append("g++ (g++)")
+    root = Path(os.environ.get("JSON_ROOT", "/usr/include"))
+    if not (root / "nlohmann" / "json.hpp").is_file():
+        missing.append(f"{_JSON_PACKAGE} (nlohmann/json.hpp under {root})")
+    if shutil.which("ghdl") is None:
+        missing.append("ghdl (ghdl on PATH)")
+    return missing
+
+
+def require_tools(what: str) -> None:
+    """One ToolNotFound naming every missing package, before any work starts."""
+    missing = missing_tools()
+    if missing:
+        pkgs = " ".join(m.split(" ")[0] for m in missing)
+        raise ToolNotFound(
+            f"{what} needs {', '.join(missing)}: `sudo apt-get install {pkgs}` (./dev.sh demo installs them)"
+        )
+
+
 class CppBackend:
     """conifer's C++ backend. Its library depends only on the precision: the trees are read at run time."""
 

@@ -130,6 +130,12 @@ def emulate_project(
     input_path, out_path = Path(input_path), Path(out_path)
     if input_path.resolve() == out_path.resolve():
         raise DataError(f"--out {out_path} is the input file; choose another path")
+    if out_path.is_dir():  # found now, not when the finished file is renamed into place
+        raise DataError(f"--out {out_path} is a directory; give the path of the HDF5 file to write")
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {out_path.parent} for --out: {exc.strerror}") from None
     load_particles(input_path, key, max_events=1)  # layout errors before any slow step
     with h5py.File(input_path, "r") as f:
         n = int(f[key].shape[0])

@@ -1,4 +1,5 @@
-"""FPGA boards: boards/<name>.toml -> Board.
+"""FPGA boards: <name>.toml -> Board, from the user's boards directory, then the checkout's boards/ (if
+any), then the ones shipped with l1ml (l1ml/boards/, package data). The first file of a name wins.
 
 A board is declared as data: its part, the clock it must close timing at, and the resources a design
 may use. Conversion takes the part and clock from here; synthesis reports are read against the
@@ -48,25 +49,53 @@ class Board:
 
 
 def boards_dir() -> Path:
-    return repo_root() / "boards"
+    """The boards shipped with l1ml (package data)."""
+    return Path(__file__).resolve().parent.parent / "boards"
+
+
+def user_boards_dir() -> Path:
+    """Where a user adds boards of their own: L1ML_BOARDS_DIR, else e.g. ~/.config/l1ml/boards."""
+    import os
+
+    given = os.environ.get("L1ML_BOARDS_DIR")
+    if given:
+        return Path(given).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("l1ml")) / "boards"
+
+
+def search_path() -> list[Path]:
+    dirs = [user_boards_dir(), repo_root() / "boards", boards_dir()]
+    return list(dict.fromkeys(dirs))  # the checkout's boards/ may be the package's own
 
 
 def board_names(directory: Path | None = None) -> list[str]:
-    d = directory or boards_dir()
-    return sorted(p.stem for p in d.glob("*.toml"))
+    dirs = [directory] if directory else search_path()
+    return sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.toml")})
+
+
+def _find(name: str, directory: Path | None) -> Path | None:
+    for d in [directory] if directory else search_path():
+        if (d / f"{name}.toml").is_file():
+            return d / f"{name}.toml"
+    return None
 
 
 def load_board(name: str, directory: Path | None = None) -> Board:
-    """A board by name (boards/<name>.toml) or by the path of a .toml file."""
-    d = directory or boards_dir()
+    """A board by name (<name>.toml on the search path, or in `directory`) or by the path of a .toml."""
     if name.endswith(".toml"):
         f = Path(name).expanduser()
         name = f.stem
+        if not f.is_file():
+            raise ConfigError(f"board file {f} does not exist")
     else:
-        f = d / f"{name}.toml"
-    if not f.is_file():
+        f = _find(name, directory)
+    if f is None:
+        looked = ", ".join(str(d) for d in ([directory] if directory else search_path()))
         raise ConfigError(
-            f"unknown board '{name}'; available boards: {', '.join(board_names(d)) or 'none'} (in {d})"
+            f"unknown board '{name}'; available boards: {', '.join(board_names(directory)) or 'none'} "
+            f"(looked in {looked}; add your own as <name>.toml in {user_boards_dir()})"
         )
     try:
         doc = tomllib.loads(f.read_text())
@@ -111,8 +140,7 @@ def _board_from(doc: dict, name: str, f: Path) -> Board:
 
 
 def list_boards(directory: Path | None = None) -> list[Board]:
-    d = directory or boards_dir()
-    return [load_board(n, d) for n in board_names(d)]
+    return [load_board(n, directory) for n in board_names(directory)]
 
 
 def project_board(project) -> Board:

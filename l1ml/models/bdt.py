@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 
 
-def train_bdt(x_bkg, x_sig, x_bkg_val, x_sig_val, cfg, seed: int, progress=None):
+def train_bdt(
+    x_bkg, x_sig, x_bkg_val, x_sig_val, cfg, seed: int, progress=None, training=None, history=None
+):
+    """An xgboost classifier's booster. `training` ([training]) may ask for early stopping and the best
+    round; `history`, a dict, receives the validation log-loss per round."""
     import xgboost as xgb
 
     x = np.concatenate([x_bkg, x_sig])
@@ -27,9 +31,20 @@ def train_bdt(x_bkg, x_sig, x_bkg_val, x_sig_val, cfg, seed: int, progress=None)
         n_jobs=2,
         eval_metric="logloss",
         callbacks=callbacks,
+        early_stopping_rounds=(training.early_stopping_patience or None) if training else None,
     )
     clf.fit(x, y, eval_set=[(xv, yv)], verbose=False)
-    return clf.get_booster()
+    booster = clf.get_booster()
+    losses = clf.evals_result().get("validation_0", {}).get("logloss", [])
+    if history is not None:
+        history["val_loss"] = [float(v) for v in losses]
+    if training is not None and training.best_checkpoint and losses:
+        best = int(np.argmin(losses))
+        # Keep only the trees up to the best round: conifer converts every tree the booster holds.
+        booster = booster[: best + 1]
+        if history is not None:
+            history["best_round"] = best
+    return booster
 
 
 def _ProgressCallback(progress):  # noqa: N802 - a factory that looks like a class at the call site

@@ -81,6 +81,27 @@ def trigger_metrics(
     return out
 
 
+def roc_xlim(n_background: int, metrics: dict) -> tuple[float, float]:
+    """The ROC's FPR range: down to below 1/N and below both markers (FPR 1e-5, the target rate), so
+    neither falls off the plot when the test sample is small."""
+    low = min(1.0 / max(n_background, 1), metrics["reference_fpr"], metrics["target_fpr"])
+    return low / 2, 1.0
+
+
+def score_bins(values: np.ndarray, threshold: float) -> tuple[np.ndarray, str]:
+    """Histogram bins and x scale for scores: log-spaced on a log axis when every score is positive (AE
+    scores span decades), else linear (a BDT's margin is signed). The range reaches the threshold."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    hi = max(float(v.max()), float(threshold)) if v.size else 1.0
+    pos = v[v > 0]
+    if v.size and pos.size == v.size:
+        lo = min(float(pos.min()), float(threshold) if threshold > 0 else float(pos.min()))
+        return np.geomspace(lo, hi * 1.001, 80), "log"
+    lo = min(float(v.min()), float(threshold)) if v.size else 0.0
+    return np.linspace(lo, hi, 80), "linear"
+
+
 def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) -> list:
     """roc.png and scores.png; returns the paths."""
     import matplotlib
@@ -97,7 +118,7 @@ def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) 
     ax.axvline(metrics["reference_fpr"], color="grey", ls=":", label=f"FPR {metrics['reference_fpr']:.0e}")
     ax.axvline(metrics["target_fpr"], color="k", ls="--", label=f"{metrics['target_rate_khz']:.3g} kHz")
     ax.set(xscale="log", xlabel="background efficiency (FPR)", ylabel="signal efficiency (TPR)", title=title)
-    ax.set_xlim(1.0 / max(len(np.ravel(background)), 1), 1)
+    ax.set_xlim(*roc_xlim(len(np.ravel(background)), metrics))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -107,7 +128,7 @@ def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) 
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     allv = np.concatenate([np.ravel(background), *[np.ravel(s) for s in signals.values()]])
-    bins = np.linspace(np.min(allv), np.quantile(allv, 0.999), 80)
+    bins, xscale = score_bins(allv, metrics["threshold"])
     ax.hist(
         np.ravel(background), bins=bins, histtype="stepfilled", alpha=0.35, density=True, label="background"
     )
@@ -116,7 +137,7 @@ def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) 
     ax.axvline(
         metrics["threshold"], color="k", ls="--", label=f"threshold @ {metrics['target_rate_khz']:.3g} kHz"
     )
-    ax.set(yscale="log", xlabel="anomaly score (deployed model)", ylabel="density", title=title)
+    ax.set(yscale="log", xscale=xscale, xlabel="score (deployed model)", ylabel="density", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out_dir / "scores.png")

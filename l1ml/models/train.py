@@ -66,8 +66,29 @@ def _fit_keras(project: Project, d: dict, rep) -> tuple:
         def on_epoch_end(self, epoch, logs=None):
             rep.advance("train")
 
+    class Best(keras.callbacks.Callback):
+        """The weights of the epoch with the lowest validation loss, restored at the end."""
+
+        best, weights, epoch = np.inf, None, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss", np.inf)
+            if loss < self.best:
+                self.best, self.weights, self.epoch = loss, self.model.get_weights(), epoch
+
+        def on_train_end(self, logs=None):
+            if self.weights is not None:
+                self.model.set_weights(self.weights)
+
+    tr = project.training
+    callbacks = [Report()]
+    if tr.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.early_stopping_patience))
+    best = Best() if tr.best_checkpoint else None
+    if best is not None:
+        callbacks.append(best)
     rep.task("train", project.training.epochs)
-    model.fit(
+    fit = model.fit(
         ae.shape_inputs(cfg.kind, x_tr),
         np.concatenate([x_tr, m_tr], 1),
         validation_data=(ae.shape_inputs(cfg.kind, x_va), np.concatenate([x_va, m_va], 1)),
@@ -75,8 +96,11 @@ def _fit_keras(project: Project, d: dict, rep) -> tuple:
         batch_size=project.training.batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[Report()],
+        callbacks=callbacks,
     )
+    d["history"] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    if best is not None and best.epoch is not None:
+        d["history"]["best_epoch"] = int(best.epoch)
     return model, x_tr, x_va, m_tr, m_va
 
 
@@ -132,6 +156,8 @@ def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]
         project.model,
         project.training.seed,
         progress=rep,
+        training=project.training,
+        history=d.setdefault("history", {}),
     )
     bdt.save(booster, stage / "model.json")
     return {"model_file": "model.json"}, bdt_scorer(booster, pre)
@@ -161,8 +187,56 @@ def new_stage(project: Project, tag: str = "") -> Path:
     return stage
 
 
-def train_project(project: Project, progress=None) -> Path:
-    """Train the project's model and publish it as the next version; returns its directory."""
+def with_overrides(
+    project: Project, epochs: int | None = None, events: int | None = None, seed: int | None = None
+) -> tuple[Project, dict]:
+    """The project with `train`'s command-line overrides applied, and the overrides (for the manifest)."""
+    import dataclasses
+
+    given = {k: v for k, v in {"epochs": epochs, "events": events, "seed": seed}.items() if v is not None}
+    for k, v in given.items():
+        if v < (0 if k == "seed" else 1):
+            raise ConfigError(f"--{k} must be {'0 or more' if k == 'seed' else 'at least 1'}, got {v}")
+    tr, data = project.training, project.data
+    if "epochs" in given:
+        tr = dataclasses.replace(tr, epochs=given["epochs"])
+    if "seed" in given:
+        tr = dataclasses.replace(tr, seed=given["seed"])
+    if "events" in given:
+        data = dataclasses.replace(data, max_events=given["events"])
+    return dataclasses.replace(project, training=tr, data=data), given
+
+
+def write_history(history: dict, stage: Path, title: str) -> None:
+    """history.json and loss.png: the training and validation loss per epoch (BDT: per boosting round)."""
+    if not history:
+        return
+    manifest.write_json(stage / "history.json", history)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in ("loss", "val_loss"):
+        if history.get(key):
+            ax.plot(range(1, len(history[key]) + 1), history[key], label=key.replace("_", " "))
+    best = history.get("best_epoch", history.get("best_round"))
+    if best is not None:
+        ax.axvline(best + 1, color="grey", linestyle=":", label="best (kept)")
+    ax.set_xlabel("epoch" if "loss" in history else "boosting round")
+    ax.set_ylabel("loss" if "loss" in history else "validation log-loss")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(stage / "loss.png", dpi=100)
+    plt.close(fig)
+
+
+def train_project(project: Project, progress=None, overrides: dict | None = None) -> Path:
+    """Train the project's model and publish it as the next version; returns its directory.
+    `overrides` (from with_overrides) are recorded in the manifest."""
     rep = or_silent(progress)
     rep.task("data", None)
     d = prepare(project)
@@ -172,8 +246,17 @@ def train_project(project: Project, progress=None) -> Path:
         d["pre"].save(stage / "preprocessing.json")
         train = _train_bdt if project.model.kind == "bdt" else _train_network
         files, score = train(project, d, stage, rep)
+        write_history(d.get("history") or {}, stage, f"{project.name} ({project.model.kind})")
         metrics = evaluate(project, d, score, stage)
         man = build_manifest(project, stage, files, d["pre"], metrics["threshold"], source="train")
+        man["overrides"] = dict(overrides or {})
+        man["training"] = {
+            "epochs": project.training.epochs,
+            "events": project.data.max_events,
+            "early_stopping_patience": project.training.early_stopping_patience,
+            "best_checkpoint": project.training.best_checkpoint,
+            "epochs_run": len((d.get("history") or {}).get("val_loss", [])),
+        }
         return publish(project, stage, man)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
