@@ -35,6 +35,55 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(keras|qkeras|tensorflow)")
+    import sys
+
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport())
+
+
+class _QuietImport:
+    """TensorFlow 2.14 writes its cuDNN/cuFFT/cuBLAS registration errors to file descriptor 2 while it
+    is imported, whatever TF_CPP_MIN_LOG_LEVEL says: hide fd 2 for that import only. Python exceptions
+    from the import still propagate; only the C++ log lines are lost."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        import importlib.util
+        import sys
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                with _fd2_silenced():
+                    run(module)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+def _fd2_silenced():
+    import contextlib
+    import os
+    import sys
+
+    @contextlib.contextmanager
+    def cm():
+        sys.stderr.flush()
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(null)
+
+    return cm()
 
 
 def console(stderr: bool = False):

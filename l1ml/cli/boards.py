@@ -15,8 +15,8 @@ def list_boards(as_json: bool = JSON_OPT) -> None:
     from rich.table import Table
 
     from l1ml.cli._common import console, print_json
-    from l1ml.firmware.boards import search_path
     from l1ml.firmware.boards import list_boards as boards
+    from l1ml.firmware.boards import search_path
 
     if as_json:
         print_json([{**b.to_dict(), "file": str(b.file) if b.file else None} for b in boards()])

@@ -68,10 +68,10 @@ def demo(
     from l1ml.cli import validate as validate_cli
     from l1ml.cli.train import show_metrics
     from l1ml.data.generate import SIGNALS, write_samples
+    from l1ml.emulate.conifer_sim import require_tools
     from l1ml.firmware import convert
     from l1ml.models.train import train_project
     from l1ml.project import load_project
-    from l1ml.emulate.conifer_sim import require_tools
     from l1ml.validate import default_report_dir, validate, write_reports
 
     require_tools("the demo (its BDT is validated with g++, conifer's C++ backend and GHDL)")

@@ -28,7 +28,6 @@ def bdt(tmp_path_factory):
     from l1ml.data.io import load_project_samples
     from l1ml.data.preprocess import Preprocessing
     from l1ml.emulate.bdt_fixed import decision_function_fixed
-    from l1ml.firmware import convert
     from l1ml.project import load_project, read_json
 
     root = tmp_path_factory.mktemp("verdict")
@@ -57,8 +56,17 @@ def bdt(tmp_path_factory):
     Preprocessing.identity().save(model_dir / "preprocessing.json")
     manifest = {"version": "v1", "kind": "bdt", "model_file": "model.json", "threshold": None}
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
-    convert(project, "v1")
-    fw = project.firmware_dir("v1")
+    r = subprocess.run(
+        [sys.executable, "-m", "l1ml.cli.main", "convert", "-p", str(prj_dir), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    converted = json.loads(r.stdout)  # --json: stdout holds the JSON alone
+    assert converted["kind"] == "bdt" and converted["precision"] == "ap_fixed<12,6,AP_RND,AP_SAT>"
+    fw = Path(converted["firmware_dir"])
     margin = clf.get_booster().predict(xgb.DMatrix(x), output_margin=True).astype(np.float64)
     fixed = decision_function_fixed(read_json(fw / "conifer_model.json"), x).reshape(margin.shape)
     differ = np.flatnonzero(np.abs(margin - fixed) > 1e-3)
@@ -73,7 +81,7 @@ def bdt(tmp_path_factory):
     }
 
 
-def _validate(bdt, tmp_path, threshold: float, quantization_flips: float) -> tuple[int, ET.Element, str]:
+def _validate(bdt, tmp_path, threshold: float, quantization_flips: float, *extra: str):
     from l1ml.manifest import sha256
 
     toml = bdt["dir"] / "project.toml"
@@ -90,7 +98,17 @@ def _validate(bdt, tmp_path, threshold: float, quantization_flips: float) -> tup
     fwman_file.write_text(json.dumps(fwman))
     junit = tmp_path / f"junit-{threshold}-{quantization_flips}.xml"
     r = subprocess.run(
-        [sys.executable, "-m", "l1ml.cli.main", "validate", "-p", str(bdt["dir"]), "--junit", str(junit)],
+        [
+            sys.executable,
+            "-m",
+            "l1ml.cli.main",
+            "validate",
+            "-p",
+            str(bdt["dir"]),
+            "--junit",
+            str(junit),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -119,8 +137,10 @@ def test_exit_code_and_junit_agree(bdt, tmp_path):
     assert "FAIL" in out
 
     # Within tolerance: the same flips, allowed by [validation] quantization_flips; reported, not failed.
-    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 1000)
+    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 1000, "--json")
     assert code == 0 and _failures(suite) == [], out
+    printed = json.loads(out)  # --json: the report itself
+    assert printed["passed"] is True and printed["reports"]["junit"].endswith(".xml")
     flips = [tc for tc in suite.iter("testcase") if tc.get("name").startswith("quantization decisions")]
     assert any(
         "allowed 1000" in tc.find("system-out").text and " 0 trigger" not in tc.find("system-out").text
