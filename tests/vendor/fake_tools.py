@@ -120,9 +120,9 @@ def _sourced(text: str) -> list[str]:
     return re.findall(r"source\s+\[file join \$tcldir\s+([\w.]+)\]", text)
 
 
-def _flag(argv: list[str], flag: str) -> str:
+def _flag(argv: list[str], flag: str, what: str = "<file>") -> str:
     if flag not in argv or argv.index(flag) + 1 >= len(argv):
-        raise Reject(f"missing {flag} <file>")
+        raise Reject(f"missing {flag} {what}")
     return argv[argv.index(flag) + 1]
 
 
@@ -171,7 +171,7 @@ def _bool(word: str) -> int:
 
 def _hls(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
     if tool == "vitis-run":
-        if _flag(argv, "--mode") != "hls":
+        if _flag(argv, "--mode", "hls") != "hls":
             raise Reject("vitis-run runs HLS Tcl only with --mode hls")
         script = _flag(argv, "--tcl")
     else:
@@ -218,7 +218,7 @@ def _hls(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
 
 
 def _vivado(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
-    if _flag(argv, "-mode") != "batch":
+    if _flag(argv, "-mode", "batch") != "batch":
         raise Reject("only -mode batch is faked")
     script = _flag(argv, "-source")
     path = cwd / script

@@ -202,3 +202,30 @@ def _assert_summary(summary: dict, step: str) -> None:
         assert {r: v["used"] for r, v in summary["vsynth"].items()} == EXPECTED_VSYNTH
     else:
         assert "vsynth" not in summary
+
+
+def test_the_comparison_catches_a_different_command(firmware, tmp_path):
+    """The check above can fail: a plan for the wrong options, or a command line the tool lacks."""
+    from l1ml.synth.steps import plan
+
+    bin_dir = install(tmp_path / "bin", TOOLSETS["vitis-2025.1"], tmp_path / "unused.jsonl")
+    fw = firmware["bdt"].firmware_dir("v1")
+    want = _library_calls("conifer", fw, "csynth", bin_dir, tmp_path)
+    # The queue's cosim plan, run the way the worker runs it, is not conifer's csynth.
+    src = tmp_path / "src"
+    shutil.copytree(fw, src)
+    log = tmp_path / "plan.jsonl"
+    install(tmp_path / "bin-plan", TOOLSETS["vitis-2025.1"], log)
+    p = plan("cosim", src, {t: str(tmp_path / "bin-plan" / t) for t in TOOLSETS["vitis-2025.1"]})
+    for rel, text in p.files.items():
+        (src / rel).write_text(text)
+    subprocess.run(["bash", "-c", p.script()], cwd=src, check=True, capture_output=True)
+    got = comparable(read_calls(log), src)
+    assert got != want
+    assert [c["args"] for c in got] == [c["args"] for c in want]  # same command line...
+    assert "cosim 1" in got[0]["tcl"]["build_opt.tcl"] and "cosim 0" in want[0]["tcl"]["build_opt.tcl"]
+    # ...and a command line the real tool would refuse fails, as it would on a build host.
+    r = subprocess.run(
+        [str(bin_dir / "vitis-run"), "-f", "build_hls.tcl"], cwd=src / "conifer_hls", capture_output=True
+    )
+    assert r.returncode == 2 and b"--mode hls" in r.stderr
