@@ -32,9 +32,8 @@ import numpy as np
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
 
-# Quantizers whose hls4ml mapping l1ml has verified bit-exact (tests/convert).
+# Quantizers whose hls4ml mapping l1ml has verified bit-exact (tests/convert, tests/fidelity).
 SUPPORTED_QUANTIZERS = ("quantized_bits", "quantized_relu")
-QUANTIZER_KEYS = ("kernel_quantizer", "bias_quantizer", "activation")
 
 
 class ConversionError(L1mlError):
@@ -47,59 +46,91 @@ def c_name(text: str) -> str:
     return s if s and not s[0].isdigit() else f"m_{s}"
 
 
-def preflight(model) -> None:
-    """Refuse layers hls4ml cannot parse and quantizers l1ml cannot make exact, naming the layer."""
-    from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
+# Keras layer classes the whole flow (hls4ml, the bit-exact emulator, float64 validation) handles.
+FLOW_LAYERS = (
+    "InputLayer",
+    "Dense",
+    "QDense",
+    "Conv2D",
+    "QConv2D",
+    "Activation",
+    "QActivation",
+    "ReLU",
+    "Flatten",
+    "Reshape",
+    "AveragePooling2D",
+    "MaxPooling2D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Concatenate",
+    "Dropout",
+    "BatchNormalization",
+    "QBatchNormalization",
+)
+# Float activations the firmware computes exactly; the others (softmax, sigmoid, tanh...) come from lookup
+# tables in firmware and cannot equal the software model bit for bit.
+EXACT_ACTIVATIONS = ("linear", "relu")
 
-    supported = set(get_supported_keras_layers())
+
+def preflight(model) -> None:
+    """Refuse, before any slow step, layers and quantizers the bit-exact flow cannot handle, naming the
+    layer, what is wrong and what is supported."""
+    from l1ml.firmware.quantizers import check_weight_quantizer, firmware_type
+
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls not in supported:
+        if cls not in FLOW_LAYERS:
             raise ConversionError(
-                f"layer '{layer.name}' ({cls}) is not supported by hls4ml; "
-                f"supported layers include Dense/QDense, Conv2D/QConv2D, QActivation, pooling, "
-                "Add/Subtract/Multiply"
+                f"layer '{layer.name}': layer type {cls} is not supported for this flow (hls4ml firmware, "
+                f"bit-exact emulation and validation); supported: {', '.join(FLOW_LAYERS)}"
             )
         cfg = layer.get_config()
-        for key in QUANTIZER_KEYS:
-            q = cfg.get(key)
-            if q is None or (key == "activation" and cls != "QActivation"):
-                continue
-            _check_quantizer(layer.name, key, q)
+        for key in ("kernel_quantizer", "bias_quantizer"):
+            if cfg.get(key) is not None:
+                check_weight_quantizer(layer.name, key, cfg[key])
+        act = cfg.get("activation")
+        if cls == "QActivation" or _is_quantizer(act):
+            firmware_type(layer.name, "activation", act)
+        elif cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("negative_slope")):
+            raise ConversionError(
+                f"layer '{layer.name}': ReLU with max_value/negative_slope is not exact in this flow; "
+                "use a plain ReLU or QActivation(quantized_relu)"
+            )
+        elif act is not None and describe_activation(act) not in EXACT_ACTIVATIONS:
+            raise ConversionError(
+                f"layer '{layer.name}': activation '{describe_activation(act)}' is computed from a lookup "
+                f"table in firmware and cannot equal the software model bit for bit; the bit-exact flow "
+                f"supports {', '.join(EXACT_ACTIVATIONS)} and QActivation(quantized_bits/quantized_relu)"
+            )
 
 
-def _check_quantizer(layer: str, key: str, q) -> None:
-    from qkeras import get_quantizer
+def _is_quantizer(act) -> bool:
+    if isinstance(act, dict):
+        return "quantiz" in str(act.get("class_name", "")) or act.get("module", "").startswith("qkeras")
+    return isinstance(act, str) and "(" in act
 
-    obj = get_quantizer(q) if not hasattr(q, "get_config") else q
-    name = type(obj).__name__ if hasattr(obj, "get_config") else getattr(obj, "__name__", str(obj))
-    if name not in SUPPORTED_QUANTIZERS:
-        raise ConversionError(
-            f"layer '{layer}': {key} {name} is not supported for bit-exact firmware; "
-            f"use one of {', '.join(SUPPORTED_QUANTIZERS)}"
-        )
-    conf = obj.get_config()
-    alpha = conf.get("alpha")
-    if alpha not in (None, 1, 1.0):
-        raise ConversionError(
-            f"layer '{layer}': {key} {name} has alpha={alpha!r}; only alpha=1 maps to a plain fixed-point "
-            f"type. Retrain with alpha=1."
-        )
-    if (
-        name == "quantized_bits"
-        and conf.get("keep_negative", True)
-        and conf["bits"] == conf.get("integer", 0)
-    ):
-        # hls4ml maps quantized_bits(k, k) to ap_int<k>, but QKeras' grid there has LSB 2 and range
-        # [-2**k, 2**k - 2]: the types disagree.
-        raise ConversionError(
-            f"layer '{layer}': {key} quantized_bits({conf['bits']}, {conf['integer']}) has bits == integer, "
-            f"which hls4ml maps to the wrong integer type; use integer <= bits - 1"
-        )
-    if name == "quantized_relu" and (conf.get("use_sigmoid") or conf.get("negative_slope")):
-        raise ConversionError(
-            f"layer '{layer}': {key} quantized_relu with use_sigmoid/negative_slope is not exact"
-        )
+
+def describe_activation(act) -> str:
+    if isinstance(act, dict):
+        return str(act.get("config", {}).get("activation", act.get("class_name", act)))
+    return str(getattr(act, "__name__", act))
+
+
+def exact_activation_types(model) -> dict[str, str]:
+    """hls4ml layer name -> the exact result type of each quantized activation (see quantizers.py)."""
+    from l1ml.firmware.quantizers import describe, firmware_type
+
+    out = {}
+    for layer in model.layers:
+        cfg = layer.get_config()
+        act = cfg.get("activation")
+        if type(layer).__name__ == "QActivation":
+            out[layer.name] = firmware_type(layer.name, "activation", act)
+        elif _is_quantizer(act):
+            name, _ = describe(act)
+            out[f"{layer.name}_{name}"] = firmware_type(layer.name, "activation", act)
+    return out
 
 
 def load_overrides(project) -> tuple[dict, Path | None]:
@@ -163,6 +194,9 @@ def make_config(
     layers = cfg["LayerName"]
     inp = model.layers[0].name
     layers.setdefault(inp, {}).setdefault("Precision", {})["result"] = input_precision
+    for name, precision in exact_activation_types(model).items():
+        if name in layers:  # hls4ml's own mapping loses symmetric and keep_negative (quantizers.py)
+            layers[name].setdefault("Precision", {})["result"] = precision
     if trace:
         cfg["Model"]["TraceOutput"] = True
         for lc in layers.values():
