@@ -37,12 +37,12 @@ def _bound_inputs(n_in: int) -> np.ndarray:
 @pytest.mark.slow
 def test_every_exact_quantizer_option_matches_qkeras_at_its_bounds(tmp_path, small_data):
     import tensorflow as tf
+    from _projects import project_on_data
     from qkeras import QActivation
 
     from l1ml.emulate.nn_fixed import emulate_arrays
     from l1ml.firmware.hls4ml import layer_types
     from l1ml.project import load_project
-    from _projects import project_on_data
 
     proj = load_project(project_on_data(tmp_path, "dense_ae", small_data))
     inp = tf.keras.Input((2,), name="inputs")
@@ -118,11 +118,11 @@ def test_weight_quantizers_without_an_exact_type_are_refused(quantizer, reason):
 
 def test_symmetric_weights_convert_and_the_inline_activation_gets_the_exact_type(tmp_path, small_data):
     import tensorflow as tf
+    from _projects import project_on_data
     from qkeras import QDense
 
     from l1ml.firmware.hls4ml import make_config, preflight
     from l1ml.project import load_project
-    from _projects import project_on_data
 
     proj = load_project(project_on_data(tmp_path, "dense_ae", small_data))
     inp = tf.keras.Input((8,), name="inputs")
