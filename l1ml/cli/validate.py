@@ -72,6 +72,8 @@ def show(v, paths: dict) -> None:
             f"({d.mismatches}/{d.events_compared} failing events "
             f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
         )
+    for note in v.notes:
+        c.print(f"[bold yellow]note:[/] {note}")
     if v.cached_library is not None:
         c.print(f"C simulation: {'cached library' if v.cached_library else 'compiled (now cached)'}")
     c.print(

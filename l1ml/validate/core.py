@@ -51,6 +51,9 @@ class Validation:
     details: dict = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     diffs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for the plot only
+    # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
+    # prints them, report.json keeps them.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -70,6 +73,7 @@ class Validation:
             "first_divergence": self.divergence.to_dict() if self.divergence else None,
             "cached_library": self.cached_library,
             "details": self.details,
+            "notes": self.notes,
         }
 
 
@@ -144,7 +148,27 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
         events=dict(r.events),
         passed=bool(r.passed),
         details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
+        notes=bdt_notes(r),
     )
+
+
+def bdt_notes(r) -> list[str]:
+    """One line per sample whose inputs or score leave the firmware's type: decisions there are not the
+    model's, whatever the comparisons say."""
+    notes = []
+    for name, q in r.quantization.items():
+        n = r.events.get(name, 0)
+        if q.get("events_with_inputs_out_of_range"):
+            notes.append(
+                f"{name}: {q['events_with_inputs_out_of_range']:,} of {n:,} events have inputs outside "
+                f"{r.precision} (they overflow in firmware)"
+            )
+        if q.get("events_with_score_out_of_range"):
+            notes.append(
+                f"{name}: {q['events_with_score_out_of_range']:,} of {n:,} events have a score outside "
+                f"{r.precision} (the firmware's sum overflows)"
+            )
+    return notes
 
 
 def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:

@@ -72,6 +72,8 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validat
         },
         diffs=diffs,
     )
+    if "refused" in note:
+        v.notes.append(f"firmware outputs: {note}")
     if not passed:
         rep.task("trace", None)
         bad = np.zeros(len(X), bool)
