@@ -65,8 +65,6 @@ FLOW_LAYERS = (
     "Multiply",
     "Concatenate",
     "Dropout",
-    "BatchNormalization",
-    "QBatchNormalization",
 )
 # Float activations the firmware computes exactly; the others (softmax, sigmoid, tanh...) come from lookup
 # tables in firmware and cannot equal the software model bit for bit.
@@ -80,6 +78,13 @@ def preflight(model) -> None:
 
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls in ("BatchNormalization", "QBatchNormalization"):
+            # hls4ml computes a kept BN as its own layer in a default precision: not what the model computes
+            raise ConversionError(
+                f"layer '{layer.name}': {cls} is kept in the deployed model; the firmware would scale by "
+                "weights that are not the model's. It must directly follow a QDense/QConv2D read by "
+                "nothing else, so that import or training folds it (see docs/conversion.md)"
+            )
         if cls not in FLOW_LAYERS:
             raise ConversionError(
                 f"layer '{layer.name}': layer type {cls} is not supported for this flow (hls4ml firmware, "
@@ -455,6 +460,14 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
             f"{model_dir / 'manifest.json'}: no 'deploy_file'; this model version has no deployed network"
         )
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    what = (man.get("origin") or {}).get("import") or {}
+    if what.get("fold") is False and what.get("batchnorm_kept"):
+        raise ConversionError(
+            f"model {model_dir.name} was imported with --no-fold and keeps BatchNormalization "
+            f"{', '.join(what['batchnorm_kept'])}: hls4ml would compute it in a default precision, so the "
+            "firmware cannot compute what the model computes. Import it again without --no-fold (the BN is "
+            "folded and the model fine-tuned, and import reports what that costs)"
+        )
     if man["kind"] != "vae":
         mask_covers(pre)
     input_precision = pre.input_precision()

@@ -22,6 +22,26 @@ from l1ml.compare import OutputComparison
 from l1ml.errors import ConfigError
 from l1ml.progress import or_silent
 
+# What each comparison measures; informative comparisons carry their role in their name.
+ROLES = {
+    "folding": "user model vs deployed: folding and fine-tuning",
+    "exact": "deployed vs firmware: bit-exactness",
+    "quantization": "float vs fixed: quantization",
+    "conversion": "xgboost vs conifer float: conversion",
+}
+
+
+def role_of(c: OutputComparison) -> str:
+    """The ROLES entry a comparison belongs to, from its name."""
+    for key in ("folding", "quantization"):
+        if ROLES[key] in c.name:
+            return ROLES[key]
+    if c.name.endswith("float_vs_xgboost"):
+        return ROLES["conversion"]
+    if c.informative:  # a BDT's "<sample>/quantization": conifer float against the fixed-point reference
+        return ROLES["quantization"]
+    return ROLES["exact"]
+
 
 @dataclass
 class Divergence:

@@ -96,7 +96,9 @@ def test_a_precision_that_cannot_hold_the_bdt_is_refused_with_numbers(tmp_path, 
     f = _hardware_bdt(tmp_path, small_data)
     proj = tiny_project(tmp_path, "bdt", small_data, **{"firmware.precision": "ap_fixed<18,8>"})
     import_model(proj, f)
-    with pytest.raises(PrecisionError, match=r"inputs reach \[-?\d.*4095\].*thresholds are outside.*ap_fixed<"):
+    with pytest.raises(
+        PrecisionError, match=r"inputs reach \[-?\d.*4095\].*thresholds are outside.*ap_fixed<"
+    ):
         convert(proj)
     assert not (proj.build_dir / "firmware").exists() or not list((proj.build_dir / "firmware").iterdir())
 
@@ -117,7 +119,9 @@ def test_validate_prints_inputs_out_of_range(capsys):
             "background": {"events_with_inputs_out_of_range": 1322, "events_with_score_out_of_range": 3}
         },
     )
-    v = Validation("p", "v1", "bdt", [], {"background": 0}, 0.5, {"background": 2000}, True, notes=bdt_notes(r))
+    v = Validation(
+        "p", "v1", "bdt", [], {"background": 0}, 0.5, {"background": 2000}, True, notes=bdt_notes(r)
+    )
     show(v, {"json": "r.json", "junit": "j.xml", "png": "d.png"})
     out = capsys.readouterr().out
     assert "1,322 of 2,000 events have inputs outside ap_fixed<18,8>" in out
