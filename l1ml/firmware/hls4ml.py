@@ -476,6 +476,17 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
     hls_dir = out_dir / "hls4ml"
     hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision)
     rep.advance("hls4ml")
+    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    try:
+        NNEmulator(hls_model)  # decided from the graph alone, before any event: say so now, not at validate
+        emulator = None
+    except UnsupportedError as exc:
+        emulator = (
+            f"the bit-exact batch emulator cannot reproduce this firmware ({exc}); validation falls back to "
+            "the C simulation on every event and the testbench gets no expected outputs"
+        )
     return {
         "tool": "hls4ml",
         "hls4ml_version": hls4ml.__version__,
@@ -491,6 +502,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         "output_names": [t.name.split("/")[0] for t in deploy.outputs],
         "layer_types": layer_types(hls_model),
         "widened_pooling": notes["widened_pooling"],
+        "emulator_refused": emulator,
         "hls_config_file": notes["overrides_file"],
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},

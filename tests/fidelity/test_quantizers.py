@@ -137,3 +137,24 @@ def test_symmetric_weights_convert_and_the_inline_activation_gets_the_exact_type
     preflight(model)
     cfg = make_config(model, proj, "ap_fixed<16,8>")
     assert cfg["LayerName"]["d_quantized_bits"]["Precision"]["result"] == "fixed<10,5,RND_CONV,SAT_SYM>"
+
+
+@pytest.mark.parametrize(
+    "layer, match",
+    [
+        ("dense_softmax", "activation 'softmax' is computed from a lookup table"),
+        ("act_sigmoid", "activation 'sigmoid' is computed from a lookup table"),
+    ],
+)
+def test_lookup_table_activations_are_refused_at_convert(layer, match):
+    import tensorflow as tf
+
+    from l1ml.firmware.hls4ml import ConversionError, preflight
+
+    inp = tf.keras.Input((8,))
+    if layer == "dense_softmax":
+        out = tf.keras.layers.Dense(4, activation="softmax", name=layer)(inp)
+    else:
+        out = tf.keras.layers.Activation("sigmoid", name=layer)(inp)
+    with pytest.raises(ConversionError, match=f"{layer}.*{match}.*supports linear, relu"):
+        preflight(tf.keras.Model(inp, out))

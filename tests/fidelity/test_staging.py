@@ -40,10 +40,12 @@ def test_refused_conversions_leave_no_firmware(tmp_path, small_data):
 
 @pytest.mark.slow
 def test_published_firmware_names_its_own_directory(tmp_path, small_data):
-    proj = tiny_project(tmp_path, "dense_ae", small_data)
+    # io_stream: a firmware the batch emulator cannot reproduce, which convert must say at once
+    proj = tiny_project(tmp_path, "dense_ae", small_data, **{"firmware.io_type": "io_stream"})
     import_model(proj, save_h5(dense_ae(), tmp_path / "ok.h5"))
     fw = convert(proj)
     assert _leftovers(proj) == ["v1"] and fw["testbench"]["events"] > 0
+    assert "IOType 'io_stream' is not emulated" in fw["emulator_refused"]
     out = proj.firmware_dir("v1")
     for f in out.rglob("*"):
         if f.is_file() and f.suffix in (".yml", ".json", ".tcl", ".sh", ".h", ".cpp"):
