@@ -76,6 +76,8 @@ def convert(project, version: str | None = None, progress=None) -> dict:
 
         fw["testbench"] = write_testbench_data(project, model_dir, stage, kind)
         repoint(stage, out_dir)
+        if (fw.get("hashes") or {}).get("conifer_model"):  # repoint rewrote its output_dir
+            fw["hashes"]["conifer_model"] = manifest.sha256(stage / "conifer_model.json")
         manifest.write_json(stage / "manifest.json", fw)
         publish(stage, out_dir)
     except BaseException:

@@ -66,6 +66,10 @@ def test_bdt_precision_holds_inputs_and_thresholds(tmp_path, small_data):
     t = FixedType.parse(fw["precision"])
     assert fw["precision_requested"] == "ap_fixed<18,8,AP_RND>" and fw["precision_chosen"]
     assert t.q_mode == "AP_RND" and t.v_max * t.lsb >= 4095 and t.v_max * t.lsb >= _max_threshold(f)
+    from l1ml.manifest import sha256
+
+    cm = proj.firmware_dir("v1") / "conifer_model.json"
+    assert fw["hashes"]["conifer_model"] == sha256(cm) and ".staging" not in cm.read_text()
     ens, _ = ensemble_from_booster(load_booster(d))
     assert check(t, needs(ens, None), ens) == []  # every threshold in range and on the right side
     # On the project's events: no input out of range (ap_fixed<18,8> had hundreds), validated against
