@@ -43,5 +43,15 @@ def show(proj, fw: dict) -> None:
             t.add_row("overrides", fw["hls_config_file"])
     else:
         t.add_row("precision", str(fw.get("precision")))
+        if fw.get("precision_chosen"):
+            h = fw.get("precision_holds") or {}
+            t.add_row(
+                "chosen",
+                f"for [firmware] precision {fw.get('precision_requested')!r}, to hold inputs "
+                f"[{h.get('input_lo')}, {h.get('input_hi')}], thresholds [{h.get('threshold_lo'):g}, "
+                f"{h.get('threshold_hi'):g}], score +/-{h.get('score_bound', 0):.3g}",
+            )
     c.print(t)
+    if fw.get("emulator_refused"):
+        c.print(f"[bold yellow]warning:[/] {fw['emulator_refused']}")
     c.print(f"[green]firmware[/] {proj.firmware_dir(fw['version'])}")

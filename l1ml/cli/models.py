@@ -43,11 +43,22 @@ def import_model(
     preprocessing: Path = typer.Option(
         None, "--preprocessing", help="preprocessing.json; default: identity."
     ),
+    no_fold: bool = typer.Option(
+        False,
+        "--no-fold",
+        help="Keep BatchNormalization as it is (no folding, no fine-tuning); convert then refuses the model.",
+    ),
 ) -> None:
-    """Register a model trained elsewhere as the project's next model version."""
+    """Register a model trained elsewhere as the project's next model version; says what was done to it
+    (BatchNormalization folded, epochs fine-tuned) and what that costs against your model."""
     from l1ml.models.importer import import_model as run
+    from l1ml.models.importer import summary
+    from l1ml.project import read_json
 
     proj = load(project)
     with progress_bars() as rep:
-        d = run(proj, file, preprocessing, progress=rep)
-    console().print(f"[green]imported[/] {file} as {d.name} ({d})")
+        d = run(proj, file, preprocessing, progress=rep, fold=not no_fold)
+    c = console()
+    c.print(f"[green]imported[/] {file} as {d.name} ({d})")
+    for line in summary(read_json(d / "manifest.json")):
+        c.print(f"  {line}")

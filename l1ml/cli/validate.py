@@ -46,12 +46,14 @@ def validate(
 def show(v, paths: dict) -> None:
     from rich.table import Table
 
+    from l1ml.validate.core import role_of
+
     c = console()
     t = Table(
         title=f"{v.project} {v.version} ({v.kind}): software vs firmware, {sum(v.events.values()):,} events"
     )
-    for col in ("output", "values", "mismatches", "max diff [LSB]", "bit-identical", ""):
-        t.add_column(col, justify="left" if col in ("output", "") else "right")
+    for col in ("output", "comparison", "values", "mismatches", "max diff [LSB]", "bit-identical", ""):
+        t.add_column(col, justify="left" if col in ("output", "comparison", "") else "right")
     for cmp in v.comparisons:
         ok = "[green]ok[/]" if cmp.ok else "[bold red]FAIL[/]"
         if cmp.name.endswith("float_vs_xgboost"):
@@ -59,15 +61,17 @@ def show(v, paths: dict) -> None:
             diff, same = f"max |diff| {cmp.max_diff:.2g} (tol. {cmp.lsb * cmp.tolerance_lsb:g})", "n/a"
         else:
             diff, same = f"{cmp.max_diff_lsb:g}", f"{100 * cmp.frac_identical:.3f}%"
-        t.add_row(cmp.name, f"{cmp.events:,}", f"{cmp.mismatches:,}", diff, same, ok)
+        t.add_row(cmp.name, role_of(cmp), f"{cmp.events:,}", f"{cmp.mismatches:,}", diff, same, ok)
     for cmp in v.quantization:
+        role = role_of(cmp)
         t.add_row(
-            f"[dim]{cmp.name}[/]",
+            f"[dim]{cmp.name.replace(f' ({role})', '')}[/]",
+            f"[dim]{role}[/]",
             f"{cmp.events:,}",
             "",
             f"[dim]max |diff| {cmp.max_diff:.3g}[/]",
             f"[dim]{100 * cmp.frac_identical:.2f}%[/]",
-            "[dim]quantization, informative[/]",
+            "[dim]informative[/]",
         )
     c.print(t)
     if v.threshold is not None:
@@ -92,6 +96,8 @@ def show(v, paths: dict) -> None:
             f"({d.mismatches}/{d.events_compared} failing events "
             f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
         )
+    for note in v.notes:
+        c.print(f"[bold yellow]note:[/] {note}")
     if v.cached_library is not None:
         c.print(f"C simulation: {'cached library' if v.cached_library else 'compiled (now cached)'}")
     c.print(

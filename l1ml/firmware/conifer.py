@@ -221,6 +221,18 @@ def complete_top_function(hls_dir: Path, name: str) -> bool:
     return True
 
 
+def _preprocessing(model_dir: Path):
+    """The model version's preprocessing, or None when it records none (then inputs are not checked)."""
+    from l1ml.data.preprocess import Preprocessing
+
+    name = "preprocessing.json"
+    manifest = model_dir / "manifest.json"
+    if manifest.is_file():
+        name = json.loads(manifest.read_text()).get("preprocessing_file") or name
+    f = model_dir / name
+    return Preprocessing.load(f) if f.is_file() else None
+
+
 def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     """Write conifer_model.json, conifer_hls/ and conifer_vhdl/ into out_dir; return the manifest fields."""
     import conifer
@@ -230,12 +242,19 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     board = project_board(project)
-    precision = project.firmware.precision or DEFAULT_PRECISION
     from l1ml.emulate.bdt_fixed import FixedType
+    from l1ml.firmware.bdt_precision import choose
 
-    FixedType.parse(precision)  # fail on a bad precision before any file is written
+    if project.firmware.precision.strip().lower() not in ("", "auto"):
+        FixedType.parse(project.firmware.precision)  # fail on a bad precision before any file is written
     booster = load_booster(model_dir)
     ens, corrected = ensemble_from_booster(booster)
+    # The type must hold the preprocessed inputs, the thresholds and the score: chosen, or refused with the
+    # numbers when [firmware] precision asks for one that does not (l1ml/firmware/bdt_precision.py).
+    from l1ml.project import FirmwareConfig
+
+    requested = project.firmware.precision
+    precision, held = choose(ens, _preprocessing(model_dir), requested, FirmwareConfig().precision)
     name = project_name(project)
     out_dir.mkdir(parents=True, exist_ok=True)
     hls_dir, vhdl_dir = out_dir / "conifer_hls", out_dir / "conifer_vhdl"
@@ -265,6 +284,9 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
         "part": board.part,
         "clock_period_ns": board.clock_period_ns,
         "precision": precision,
+        "precision_requested": requested,
+        "precision_chosen": precision != requested,
+        "precision_holds": held.to_dict(),
         "project_name": name,
         "n_trees": ens["n_trees"],
         "max_depth": ens["max_depth"],

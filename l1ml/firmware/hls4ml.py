@@ -32,9 +32,8 @@ import numpy as np
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
 
-# Quantizers whose hls4ml mapping l1ml has verified bit-exact (tests/convert).
+# Quantizers whose hls4ml mapping l1ml has verified bit-exact (tests/convert, tests/fidelity).
 SUPPORTED_QUANTIZERS = ("quantized_bits", "quantized_relu")
-QUANTIZER_KEYS = ("kernel_quantizer", "bias_quantizer", "activation")
 
 
 class ConversionError(L1mlError):
@@ -47,59 +46,96 @@ def c_name(text: str) -> str:
     return s if s and not s[0].isdigit() else f"m_{s}"
 
 
-def preflight(model) -> None:
-    """Refuse layers hls4ml cannot parse and quantizers l1ml cannot make exact, naming the layer."""
-    from hls4ml.converters.keras_v2_to_hls import get_supported_keras_layers
+# Keras layer classes the whole flow (hls4ml, the bit-exact emulator, float64 validation) handles.
+FLOW_LAYERS = (
+    "InputLayer",
+    "Dense",
+    "QDense",
+    "Conv2D",
+    "QConv2D",
+    "Activation",
+    "QActivation",
+    "ReLU",
+    "Flatten",
+    "Reshape",
+    "AveragePooling2D",
+    "MaxPooling2D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Concatenate",
+    "Dropout",
+)
+# Float activations the firmware computes exactly; the others (softmax, sigmoid, tanh...) come from lookup
+# tables in firmware and cannot equal the software model bit for bit.
+EXACT_ACTIVATIONS = ("linear", "relu")
 
-    supported = set(get_supported_keras_layers())
+
+def preflight(model) -> None:
+    """Refuse, before any slow step, layers and quantizers the bit-exact flow cannot handle, naming the
+    layer, what is wrong and what is supported."""
+    from l1ml.firmware.quantizers import check_weight_quantizer, firmware_type
+
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls not in supported:
+        if cls in ("BatchNormalization", "QBatchNormalization"):
+            # hls4ml computes a kept BN as its own layer in a default precision: not what the model computes
             raise ConversionError(
-                f"layer '{layer.name}' ({cls}) is not supported by hls4ml; "
-                f"supported layers include Dense/QDense, Conv2D/QConv2D, QActivation, pooling, "
-                "Add/Subtract/Multiply"
+                f"layer '{layer.name}': {cls} is kept in the deployed model; the firmware would scale by "
+                "weights that are not the model's. It must directly follow a QDense/QConv2D read by "
+                "nothing else, so that import or training folds it (see docs/conversion.md)"
+            )
+        if cls not in FLOW_LAYERS:
+            raise ConversionError(
+                f"layer '{layer.name}': layer type {cls} is not supported for this flow (hls4ml firmware, "
+                f"bit-exact emulation and validation); supported: {', '.join(FLOW_LAYERS)}"
             )
         cfg = layer.get_config()
-        for key in QUANTIZER_KEYS:
-            q = cfg.get(key)
-            if q is None or (key == "activation" and cls != "QActivation"):
-                continue
-            _check_quantizer(layer.name, key, q)
+        for key in ("kernel_quantizer", "bias_quantizer"):
+            if cfg.get(key) is not None:
+                check_weight_quantizer(layer.name, key, cfg[key])
+        act = cfg.get("activation")
+        if cls == "QActivation" or _is_quantizer(act):
+            firmware_type(layer.name, "activation", act)
+        elif cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("negative_slope")):
+            raise ConversionError(
+                f"layer '{layer.name}': ReLU with max_value/negative_slope is not exact in this flow; "
+                "use a plain ReLU or QActivation(quantized_relu)"
+            )
+        elif act is not None and describe_activation(act) not in EXACT_ACTIVATIONS:
+            raise ConversionError(
+                f"layer '{layer.name}': activation '{describe_activation(act)}' is computed from a lookup "
+                f"table in firmware and cannot equal the software model bit for bit; the bit-exact flow "
+                f"supports {', '.join(EXACT_ACTIVATIONS)} and QActivation(quantized_bits/quantized_relu)"
+            )
 
 
-def _check_quantizer(layer: str, key: str, q) -> None:
-    from qkeras import get_quantizer
+def _is_quantizer(act) -> bool:
+    if isinstance(act, dict):
+        return "quantiz" in str(act.get("class_name", "")) or act.get("module", "").startswith("qkeras")
+    return isinstance(act, str) and "(" in act
 
-    obj = get_quantizer(q) if not hasattr(q, "get_config") else q
-    name = type(obj).__name__ if hasattr(obj, "get_config") else getattr(obj, "__name__", str(obj))
-    if name not in SUPPORTED_QUANTIZERS:
-        raise ConversionError(
-            f"layer '{layer}': {key} {name} is not supported for bit-exact firmware; "
-            f"use one of {', '.join(SUPPORTED_QUANTIZERS)}"
-        )
-    conf = obj.get_config()
-    alpha = conf.get("alpha")
-    if alpha not in (None, 1, 1.0):
-        raise ConversionError(
-            f"layer '{layer}': {key} {name} has alpha={alpha!r}; only alpha=1 maps to a plain fixed-point "
-            f"type. Retrain with alpha=1."
-        )
-    if (
-        name == "quantized_bits"
-        and conf.get("keep_negative", True)
-        and conf["bits"] == conf.get("integer", 0)
-    ):
-        # hls4ml maps quantized_bits(k, k) to ap_int<k>, but QKeras' grid there has LSB 2 and range
-        # [-2**k, 2**k - 2]: the types disagree.
-        raise ConversionError(
-            f"layer '{layer}': {key} quantized_bits({conf['bits']}, {conf['integer']}) has bits == integer, "
-            f"which hls4ml maps to the wrong integer type; use integer <= bits - 1"
-        )
-    if name == "quantized_relu" and (conf.get("use_sigmoid") or conf.get("negative_slope")):
-        raise ConversionError(
-            f"layer '{layer}': {key} quantized_relu with use_sigmoid/negative_slope is not exact"
-        )
+
+def describe_activation(act) -> str:
+    if isinstance(act, dict):
+        return str(act.get("config", {}).get("activation", act.get("class_name", act)))
+    return str(getattr(act, "__name__", act))
+
+
+def exact_activation_types(model) -> dict[str, str]:
+    """hls4ml layer name -> the exact result type of each quantized activation (see quantizers.py)."""
+    from l1ml.firmware.quantizers import describe, firmware_type
+
+    out = {}
+    for layer in model.layers:
+        cfg = layer.get_config()
+        act = cfg.get("activation")
+        if type(layer).__name__ == "QActivation":
+            out[layer.name] = firmware_type(layer.name, "activation", act)
+        elif _is_quantizer(act):
+            name, _ = describe(act)
+            out[f"{layer.name}_{name}"] = firmware_type(layer.name, "activation", act)
+    return out
 
 
 def load_overrides(project) -> tuple[dict, Path | None]:
@@ -163,6 +199,9 @@ def make_config(
     layers = cfg["LayerName"]
     inp = model.layers[0].name
     layers.setdefault(inp, {}).setdefault("Precision", {})["result"] = input_precision
+    for name, precision in exact_activation_types(model).items():
+        if name in layers:  # hls4ml's own mapping loses symmetric and keep_negative (quantizers.py)
+            layers[name].setdefault("Precision", {})["result"] = precision
     if trace:
         cfg["Model"]["TraceOutput"] = True
         for lc in layers.values():
@@ -421,6 +460,14 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
             f"{model_dir / 'manifest.json'}: no 'deploy_file'; this model version has no deployed network"
         )
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    what = (man.get("origin") or {}).get("import") or {}
+    if what.get("fold") is False and what.get("batchnorm_kept"):
+        raise ConversionError(
+            f"model {model_dir.name} was imported with --no-fold and keeps BatchNormalization "
+            f"{', '.join(what['batchnorm_kept'])}: hls4ml would compute it in a default precision, so the "
+            "firmware cannot compute what the model computes. Import it again without --no-fold (the BN is "
+            "folded and the model fine-tuned, and import reports what that costs)"
+        )
     if man["kind"] != "vae":
         mask_covers(pre)
     input_precision = pre.input_precision()
@@ -429,6 +476,17 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
     hls_dir = out_dir / "hls4ml"
     hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision)
     rep.advance("hls4ml")
+    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    try:
+        NNEmulator(hls_model)  # decided from the graph alone, before any event: say so now, not at validate
+        emulator = None
+    except UnsupportedError as exc:
+        emulator = (
+            f"the bit-exact batch emulator cannot reproduce this firmware ({exc}); validation falls back to "
+            "the C simulation on every event and the testbench gets no expected outputs"
+        )
     return {
         "tool": "hls4ml",
         "hls4ml_version": hls4ml.__version__,
@@ -444,6 +502,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         "output_names": [t.name.split("/")[0] for t in deploy.outputs],
         "layer_types": layer_types(hls_model),
         "widened_pooling": notes["widened_pooling"],
+        "emulator_refused": emulator,
         "hls_config_file": notes["overrides_file"],
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},

@@ -153,23 +153,7 @@ def fold_batchnorm(model):
     (de)serialisation cannot round-trip QActivation."""
     from l1ml.models.io import clone_functional
 
-    cfg = model.get_config()
-    entries = cfg["layers"]
-    consumers: dict[str, int] = {}
-    for lc in entries:
-        for src in _inbound_names(lc):
-            consumers[src] = consumers.get(src, 0) + 1
-    classes = {lc["name"]: lc["class_name"] for lc in entries}
-    folds: dict[str, str] = {}  # producing layer -> its BN
-    for lc in entries:
-        srcs = _inbound_names(lc)
-        if (
-            lc["class_name"] in ("BatchNormalization", "QBatchNormalization")
-            and len(srcs) == 1
-            and classes[srcs[0]] in FOLDABLE
-            and consumers.get(srcs[0], 0) == 1
-        ):
-            folds[srcs[0]] = lc["name"]
+    folds = batchnorm_folds(model)
     if not folds:
         return model, 0
     bypass = {bn: prod for prod, bn in folds.items()}
@@ -187,6 +171,37 @@ def fold_batchnorm(model):
     for name, bn in folds.items():
         layers[name].set_weights(_folded_weights(model.get_layer(name), model.get_layer(bn)))
     return new, len(folds)
+
+
+def batchnorm_layers(model) -> list[str]:
+    return [
+        layer.name
+        for layer in model.layers
+        if type(layer).__name__ in ("BatchNormalization", "QBatchNormalization")
+    ]
+
+
+def batchnorm_folds(model) -> dict[str, str]:
+    """{QDense/QConv layer: the BatchNormalization folded into it}: each BN that directly follows a
+    foldable layer read by nothing else."""
+    cfg = model.get_config()
+    entries = cfg["layers"]
+    consumers: dict[str, int] = {}
+    for lc in entries:
+        for src in _inbound_names(lc):
+            consumers[src] = consumers.get(src, 0) + 1
+    classes = {lc["name"]: lc["class_name"] for lc in entries}
+    folds: dict[str, str] = {}  # producing layer -> its BN
+    for lc in entries:
+        srcs = _inbound_names(lc)
+        if (
+            lc["class_name"] in ("BatchNormalization", "QBatchNormalization")
+            and len(srcs) == 1
+            and classes[srcs[0]] in FOLDABLE
+            and consumers.get(srcs[0], 0) == 1
+        ):
+            folds[srcs[0]] = lc["name"]
+    return folds
 
 
 def _inbound_names(layer_cfg) -> list[str]:

@@ -27,8 +27,12 @@ INPUT_SHAPES = {
 }
 
 
-def import_model(project, file: str | Path, preprocessing: str | Path | None = None, progress=None) -> Path:
-    """Register `file` as the project's next model version; returns its directory."""
+def import_model(
+    project, file: str | Path, preprocessing: str | Path | None = None, progress=None, fold: bool = True
+) -> Path:
+    """Register `file` as the project's next model version; returns its directory. Its manifest's
+    `origin.import` says what was done to the model (BN folded, epochs fine-tuned, or nothing) and what
+    that costs against the user's own model; `fold=False` keeps the BN, which convert then refuses."""
     from l1ml.models.train import build_manifest, new_stage, publish
 
     rep = or_silent(progress)
@@ -59,9 +63,10 @@ def import_model(project, file: str | Path, preprocessing: str | Path | None = N
         if kind == "bdt":
             files, extra, score = _import_bdt(src, stage, pre)
         else:
-            files, extra, score = _import_network(project, src, stage, pre, kind)
+            files, extra, score = _import_network(project, src, stage, pre, kind, fold)
         rep.advance("import")
-        threshold = _metrics(project, pre, score, stage, extra)
+        user_score = extra.pop("_user_score", None)
+        threshold = _metrics(project, pre, score, stage, extra, user_score)
         origin = {
             "file": str(src),
             "sha256": manifest.sha256(src),
@@ -94,9 +99,17 @@ def _import_bdt(src: Path, stage: Path, pre: Preprocessing) -> tuple[dict, dict]
     return {"model_file": "model.json"}, {}, bdt_scorer(booster, pre)
 
 
-def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: str) -> tuple[dict, dict]:
-    from l1ml.models.deploy import build_deploy_model, deploy_without_finetune, has_batchnorm
+def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: str, fold: bool = True):
+    from l1ml.models.deploy import (
+        add_score_head,
+        batchnorm_folds,
+        batchnorm_layers,
+        build_deploy_model,
+        deploy_without_finetune,
+        trunk,
+    )
     from l1ml.models.io import load_model, save_model
+    from l1ml.models.train import network_scorer
 
     model = load_model(src)
     shape = tuple(int(s) for s in model.inputs[0].shape[1:])
@@ -106,23 +119,37 @@ def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: s
             f"which takes {INPUT_SHAPES[kind]}"
         )
     shutil.copyfile(src, stage / "model.h5")
-    if has_batchnorm(model):
+    body = trunk(model, kind)
+    bns = batchnorm_layers(body)
+    folds = batchnorm_folds(body) if fold else {}
+    epochs = project.training.finetune_epochs if folds else 0
+    if not fold:
+        deploy = add_score_head(body, kind)  # the user's model as it is: convert refuses the BN
+    elif folds and epochs > 0:
         x_tr, x_va, m_tr, m_va = _background(project, pre, kind)
         deploy = build_deploy_model(model, kind, x_tr, x_va, m_tr, m_va, project)
-        finetuned = True
     else:
         deploy, _ = deploy_without_finetune(model, kind)
-        finetuned = False
     save_model(deploy, stage / "deploy.h5")
-    from l1ml.models.train import network_scorer
-
+    kept = [b for b in bns if b not in folds.values()]
+    what = {
+        "fold": fold,
+        "folded": [{"layer": layer, "batchnorm": bn} for layer, bn in folds.items()],
+        "batchnorm_kept": kept,
+        "finetune_epochs": epochs,
+        "weights_changed": bool(folds),
+    }
     files = {"model_file": "model.h5", "deploy_file": "deploy.h5"}
-    return files, {"finetuned": finetuned}, network_scorer(deploy, kind, pre)
+    extra = {"finetuned": epochs > 0, "import": what}
+    if folds:
+        extra["_user_score"] = network_scorer(add_score_head(body, kind), kind, pre)
+    return files, extra, network_scorer(deploy, kind, pre)
 
 
-def _metrics(project, pre: Preprocessing, score, stage: Path, extra: dict):
+def _metrics(project, pre: Preprocessing, score, stage: Path, extra: dict, user_score=None):
     """Trigger metrics and the rate threshold on the project's data, as for a trained model, so that
-    validation can count flipped decisions. Without data the import still stands, without them."""
+    validation can count flipped decisions. Without data the import still stands, without them.
+    With `user_score` (the user's own model, before folding), what the deployed model costs against it."""
     from l1ml.errors import DataError
     from l1ml.models.train import evaluate, prepare
 
@@ -132,7 +159,42 @@ def _metrics(project, pre: Preprocessing, score, stage: Path, extra: dict):
         extra["metrics"] = f"not computed: {exc}"
         return None
     d["pre"] = pre  # the imported model's own preprocessing, not one fitted here
-    return evaluate(project, d, score, stage)["threshold"]
+    metrics = evaluate(project, d, score, stage)
+    if user_score is not None:
+        extra["import"]["cost"] = _cost(project, d, score, user_score, metrics)
+    return metrics["threshold"]
+
+
+def _cost(project, d: dict, score, user_score, deployed: dict) -> dict:
+    """The deployed model against the user's model on the background test split and the signals: the
+    largest score difference, and each signal's TPR at the target rate and AUC, before and after."""
+    import numpy as np
+
+    from l1ml.models.metrics import trigger_metrics
+
+    b_dep, b_user = np.asarray(score(d["b_test"]), float), np.asarray(user_score(d["b_test"]), float)
+    sig_user = {k: user_score(hw) for k, hw in d["sig_test"].items()}
+    user = trigger_metrics(
+        b_user, sig_user, project.trigger_fpr, project.trigger.reference_fpr, project.colliding_rate_hz
+    )
+    signals = {}
+    for k, s in deployed["signals"].items():
+        u = user["signals"][k]
+        signals[k] = {
+            "tpr_user": u["tpr_at_target_rate"],
+            "tpr_deployed": s["tpr_at_target_rate"],
+            "tpr_change": s["tpr_at_target_rate"] - u["tpr_at_target_rate"],
+            "auc_user": u["auc"],
+            "auc_deployed": s["auc"],
+            "auc_change": s["auc"] - u["auc"],
+        }
+    return {
+        "events": int(len(b_dep)),
+        "score_max_abs_diff": float(np.max(np.abs(b_dep - b_user))) if len(b_dep) else 0.0,
+        "score_frac_identical": float(np.mean(b_dep == b_user)) if len(b_dep) else 1.0,
+        "target_rate_khz": deployed["target_rate_khz"],
+        "signals": signals,
+    }
 
 
 def _background(project, pre: Preprocessing, kind: str):
@@ -148,6 +210,46 @@ def _background(project, pre: Preprocessing, kind: str):
         units.padding_mask(b_tr),
         units.padding_mask(b_va),
     )
+
+
+def summary(man: dict) -> list[str]:
+    """What an import did to the model and what it costs, in lines for a person (the CLI prints them)."""
+    origin = man.get("origin") or {}
+    what = origin.get("import")
+    if what is None:
+        return ["deployed as imported: nothing folded, no fine-tuning, weights untouched"]
+    lines = []
+    if what["folded"]:
+        pairs = ", ".join(f"{f['batchnorm']} into {f['layer']}" for f in what["folded"])
+        lines.append(f"folded BatchNormalization: {pairs}")
+        lines.append(
+            f"fine-tuned for {what['finetune_epochs']} epochs on the project's background"
+            if what["finetune_epochs"]
+            else "not fine-tuned ([training] finetune_epochs = 0)"
+        )
+    elif not what["batchnorm_kept"]:
+        lines.append("deployed as imported: no BatchNormalization, nothing folded, weights untouched")
+    if what["batchnorm_kept"]:
+        why = "--no-fold" if not what["fold"] else "it does not directly follow a QDense/QConv2D"
+        lines.append(
+            f"kept BatchNormalization {', '.join(what['batchnorm_kept'])} ({why}): `l1ml convert` will "
+            "refuse this version"
+        )
+    cost = what.get("cost")
+    if cost:
+        lines.append(
+            f"against your model ({cost['events']:,} background events): score max |diff| "
+            f"{cost['score_max_abs_diff']:.4g}, {100 * cost['score_frac_identical']:.2f}% identical"
+        )
+        for k, c in cost["signals"].items():
+            lines.append(
+                f"  {k}: TPR at {cost['target_rate_khz']:.3g} kHz {c['tpr_user']:.4f} -> "
+                f"{c['tpr_deployed']:.4f} ({c['tpr_change']:+.4f}), AUC {c['auc_user']:.4f} -> "
+                f"{c['auc_deployed']:.4f} ({c['auc_change']:+.4f})"
+            )
+    elif what["folded"]:
+        lines.append(f"cost against your model not measured: {origin.get('metrics', 'no project data')}")
+    return lines
 
 
 def list_models(project) -> list[dict]:

@@ -118,7 +118,10 @@ def validate_bdt(
     prec = Precisions.from_config(cm.get("config"))
     precision = cm["config"].get("score_precision") or cm["config"].get("precision")
     wanted = project.firmware.precision
-    if wanted and wanted.replace(" ", "") != str(precision).replace(" ", ""):
+    fw_man = read_json(fw_dir / "manifest.json") if (fw_dir / "manifest.json").is_file() else {}
+    # A chosen precision (l1ml/firmware/bdt_precision.py) answers the request it was chosen for.
+    made_for = fw_man.get("precision_requested", precision)
+    if wanted and wanted.replace(" ", "") != str(made_for).replace(" ", ""):
         raise ConfigError(
             f"{cm_file} was converted at {precision} but the project asks for {wanted};"
             " run `l1ml convert` again"
@@ -158,9 +161,12 @@ def validate_bdt(
         comparisons.append(dataclasses.replace(c, mismatches=beyond))
         comparisons.append(compare(f"{name}/quantization", flt, ref, lsb=lsb, informative=True))
         xq = prec.input.quantize(X)
+        s_lo, s_hi = prec.score.v_min * prec.score.lsb, prec.score.v_max * prec.score.lsb
         quant[name] = {
             "events_with_rounded_inputs": int((xq != X).any(axis=1).sum()),
             "events_with_inputs_out_of_range": int((np.abs(xq - X) >= prec.input.lsb).any(axis=1).sum()),
+            # the float score beyond the score type: the firmware's sum wraps or saturates there
+            "events_with_score_out_of_range": int(((flt < s_lo) | (flt > s_hi)).sum()),
         }
         for em_name, em in ems.items():
             y = _timed(rates, em_name, em.decision_function, X)

@@ -22,6 +22,26 @@ from l1ml.compare import OutputComparison
 from l1ml.errors import ConfigError
 from l1ml.progress import or_silent
 
+# What each comparison measures; informative comparisons carry their role in their name.
+ROLES = {
+    "folding": "user model vs deployed: folding and fine-tuning",
+    "exact": "deployed vs firmware: bit-exactness",
+    "quantization": "float vs fixed: quantization",
+    "conversion": "xgboost vs conifer float: conversion",
+}
+
+
+def role_of(c: OutputComparison) -> str:
+    """The ROLES entry a comparison belongs to, from its name."""
+    for key in ("folding", "quantization"):
+        if ROLES[key] in c.name:
+            return ROLES[key]
+    if c.name.endswith("float_vs_xgboost"):
+        return ROLES["conversion"]
+    if c.informative:  # a BDT's "<sample>/quantization": conifer float against the fixed-point reference
+        return ROLES["quantization"]
+    return ROLES["exact"]
+
 
 @dataclass
 class Divergence:
@@ -63,6 +83,10 @@ class Validation:
     diffs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for the plot only
     # Decisions allowed to flip per sample: BDTs' quantization tolerance; networks none (absent = 0).
     flips_allowed: dict[str, int] = field(default_factory=dict)
+
+    # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
+    # prints them, report.json keeps them.
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -115,6 +139,7 @@ class Validation:
             "first_divergence": self.divergence.to_dict() if self.divergence else None,
             "cached_library": self.cached_library,
             "details": self.details,
+            "notes": self.notes,
         }
 
 
@@ -190,6 +215,7 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
         passed=bool(r.passed),
         flips_allowed={k: allowed_flips(project, n) for k, n in r.events.items()},
         details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
+        notes=bdt_notes(r),
     )
 
 
@@ -197,6 +223,23 @@ def allowed_flips(project, events: int) -> int:
     """[validation] quantization_flips for a sample of `events`: a count, or a fraction of the events."""
     q = project.validation.quantization_flips
     return int(q) if q >= 1 else int(q * events)
+def bdt_notes(r) -> list[str]:
+    """One line per sample whose inputs or score leave the firmware's type: decisions there are not the
+    model's, whatever the comparisons say."""
+    notes = []
+    for name, q in r.quantization.items():
+        n = r.events.get(name, 0)
+        if q.get("events_with_inputs_out_of_range"):
+            notes.append(
+                f"{name}: {q['events_with_inputs_out_of_range']:,} of {n:,} events have inputs outside "
+                f"{r.precision} (they overflow in firmware)"
+            )
+        if q.get("events_with_score_out_of_range"):
+            notes.append(
+                f"{name}: {q['events_with_score_out_of_range']:,} of {n:,} events have a score outside "
+                f"{r.precision} (the firmware's sum overflows)"
+            )
+    return notes
 
 
 def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:

@@ -50,7 +50,7 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validat
         start += sizes[k]
     if thr is not None:
         flips = {k: flipped_decisions(sw[1][b], fw[1][b], thr) for k, b in bounds.items()}
-    quant = _quantization(model_dir, man, kind, X, fw, diffs)
+    quant = _quantization(model_dir, man, kind, X, sw, fw, diffs)
     comps += emu_checks
     passed = all(c.ok for c in comps) and not any(flips.values())
     v = Validation(
@@ -72,6 +72,8 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validat
         },
         diffs=diffs,
     )
+    if "refused" in note:
+        v.notes.append(f"firmware outputs: {note}")
     if not passed:
         rep.task("trace", None)
         bad = np.zeros(len(X), bool)
@@ -114,24 +116,34 @@ def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
     return emu, checks, note
 
 
-def _quantization(model_dir, man, kind, X, fw, diffs) -> list[OutputComparison]:
-    """The trained model (float BN, before folding) against the firmware: informative only."""
-    from l1ml.models.deploy import score_numpy, trunk, vae_score_numpy
-    from l1ml.models.io import load_model
+def _quantization(model_dir, man, kind, X, sw, fw, diffs) -> list[OutputComparison]:
+    """The informative comparisons, each labelled for what it measures (validate.core.ROLES):
+    - the user's (or trained) model against the deployed model: what folding BN and fine-tuning changed;
+    - the float score formula on the firmware's reconstruction against the firmware's score: what the
+      fixed-point score head's quantization changed.
+    The deployed model against the firmware (bit-exactness) is the verdict, compared elsewhere."""
+    from l1ml.models.deploy import add_score_head, score_numpy, trunk, vae_score_numpy
+    from l1ml.models.io import load_model, predict_exact
+    from l1ml.validate.core import ROLES
 
-    f = model_dir / man.get("model_file", "")
-    if not man.get("model_file") or not f.is_file():
-        return []
-    trained = trunk(load_model(f), kind)
-    y = np.asarray(trained.predict(X, batch_size=8192, verbose=0), np.float64).reshape(len(X), -1)
-    flat = X.reshape(len(X), -1)
-    score = vae_score_numpy(y) if kind == "vae" else score_numpy(flat, y)
     out = []
-    for label, s, f_ in ((_output_label(kind, 0), y, fw[0]), ("score", score, fw[1])):
-        err = f_ - s
-        scale = float(np.max(np.abs(s))) or 1.0
-        out.append(compare(f"{label} (float model)", s, f_, lsb=scale * 2**-20, informative=True))
-        diffs[f"{label} quantization"] = (err / scale).ravel()
+    flat = X.reshape(len(X), -1)
+    float_score = vae_score_numpy(fw[0]) if kind == "vae" else score_numpy(flat, fw[0])
+    scale = float(np.max(np.abs(float_score))) or 1.0
+    out.append(
+        compare(f"score ({ROLES['quantization']})", float_score, fw[1], lsb=scale * 2**-20, informative=True)
+    )
+    diffs["score float-vs-fixed quantization"] = ((fw[1] - float_score) / scale).ravel()
+    f = model_dir / man.get("model_file", "")
+    if not man.get("model_file") or not f.is_file() or man.get("model_file") == man.get("deploy_file"):
+        return out
+    user = add_score_head(trunk(load_model(f), kind), kind)
+    ys = [o.reshape(len(X), -1) for o in predict_exact(user, X)]
+    for i, (u, d) in enumerate(zip(ys, sw, strict=True)):
+        label = _output_label(kind, i)
+        scale = float(np.max(np.abs(u))) or 1.0
+        out.append(compare(f"{label} ({ROLES['folding']})", u, d, lsb=scale * 2**-20, informative=True))
+        diffs[f"{label} user-vs-deployed quantization"] = ((d - u) / scale).ravel()
     return out
 
 
