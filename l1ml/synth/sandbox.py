@@ -98,6 +98,8 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] 
         w = Path(w).absolute()
         if w.is_dir():
             cmd += ["--bind", str(w), str(w)]
+    for h in done[1:]:  # the empty tmpfs that hide things are read-only too (the binds in them are not)
+        cmd += ["--remount-ro", str(h)]
     cmd += [
         "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
         "--cap-drop", "ALL", "--chdir", str(workdir / "src"), "--",
