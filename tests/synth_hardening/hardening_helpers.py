@@ -69,7 +69,9 @@ def escapees(tag: str, mb: int = 0, seconds: int = 120) -> str:
     return f"setsid {hog} >/dev/null 2>&1 < /dev/null &\n( {hog} >/dev/null 2>&1 < /dev/null & ) &\n"
 
 
-def supervise(tmp: Path, script: str, memory: int, timeout: float, sandboxed: bool, **spec) -> subprocess.Popen:
+def supervise(
+    tmp: Path, script: str, memory: int, timeout: float, sandboxed: bool, **spec
+) -> subprocess.Popen:
     """Start l1ml.synth.supervisor on `script`, as the local dispatcher does (sandboxed or not)."""
     from l1ml.synth import sandbox
 
