@@ -14,7 +14,7 @@ from test_params import tiny_archive
 from l1ml.synth.client import HttpClient
 from l1ml.synth.store import Store
 
-N, KILLS = 60, 5
+N, KILLS = 40, 4
 
 
 def test_store_answers_a_repeated_key_with_the_first_job(home, tmp_path):
