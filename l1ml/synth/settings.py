@@ -35,8 +35,8 @@ class Settings:
     dispatcher: str = "local"
     lease: float = 60.0
     max_attempts: int = 3
-    max_upload: int = 2 * 1024**3  # bytes, compressed
-    max_unpacked: int = 8 * 1024**3  # bytes, all members together
+    max_upload: int = 1024**3  # bytes, compressed
+    max_unpacked: int = 2 * 1024**3  # bytes, all members together: firmware sources are MBs, not GBs
     max_members: int = 50_000
     tools: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)  # [slurm]: see l1ml.synth.dispatch.slurm
