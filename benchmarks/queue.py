@@ -380,6 +380,7 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
         "overlapping": overlapping,
         "leftover_processes": len(leftover_procs),
         "leftover_temp_files": len(temp),
+        "temp_names": [p.relative_to(home).as_posix() for p in temp],
         "server_kills": kills["server"],
         "worker_kills": kills["worker"],
         "seconds": elapsed,
@@ -405,6 +406,8 @@ def main() -> None:
             print(f"  {count} x {reason}")
         for key in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files"):
             print(f"  {key.replace('_', ' ')}: {r[key]}")
+        for name in r["temp_names"]:
+            print(f"    left: {name}")
         bad = [
             k
             for k in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files")

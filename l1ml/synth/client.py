@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
-from l1ml.synth import archive, steps
+from l1ml.synth import archive, gc, steps
 from l1ml.synth.job import check_step, parse_duration, parse_memory
 from l1ml.synth.params import SubmitParams, new_key
 from l1ml.synth.settings import Settings
@@ -122,7 +122,7 @@ class LocalClient:
         members = archive.check(archive_path, _limits(self.settings))
         self.settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Copy next to the store first, so the move inside the submit transaction is a rename.
-        fd, staged = tempfile.mkstemp(dir=self.settings.archives, suffix=".upload")
+        fd, staged, lock = gc.staging(self.settings.archives)
         try:
             with os.fdopen(fd, "wb") as out, open(archive_path, "rb") as src:
                 while chunk := src.read(1 << 20):
@@ -138,6 +138,7 @@ class LocalClient:
         finally:
             if os.path.exists(staged):
                 os.unlink(staged)
+            os.close(lock)
         return self.store.describe([job])[0]
 
     def _job(self, job_id: int):

@@ -4,7 +4,6 @@ stored hashed. A user sees and cancels only their own jobs; the admin role sees 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -13,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from l1ml.errors import L1mlError
-from l1ml.synth import archive
+from l1ml.synth import archive, gc
 from l1ml.synth.client import read_log
 from l1ml.synth.job import Job
 from l1ml.synth.params import USER_PRIORITY, BadParameter, SubmitParams, check_job_id, check_offset
@@ -25,6 +24,7 @@ from l1ml.synth.worker import log_path, result_path
 def create_app(settings: Settings) -> FastAPI:
     store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
     limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+    gc.uploads(settings)  # what a crashed server (or client) left half-uploaded
     app = FastAPI(title="l1ml synthesis queue")
 
     @app.exception_handler(RequestValidationError)
@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
             if found is not None:
                 return store.describe([found])[0]
         settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=settings.archives, suffix=".upload")
+        fd, tmp, lock = gc.staging(settings.archives)  # locked while in progress
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            os.close(lock)
         return store.describe([job])[0]
 
     @app.get("/jobs")

@@ -228,6 +228,8 @@ class Worker:
                         seen.add(p)
                         tar.add(p, "files/" + p.relative_to(src).as_posix())
         os.replace(tmp, jdir / "result.tar.gz")
+        for left in jdir.glob("*.tmp"):  # half-written by an earlier attempt whose worker was killed
+            left.unlink(missing_ok=True)
 
     # --- the loop ---------------------------------------------------------------------------------------
 

@@ -9,12 +9,14 @@ import json
 import os
 import tarfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from hardening_helpers import synth
 from test_params import GOOD, tiny_archive
 
+from l1ml.synth import gc
 from l1ml.synth.archive import UnsafeArchive, check, extract
 
 
@@ -51,10 +53,11 @@ def test_gc_deletes_what_retention_allows(home, tmp_path, procs):
     assert synth.wait_state(j).state == "succeeded"
     procs.stop()
     (tmp_path / "synth.toml").write_text("keep_days = 0.00001\n")  # about a second
-    stale, fresh = s.archives / "crash1.upload", s.archives / "inflight.upload"
+    stale = s.archives / "crash1.upload"  # what a killed server leaves: nobody holds its lock
     stale.write_bytes(b"x" * 1000)
-    fresh.write_bytes(b"x" * 1000)
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fd, fresh, lock = gc.staging(s.archives)  # an upload in progress, as the server stages one
+    os.close(fd)
+    fresh = Path(fresh)
     (s.work / str(j) / "result.tar.gz.tmp").write_bytes(b"half")
     time.sleep(1.5)
     freed = json.loads(synth.cli("gc", "--json").stdout)
@@ -64,8 +67,8 @@ def test_gc_deletes_what_retention_allows(home, tmp_path, procs):
     assert synth.job(j).state == "succeeded"  # the record stays
     r = synth.cli("fetch", str(j), "--out", str(tmp_path / "o"), check=False)
     assert r.returncode == 2 and "results are there once" in r.stderr + r.stdout  # one line, no traceback
-    # A worker cleans at start too.
-    os.utime(fresh, (time.time() - 7200, time.time() - 7200))
+    # Once its process lets go (a crash releases the lock), a worker cleans it at start.
+    os.close(lock)
     synth.cli("worker", "--memory-budget", "1G", "--drain")
     assert not fresh.exists()
 
