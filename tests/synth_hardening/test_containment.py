@@ -71,12 +71,14 @@ def test_cancel_kills_escaped_children(tmp_path, sandboxed):
 
 
 def test_a_fork_bomb_is_contained(tmp_path):
-    # Children that keep forking while they are being killed: frozen with SIGSTOP first, then killed.
+    # Five setsid loops that keep starting setsid children while they are being killed: frozen with
+    # SIGSTOP first, then killed, pass after pass, until none is left.
     tag = f"bomb-{uuid.uuid4().hex[:8]}"
-    script = f"bomb() {{ setsid bash -c 'sleep 0.2; : {tag}' & setsid bash -c 'sleep 60 # {tag}' & }}\n"
-    script += "for i in $(seq 30); do bomb; done\nsleep 60\n"
-    p = supervise(tmp_path, script, 1024 * M, 2.0, sandboxed=False)
-    synth.wait_for(lambda: len(tagged(tag)) >= 20, 30, what="the forked children")
+    child = f"setsid bash -c 'sleep 60; true' {tag} &"
+    loop = f"while :; do {child} sleep 0.05; done"
+    script = f'for i in 1 2 3 4 5; do setsid bash -c "{loop}" {tag} & done\nsleep 60\n'
+    p = supervise(tmp_path, script, 64 * 1024 * M, 5.0, sandboxed=False)
+    synth.wait_for(lambda: len(tagged(tag)) >= 15, 30, what="the forking loops and their children")
     assert p.wait(30) == 0
     assert status(tmp_path)["state"] == "timeout"
-    assert wait_gone(tagged(tag), 3)
+    assert wait_gone(tagged(tag), 3) and not tagged(tag)

@@ -143,7 +143,7 @@ def _http_run(home, tmp_path, procs, n: int) -> None:
 
 
 def test_fuzz_http_api(home, tmp_path, procs):
-    _http_run(home, tmp_path, procs, 40)
+    _http_run(home, tmp_path, procs, 25)
 
 
 @pytest.mark.extended
