@@ -134,6 +134,8 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                     if total > limits.max_total:
                         raise TooLarge(f"archive unpacks to more than {limits.max_total} bytes (its limit)")
                 elif m.issym():
+                    if not m.linkname or "\x00" in m.linkname:
+                        raise UnsafeArchive(f"symlink {name!r} has an empty or invalid target")
                     if os.path.isabs(m.linkname) or not _inside(posixpath.dirname(name), m.linkname):
                         raise UnsafeArchive(f"symlink {name!r} -> {m.linkname!r} leaves the tree")
                 elif m.islnk():

@@ -60,3 +60,34 @@ def test_server_kills_during_a_burst_make_exactly_one_job_per_submission(home, t
     assert len(ids) == N and len(set(ids)) == N  # every submission acknowledged, each with its own job
     assert sorted(j.id for j in jobs) == sorted(ids)  # and no other job: exactly N
     assert len({(j.user, j.step) for j in jobs}) == 1
+
+
+def test_a_retry_after_a_lost_answer_finds_the_first_job(home, tmp_path, procs):
+    """The failure keys exist for, made certain: the server commits, the answer never arrives (the client
+    stops reading), the client tries again. With the same key: one job. Without a key: two."""
+    import http.client
+    import urllib.parse
+
+    tok = synth.cli("token", "create", "lost").stdout.strip()
+    url = procs.server(synth.free_port())
+    arc = tmp_path / "a.tar.gz"
+    arc.write_bytes(tiny_archive(1000))
+    store = Store(synth.settings().db)
+
+    def lose_answer(key: str) -> None:
+        # The request goes out whole and the server commits it; the client never reads the answer.
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        q = urllib.parse.urlencode({"step": "csim", "memory": 1 << 28, "timeout": 60.0, "key": key})
+        conn.request("POST", "/jobs?" + q, body=arc.read_bytes(), headers={"Authorization": f"Bearer {tok}"})
+        synth.wait_for(lambda: len(store.list()) > before, 30, what="the server to commit the first try")
+        conn.close()
+
+    before = 0
+    lose_answer("k1")
+    again = HttpClient(url, tok).submit(arc, step="csim", memory=1 << 28, timeout=60.0, key="k1")
+    assert len(store.list()) == 1 and again["id"] == store.list()[0].id
+    before = 1
+    lose_answer("")  # no key: the retry cannot be told from a new submission
+    HttpClient(url, tok).submit(arc, step="csim", memory=1 << 28, timeout=60.0, key="")
+    assert len(store.list()) == 3  # 2 jobs for 1 submission: what the key prevents
