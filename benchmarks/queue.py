@@ -6,7 +6,14 @@
 3. for a fixed mix of job memory sizes on one budget, the makespan against running them one at a time
    (real `sleep` processes started by the local dispatcher).
 
-Run: .venv/bin/python benchmarks/queue.py [--jobs 200] [--http 200]
+4. with --soak N (1000 for the figure in docs/synth.md): a soak of N jobs from 4 HTTP clients on 2 workers,
+   with random SIGKILLs of the workers and of the server, which prints jobs lost, jobs duplicated, runs
+   overlapping, leftover processes and leftover temp files (all must be zero). Each job runs through the
+   real worker, supervisor and sandbox; its "compiler" is a stand-in that writes a csim.exe running the
+   job's script (a short sleep that also leaves a setsid child behind), so the soak measures the queue,
+   not g++.
+
+Run: .venv/bin/python benchmarks/queue.py [--jobs 200] [--http 200] [--soak 1000]
 """
 
 from __future__ import annotations
@@ -214,11 +221,199 @@ def _concurrent_memory(runs: list[dict]) -> int:
     return best
 
 
+SOAK_JOB = """\
+run=$(basename $(dirname $(dirname $(dirname $PWD))))-$(basename $(dirname $(dirname $PWD)))  # ID-attemptN
+echo "start $PWD $(date +%s.%N)" >> {marks}/$run
+setsid sleep 300 {tag} >/dev/null 2>&1 < /dev/null &
+sleep 0.$((RANDOM % 5))
+echo "end $PWD $(date +%s.%N)" >> {marks}/$run
+"""
+FAKE_CXX = """#!/bin/bash
+# A stand-in for g++ in the soak: writes the -o target as a script that runs the job's job.sh.
+while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out=$2; shift; done
+printf '#!/bin/bash\nexec bash job.sh\n' > "$out" && chmod +x "$out"
+"""
+
+
+def soak(n: int, tmp: Path, seed: int = 1) -> dict:
+    """N jobs from 4 clients on 2 workers, with random worker and server SIGKILLs; returns the counts."""
+    import random
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import psutil
+
+    from l1ml.synth.archive import pack
+    from l1ml.synth.client import HttpClient
+    from l1ml.synth.job import TERMINAL
+    from l1ml.synth.store import Store
+
+    rng = random.Random(seed)
+    tag = f"l1ml-soak-{os.getpid()}"
+    home, marks = tmp / "soak", tmp / "marks"
+    marks.mkdir(parents=True)
+    (tmp / "bin").mkdir()
+    cxx = tmp / "bin" / "fake-g++"  # under /tmp, which the sandbox replaces: bound in explicitly
+    cxx.write_text(FAKE_CXX)
+    cxx.chmod(0o755)
+    conf = tmp / "soak.toml"
+    conf.write_text(
+        f'sandbox_writable = ["{marks}", "{tmp / "bin"}"]\nmax_attempts = 10\nkeep_days = 30\n'
+        f'[tools]\n"g++" = "{cxx}"\n'
+    )
+    s = settings_for(home)
+    os.environ["L1ML_SYNTH_CONFIG"] = str(conf)
+    token = Store(s.db).create_token("soak")
+    fw = tiny_firmware(tmp / "s")
+    (fw / "hls4ml" / "job.sh").write_text(SOAK_JOB.format(marks=marks, tag=tag))
+    arc = tmp / "soak.tar.gz"
+    pack(fw, arc)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cli = [sys.executable, "-m", "l1ml.cli.synth"]
+    logs = open(tmp / "soak.log", "ab")  # noqa: SIM115 - shared by every service this soak starts
+
+    def start_server():
+        p = subprocess.Popen([*cli, "serve", "--port", str(port)], stdout=logs, stderr=logs)
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    return p
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("the soak's server did not come up")
+
+    def start_worker():
+        return subprocess.Popen(
+            [*cli, "worker", "--memory-budget", "4G", "--max-jobs", "3", "--poll", "0.05", "--lease", "3"],
+            stdout=logs,
+            stderr=logs,
+        )
+
+    services = {"server": start_server(), "w0": start_worker(), "w1": start_worker()}
+    kills = {"server": 0, "worker": 0}
+    stop = threading.Event()
+
+    def chaos():
+        while not stop.wait(rng.uniform(4, 10)):
+            name = rng.choice(["server", "w0", "w1"])
+            services[name].kill()  # SIGKILL
+            services[name].wait()
+            kills["server" if name == "server" else "worker"] += 1
+            services[name] = start_server() if name == "server" else start_worker()
+
+    acked: list[int] = []
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        c = HttpClient(url, token, timeout=20, retry_for=600)
+        for _ in range(n // 4 + (1 if k < n % 4 else 0)):
+            job = c.submit(arc, step="csim", memory=G // 8, timeout=60.0)
+            with lock:
+                acked.append(job["id"])
+
+    t0 = time.time()
+    monkey = threading.Thread(target=chaos)
+    monkey.start()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(client, range(4)))
+    store = Store(s.db)
+    deadline = time.time() + 30 * 60
+    while time.time() < deadline:
+        if (
+            len(store.list(states=TERMINAL, limit=10**9)) >= len(set(acked))
+            and store.list(states=("queued", "running"), limit=1) == []
+        ):
+            break
+        time.sleep(1)
+    stop.set()
+    monkey.join()
+    for p in services.values():
+        p.terminate()
+    for p in services.values():
+        p.wait(30)
+    elapsed = time.time() - t0
+    jobs = {j.id: j for j in store.list(limit=10**9)}
+    states: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for j in jobs.values():
+        states[j.state] = states.get(j.state, 0) + 1
+        if j.state != "succeeded":
+            reasons[j.reason[:80]] = reasons.get(j.reason[:80], 0) + 1
+    lost = sum(1 for i in set(acked) if i not in jobs or jobs[i].state not in TERMINAL)
+    duplicated = (len(acked) - len(set(acked))) + sum(1 for i in jobs if i not in set(acked))
+    # Runs overlapping, from the jobs' own marks: an attempt lives from its "start" to its "end", or, if it
+    # was killed, until the queue recorded it ended (its run was reaped before that moment).
+    ended = {(r["job_id"], r["attempt"]): r["ended_at"] or float("inf") for r in store.runs()}
+    by_job: dict[str, list[tuple[float, float]]] = {}
+    for f in marks.iterdir():
+        job_id, _, attempt = f.name.partition("-attempt")
+        t = {w.split()[0]: float(w.split()[2]) for w in f.read_text().splitlines() if len(w.split()) == 3}
+        end = t.get("end", ended.get((int(job_id), int(attempt)), float("inf")))
+        by_job.setdefault(job_id, []).append((t.get("start", 0.0), end))
+    overlapping = 0
+    for spans in by_job.values():
+        spans.sort()
+        overlapping += sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    time.sleep(1)
+    leftover_procs = []
+    for p in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            if tag in " ".join(p.info["cmdline"] or ()) or (p.info["cwd"] or "").startswith(str(home)):
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    leftover_procs.append(p)
+        except psutil.Error:
+            pass
+    for p in leftover_procs:  # the soak must not leave them on the machine either
+        p.kill()
+    temp = [p for p in home.rglob("*") if p.name.endswith((".upload", ".tmp"))]
+    return {
+        "jobs": n,
+        "acknowledged": len(acked),
+        "states": states,
+        "reasons": reasons,
+        "lost": lost,
+        "duplicated": duplicated,
+        "overlapping": overlapping,
+        "leftover_processes": len(leftover_procs),
+        "leftover_temp_files": len(temp),
+        "temp_names": [p.relative_to(home).as_posix() for p in temp],
+        "server_kills": kills["server"],
+        "worker_kills": kills["worker"],
+        "seconds": elapsed,
+        "attempts": sum(j.attempts for j in jobs.values()),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=200, help="jobs for the overhead measurement")
     ap.add_argument("--http", type=int, default=200, help="submissions for the HTTP throughput")
+    ap.add_argument("--soak", type=int, default=0, help="run only the soak, with this many jobs (e.g. 1000)")
     a = ap.parse_args()
+    if a.soak:
+        with tempfile.TemporaryDirectory(prefix="l1ml-soak-") as d:
+            r = soak(a.soak, Path(d))
+        print(
+            f"soak: {r['jobs']} jobs from 4 clients on 2 workers in {r['seconds']:.0f} s, "
+            f"{r['server_kills']} server and {r['worker_kills']} worker SIGKILLs, {r['attempts']} runs; "
+            f"states {r['states']}"
+        )
+        for reason, count in sorted(r["reasons"].items(), key=lambda x: -x[1]):
+            print(f"  {count} x {reason}")
+        for key in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files"):
+            print(f"  {key.replace('_', ' ')}: {r[key]}")
+        for name in r["temp_names"]:
+            print(f"    left: {name}")
+        bad = [
+            k
+            for k in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files")
+            if r[k]
+        ]
+        sys.exit(1 if bad else 0)
     with tempfile.TemporaryDirectory(prefix="l1ml-bench-") as d:
         tmp = Path(d)
         per_job = overhead(a.jobs, tmp)

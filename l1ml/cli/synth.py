@@ -292,7 +292,33 @@ def worker(
     settings = load_settings(lease=lease)
     w = Worker(settings, parse_memory(memory_budget), max_jobs, poll)
     console(stderr=True).print(f"worker {w.id}: budget {format_memory(w.budget)}, queue {settings.db}")
+    console(stderr=True).print(f"worker {w.id}: {w.describe()}", soft_wrap=True)
     w.run(until=w.drained if drain else None)
+
+
+@app.command()
+def gc(
+    upload_age: float = typer.Option(
+        3600, "--upload-age", help="Delete crashed uploads older than this (s)."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Delete what retention allows: archives of finished jobs, results past keep_days (or fetched, with
+    delete_fetched), uploads left by crashes. Workers also do this at start."""
+    from l1ml.synth import gc as retention
+    from l1ml.synth.settings import load_settings
+    from l1ml.synth.store import Store
+
+    settings = load_settings()
+    store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
+    freed = retention.collect(settings, store, upload_age=upload_age)
+    if as_json:
+        print(json.dumps(freed))
+    else:
+        console().print(
+            f"purged {freed['purged_jobs']} job(s); deleted {freed['archives']} archive(s), "
+            f"{freed['uploads']} stale upload(s), {freed['temp_files']} temp file(s); {freed['bytes']} bytes freed"
+        )
 
 
 @token_app.command("create")

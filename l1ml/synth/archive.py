@@ -27,6 +27,43 @@ class UnsafeArchive(L1mlError):
     """An uploaded archive holds a member that must not be extracted."""
 
 
+class TooLarge(UnsafeArchive):
+    """The archive has too many members or unpacks to more than its limits (the server answers 413)."""
+
+
+MAX_HOPS = 40  # symlinks followed while resolving one path, as the kernel's ELOOP limit
+
+
+def _resolve(links: dict[str, str], name: str) -> str:
+    """Where `name` (a relative path inside the tree) really leads once every symlink on the way, the
+    archive's own included, is followed: component by component, iteratively, as the kernel walks it.
+    Raises UnsafeArchive if any step leaves the tree, or past MAX_HOPS links (a loop)."""
+    todo = [p for p in name.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if not done:
+                raise UnsafeArchive(f"path {name!r} leads out of the tree")
+            done.pop()
+            continue
+        here = "/".join([*done, part])
+        target = links.get(here)
+        if target is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > MAX_HOPS:
+            raise UnsafeArchive(f"path {name!r} follows more than {MAX_HOPS} symlinks (a loop?)")
+        if target.startswith("/"):
+            raise UnsafeArchive(f"symlink {here!r} -> {target!r} leaves the tree")
+        todo = [p for p in target.split("/") if p not in ("", ".")] + todo  # relative to `done`
+    return "/".join(done)
+
+
 @dataclass(frozen=True)
 class Limits:
     max_members: int = 50_000
@@ -88,17 +125,17 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
         with tarfile.open(path, "r:*") as tar:
             for m in tar:
                 if len(members) >= limits.max_members:
-                    raise UnsafeArchive(f"archive has more than {limits.max_members} members")
+                    raise TooLarge(f"archive has more than {limits.max_members} members")
                 name = _check_name(m.name)
                 if m.isreg():
                     if m.size > limits.max_member_size:
-                        raise UnsafeArchive(
-                            f"member {name!r} is {m.size} bytes, over {limits.max_member_size}"
-                        )
+                        raise TooLarge(f"member {name!r} is {m.size} bytes, over {limits.max_member_size}")
                     total += m.size
                     if total > limits.max_total:
-                        raise UnsafeArchive(f"archive unpacks to more than {limits.max_total} bytes")
+                        raise TooLarge(f"archive unpacks to more than {limits.max_total} bytes (its limit)")
                 elif m.issym():
+                    if not m.linkname or "\x00" in m.linkname:
+                        raise UnsafeArchive(f"symlink {name!r} has an empty or invalid target")
                     if os.path.isabs(m.linkname) or not _inside(posixpath.dirname(name), m.linkname):
                         raise UnsafeArchive(f"symlink {name!r} -> {m.linkname!r} leaves the tree")
                 elif m.islnk():
@@ -114,7 +151,19 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                 members.append(m)
     except (tarfile.TarError, EOFError, zlib.error) as exc:  # truncated or corrupt compression
         raise UnsafeArchive(f"{path.name} is not a readable tar archive: {exc}") from None
+    # Each link's target, and each member's own path, resolved through every link in the archive (a chain
+    # such as `a -> .`, `root -> a/../..` passes a lexical check and still leads to /).
+    links = {m.name: m.linkname for m in members if m.issym()}
+    if links:
+        for m in members:
+            _resolve(links, m.name)
+            if m.issym():
+                _resolve(links, posixpath.join(posixpath.dirname(m.name), m.linkname))
     return members
+
+
+def unpacked_size(members: list[tarfile.TarInfo]) -> int:
+    return sum(m.size for m in members if m.isreg())
 
 
 def _real_parent(root: Path, name: str) -> Path:

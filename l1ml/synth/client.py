@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
-from l1ml.synth import archive, steps
+from l1ml.synth import archive, gc, steps
 from l1ml.synth.job import check_step, parse_duration, parse_memory
+from l1ml.synth.params import SubmitParams, new_key
 from l1ml.synth.settings import Settings
 
 GiB = 1024**3
+RETRY_STATUS = (502, 503, 504)  # a proxy in front of a restarting server
 
 
 def derived_memory(step: str, firmware: Path) -> int:
@@ -50,6 +52,7 @@ def package(
         "model": fw.name,
         "board": project.firmware.board,
     }
+    SubmitParams(**fields)  # checked before anything is packed
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
     archive.pack(fw, Path(tmp), _headers_for(step, fw))
@@ -112,27 +115,30 @@ class LocalClient:
         project: str = "",
         model: str = "",
         board: str = "",
+        key: str = "",
     ) -> dict:
-        check_step(step)
-        archive.check(archive_path, _limits(self.settings))
-        self.settings.archives.mkdir(parents=True, exist_ok=True)
+        params = SubmitParams(step, memory, timeout, priority, project, model, board, key)
+        params.check_priority_for("user")  # the local queue has no admins: -10..10 for everyone
+        members = archive.check(archive_path, _limits(self.settings))
+        self.settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Copy next to the store first, so the move inside the submit transaction is a rename.
-        fd, staged = tempfile.mkstemp(dir=self.settings.archives, suffix=".upload")
-        with os.fdopen(fd, "wb") as out, open(archive_path, "rb") as src:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-        job = self.store.submit(
-            user=self.user,
-            step=step,
-            memory=memory,
-            timeout=timeout,
-            priority=priority,
-            project=project,
-            model=model,
-            board=board,
-            archive=Path(staged),
-            archives_dir=self.settings.archives,
-        )
+        fd, staged, lock = gc.staging(self.settings.archives)
+        try:
+            with os.fdopen(fd, "wb") as out, open(archive_path, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+            job = self.store.submit(
+                user=self.user,
+                **params.to_dict(),
+                archive=Path(staged),
+                archives_dir=self.settings.archives,
+                unpacked=archive.unpacked_size(members),
+                quota=self.settings.max_user_bytes,
+            )
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+            os.close(lock)
         return self.store.describe([job])[0]
 
     def _job(self, job_id: int):
@@ -164,7 +170,9 @@ class LocalClient:
         path = result_path(self.settings, job_id)
         if not job.finished or not path.is_file():
             raise L1mlError(f"job {job_id} is {job.state}; its results are there once it has finished")
-        return unpack_result(path, out, job_id)
+        dest = unpack_result(path, out, job_id)
+        self.store.mark_fetched(job_id)
+        return dest
 
 
 def read_log(path: Path, offset: int, finished: bool, limit: int = 1 << 20) -> tuple[bytes, int, bool]:
@@ -189,7 +197,7 @@ class HttpClient:
 
     local = False
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0):
+    def __init__(self, url: str, token: str, timeout: float = 60.0, retry_for: float = 120.0):
         import httpx
 
         if not token:
@@ -198,6 +206,7 @@ class HttpClient:
                 f"USER`) and pass --token or set L1ML_SYNTH_TOKEN"
             )
         self.url = url.rstrip("/")
+        self.retry_for = retry_for  # seconds a submission keeps retrying an unreachable server
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
         )
@@ -228,20 +237,48 @@ class HttpClient:
         project: str = "",
         model: str = "",
         board: str = "",
+        key: str = "",
     ) -> dict:
-        params = {
-            "step": step,
-            "memory": memory,
-            "timeout": timeout,
-            "priority": priority,
-            "project": project,
-            "model": model,
-            "board": board,
-        }
+        params = SubmitParams(step, memory, timeout, priority, project, model, board, key or new_key())
+        return self._retrying(
+            lambda: self._post_archive(archive_path, params.to_dict()), f"submitting {archive_path.name}"
+        )
+
+    def _post_archive(self, archive_path: Path, params: dict):
+        import httpx
+
         with open(archive_path, "rb") as f:
-            return self._call(
+            r = self.http.request(
                 "POST", "/jobs", params=params, content=f, headers={"Content-Type": "application/gzip"}
-            ).json()
+            )
+        if r.status_code in RETRY_STATUS:
+            raise httpx.TransportError(f"server answered {r.status_code}")
+        return r
+
+    def _retrying(self, call, what: str) -> dict:
+        """Repeat `call` while the server is unreachable or restarting. Safe for a submission because its
+        key stays the same across the tries: the server answers a repeat with the job made the first time."""
+        import httpx
+
+        delay, deadline = 0.2, time.time() + self.retry_for
+        while True:
+            try:
+                r = call()
+                break
+            except httpx.HTTPError as exc:
+                if time.time() + delay > deadline:
+                    raise L1mlError(
+                        f"cannot reach the synthesis server at {self.url} ({what}): {exc}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise L1mlError(f"server said {r.status_code}: {detail}")
+        return r.json()
 
     def get(self, job_id: int) -> dict:
         return self._call("GET", f"/jobs/{job_id}").json()

@@ -4,28 +4,38 @@ stored hashed. A user sees and cancels only their own jobs; the admin role sees 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from l1ml.errors import L1mlError
-from l1ml.synth import archive
+from l1ml.synth import archive, gc
 from l1ml.synth.client import read_log
-from l1ml.synth.job import STEPS, Job
+from l1ml.synth.job import Job
+from l1ml.synth.params import USER_PRIORITY, BadParameter, SubmitParams, check_job_id, check_offset
 from l1ml.synth.settings import Settings
-from l1ml.synth.store import Store
+from l1ml.synth.store import QuotaExceeded, Store
 from l1ml.synth.worker import log_path, result_path
-
-USER_PRIORITY = range(-10, 11)  # admins may go outside it
 
 
 def create_app(settings: Settings) -> FastAPI:
     store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
     limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+    gc.uploads(settings)  # what a crashed server (or client) left half-uploaded
     app = FastAPI(title="l1ml synthesis queue")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 lists pydantic internals; one line naming the parameter is what a client needs.
+        msgs = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()]
+        return JSONResponse({"detail": "bad parameter " + "; ".join(msgs)[:500]}, status_code=400)
+
+    @app.exception_handler(BadParameter)
+    async def bad_parameter(_request: Request, exc: BadParameter) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     def who(authorization: str | None = Header(None)) -> tuple[str, str]:
         scheme, _, token = (authorization or "").partition(" ")
@@ -35,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         return found
 
     def visible(job_id: int, caller: tuple[str, str]) -> Job:
+        check_job_id(job_id)
         job = store.get(job_id)
         if job is None or (caller[1] != "admin" and job.user != caller[0]):
             raise HTTPException(404, f"no job {job_id} for user {caller[0]}")
@@ -45,25 +56,17 @@ def create_app(settings: Settings) -> FastAPI:
         return {"ok": True}
 
     @app.post("/jobs")
-    async def submit(
-        request: Request,
-        step: str,
-        memory: int,
-        timeout: float,
-        priority: int = 0,
-        project: str = "",
-        model: str = "",
-        board: str = "",
-        caller=Depends(who),
-    ) -> dict:
-        if step not in STEPS:
-            raise HTTPException(400, f"unknown step '{step}'; valid steps: {', '.join(STEPS)}")
-        if memory <= 0 or timeout <= 0:
-            raise HTTPException(400, "memory and timeout must be positive")
-        if caller[1] != "admin" and priority not in USER_PRIORITY:
-            raise HTTPException(400, f"priority must be between {USER_PRIORITY[0]} and {USER_PRIORITY[-1]}")
-        settings.archives.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=settings.archives, suffix=".upload")
+    async def submit(request: Request, caller=Depends(who)) -> dict:
+        # Every parameter is checked before a byte of the upload is stored, and the job is committed last.
+        params = SubmitParams.from_query(dict(request.query_params))
+        if caller[1] != "admin" and not USER_PRIORITY[0] <= params.priority <= USER_PRIORITY[1]:
+            raise HTTPException(400, f"priority must be between {USER_PRIORITY[0]} and {USER_PRIORITY[1]}")
+        if params.key:  # a retry of a submission already made: the original job, without a second upload
+            found = await run_in_threadpool(store.find_key, caller[0], params.key)
+            if found is not None:
+                return store.describe([found])[0]
+        settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp, lock = gc.staging(settings.archives)  # locked while in progress
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -75,26 +78,28 @@ def create_app(settings: Settings) -> FastAPI:
                         )
                     out.write(chunk)
             try:
-                await run_in_threadpool(archive.check, Path(tmp), limits)
+                members = await run_in_threadpool(archive.check, Path(tmp), limits)
+            except archive.TooLarge as exc:
+                raise HTTPException(413, f"archive rejected: {exc}") from None
             except L1mlError as exc:
                 raise HTTPException(400, f"archive rejected: {exc}") from None
-            job = await run_in_threadpool(
-                lambda: store.submit(
-                    user=caller[0],
-                    step=step,
-                    memory=memory,
-                    timeout=timeout,
-                    priority=priority,
-                    project=project,
-                    model=model,
-                    board=board,
-                    archive=Path(tmp),
-                    archives_dir=settings.archives,
+            try:
+                job = await run_in_threadpool(
+                    lambda: store.submit(
+                        user=caller[0],
+                        **params.to_dict(),
+                        archive=Path(tmp),
+                        archives_dir=settings.archives,
+                        unpacked=archive.unpacked_size(members),
+                        quota=settings.max_user_bytes,
+                    )
                 )
-            )
+            except QuotaExceeded as exc:
+                raise HTTPException(413, str(exc)) from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            os.close(lock)
         return store.describe([job])[0]
 
     @app.get("/jobs")
@@ -114,7 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/jobs/{job_id}/log")
     def log(job_id: int, offset: int = 0, caller=Depends(who)) -> Response:
         job = visible(job_id, caller)
-        data, nxt, done = read_log(log_path(settings, job_id), max(0, offset), job.finished)
+        data, nxt, done = read_log(log_path(settings, job_id), check_offset(offset), job.finished)
         return Response(
             data,
             media_type="text/plain",
@@ -129,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(
                 409, f"job {job_id} is {job.state}; its results are there once it has finished"
             )
+        store.mark_fetched(job_id)
         return FileResponse(path, media_type="application/gzip", filename=f"job-{job_id}.tar.gz")
 
     return app

@@ -7,6 +7,9 @@ token = "..."                    # this user's token for that server; L1ML_SYNTH
 dispatcher = "local"             # how a worker runs jobs: see l1ml.synth.dispatch
 lease = 60                       # seconds a worker's claim lives without a heartbeat
 max_attempts = 3                 # runs of a job whose worker died, before it is marked failed
+sandbox = "auto"                 # bwrap if it works here (the worker says at start), "bwrap" (required), "none"
+max_user_bytes = 53687091200     # per-user quota on queued archives and kept results (bytes)
+keep_days = 14                   # results and work dirs of finished jobs are deleted after this (`l1ml synth gc`)
 [tools]                          # executables, where they are not on PATH
 vitis_hls = "/tools/Xilinx/Vitis_HLS/2023.2/bin/vitis_hls"
 """
@@ -32,12 +35,18 @@ class Settings:
     dispatcher: str = "local"
     lease: float = 60.0
     max_attempts: int = 3
-    max_upload: int = 2 * 1024**3  # bytes, compressed
-    max_unpacked: int = 8 * 1024**3  # bytes, all members together
+    max_upload: int = 1024**3  # bytes, compressed
+    max_unpacked: int = 2 * 1024**3  # bytes, all members together: firmware sources are MBs, not GBs
     max_members: int = 50_000
     tools: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)  # [slurm]: see l1ml.synth.dispatch.slurm
     condor: dict = field(default_factory=dict)  # [condor]: see l1ml.synth.dispatch.condor
+    sandbox: str = "auto"  # "auto" (bwrap if it works here, else none, said at worker start), "bwrap", "none"
+    sandbox_hide: list = field(default_factory=list)  # more directories a job must not see
+    sandbox_writable: list = field(default_factory=list)  # more directories a job may write (scratch)
+    max_user_bytes: int = 50 * 1024**3  # per user: uploaded archives of unfinished jobs + kept results
+    keep_days: float = 14.0  # finished jobs' work dirs and results are deleted this long after they end
+    delete_fetched: bool = False  # ... or as soon as their results were fetched
 
     @property
     def db(self) -> Path:
@@ -48,10 +57,51 @@ class Settings:
         return self.home / "archives"
 
     def __post_init__(self):
+        _check_types(self)
         # Absolute: jobs run with their own work directory as cwd, where a relative path means nothing.
         object.__setattr__(self, "home", Path(self.home).expanduser().absolute())
         work = Path(self.work).expanduser().absolute() if self.work else self.home / "work"
         object.__setattr__(self, "work", work)
+
+
+# Expected type of each key, checked when the settings are read, so a bad value names its key at once
+# rather than failing a worker mid-run.
+_POSITIVE = ("lease", "max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes")
+_INTS = ("max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes")
+
+
+def _check_types(s: Settings) -> None:
+    import math
+
+    def bad(key: str, want: str) -> ConfigError:
+        return ConfigError(f"{config_file()}: {key} = {getattr(s, key)!r} must be {want}")
+
+    for key in ("server", "token", "dispatcher", "sandbox"):
+        if not isinstance(getattr(s, key), str):
+            raise bad(key, "a string")
+    for key in ("tools", "slurm", "condor"):
+        if not isinstance(getattr(s, key), dict):
+            raise bad(key, f"a table ([{key}])")
+    if not all(isinstance(v, str) for v in s.tools.values()):
+        raise bad("tools", "a table of executable paths (strings)")
+    for key in ("sandbox_hide", "sandbox_writable"):
+        v = getattr(s, key)
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.startswith("/") for x in v):
+            raise bad(key, "a list of absolute paths")
+    if not isinstance(s.delete_fetched, bool):
+        raise bad("delete_fetched", "true or false")
+    for key in (*_POSITIVE, "keep_days"):
+        v = getattr(s, key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise bad(key, "a number")
+        if key in _INTS and not isinstance(v, int):
+            raise bad(key, "a whole number")
+        if v <= 0 or v > 2**62:
+            raise bad(key, "positive")
+    from l1ml.synth.sandbox import MODES
+
+    if s.sandbox not in MODES:
+        raise bad("sandbox", f"one of {', '.join(MODES)}")
 
 
 def config_file() -> Path:
@@ -84,6 +134,8 @@ def load_settings(**overrides) -> Settings:
         doc["work"] = os.environ["L1ML_SYNTH_WORK"]
     if os.environ.get("L1ML_SYNTH_TOKEN"):
         doc["token"] = os.environ["L1ML_SYNTH_TOKEN"]
+    if os.environ.get("L1ML_SYNTH_SANDBOX"):
+        doc["sandbox"] = os.environ["L1ML_SYNTH_SANDBOX"]
     if os.environ.get("L1ML_SYNTH_SERVER"):
         doc["server"] = os.environ["L1ML_SYNTH_SERVER"]
     doc.update({k: v for k, v in overrides.items() if v is not None})

@@ -52,7 +52,16 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 # Columns added after the first release, for stores created before them: (name, definition).
-ADDED_COLUMNS = (("pending", "TEXT NOT NULL DEFAULT ''"),)
+ADDED_COLUMNS = (
+    ("pending", "TEXT NOT NULL DEFAULT ''"),
+    ("submit_key", "TEXT NOT NULL DEFAULT ''"),  # the client's idempotency key ('' for none)
+    ("unpacked", "INTEGER NOT NULL DEFAULT 0"),  # bytes the archive unpacks to (quota while unfinished)
+    ("disk", "INTEGER NOT NULL DEFAULT 0"),  # bytes its work dir and results keep once finished
+    ("fetched_at", "REAL"),
+    ("purged_at", "REAL"),  # when gc deleted its work dir and results
+)
+# One job per (user, key): a retried submission finds the job its first try made.
+KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(user, submit_key) WHERE submit_key != ''"
 
 ROLES = ("user", "admin")
 _JSON_COLS = ("handle", "commands")
@@ -83,6 +92,19 @@ def _light(row: tuple, state: str) -> Job:
     )
 
 
+class QuotaExceeded(L1mlError):
+    """The user's queued and kept data would go over their quota."""
+
+
+def _private(path: Path) -> None:
+    """The store holds every user's jobs and the token hashes: readable by the queue's account only."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def hash_token(token: str) -> str:
     # Tokens are 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -93,10 +115,17 @@ class Store:
         self.path = Path(path)
         self.lease = lease
         self.max_attempts = max_attempts
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
         self._migrate()
+        _private(self.path)
+        try:
+            os.chmod(self.path.parent, 0o700)
+        except OSError:  # a home we do not own: its owner decides
+            pass
 
     def _migrate(self) -> None:
         with self.tx() as db:  # under the write lock, so two processes opening an old store add it once
@@ -104,6 +133,7 @@ class Store:
             for name, definition in ADDED_COLUMNS:
                 if name not in have:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+            db.execute(KEY_INDEX)
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread and per process: sqlite3 connections must not cross fork or threads.
@@ -149,35 +179,101 @@ class Store:
         board: str = "",
         archive: Path | None = None,
         archives_dir: Path | None = None,
+        key: str = "",
+        unpacked: int = 0,
+        quota: int | None = None,
     ) -> Job:
         """Insert a queued job. The archive file is moved to <archives_dir>/<id>.tar.gz inside the
-        transaction, so a committed job always has its archive."""
+        transaction, so a committed job always has its archive.
+
+        Everything is checked before the transaction. A `key` already used by this user answers the job made
+        then (the archive is left to the caller to delete). `quota`: bytes this user may hold queued
+        (unpacked archives) and kept (finished jobs' work dirs and results), this job included."""
+        from l1ml.synth.params import SubmitParams
+
+        p = SubmitParams(step, memory, timeout, priority, project, model, board, key)
+        if isinstance(unpacked, bool) or not isinstance(unpacked, int) or unpacked < 0:
+            raise L1mlError(f"unpacked size {unpacked!r} must be a whole number of bytes")
         now = time.time()
         with self.tx() as db:
+            if p.key:
+                row = db.execute(
+                    "SELECT id FROM jobs WHERE user=? AND submit_key=?", (user, p.key)
+                ).fetchone()
+                if row is not None:
+                    return self.get(row[0])  # type: ignore[return-value]
+            if quota is not None:
+                used = self._usage(db, user)
+                if used + unpacked > quota:
+                    raise QuotaExceeded(
+                        f"user {user} holds {used} bytes of queued and kept data; this job's {unpacked} more "
+                        f"would pass the quota of {quota} bytes (fetch and let `l1ml synth gc` clear old results)"
+                    )
             cur = db.execute(
                 "INSERT INTO jobs (user, step, state, memory, priority, timeout, project, model, board,"
-                " submitted_at, max_attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " submitted_at, max_attempts, submit_key, unpacked) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     user,
-                    step,
+                    p.step,
                     QUEUED,
-                    memory,
-                    priority,
-                    timeout,
-                    project,
-                    model,
-                    board,
+                    p.memory,
+                    p.priority,
+                    p.timeout,
+                    p.project,
+                    p.model,
+                    p.board,
                     now,
                     self.max_attempts,
+                    p.key,
+                    unpacked,
                 ),
             )
             job_id = cur.lastrowid
             if archive is not None and archives_dir is not None:
-                archives_dir.mkdir(parents=True, exist_ok=True)
+                archives_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.replace(archive, archives_dir / f"{job_id}.tar.gz")
         job = self.get(job_id)
-        assert job is not None  # just committed
+        if job is None:
+            raise L1mlError(f"job {job_id} vanished right after it was committed")
         return job
+
+    def find_key(self, user: str, key: str) -> Job | None:
+        row = (
+            self._conn().execute("SELECT id FROM jobs WHERE user=? AND submit_key=?", (user, key)).fetchone()
+        )
+        return self.get(row[0]) if row else None
+
+    @staticmethod
+    def _usage(db, user: str) -> int:
+        row = db.execute(
+            "SELECT COALESCE(SUM(CASE WHEN state IN (?, ?) THEN unpacked ELSE disk END), 0) FROM jobs"
+            " WHERE user=? AND purged_at IS NULL",
+            (QUEUED, RUNNING, user),
+        ).fetchone()
+        return int(row[0])
+
+    def usage(self, user: str) -> int:
+        """Bytes of queued and kept data this user holds (what the quota counts)."""
+        return self._usage(self._conn(), user)
+
+    def set_disk(self, job_id: int, nbytes: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE jobs SET disk=? WHERE id=?", (nbytes, job_id))
+
+    def mark_fetched(self, job_id: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE jobs SET fetched_at=COALESCE(fetched_at, ?) WHERE id=?", (time.time(), job_id))
+
+    def purgeable(self, before: float, fetched: bool) -> list[Job]:
+        """Finished jobs, not yet purged, that ended before `before` (or, with `fetched`, were fetched)."""
+        sql = "SELECT * FROM jobs WHERE state IN ({}) AND purged_at IS NULL AND (ended_at<?{})".format(
+            ",".join("?" * len(TERMINAL)), " OR fetched_at IS NOT NULL" if fetched else ""
+        )
+        return [_row_to_job(r) for r in self._conn().execute(sql, (*TERMINAL, before))]
+
+    def mark_purged(self, job_id: int) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE jobs SET purged_at=?, disk=0 WHERE id=?", (time.time(), job_id))
 
     def get(self, job_id: int) -> Job | None:
         row = self._conn().execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()

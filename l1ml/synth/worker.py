@@ -41,6 +41,33 @@ def log_path(settings: Settings, job_id: int) -> Path:
     return job_dir(settings, job_id) / "job.log"
 
 
+def drop_escaping_links(src: Path) -> int:
+    """Delete every symlink under src whose target leaves src (the job may have made any link it liked);
+    returns how many. Run once the job's processes are gone, before the worker reads its files."""
+    real = src.resolve()
+    dropped = 0
+    for root, dirs, files in os.walk(src):  # does not descend into linked directories
+        for name in dirs + files:
+            p = Path(root) / name
+            if p.is_symlink():
+                target = p.resolve()
+                if target != real and real not in target.parents:
+                    p.unlink()
+                    dropped += 1
+    return dropped
+
+
+def disk_usage(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
 class Worker:
     def __init__(
         self,
@@ -63,6 +90,16 @@ class Worker:
         self.last_beat = 0.0
         self.stopping = False
         self.limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+        settings.work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # every job's sources and results: for the queue's account only
+            os.chmod(settings.work, 0o700)
+        except OSError:
+            pass
+
+    def describe(self) -> str:
+        """How this worker isolates and contains its runs: said once at start, so a fallback is never silent."""
+        describe = getattr(self.dispatcher, "describe", None)
+        return describe() if describe else f"dispatcher {self.dispatcher.name}"
 
     # --- recovery ---------------------------------------------------------------------------------------
 
@@ -112,6 +149,7 @@ class Worker:
         try:  # `work` may be a network filesystem: failing to write there fails the job, not the worker
             if wdir.exists():
                 shutil.rmtree(wdir)  # a run that died before it started: nothing in it is worth keeping
+            wdir.parent.mkdir(mode=0o700, exist_ok=True)
             (wdir / "src").mkdir(parents=True)
             with open(log, "a") as f:
                 f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
@@ -147,6 +185,7 @@ class Worker:
 
     def complete(self, job: Job, out: Outcome) -> None:
         src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
+        drop_escaping_links(src)  # before anything of the worker's reads a file the job left
         try:
             summary = summarize(src, job.step, board_resources(job.board))
         except Exception as exc:  # a report we cannot read must not lose the job's outcome
@@ -162,9 +201,10 @@ class Worker:
             self._write_result(job, src, summary)
         except OSError as exc:  # e.g. a full disk: the outcome is still recorded
             logger.error("job %s: could not write its results: %s", job.id, exc)
-        self.store.finish(
+        if self.store.finish(
             job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory
-        )
+        ):
+            self.store.set_disk(job.id, disk_usage(job_dir(self.settings, job.id)))
         logger.info("job %s: %s %s", job.id, out.state, out.reason)
         self.active.pop(job.id, None)
 
@@ -173,17 +213,23 @@ class Worker:
         jdir = job_dir(self.settings, job.id)
         (jdir / "summary.json").write_text(json.dumps(summary, indent=2))
         tmp = jdir / "result.tar.gz.tmp"
-        with tarfile.open(tmp, "w:gz") as tar:
+        real = src.resolve()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             tar.add(jdir / "summary.json", "summary.json")
             if log_path(self.settings, job.id).exists():
                 tar.add(log_path(self.settings, job.id), "job.log")
             seen: set[Path] = set()
             for pattern in steps.REPORTS + steps.ARTIFACTS.get(job.step, ()):
                 for p in sorted(src.glob(pattern)):
-                    if p.is_file() and not p.is_symlink() and p not in seen:
+                    # Only files really inside the run's tree: a link the job made (to the store, or to
+                    # another job's results) is neither followed nor packed.
+                    if p.is_file() and not p.is_symlink() and p not in seen and real in p.resolve().parents:
                         seen.add(p)
                         tar.add(p, "files/" + p.relative_to(src).as_posix())
         os.replace(tmp, jdir / "result.tar.gz")
+        for left in jdir.glob("*.tmp"):  # half-written by an earlier attempt whose worker was killed
+            left.unlink(missing_ok=True)
 
     # --- the loop ---------------------------------------------------------------------------------------
 
@@ -238,13 +284,19 @@ class Worker:
 
     def run(self, until=None) -> None:
         """Loop until SIGTERM/SIGINT (or until() is true); then stop running jobs and requeue them."""
+        from l1ml.synth import gc
 
         def stop(*_):
             self.stopping = True
 
         old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
+            logger.info("worker %s: %s", self.id, self.describe())
             self.recover(startup=True)
+            try:
+                logger.info("worker %s: gc at start: %s", self.id, gc.collect(self.settings, self.store))
+            except OSError as exc:  # a cleaning problem must not keep the queue from running
+                logger.error("gc at start failed: %s", exc)
             while not self.stopping and not (until and until()):
                 try:
                     self.step()

@@ -1,17 +1,21 @@
-"""Run jobs as process groups on this host, each in its own session and work directory.
+"""Run jobs on this host, each under its own supervisor process and in its own work directory.
 
-Memory: cgroup v2 ``memory.max`` when a writable, delegated cgroup2 tree is there; otherwise (and always,
-for the peak figure) an RSS watchdog summing the job's process tree with psutil, which kills the group once
-the sum goes over the declared memory. Timeouts and cancels send SIGTERM to the group, then SIGKILL after a
-grace period.
+The supervisor (l1ml.synth.supervisor, like slurmstepd) is a child subreaper: it owns every process of the
+run, also those that left with setsid or double-forked, sums their RSS, and kills all of them on OOM,
+timeout, cancel and at the end. It outlives the worker and ends the run itself when no worker is left to
+report to. With bubblewrap (l1ml.synth.sandbox) the run also gets a read-only root, its own PID namespace
+and only its own directory writable. Memory: cgroup v2 ``memory.max`` as well when a writable, delegated
+cgroup2 tree is there (never created otherwise).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,7 @@ class _Run:
     ending: Outcome | None = None  # why we are killing it
     term_at: float | None = None
     pids: set[int] = field(default_factory=set)
+    status: Path = Path()
 
 
 def cgroup_parent() -> Path | None:
@@ -106,15 +111,37 @@ def _signal(pgid: int, pids: set[int], sig: int) -> None:
 
 
 class LocalDispatcher:
+    """Each run under its own supervisor process (l1ml.synth.supervisor), which owns the run's whole process
+    family and its memory and time limits, and in a bubblewrap sandbox when this host allows one."""
+
     name = "local"
 
     def __init__(self, settings=None, cgroups: bool = True):
+        from l1ml.synth import sandbox
+
         self.runs: dict[int, _Run] = {}
         self.host = socket.gethostname()
+        self.settings = settings
         own = cgroup_parent() if cgroups else None
         self.cgroup_parent = _delegate(own) if own is not None else None
+        self.isolation = sandbox.probe(getattr(settings, "sandbox", "auto"))
+        self.hide = sandbox.hidden_paths(settings) if settings is not None else []
+
+    def describe(self) -> str:
+        """One line for the worker's start-up message: how runs are isolated and contained here."""
+        memory = (
+            f"cgroup v2 memory.max under {self.cgroup_parent}"
+            if self.cgroup_parent
+            else "RSS of every descendant"
+        )
+        return (
+            f"isolation: {self.isolation.mode} ({self.isolation.detail}); containment: a supervisor per run "
+            f"(child subreaper{', PID namespace' if self.isolation.mode == 'bwrap' else ''}); memory: {memory}"
+        )
 
     def start(self, launch: Launch) -> dict:
+        from l1ml.synth import sandbox
+
         cg = None
         if self.cgroup_parent is not None:
             cg = self.cgroup_parent / f"l1ml-job-{launch.job.id}-{launch.job.attempts}"
@@ -129,17 +156,43 @@ class LocalDispatcher:
                 with open(procs_file, "w") as f:
                     f.write(str(os.getpid()))
 
-        with open(launch.log, "ab") as log:
-            proc = subprocess.Popen(
-                ["bash", str(launch.script)],
-                cwd=launch.workdir / "src",
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=enter_cgroup if procs_file else None,
-            )
-        run = _Run(proc, time.time(), launch.memory, launch.timeout, cg)
+        argv = ["bash", str(launch.script)]
+        if self.isolation.mode == "bwrap":
+            writable = [Path(p) for p in getattr(self.settings, "sandbox_writable", ())]
+            argv = sandbox.wrap(argv, launch.workdir, self.hide, writable)
+        # The supervisor's files sit beside the run's directory, not in it: the job cannot forge its outcome.
+        status = launch.workdir.parent / f"{launch.workdir.name}.status.json"
+        spec_path = launch.workdir.parent / f"{launch.workdir.name}.spec.json"
+        status.unlink(missing_ok=True)
+        spec = {
+            "argv": argv,
+            "cwd": str(launch.workdir / "src"),
+            "env": sandbox.job_env(dict(os.environ), launch.workdir),
+            "log": str(launch.log),
+            "status": str(status),
+            "memory": launch.memory,
+            "timeout": launch.timeout,
+            "grace": GRACE,
+            "worker_pid": os.getpid(),
+            "orphan_grace": float(getattr(self.settings, "lease", 60.0)),
+        }
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(spec, f)
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[3])  # the directory that holds the l1ml package
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "l1ml.synth.supervisor", str(spec_path)],
+            cwd=launch.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(launch.log, "ab"),  # noqa: SIM115 - the child holds it; a traceback lands in the log
+            start_new_session=True,
+            preexec_fn=enter_cgroup if procs_file else None,
+        )
+        run = _Run(proc, time.time(), launch.memory, launch.timeout, cg, status=status)
         self.runs[launch.job.id] = run
         return {
             "host": self.host,
@@ -147,15 +200,20 @@ class LocalDispatcher:
             "pgid": proc.pid,
             "create_time": psutil.Process(proc.pid).create_time(),
             "cgroup": str(cg or ""),
+            "supervisor": True,
+            "isolation": self.isolation.mode,
         }
 
-    def _kill(self, run: _Run, outcome: Outcome, hard: bool) -> None:
+    def _kill(self, run: _Run, outcome: Outcome) -> None:
+        """Ask the supervisor to end the run (it kills the whole family, SIGTERM then SIGKILL)."""
         if run.ending is None:
             run.ending = outcome
-        run.pids |= {p.pid for p in _tree(run.proc.pid)}
-        _signal(run.proc.pid, run.pids, signal.SIGKILL if hard else signal.SIGTERM)
-        if not hard and run.term_at is None:
+        if run.term_at is None:
             run.term_at = time.time()
+            try:
+                run.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def poll(self, job: Job, handle: dict) -> Outcome | None:
         run = self.runs.get(job.id)
@@ -163,40 +221,26 @@ class LocalDispatcher:
             return Outcome(FAILED, reason="run not tracked by this worker")
         code = run.proc.poll()
         if code is None:
-            procs = _tree(run.proc.pid)
-            run.pids |= {p.pid for p in procs}
-            rss = _rss(procs)
-            run.peak = max(run.peak, rss)
-            if run.ending is not None:
-                if run.term_at is not None and time.time() - run.term_at > GRACE:
-                    self._kill(run, run.ending, hard=True)
-            elif rss > run.memory:
-                self._kill(
-                    run,
-                    Outcome(
-                        OOM,
-                        reason=f"used {format_memory(rss)}, over its declared "
-                        f"{format_memory(run.memory)}; killed",
-                    ),
-                    hard=True,
-                )
-            elif time.time() - run.started > run.timeout:
-                self._kill(
-                    run,
-                    Outcome(TIMEOUT, reason=f"ran past its timeout of {run.timeout:.0f}s; killed"),
-                    hard=False,
-                )
+            procs = [p for p in _tree(run.proc.pid) if p.pid != run.proc.pid]
+            run.peak = max(run.peak, _rss(procs))
+            if run.term_at is not None and time.time() - run.term_at > 4 * GRACE:
+                # The supervisor did not end in time: kill it and its family ourselves.
+                _signal(run.proc.pid, {p.pid for p in _tree(run.proc.pid)}, signal.SIGKILL)
             return None
-        _signal(run.proc.pid, run.pids, signal.SIGKILL)  # leftovers of the group must not outlive the job
+        _signal(run.proc.pid, {p.pid for p in _tree(run.proc.pid)}, signal.SIGKILL)
         out = self._outcome(run, code)
         self._cleanup(run)
         del self.runs[job.id]
         return out
 
     def _outcome(self, run: _Run, code: int) -> Outcome:
-        peak = run.peak or None
+        try:
+            st = json.loads(run.status.read_text())
+        except (OSError, ValueError):
+            st = {}
+        peak = max(run.peak, st.get("peak_memory") or 0) or None
         if run.ending is not None:
-            return Outcome(run.ending.state, code, run.ending.reason, peak)
+            return Outcome(run.ending.state, st.get("exit_code"), run.ending.reason, peak)
         if run.cgroup is not None:
             try:
                 events = dict(
@@ -206,11 +250,12 @@ class LocalDispatcher:
                     return Outcome(OOM, code, f"hit memory.max of {format_memory(run.memory)}; killed", peak)
             except OSError:
                 pass
-        if code == 0:
-            return Outcome(SUCCEEDED, 0, "", peak)
-        if code < 0:
-            return Outcome(FAILED, code, f"killed by signal {-code}", peak)
-        return Outcome(FAILED, code, f"a command exited with code {code}; see the log", peak)
+        state = st.get("state")
+        if state in (SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED):
+            return Outcome(state, st.get("exit_code"), st.get("reason", ""), peak)
+        return Outcome(
+            FAILED, code, f"its supervisor ended without an outcome (exit {code}); see the log", peak
+        )
 
     def _cleanup(self, run: _Run) -> None:
         if run.cgroup is not None:
@@ -226,7 +271,7 @@ class LocalDispatcher:
     def cancel(self, job: Job, handle: dict, state: str = CANCELLED, reason: str = "cancelled") -> None:
         run = self.runs.get(job.id)
         if run is not None:
-            self._kill(run, Outcome(state, reason=reason), hard=False)
+            self._kill(run, Outcome(state, reason=reason))
         else:
             self.reap(job, handle)
 
@@ -242,6 +287,8 @@ class LocalDispatcher:
             # A recycled pid would belong to someone else's process; only the same start time is ours.
             if abs(leader.create_time() - float(handle["create_time"])) > 0.01:
                 return
+            # Stop the supervisor first, so it cannot start anything while its family is killed.
+            leader.send_signal(signal.SIGSTOP)
             pids = {p.pid for p in _tree(leader.pid)}
         except psutil.NoSuchProcess:
             pids = set()

@@ -1,0 +1,120 @@
+"""Job isolation: each run in a bubblewrap sandbox where only its own work directory is writable.
+
+Inside the sandbox the whole filesystem is read-only, and the queue's own places are hidden behind empty
+tmpfs mounts: the store and uploaded archives (``home``), every job's work directory (``work``), the
+config file's directory (tokens), the worker's home directory and /tmp. The run gets its own PID namespace
+with a fresh /proc, so it sees no other process (no /proc/PID/environ or /proc/PID/root of the worker to
+read through), and when its first process ends the kernel kills every process left in the namespace. The
+environment is cleaned of tokens and secrets. Capabilities are dropped, so even a root worker's job cannot
+unmount what hides the store.
+
+``probe()`` tries bwrap once; the worker reports the mode it runs in at start. Without bwrap (or where user
+namespaces are refused) runs are not isolated from the worker's user: the worker says so, and
+``sandbox = "bwrap"`` in synth.toml makes that an error instead of a fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from l1ml.errors import ConfigError
+
+MODES = ("auto", "bwrap", "none")
+# Names of environment variables a job never gets: the queue's own, and anything that looks like a secret.
+_SECRET = re.compile(r"^L1ML_SYNTH_|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|PRIVATE", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    mode: str  # "bwrap" or "none"
+    detail: str  # what was found, for the worker's start-up line
+
+
+@functools.lru_cache(maxsize=4)
+def _bwrap_works(bwrap: str) -> str:
+    """'' if a PID-namespaced, read-only sandbox starts here, else why not."""
+    try:
+        r = subprocess.run(
+            [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+             "--die-with-parent", "--new-session", "true"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} could not run: {exc}"
+    if r.returncode != 0:
+        return f"{bwrap} refused a sandbox here ({r.stderr.strip() or f'exit {r.returncode}'})"
+    return ""
+
+
+def probe(mode: str = "auto") -> Isolation:
+    """The isolation runs get on this host, given the configured mode."""
+    if mode not in MODES:
+        raise ConfigError(f"sandbox = '{mode}' is not valid; valid: {', '.join(MODES)}")
+    if mode == "none":
+        return Isolation(
+            "none", "sandbox = 'none' in the settings: jobs run as the worker's user, unisolated"
+        )
+    bwrap = shutil.which("bwrap")
+    why = "bwrap (bubblewrap) is not installed" if bwrap is None else _bwrap_works(bwrap)
+    if not why:
+        return Isolation(
+            "bwrap", f"{bwrap}: read-only root, own PID namespace, only the job's directory writable"
+        )
+    if mode == "bwrap":
+        raise ConfigError(f"sandbox = 'bwrap' but {why}")
+    return Isolation(
+        "none", f"{why}; jobs run as the worker's user and could read or write the queue's store"
+    )
+
+
+def job_env(environ: dict[str, str], workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if not _SECRET.search(k)}
+    env["HOME"] = str(workdir)  # the worker's home is hidden; tools that write dotfiles write them here
+    env["TMPDIR"] = "/tmp"
+    return env
+
+
+def _covered(path: Path, hidden: list[Path]) -> bool:
+    return any(path == h or h in path.parents for h in hidden)
+
+
+def wrap(argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] = ()) -> list[str]:
+    """argv run in a sandbox: read-only root, `hide` behind empty tmpfs, `workdir` (and the admin's
+    `writable` extras) writable, cwd workdir/src."""
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    done = [Path("/tmp")]
+    for h in sorted({Path(p).absolute() for p in hide}, key=lambda p: len(p.parts)):
+        if _covered(h, done) or not h.is_dir():
+            continue  # already hidden by a parent's tmpfs; a missing dir hides nothing
+        cmd += ["--tmpfs", str(h)]
+        done.append(h)
+    for w in [*writable, workdir]:
+        w = Path(w).absolute()
+        if w.is_dir():
+            cmd += ["--bind", str(w), str(w)]
+    for h in done[1:]:  # the empty tmpfs that hide things are read-only too (the binds in them are not)
+        cmd += ["--remount-ro", str(h)]
+    cmd += [
+        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
+        "--cap-drop", "ALL", "--chdir", str(workdir / "src"), "--",
+    ]  # fmt: skip
+    return cmd + argv
+
+
+def hidden_paths(settings) -> list[Path]:
+    """What a job must not see: the store and archives, every work directory, the tokens' config file,
+    and the worker user's home (its dotfiles hold tokens and keys)."""
+    from l1ml.synth.settings import config_file
+
+    paths = [settings.home, settings.work, config_file().absolute().parent]
+    home = os.path.expanduser("~")
+    if home and home != "/":
+        paths.append(Path(home))
+    paths += [Path(p) for p in settings.sandbox_hide]
+    return paths
