@@ -194,7 +194,7 @@ def test_bounded_sample_spans_the_files(zb_files):
     d, expected = zb_files
     files = sorted(p for p in expected if p.parent.name == "zb")
     src = Source(files, "l1ntuple")
-    s = src.sample(2000, seed=1, block=500)
+    s = src.sample(2000, seed=1, block=100)
     assert s.shape == (2000, 57)
     whole = np.concatenate([expected[f] for f in files]).astype(np.int32)
     rows = {r.tobytes() for r in whole}
@@ -202,4 +202,4 @@ def test_bounded_sample_spans_the_files(zb_files):
     # Drawn from every file, not the first file's first events.
     per_file = [sum(r.tobytes() in {x.tobytes() for x in expected[f].astype(np.int32)} for r in s) for f in files]
     assert all(k > 0 for k in per_file)
-    assert np.array_equal(src.sample(2000, seed=1, block=500), s)
+    assert np.array_equal(src.sample(2000, seed=1, block=100), s)
