@@ -233,3 +233,13 @@ def object_stats(chunks) -> dict:
             "phi": [float(a["lo"][2]), float(a["hi"][2])] if seen else None,
         }
     return out
+
+
+def describe_files(project, spec) -> dict:
+    """What a model was trained on when its inputs are globs of many large files: the pattern and each
+    file's path, size and modification time (hashing tens of GB of ntuples per training is not worth it)."""
+    files = resolve_files(spec, project.path)
+    return {
+        "path": str(spec),
+        "files": [{"path": str(f), "bytes": f.stat().st_size, "mtime": f.stat().st_mtime} for f in files],
+    }
