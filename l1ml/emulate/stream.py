@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,61 +44,143 @@ def fast_preprocess(pre, hw: np.ndarray) -> np.ndarray:
     return x
 
 
-@dataclass
-class ScoreCounts:
-    """Events per exact score value (the firmware's fixed-point score, so no binning is involved)."""
+KEEP = 1 << 18  # distinct top score values kept exactly: 4 MB, whatever the number of events
 
-    events: int = 0
-    table: dict[float, int] = field(default_factory=dict)
+
+def _unique_counts(values: np.ndarray, counts: np.ndarray | None = None):
+    v, inv = np.unique(values, return_inverse=True)
+    return v, np.bincount(inv, weights=counts, minlength=len(v)).astype(np.int64)
+
+
+class ScoreCounts:
+    """Events per exact score value (the firmware's fixed-point score: no binning), in bounded memory.
+
+    The `keep` largest distinct values are counted exactly; below them only the number of events is kept
+    (`dropped`, all below `floor`). Rates and thresholds live at the top of the distribution (a 1 kHz
+    trigger keeps 3.5e-5 of the events), so every threshold above `floor` is exact, and asking below it is
+    an error, not an approximation. With fewer than `keep` distinct scores nothing is dropped at all.
+    """
+
+    def __init__(self, keep: int = KEEP):
+        self.keep = keep
+        self.events = 0
+        self.dropped = 0
+        self.floor = -np.inf
+        self.values = np.zeros(0)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
 
     def add(self, scores: np.ndarray) -> None:
-        v, c = np.unique(np.asarray(scores, dtype=np.float64), return_counts=True)
-        for a, b in zip(v.tolist(), c.tolist(), strict=True):
-            self.table[a] = self.table.get(a, 0) + b
-        self.events += len(scores)
+        s = np.asarray(scores, dtype=np.float64).ravel()
+        self.events += len(s)
+        below = s < self.floor
+        if below.any():
+            self.dropped += int(below.sum())
+            s = s[~below]
+        self._pending.append(s)
+        self._pending_n += len(s)
+        if self._pending_n > 4 * self.keep:
+            self._compact()
+
+    def _compact(self) -> None:
+        if self._pending:
+            v, c = _unique_counts(
+                np.concatenate([self.values, *self._pending]),
+                np.concatenate([self.counts, np.ones(self._pending_n, np.int64)]),
+            )
+            self.values, self.counts = v, c
+            self._pending, self._pending_n = [], 0
+        self._truncate()
+
+    def _truncate(self) -> None:
+        cut = self.values < self.floor
+        if cut.any():
+            self.dropped += int(self.counts[cut].sum())
+            self.values, self.counts = self.values[~cut], self.counts[~cut]
+        if len(self.values) > self.keep:
+            n = len(self.values) - self.keep
+            self.dropped += int(self.counts[:n].sum())
+            self.floor = float(self.values[n])
+            self.values, self.counts = self.values[n:], self.counts[n:]
 
     def merge(self, other: ScoreCounts) -> ScoreCounts:
-        out = ScoreCounts(self.events, dict(self.table))
-        for a, b in other.table.items():
-            out.table[a] = out.table.get(a, 0) + b
-        out.events += other.events
+        """The counts of both event sets; exact above the higher of the two floors."""
+        a, b = self._done(), other._done()
+        out = ScoreCounts(min(a.keep, b.keep))
+        out.events = a.events + b.events
+        out.dropped = a.dropped + b.dropped
+        out.floor = max(a.floor, b.floor)
+        out.values, out.counts = _unique_counts(
+            np.concatenate([a.values, b.values]), np.concatenate([a.counts, b.counts])
+        )
+        out._truncate()
         return out
+
+    def _done(self) -> ScoreCounts:
+        self._compact()
+        return self
+
+    def _check(self, threshold: float) -> None:
+        if threshold < self.floor:
+            raise DataError(
+                f"score threshold {threshold} is below the {self.keep} highest distinct scores counted "
+                f"exactly (down to {self.floor}); a rate that high is not kept"
+            )
 
     def above(self, threshold: float) -> int:
         """Events with score > threshold (the trigger fires above its threshold)."""
-        return sum(c for v, c in self.table.items() if v > threshold)
+        self._done()._check(threshold)
+        return int(self.counts[self.values > threshold].sum())
 
     def threshold_for(self, fpr: float) -> float:
         """metrics.threshold_for_fpr on the counts: the smallest score with <= floor(fpr*N) events above."""
+        self._done()
         k = int(np.floor(fpr * self.events))
-        above = 0
-        for v in sorted(self.table, reverse=True):
-            if above + self.table[v] > k:
-                return v
-            above += self.table[v]
-        return min(self.table)
+        above = np.cumsum(self.counts[::-1])  # events at or above each value, from the top
+        i = int(np.searchsorted(above, k, side="right"))  # first value whose inclusion exceeds k
+        if i >= len(above):
+            if self.dropped:
+                self._check(-np.inf)
+            return float(self.values[0])
+        return float(self.values[::-1][i])
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ScoreCounts):
+            return NotImplemented
+        a, b = self._done(), other._done()
+        return (
+            (a.events, a.dropped, a.floor) == (b.events, b.dropped, b.floor)
+            and np.array_equal(a.values, b.values)
+            and np.array_equal(a.counts, b.counts)
+        )
 
     def to_dict(self) -> dict:
-        keys = sorted(self.table)
+        self._done()
         # float.hex: every score value survives the round trip exactly.
         return {
             "events": self.events,
-            "scores": [k.hex() for k in keys],
-            "counts": [self.table[k] for k in keys],
+            "dropped": self.dropped,
+            "floor": float(self.floor).hex(),
+            "keep": self.keep,
+            "scores": [float(v).hex() for v in self.values],
+            "counts": self.counts.tolist(),
         }
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "counts") -> ScoreCounts:
         try:
-            table = {float.fromhex(s): int(c) for s, c in zip(d["scores"], d["counts"], strict=True)}
-            events = int(d["events"])
+            out = cls(int(d.get("keep", KEEP)))
+            out.values = np.array([float.fromhex(s) for s in d["scores"]], dtype=np.float64)
+            out.counts = np.array(d["counts"], dtype=np.int64)
+            out.events = int(d["events"])
+            out.dropped = int(d.get("dropped", 0))
+            out.floor = float.fromhex(d.get("floor", "-inf"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{where}: not a score-counts file ({exc})") from None
-        if sum(table.values()) != events:
-            raise DataError(
-                f"{where}: counts add up to {sum(table.values())}, not the {events} events it claims"
-            )
-        return cls(events, table)
+        if len(out.values) != len(out.counts) or int(out.counts.sum()) + out.dropped != out.events:
+            raise DataError(f"{where}: the counts do not add up to the {out.events} events it claims")
+        return out
 
     def save(self, path: Path) -> None:
         tmp = Path(str(path) + ".partial")
