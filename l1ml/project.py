@@ -35,6 +35,12 @@ class DataConfig:
     max_events: int = 0  # 0 reads every event
     split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])  # background train/val/test
     seed: int = 42
+    # "hdf5": ADC2021-layout files; "l1ntuple": CMS L1 ntuples (ROOT), mapped by [data.inputs] (docs/data.md).
+    # background, signals and rate_sample may then be globs or lists of many files.
+    format: str = "hdf5"
+    inputs: dict[str, str | int] = field(default_factory=dict)  # tree/branch names over the L1Upgrade default
+    rate_sample: str = ""  # ZeroBias files for `l1ml rate` (glob); empty: the background files
+    sample_events: int = 1_000_000  # l1ntuple: events drawn (seeded) for training; emulate and rate read all
 
 
 @dataclass(frozen=True)
@@ -260,6 +266,16 @@ def _validate(p: Project) -> None:
     split = p.data.split
     if len(split) != 3 or any(s <= 0 for s in split) or abs(sum(split) - 1) > 1e-6:
         raise ConfigError(f"{where} [data]: split must be three positive fractions summing to 1, got {split}")
+    if p.data.format not in ("hdf5", "l1ntuple"):
+        raise ConfigError(f"{where} [data]: format must be 'hdf5' or 'l1ntuple', got '{p.data.format}'")
+    if p.data.format == "l1ntuple":
+        from l1ml.data.l1ntuple import NtupleMap
+
+        NtupleMap.from_inputs(p.data.inputs, f"{where} [data.inputs]")
+    elif p.data.inputs:
+        raise ConfigError(f"{where} [data]: [data.inputs] maps ROOT branches; it needs format = 'l1ntuple'")
+    if p.data.sample_events < 1:
+        raise ConfigError(f"{where} [data]: sample_events must be at least 1")
     if p.firmware.backend not in ("Vitis", "Vivado"):
         raise ConfigError(f"{where} [firmware]: backend must be 'Vitis' or 'Vivado'")
     if p.training.early_stopping_patience < 0:

@@ -33,8 +33,12 @@ def generate(
 
 @app.command()
 def inspect(
-    file: Path = typer.Argument(..., help="An HDF5 event file."),
-    key: str = typer.Option("Particles", help="Dataset name."),
+    file: Path = typer.Argument(..., help="An HDF5 event file, or a ROOT L1 ntuple."),
+    key: str = typer.Option("Particles", help="Dataset name (HDF5)."),
+    project: Path = typer.Option(
+        None, "--project", "-p", help="ROOT: read with this project's [data.inputs]; default: the L1Upgrade tree."
+    ),
+    events: int = typer.Option(0, "--events", "-n", min=0, help="ROOT: read only the first events (0: all)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Event count, object multiplicities and feature ranges of an event file."""
@@ -42,6 +46,11 @@ def inspect(
     from rich.table import Table
 
     from l1ml.data.io import load_particles
+    from l1ml.data.stream import sniff
+
+    if sniff(file) == "l1ntuple":
+        _inspect_root(file, project, events, as_json)
+        return
 
     ev = load_particles(file, key)
     summary = {"file": str(file), "dataset": key, "events": len(ev), "shape": list(ev.shape), "objects": {}}
@@ -92,3 +101,62 @@ def inspect(
         )
     c.print(t)
     c.print(f"class ids present: {', '.join(str(v) for v in summary['class_ids'])}")
+
+
+def _inspect_root(file: Path, project: Path | None, events: int, json_out: bool) -> None:
+    """A ROOT L1 ntuple, streamed in chunks: the mapping used and the objects it gives, in the layout."""
+    import json
+
+    from rich.table import Table
+
+    from l1ml.data.l1ntuple import NtupleMap
+    from l1ml.data.stream import Source, object_stats
+
+    if project is not None:
+        from l1ml.cli._common import load
+
+        proj = load(project)
+        mapping = NtupleMap.from_inputs(proj.data.inputs, f"{proj.file} [data.inputs]")
+    else:
+        mapping = NtupleMap.from_inputs(None)
+    src = Source([file], "l1ntuple", mapping=mapping)
+    total = src.counts()[0]
+    def limited(chunks):
+        left = events
+        for hw in chunks:
+            yield hw[:left]
+            left -= len(hw)
+            if left <= 0:
+                return
+
+    all_chunks = src.iter_hardware(65536)
+    stats = object_stats(limited(all_chunks) if events else all_chunks)
+    info = {
+        "file": str(file),
+        "tree": mapping.tree,
+        "units": mapping.units,
+        "events_in_file": total,
+        "branches": mapping.branches,
+        "met_type": mapping.met_type,
+        **stats,
+    }
+    if json_out:
+        print(json.dumps(info, indent=1))
+        return
+    c = console()
+    c.print(
+        f"[bold]{file}[/]: ROOT, tree '{mapping.tree}', {total:,} events ({stats['events']:,} read), "
+        f"{mapping.units} units; MET = sumType {mapping.met_type}",
+        soft_wrap=True,
+    )
+    used = ", ".join(f"{k}={v}" for k, v in mapping.branches.items() if v)
+    c.print(f"branches: {used}", soft_wrap=True)
+    t = Table(title="objects per event (bunch crossing 0, in the ADC2021 layout)")
+    for col in ("type", "rows", "mean count", "max count", "pT range [GeV]", "eta range", "phi range"):
+        t.add_column(col, justify="right" if col != "type" else "left")
+    for name, d in stats["types"].items():
+        def rng(v):
+            return f"{v[0]:.2f} .. {v[1]:.2f}" if v else "-"
+        t.add_row(name, d["rows"], f"{d['mean_count']:.2f}", str(d["max_count"]), rng(d["pt"]), rng(d["eta"]),
+                  rng(d["phi"]))
+    c.print(t)

@@ -1,4 +1,4 @@
-"""`l1ml emulate`: the firmware's exact fixed-point arithmetic over an event file, fast."""
+"""`l1ml emulate`: the firmware's exact fixed-point arithmetic over event files, fast."""
 
 from __future__ import annotations
 
@@ -12,21 +12,42 @@ from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bar
 def emulate(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
-    input: Path = typer.Option(..., "--input", "-i", help="Event file in the ADC2021 layout (HDF5)."),
+    input: list[str] = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Event files: HDF5 (ADC2021 layout) or ROOT (L1 ntuple, mapped by [data.inputs]); a glob "
+        "such as 'zb/*.root', or the option repeated. The format is read from the files.",
+    ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output HDF5: score (N,) and outputs/<name> (N, size)."
     ),
     key: str = typer.Option(
-        None, "--key", help="Dataset in the input file; default: the project's data.key (Particles)."
+        None, "--key", help="Dataset in HDF5 inputs; default: the project's data.key (Particles)."
+    ),
+    scores_only: bool = typer.Option(
+        False,
+        "--scores-only",
+        help="Write only the score, not the network's other outputs (the 57 "
+        "reconstructed inputs of an AE): less to write, faster.",
     ),
 ) -> None:
-    """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks."""
+    """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks with
+    reading, computing and writing overlapped; memory stays flat whatever the number of events."""
     from l1ml.emulate.nn_project import emulate_project
 
     proj = load(project)
     with progress_bars() as rep:
-        r = emulate_project(proj, input, out, version=model, key=key, progress=rep)
-    outs = ", ".join(f"{k} ({v})" for k, v in r.outputs.items())
+        r = emulate_project(
+            proj,
+            input if len(input) > 1 else input[0],
+            out,
+            version=model,
+            key=key,
+            progress=rep,
+            scores_only=scores_only,
+        )
+    outs = ", ".join(f"{k} ({v})" for k, v in r.outputs.items()) or "none (--scores-only)"
     console().print(
         f"{proj.name} {r.version} ({r.kind}): {r.events:,} events in {r.seconds:.1f} s "
         f"({r.rate:,.0f} events/s) -> {r.out}\n  datasets: score, outputs/: {outs}"

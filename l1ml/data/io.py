@@ -76,6 +76,8 @@ def ensure_project_data(project, progress=None) -> None:
     """Generate a project's synthetic files when they are missing and the project asks for it."""
     from l1ml.data.generate import SIGNALS, write_samples
 
+    if getattr(project.data, "format", "hdf5") == "l1ntuple":
+        return  # real ROOT files: nothing to generate; a missing file is named when it is read
     paths = [
         project.resolve(project.data.background),
         *(project.resolve(s) for s in project.data.signals.values()),
@@ -100,7 +102,21 @@ def ensure_project_data(project, progress=None) -> None:
 
 
 def load_project_samples(project, max_events: int = 0) -> dict[str, np.ndarray]:
-    """{"background": ..., signal name: ...} as (N, 19, 4) arrays."""
+    """{"background": ..., signal name: ...} as (N, 19, 4) arrays.
+
+    L1 ntuples (format = "l1ntuple") are sampled: at most sample_events (or max_events) events per set,
+    drawn seeded from all its files, so training never holds a whole ZeroBias run in memory.
+    """
+    if getattr(project.data, "format", "hdf5") == "l1ntuple":
+        from l1ml.data import units
+        from l1ml.data.stream import project_source
+
+        n = max_events or project.data.max_events or project.data.sample_events
+        names = ["background", *project.data.signals]
+        return {
+            name: units.from_hardware(project_source(project, which=name).sample(n, project.data.seed))
+            for name in names
+        }
     ensure_project_data(project)
     key = project.data.key
     n = max_events or project.data.max_events

@@ -42,3 +42,21 @@ def padding_mask(hw: np.ndarray) -> np.ndarray:
     """(N, 57) 1.0 where the input belongs to a present object (pT > 0), 0.0 for padded slots."""
     pt = np.asarray(hw).reshape(len(hw), N_OBJECTS, N_FEATURES)[..., 0]
     return np.repeat(pt > 0, N_FEATURES, axis=1).astype(np.float32)
+
+
+CLASS_OF_ROW = np.array([1] + [2] * 4 + [3] * 4 + [4] * 10, dtype=np.float32)  # MET, e/gamma, muons, jets
+
+
+def from_hardware(hw: np.ndarray) -> np.ndarray:
+    """(N, 57) hardware integers -> (N, 19, 4) float32 [pT GeV, eta, phi rad, class], padding all zero.
+
+    The inverse of to_hardware on its own output: to_hardware(from_hardware(hw)) == hw for every hw in
+    range, so HDF5 files written from it reproduce the same hardware units.
+    """
+    h = np.asarray(hw, dtype=np.float64).reshape(len(hw), N_OBJECTS, N_FEATURES)
+    out = np.zeros((len(h), N_OBJECTS, 4), dtype=np.float64)
+    out[..., 0] = h[..., 0] * PT_LSB
+    out[..., 1] = h[..., 1] * ETA_LSB
+    out[..., 2] = h[..., 2] * PHI_LSB
+    out[..., 3] = np.where(h[..., 0] > 0, CLASS_OF_ROW, 0)
+    return out.astype(np.float32)

@@ -111,75 +111,139 @@ def load_engine(project, version: str | None = None):
 
 def emulate_project(
     project,
-    input_path: Path,
+    input_path,
     out_path: Path,
     version: str | None = None,
     key: str | None = None,
     progress=None,
     chunk: int = READ_CHUNK,
+    scores_only: bool = False,
+    threads: bool = True,
 ) -> EmulationResult:
-    """Evaluate the firmware of a model version over every event of `input_path`; write `out_path`."""
-    import h5py
+    """Evaluate the firmware of a model version over every event of `input_path`; write `out_path`.
 
-    from l1ml.data import units
-    from l1ml.data.io import iter_particles, load_particles
+    `input_path`: an HDF5 (ADC2021) or ROOT (L1 ntuple, mapped by the project's [data.inputs]) file, a
+    glob, or a list of them; the format is read from the files. `scores_only` writes only ``score``.
+    """
+    from l1ml.data.stream import auto_source
     from l1ml.progress import or_silent
 
     rep = or_silent(progress)
-    key = key or project.data.key
-    input_path, out_path = Path(input_path), Path(out_path)
-    if input_path.resolve() == out_path.resolve():
-        raise DataError(f"--out {out_path} is the input file; choose another path")
+    out_path = Path(out_path)
+    source = auto_source(input_path, project)
+    if key:
+        source.key = key
+    for f in source.files:
+        if f.resolve() == out_path.resolve():
+            raise DataError(f"--out {out_path} is an input file; choose another path")
     if out_path.is_dir():  # found now, not when the finished file is renamed into place
         raise DataError(f"--out {out_path} is a directory; give the path of the HDF5 file to write")
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create {out_path.parent} for --out: {exc.strerror}") from None
-    load_particles(input_path, key, max_events=1)  # layout errors before any slow step
-    with h5py.File(input_path, "r") as f:
-        n = int(f[key].shape[0])
+    n = sum(source.counts())  # layout errors before any slow step
     rep.task("load model", None)
     engine, pre, man, version = load_engine(project, version)
     rep.advance("load model")
-    sizes = engine.sizes()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".partial")
+    attrs = {
+        "project": project.name,
+        "model_version": version,
+        "kind": man.get("kind", ""),
+        "input": ", ".join(str(f) for f in source.files),
+        "input_format": source.format,
+        "input_key": source.key,
+        "what": "firmware-exact fixed-point emulation (l1ml emulate); values are exact",
+    }
     t0 = time.perf_counter()
-    rep.task("emulate", n)
-    try:
-        with h5py.File(tmp, "w") as out:
-            dtypes = engine.dtypes()
-            dsets = {
-                name: out.create_dataset(
-                    f"outputs/{name}", (n, s), dtype=dtypes[name], chunks=(min(n, 65536), s)
-                )
-                for name, s in sizes.items()
-            }
-            last = list(sizes)[-1]
-            score = out.create_dataset("score", (n,), dtype=dtypes[last], chunks=(min(n, 65536),))
-            for start, block in iter_particles(input_path, key, chunk):
-                x = pre.apply(units.to_hardware(block))
-                res = engine(x)
-                stop = start + len(block)
-                for name, v in res.items():
-                    dsets[name][start:stop] = v
-                # The score is the firmware's last output: [reconstruction, score], [z_mean, score], margin.
-                score[start:stop] = res[last][:, 0]
-                rep.advance("emulate", len(block))
-            out.attrs.update(
-                {
-                    "project": project.name,
-                    "model_version": version,
-                    "kind": man.get("kind", ""),
-                    "input": str(input_path),
-                    "input_key": key,
-                    "events": n,
-                    "what": "firmware-exact fixed-point emulation (l1ml emulate); values are exact",
-                }
-            )
-        tmp.replace(out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    emulate_source(
+        engine, pre, source, out_path, n=n, scores_only=scores_only, progress=rep, chunk=chunk,
+        threads=threads, attrs=attrs,
+    )
+    sizes = {} if scores_only else engine.sizes()
     return EmulationResult(out_path, n, man.get("kind", ""), version, sizes, time.perf_counter() - t0)
+
+
+def emulate_source(
+    engine,
+    pre,
+    source,
+    out_path: Path | None = None,
+    n: int | None = None,
+    scores_only: bool = False,
+    progress=None,
+    chunk: int = READ_CHUNK,
+    threads: bool = True,
+    attrs: dict | None = None,
+    chunks=None,
+):
+    """Stream every event of `source` through preprocessing and `engine`: (events, ScoreCounts).
+
+    With `out_path`, also writes the HDF5 output (``score``, and ``outputs/<name>`` unless scores_only),
+    staged under a .partial name and renamed on success. `chunks` replaces the source's own chunk
+    iterator (a split job passes its entry range).
+    """
+    import h5py
+
+    from l1ml.emulate.stream import ScoreCounts, fast_preprocess, run_pipeline
+    from l1ml.progress import or_silent
+
+    rep = or_silent(progress)
+    n = sum(source.counts()) if n is None else n
+    counts = ScoreCounts()
+    names = list(engine.sizes())
+    last = names[-1]  # the score is the firmware's last output: [reconstruction, score], [z_mean, score]
+    rep.task("emulate", n)
+    out = tmp = None
+    dsets: dict = {}
+    pos = [0]
+    try:
+        if out_path is not None:
+            out_path = Path(out_path)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out_path.with_name(out_path.name + ".partial")
+            out = h5py.File(tmp, "w")
+            dtypes = engine.dtypes()
+            rows = max(1, min(n, 65536))
+            if not scores_only:
+                dsets = {
+                    name: out.create_dataset(f"outputs/{name}", (n, s), dtype=dtypes[name], chunks=(rows, s))
+                    for name, s in engine.sizes().items()
+                }
+            score_ds = out.create_dataset("score", (n,), dtype=dtypes[last], chunks=(rows,))
+
+        def write(x, res):
+            start, stop = pos[0], pos[0] + len(x)
+            if stop > n:
+                raise DataError(f"the input holds more events than the {n} its headers declared")
+            sc = res[last][:, 0]
+            counts.add(sc)
+            if out is not None:
+                # numpy's cast to the dataset's type is several times faster than HDF5's own conversion.
+                for name, d in dsets.items():
+                    d[start:stop] = res[name].astype(d.dtype, copy=False)
+                score_ds[start:stop] = sc.astype(score_ds.dtype, copy=False)
+            pos[0] = stop
+            rep.advance("emulate", len(x))
+
+        done = run_pipeline(
+            source.iter_hardware(chunk) if chunks is None else chunks,
+            lambda hw: fast_preprocess(pre, hw),
+            engine,
+            write,
+            threads=threads,
+        )
+        if done != n:
+            raise DataError(f"read {done} events but the input headers declared {n}")
+        if out is not None:
+            out.attrs.update({**(attrs or {}), "events": n, "scores_only": scores_only})
+            out.close()
+            out = None
+            tmp.replace(out_path)
+    except BaseException:
+        if out is not None:
+            out.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    return n, counts

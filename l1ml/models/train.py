@@ -281,7 +281,12 @@ def build_manifest(
         data = {
             k: {"path": str(project.resolve(p)), "sha256": manifest.sha256(project.resolve(p))}
             for k, p in paths.items()
+            if getattr(project.data, "format", "hdf5") != "l1ntuple"
         }
+        if not data:  # L1 ntuples: globs over many large files; their list, sizes and times, not hashes
+            from l1ml.data.stream import describe_files
+
+            data = {k: describe_files(project, p) for k, p in paths.items()}
     return {
         "version": None,  # set by publish()
         "kind": project.model.kind,

@@ -38,6 +38,7 @@ ARTIFACTS = {
     "csynth": ("**/syn/verilog/*", "**/syn/vhdl/*"),
     "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
     "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
+    "emulate": ("**/counts.json",),  # l1ml/rates/split.py
 }
 
 
@@ -257,6 +258,10 @@ def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
 
 def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     check_step(step)
+    if step == "emulate":
+        from l1ml.rates.split import plan_emulate  # its own module: the queue only routes to it
+
+        return plan_emulate(src, tools)
     if step == "csim":
         return plan_csim(src, tools)
     if step == "rtlsim":

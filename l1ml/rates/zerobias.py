@@ -1,0 +1,99 @@
+"""Rates from ZeroBias events: every event streamed through the firmware emulation, the exact score
+counts kept, and rates read off them.
+
+A ZeroBias event is one random colliding bunch crossing, so the fraction f of them above a threshold
+times the colliding-bunch rate (project.colliding_rate_hz: n_bunches x 11.245 kHz) is the L1 rate. With
+k of N events above, the statistical uncertainty is the binomial sqrt(k (1 - k/N)) / N on f; with k = 0
+only an upper limit exists, and the 68% CL one (1.148 / N, Poisson) is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from l1ml.emulate.stream import ScoreCounts
+
+UPPER_68_ZERO = -math.log(1 - 0.6827)  # Poisson 68.27% CL upper limit on the mean for 0 observed: 1.148
+
+
+@dataclass
+class RateRow:
+    label: str
+    threshold: float
+    events_above: int
+    fraction: float
+    rate_khz: float
+    rate_err_khz: float
+    rate_upper_khz: float | None  # the 68% CL upper limit when no event is above
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rate_row(counts: ScoreCounts, threshold: float, colliding_rate_hz: float, label: str) -> RateRow:
+    n, k = counts.events, counts.above(threshold)
+    f = k / n
+    err = math.sqrt(k * (1 - f)) / n
+    to_khz = colliding_rate_hz / 1e3
+    upper = UPPER_68_ZERO / n * to_khz if k == 0 else None
+    return RateRow(label, float(threshold), k, f, f * to_khz, err * to_khz, upper)
+
+
+@dataclass
+class RateReport:
+    project: str
+    model_version: str
+    files: list[str]
+    events: int
+    colliding_rate_hz: float
+    rows: list[RateRow]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows"] = [r.to_dict() for r in self.rows]
+        return d
+
+
+def report(project, version: str, counts: ScoreCounts, files, deployed: float | None, seconds: float = 0.0):
+    """The rate at the model's deployed threshold, and the threshold for the project's target rate."""
+    hz = project.colliding_rate_hz
+    rows = []
+    if deployed is not None:
+        rows.append(rate_row(counts, deployed, hz, "deployed threshold (model manifest)"))
+    t = counts.threshold_for(project.trigger_fpr)
+    rows.append(rate_row(counts, t, hz, f"threshold for {project.trigger.rate_khz:g} kHz on this sample"))
+    return RateReport(project.name, version, [str(f) for f in files], counts.events, hz, rows, seconds)
+
+
+def measure(project, version: str | None = None, spec=None, progress=None, threads: bool = True):
+    """Stream [data] rate_sample (or `spec`: a glob or list) through the firmware emulation:
+    (RateReport, ScoreCounts)."""
+    import time
+
+    from l1ml.data.stream import auto_source, project_source
+    from l1ml.emulate.nn_project import emulate_source, load_engine
+    from l1ml.progress import or_silent
+
+    rep = or_silent(progress)
+    source = project_source(project, which="rate_sample") if spec is None else auto_source(spec, project)
+    n = sum(source.counts())
+    rep.task("load model", None)
+    engine, pre, man, version = load_engine(project, version)
+    rep.advance("load model")
+    t0 = time.perf_counter()
+    _, counts = emulate_source(engine, pre, source, None, n=n, progress=rep, threads=threads)
+    r = report(project, version, counts, source.files, man.get("threshold"), time.perf_counter() - t0)
+    return r, counts
+
+
+def save(r: RateReport, counts: ScoreCounts, out_dir: Path) -> None:
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts.save(out_dir / "counts.json")
+    tmp = out_dir / "rates.json.partial"
+    tmp.write_text(json.dumps(r.to_dict(), indent=1))
+    tmp.replace(out_dir / "rates.json")
