@@ -112,6 +112,8 @@ def audit(lib: Path) -> Audit:
         ):
             bad.append((s["name"], f"global {s['type'].lower()} ({s['bind'].lower()}) in the symbol table"))
             seen.add(s["name"])
+    # Data first (weights, tables), then code, then typeinfo/vtables: the message shows the first few.
+    bad.sort(key=lambda b: (not b[1].startswith(("exported object", "global object")), b[0].startswith("_ZT")))
     names = _demangle([n for n, _ in bad] + a.file_imports)
     a.violations += [f"{names[n]}: {why}" for n, why in bad]
     a.violations += [f"{names[n]}: imported, but the library must read no files at run time" for n in a.file_imports]
