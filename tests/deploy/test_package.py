@@ -68,8 +68,9 @@ def test_audit_fails_on_global_weight_array(tmp_path):
         "  void predict() override { y = w2[0] + w2[3]; }\n"
         "  void read_result(std::any) override {}\n"
         "};\n"
-        'extern "C" hls4mlEmulator::Model *create_model() { return new M; }\n'
-        'extern "C" void destroy_model(hls4mlEmulator::Model *m) { delete m; }\n'
+        "#define EXPORT __attribute__((visibility(\"default\")))\n"
+        'extern "C" EXPORT hls4mlEmulator::Model *create_model() { return new M; }\n'
+        'extern "C" EXPORT void destroy_model(hls4mlEmulator::Model *m) { delete m; }\n'
     )
     lib = tmp_path / "leaky.so"
     subprocess.run(
