@@ -85,6 +85,8 @@ class TriggerConfig:
     colliding_bunches: int = 2544
     revolution_khz: float = 11.245
     reference_fpr: float = 1e-5
+    # Every rate `l1ml deploy` sets a threshold for; empty means just rate_khz.
+    rates_khz: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,8 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [trigger]: colliding_bunches must be between 1 and 3564 (the LHC's bunch slots)")
     if p.trigger.revolution_khz <= 0:
         raise ConfigError(f"{where} [trigger]: revolution_khz must be positive")
+    if any(r <= 0 for r in p.trigger.rates_khz):
+        raise ConfigError(f"{where} [trigger]: rates_khz must hold positive rates, got {p.trigger.rates_khz}")
 
 
 def model_versions(p: Project) -> list[str]:

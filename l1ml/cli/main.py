@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from l1ml.cli import boards, convert, data, demo, emulate, models, rate, synth, train, validate
+from l1ml.cli import boards, convert, data, demo, deploy, emulate, models, rate, synth, train, validate
 
 app = typer.Typer(
     name="l1ml",
@@ -54,6 +54,7 @@ app.command("validate")(validate.validate)
 app.command("emulate")(emulate.emulate)
 app.command("demo")(demo.demo)
 app.command("rate")(rate.rate)
+app.command("deploy")(deploy.deploy)
 
 
 def run() -> None:

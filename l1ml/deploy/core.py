@@ -1,0 +1,287 @@
+"""`l1ml deploy`: a validated model version -> the CMSSW emulator library, its thresholds, the board bundle.
+
+Everything is written into a staging directory next to --out and renamed into place at the end, so a
+failed build, audit or parity check leaves nothing half-written. thresholds.json is also written to
+projects/NAME/build/deploy/vN/ (the contract issue 10's report reads).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError, L1mlError
+
+PARITY_EVENTS = 1000  # the first background events, plus the highest-scoring ones (near the thresholds)
+PARITY_TOP = 24
+MARKER = "deploy.json"  # marks a directory l1ml deploy wrote (only such a directory is replaced)
+
+
+class NotValidated(L1mlError):
+    """The model version has not passed `l1ml validate`."""
+
+
+@dataclass
+class Deployment:
+    out: Path
+    name: str
+    version: str
+    kind: str
+    library: Path
+    bundle: Path
+    thresholds: dict
+    audit: dict
+    parity: str
+    forced: bool
+    seconds: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "out": str(self.out),
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "library": str(self.library),
+            "bundle": str(self.bundle),
+            "thresholds": self.thresholds,
+            "audit": self.audit,
+            "parity": self.parity,
+            "forced": self.forced,
+            "seconds": self.seconds,
+        }
+
+
+def validation_report(project, version: str) -> Path:
+    return project.build_dir / "validation" / version / "report.json"
+
+
+def check_validated(project, version: str, force: bool) -> dict | None:
+    """The validation report of a version; NotValidated unless it passed (or force)."""
+    f = validation_report(project, version)
+    if not f.is_file():
+        if force:
+            return None
+        raise NotValidated(
+            f"model {version} has not been validated (no {f}); run `l1ml validate --model {version}`, "
+            "or deploy anyway with --force"
+        )
+    try:
+        rep = json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{f}: not valid JSON: {exc}") from None
+    if rep.get("version", version) != version:
+        raise ConfigError(f"{f} is the report of {rep.get('version')}, not {version}")
+    if rep.get("passed") is not True and not force:
+        raise NotValidated(
+            f"model {version} failed validation ({f}); fix it and re-validate, or deploy anyway with --force"
+        )
+    return rep
+
+
+def background_scores(project, version: str, workdir: Path, progress=None):
+    """The fast emulator (`l1ml emulate`) over the whole background sample: (hdf5 path, score bits)."""
+    import h5py
+
+    from l1ml.data.io import ensure_project_data
+    from l1ml.emulate.nn_project import emulate_project
+
+    ensure_project_data(project, progress)
+    bkg = project.resolve(project.data.background)
+    out = workdir / "background_emulated.h5"
+    emulate_project(project, bkg, out, version=version, progress=progress)
+    with h5py.File(out, "r") as f:
+        score = f["score"][:]
+    return out, bkg, score
+
+
+def deploy(
+    project,
+    out: Path,
+    version: str | None = None,
+    force: bool = False,
+    name: str | None = None,
+    synth_dir: Path | None = None,
+    opt: str | None = None,
+    progress=None,
+) -> Deployment:
+    import h5py
+
+    from l1ml import manifest
+    from l1ml.data import units
+    from l1ml.data.io import load_particles
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.deploy import audit, build, bundle, package
+    from l1ml.deploy.thresholds import thresholds
+    from l1ml.firmware.hls4ml import c_name
+    from l1ml.progress import or_silent
+    from l1ml.project import read_json
+
+    rep = or_silent(progress)
+    t0 = time.perf_counter()
+    model_dir = project.model_dir(version)
+    version = model_dir.name
+    fw_dir = project.firmware_dir(version)
+    if not (fw_dir / "manifest.json").is_file():
+        raise ConfigError(f"no firmware for model {version} in {fw_dir}; run `l1ml convert --model {version}` first")
+    validation = check_validated(project, version, force)
+    forced = force and (validation is None or validation.get("passed") is not True)
+    model_man = read_json(model_dir / "manifest.json")
+    fw_man = read_json(fw_dir / "manifest.json")
+    pre = Preprocessing.load(model_dir / model_man.get("preprocessing_file", "preprocessing.json"))
+    lib_name = f"{c_name(name or project.name)}_{version}"
+    spec = package.spec_for(project, version, model_man, fw_man, fw_dir, pre, lib_name)
+
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(f"--out {out} exists and is not an earlier deployment; choose an empty or new directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    seconds = {}
+    try:
+        work = stage / ".work"
+        work.mkdir()
+        # 2. Thresholds: the fast emulator over every background event.
+        t = time.perf_counter()
+        emu_file, bkg_file, score = background_scores(project, version, work, rep)
+        bits = spec.score_type.to_bits(score, "background score")
+        thr = thresholds(project, bits, spec.score_type)
+        seconds["thresholds"] = time.perf_counter() - t
+        (stage / "thresholds.json").write_text(json.dumps(thr, indent=1) + "\n")
+
+        # 1. The emulator package: parity vectors from the same emulator output.
+        rep.task("package", None)
+        idx = _parity_events(bits)
+        with h5py.File(emu_file, "r") as f:
+            outs = [f[f"outputs/{o}"][:] for o in _output_datasets(f, spec, fw_man)]
+        parts = load_particles(bkg_file, project.data.key)[idx]
+        hw = units.to_hardware(parts)
+        expected = np.concatenate(
+            [o.type.to_bits(v[idx], f"output {o.name}") for o, v in zip(spec.outputs, outs, strict=True)], axis=1
+        )
+        fired = np.stack([bits[idx] > t["threshold_int"] for t in thr["thresholds"]], axis=1).astype(np.int64)
+        pkg = stage / "emulator"
+        package.write_package(spec, pkg, thr, hw, np.concatenate([expected, fired], axis=1))
+        meta = metadata(project, spec, model_man, fw_man, pre, thr, len(idx), forced)
+        manifest.write_json(pkg / "metadata.json", meta)
+        rep.advance("package")
+
+        rep.task("g++", None)
+        t = time.perf_counter()
+        lib = build.build(pkg, spec.so, opt=opt)
+        seconds["build"] = time.perf_counter() - t
+        rep.advance("g++")
+        au = audit.require(lib)
+        rep.task("make check", None)
+        parity = build.check(pkg)
+        rep.advance("make check")
+        shutil.copy2(lib, stage / spec.so)
+        manifest.write_json(stage / "metadata.json", meta)
+
+        # 3. The board bundle.
+        rep.task("bundle", None)
+        shutil.rmtree(work)
+        tar = bundle.write_bundle(
+            project, spec, stage, fw_dir, fw_man, model_man, validation, synth_dir, au.to_dict(), forced
+        )
+        rep.advance("bundle")
+        manifest.write_json(
+            stage / MARKER,
+            {"project": project.name, "version": version, "library": spec.so, "bundle": tar.name, "forced": forced,
+             "created": manifest.now(), "code_version": manifest.code_version()},
+        )
+        if out.exists():
+            old = out.with_name(f".{out.name}.old.{stage.name[-8:]}")
+            out.rename(old)
+            stage.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            stage.rename(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    # The contract copy for the project's report (issue 10), written last so it always matches --out.
+    dd = project.build_dir / "deploy" / version
+    dd.mkdir(parents=True, exist_ok=True)
+    manifest.write_json(dd / "thresholds.json", thr)
+    seconds["total"] = time.perf_counter() - t0
+    return Deployment(
+        out=out,
+        name=spec.name,
+        version=version,
+        kind=spec.kind,
+        library=out / spec.so,
+        bundle=out / tar.name,
+        thresholds=thr,
+        audit=au.to_dict(),
+        parity=parity,
+        forced=forced,
+        seconds=seconds,
+    )
+
+
+def _output_datasets(f, spec, fw_man: dict) -> list[str]:
+    """The emulator's output datasets in the firmware's output order (it names them by layer)."""
+    names = list(f["outputs"].keys())
+    want = ["margin"] if spec.kind == "bdt" else list(fw_man.get("output_names") or [])
+    if len(want) == len(spec.outputs) and set(want) <= set(names):
+        return want
+    raise L1mlError(f"the emulator wrote outputs {names}; the firmware declares {[o.name for o in spec.outputs]}")
+
+
+def _parity_events(bits: np.ndarray) -> np.ndarray:
+    n = len(bits)
+    first = np.arange(min(PARITY_EVENTS, n))
+    top = np.argsort(bits, kind="stable")[::-1][:PARITY_TOP]
+    return np.unique(np.concatenate([first, top]))
+
+
+def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_parity: int, forced: bool) -> dict:
+    from l1ml import manifest
+    from l1ml.deploy.package import input_contract
+
+    return {
+        "name": spec.name,
+        "library": spec.so,
+        "project": project.name,
+        "model_version": spec.version,
+        "kind": spec.kind,
+        "namespace": spec.namespace,
+        "interface": {
+            "class": "hls4mlEmulator::Model",
+            "header": "include/hls4mlEmulator.h",
+            "factories": ['extern "C" hls4mlEmulator::Model* create_model()',
+                          'extern "C" void destroy_model(hls4mlEmulator::Model*)'],
+            "usage": "prepare_input(std::array<std::int32_t,57>{...}); predict(); read_result(&result) with "
+            "l1ml::Result result (include/l1ml_result.h)",
+        },
+        "input": input_contract(pre),
+        "output": {
+            "result_type": "l1ml::Result (include/l1ml_result.h)",
+            "outputs": [{"name": o.name, "size": o.size, "type": o.type.text} for o in spec.outputs],
+            "score": {
+                "output": spec.outputs[-1].name,
+                "type": spec.score_type.text,
+                "frac_bits": spec.score_type.frac,
+                "what": "AE: masked squared error / 57 as deployed; VAE: sum z_mean^2; BDT: xgboost margin",
+            },
+        },
+        "thresholds": thr,
+        "trigger_rule": "fires when score_bits > threshold_int",
+        "parity": {"events": n_parity, "source": "l1ml emulate (firmware-exact batch emulator)"},
+        "forced": forced,
+        "hashes": {
+            "model_manifest": manifest.sha256(project.model_dir(spec.version) / "manifest.json"),
+            "model": spec.model_hash,
+            "firmware_manifest": manifest.sha256(spec.firmware_dir / "manifest.json"),
+            "model_files": model_man.get("hashes", {}),
+            "firmware": fw_man.get("hashes", {}),
+        },
+        "created": manifest.now(),
+        "code_version": manifest.code_version(),
+    }

@@ -1,0 +1,231 @@
+"""The CMSSW emulator package: C++ sources rendered from templates/, the firmware's own sources, a
+Makefile, metadata.json and the parity vectors. Building and checking it is build.py's job.
+
+    <pkg>/Makefile  version.map  metadata.json
+         include/hls4mlEmulator.h  include/l1ml_result.h
+         src/emulator.cpp          (templates/emulator.cpp.j2)
+         firmware/                 hls4ml's firmware/ (networks) or conifer's BDT.h + parameters.h
+         check/parity.cpp          parity/inputs.txt  parity/expected.txt
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.data import units
+from l1ml.deploy.thresholds import FixedType
+from l1ml.errors import ConfigError, L1mlError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+OBJECTS = ["MET"] + ["electron"] * 4 + ["muon"] * 4 + ["jet"] * 10  # the ADC2021 rows (l1ml/data/generate.py)
+
+
+@dataclass
+class Output:
+    name: str
+    size: int
+    type: FixedType
+
+
+@dataclass
+class Spec:
+    """Everything the templates need, gathered from the model and firmware manifests."""
+
+    name: str  # <Name>_v<N>, the library's stem
+    project: str
+    version: str
+    kind: str
+    namespace: str
+    top: str  # hls4ml top function, or conifer project name
+    outputs: list[Output]
+    offsets: list[int]
+    shifts: list[int]
+    model_hash: str
+    firmware_dir: Path
+    sources: list[str] = field(default_factory=list)
+    bdt_trees: int = 0
+
+    @property
+    def so(self) -> str:
+        return f"{self.name}.so"
+
+    @property
+    def score_type(self) -> FixedType:
+        return self.outputs[-1].type
+
+
+def spec_for(project, version: str, model_man: dict, fw_man: dict, fw_dir: Path, pre, name: str) -> Spec:
+    from l1ml.firmware.hls4ml import c_name
+
+    kind = model_man.get("kind")
+    if kind == "bdt":
+        import json
+
+        cm = fw_dir / "conifer_model.json"
+        if not cm.is_file():
+            raise ConfigError(f"no {cm}; run `l1ml convert --model {version}` again")
+        n_classes = int(json.loads(cm.read_text()).get("n_classes", 2))
+        per_class = 1 if n_classes == 2 else n_classes  # conifer's fn_classes
+        outs = [Output("margin", per_class, FixedType(fw_man.get("precision", "")))]
+        bdt_trees = int(fw_man["n_trees"])
+        ns = c_name(project.firmware.namespace or project.name)
+        top = fw_man.get("project_name", "")
+        mhash = (fw_man.get("hashes") or {}).get("model", "")
+        if int(fw_man.get("n_features", units.N_INPUTS)) != units.N_INPUTS:
+            raise ConfigError(f"{fw_dir / 'manifest.json'}: the BDT takes {fw_man.get('n_features')} inputs, not 57")
+    else:
+        ns = fw_man.get("namespace") or ""
+        if not ns:
+            raise ConfigError(
+                f"{fw_dir / 'manifest.json'}: the hls4ml firmware has no C++ namespace; re-run `l1ml convert` "
+                "so that each model's layers live in their own namespace"
+            )
+        top = fw_man["project_name"]
+        outs = [Output(o["name"], int(o["size"]), FixedType(o["precision"])) for o in fw_man["outputs"]]
+        mhash = (fw_man.get("hashes") or {}).get("deploy", "")
+        bdt_trees = 0
+        if int(np.prod(fw_man.get("input_shape", [units.N_INPUTS]))) != units.N_INPUTS:
+            raise ConfigError(f"{fw_dir / 'manifest.json'}: the network takes {fw_man['input_shape']}, not 57 inputs")
+    for o in outs:
+        if o.type.width > 64:
+            raise L1mlError(f"output {o.name} is {o.type.text}: wider than the 64-bit integers read_result gives")
+    return Spec(
+        name=name,
+        project=project.name,
+        version=version,
+        kind=kind,
+        namespace=ns,
+        top=top,
+        outputs=outs,
+        offsets=list(pre.offsets),
+        shifts=list(pre.shifts),
+        model_hash=mhash,
+        firmware_dir=fw_dir,
+        bdt_trees=bdt_trees,
+    )
+
+
+def _env():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _copy_firmware(spec: Spec, dest: Path) -> list[str]:
+    """The firmware's own C++ into dest/firmware; returns the sources to compile (besides src/)."""
+    fw = dest / "firmware"
+    if spec.kind == "bdt":
+        src = spec.firmware_dir / "conifer_hls" / "firmware"
+        fw.mkdir(parents=True)
+        for f in ("BDT.h", "parameters.h"):
+            if not (src / f).is_file():
+                raise ConfigError(f"{src / f} not found; run `l1ml convert --model {spec.version}` again")
+            shutil.copy2(src / f, fw / f)
+        shutil.copytree(_ap_types(), fw / "ap_types")
+        return []  # conifer's BDT is header-only: the trees are static constants in parameters.h
+    src = spec.firmware_dir / "hls4ml" / "firmware"
+    if not (src / f"{spec.top}.cpp").is_file():
+        raise ConfigError(f"no {src / (spec.top + '.cpp')}; run `l1ml convert --model {spec.version}` again")
+    shutil.copytree(src, fw)
+    return [f"firmware/{spec.top}.cpp"]
+
+
+def _ap_types() -> Path:
+    """The ap_fixed headers hls4ml ships (the same ones its firmware and l1ml's C simulation use)."""
+    import importlib.util
+
+    origin = importlib.util.find_spec("hls4ml").origin
+    d = Path(origin).parent / "templates" / "vivado" / "ap_types"
+    if not (d / "ap_fixed.h").is_file():
+        raise L1mlError(f"hls4ml's ap_types headers not found at {d}")
+    return d
+
+
+def write_package(spec: Spec, dest: Path, thresholds: dict, parity_in: np.ndarray, parity_out: np.ndarray) -> None:
+    """Render the package into dest (which must not exist)."""
+    dest.mkdir(parents=True)
+    spec.sources = ["src/emulator.cpp", *_copy_firmware(spec, dest)]
+    env = _env()
+    (dest / "include").mkdir()
+    (dest / "src").mkdir()
+    (dest / "check").mkdir()
+    (dest / "parity").mkdir()
+    for f in ("hls4mlEmulator.h", "l1ml_result.h"):
+        shutil.copy2(TEMPLATES / f, dest / "include" / f)
+    shutil.copy2(TEMPLATES / "version.map", dest / "version.map")
+    shutil.copy2(TEMPLATES / "parity.cpp", dest / "check" / "parity.cpp")
+    ctx = {
+        "name": spec.name,
+        "project": spec.project,
+        "version": spec.version,
+        "kind": spec.kind,
+        "kind_text": "conifer BDT" if spec.kind == "bdt" else f"hls4ml {spec.kind} network",
+        "template_name": "emulator.cpp.j2",
+        "model_hash": spec.model_hash or "unknown",
+        "namespace": spec.namespace,
+        "top": spec.top,
+        "n_inputs": units.N_INPUTS,
+        "n_objects": units.N_OBJECTS,
+        "n_features": units.N_FEATURES,
+        "offsets": spec.offsets,
+        "shifts": spec.shifts,
+        "max_shift": max(spec.shifts, default=0),
+        "hw_min": [int(v) for v in units.HW_MIN],
+        "hw_max": [int(v) for v in units.HW_MAX],
+        "thresholds": [t["threshold_int"] for t in thresholds["thresholds"]],
+        "outputs": [{"name": o.name, "size": o.size} for o in spec.outputs],
+        "sources": spec.sources,
+        "so": spec.so,
+        "bdt_trees": spec.bdt_trees,
+        "bdt_classes": spec.outputs[0].size if spec.kind == "bdt" else 0,
+    }
+    (dest / "src" / "emulator.cpp").write_text(env.get_template("emulator.cpp.j2").render(**ctx))
+    (dest / "Makefile").write_text(env.get_template("Makefile.j2").render(**ctx))
+    write_parity(dest / "parity", parity_in, parity_out)
+
+
+def write_parity(d: Path, inputs: np.ndarray, expected: np.ndarray) -> None:
+    np.savetxt(d / "inputs.txt", np.asarray(inputs, np.int64), fmt="%d")
+    np.savetxt(d / "expected.txt", np.asarray(expected, np.int64), fmt="%d")
+
+
+def input_contract(pre) -> dict:
+    names = []
+    for o, obj in enumerate(OBJECTS):
+        for feat in ("pT", "eta", "phi"):
+            names.append(f"{obj}{o}_{feat}")
+    return {
+        "accepts": [
+            "std::array<std::int32_t, 57>",
+            "std::vector<std::int32_t> of 57",
+            "const std::int32_t * or std::int32_t * to 57 values",
+        ],
+        "order": "object-major: [pT, eta, phi] of each of the 19 objects in turn",
+        "objects": [{"slot": i, "type": t} for i, t in enumerate(OBJECTS)],
+        "features": names,
+        "hardware_units": {
+            "pT": {"lsb_gev": units.PT_LSB, "min": 0, "max": units.PT_MAX_HW, "type": "ap_uint<12>"},
+            "eta": {"lsb": units.ETA_LSB, "min": -units.ETA_MAX_HW, "max": units.ETA_MAX_HW, "type": "ap_int<8>"},
+            "phi": {"lsb_rad": units.PHI_LSB, "min": -units.PHI_MAX_HW, "max": units.PHI_MAX_HW, "type": "ap_int<8>"},
+        },
+        "type": "std::int32_t hardware integers (values outside the ranges above: prepare_input throws "
+        "std::out_of_range)",
+        "padding": "an absent object is all zero; an object with pT == 0 counts as absent, and all three of its "
+        "network inputs are 0 after preprocessing",
+        "preprocessing": {
+            "what": "x = (hw - offset) >> shift (exact, in fixed point), inside the library",
+            "offsets": list(pre.offsets),
+            "shifts": list(pre.shifts),
+            "network_input_type": pre.input_precision(),
+        },
+    }

@@ -1,0 +1,41 @@
+"""Session fixtures: a tiny dense AE (validated) and a tiny BDT (forced, never validated), trained,
+converted and deployed once; the C++ host program compiled once."""
+
+from __future__ import annotations
+
+import pytest
+from _projects import project_on_data
+from deploy_helpers import BDT, DENSE, TINY, compile_host, passing_report
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory, small_data):
+    """example -> (project, Deployment)."""
+    from l1ml.deploy.core import deploy
+    from l1ml.firmware import convert
+    from l1ml.models.train import train_project
+    from l1ml.project import load_project
+
+    done: dict = {}
+
+    def get(example: str):
+        if example not in done:
+            tmp = tmp_path_factory.mktemp(example)
+            extra = BDT if example == "bdt" else DENSE
+            proj = load_project(project_on_data(tmp, example, small_data, **{**TINY, **extra}))
+            train_project(proj)
+            convert(proj)
+            if example == "bdt":
+                d = deploy(proj, tmp / "out", force=True, opt="-O1")
+            else:
+                passing_report(proj)
+                d = deploy(proj, tmp / "out", opt="-O1")
+            done[example] = (proj, d)
+        return done[example]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def host(tmp_path_factory):
+    return compile_host(tmp_path_factory.mktemp("host"))
