@@ -6,6 +6,8 @@ from __future__ import annotations
 import typer
 
 from l1ml.cli import boards, convert, data, demo, emulate, models, synth, train, validate
+from l1ml.cli import report as report_cli
+from l1ml.cli import run as run_cli
 
 app = typer.Typer(
     name="l1ml",
@@ -23,6 +25,8 @@ app.command("convert")(convert.convert)
 app.command("validate")(validate.validate)
 app.command("emulate")(emulate.emulate)
 app.command("demo")(demo.demo)
+app.command("run")(run_cli.run)
+app.command("report")(report_cli.report)
 
 
 def run() -> None:
