@@ -8,7 +8,7 @@ import typer
 
 from l1ml.cli._common import PROJECT_OPT, console, load, progress_bars
 
-app = typer.Typer(help="Model versions of a project: list, import, promote, gate, compare.", no_args_is_help=True)
+app = typer.Typer(help="Model versions of a project: list, import, promote, gate, compare, track.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -116,6 +116,29 @@ def show_gate(g) -> None:
         c.print(f"[yellow]toolchain changed since {g.reference}:[/] {line}")
     for line in g.notes:
         c.print(f"[dim]{line}[/]")
+
+
+@app.command("track")
+def track(
+    version: str = typer.Argument(None, help="Version to log; default: the newest."),
+    project: Path = PROJECT_OPT,
+) -> None:
+    """Log a version to MLflow ([tracking] uri or MLFLOW_TRACKING_URI): params, metrics, the model, the
+    firmware manifest, the report; registers it as a model version. `l1ml run` does this as its last step."""
+    from l1ml.errors import ConfigError
+    from l1ml.project import latest_model_version
+    from l1ml.tracking import log_version, tracking_uri
+
+    proj = load(project)
+    if not tracking_uri(proj):
+        raise ConfigError(f"{proj.file}: no [tracking] uri and no MLFLOW_TRACKING_URI; nothing to log to")
+    v = version or latest_model_version(proj)
+    proj.model_dir(v)
+    info = log_version(proj, v)
+    console().print(
+        f"[green]logged[/] {v} to {tracking_uri(proj)}: run {info['run_id']}, "
+        f"{info['registered_model']} version {info['model_version']}"
+    )
 
 
 @app.command("compare")
