@@ -33,11 +33,7 @@ def run(
     c = console(stderr=as_json)
 
     def show(o) -> None:
-        detail = o.error or _detail(o)
-        c.print(
-            f"[{STATUS_STYLE[o.status]}]{o.status:>7}[/] {o.step:<9} {o.seconds:6.1f} s  {escape(detail)}",
-            soft_wrap=True,
-        )
+        show_outcome(c, o)
 
     try:
         with progress_bars() as rep:
@@ -60,6 +56,14 @@ def run(
     )
 
 
+def show_outcome(c, o) -> None:
+    """One line per step: status, name, seconds, what it produced (or why it failed)."""
+    from rich.markup import escape
+
+    detail = o.error or _detail(o)
+    c.print(f"[{STATUS_STYLE[o.status]}]{o.status:>7}[/] {o.step:<9} {o.seconds:6.1f} s  {escape(detail)}", soft_wrap=True)
+
+
 def _detail(o) -> str:
     r = o.result or {}
     if o.step == "data":
@@ -67,7 +71,7 @@ def _detail(o) -> str:
     if o.step in ("train", "convert"):
         return r.get("version", "")
     if o.step == "validate":
-        return f"bit-exact (report {r.get('report', '')})"
+        return f"PASS: software and firmware bit-exact (report {r.get('report', '')})"
     if o.step == "rate" and "rate_khz" in r:
         return (
             f"{r['fired']} of {r['background_events']:,} background events fire: "
