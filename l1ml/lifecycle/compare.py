@@ -12,7 +12,7 @@ def compare_versions(project, a: str, b: str) -> dict:
     sa, sb = version_summary(project, a), version_summary(project, b)
     na, nb = numbers(sa), numbers(sb)
     rows = []
-    for name in sorted(set(na) | set(nb), key=_order):
+    for name in sorted(set(na) | set(nb), key=order):
         x, y = na.get(name), nb.get(name)
         rows.append({"name": name, "a": x, "b": y, "delta": None if x is None or y is None else x - y})
     return {
@@ -24,7 +24,7 @@ def compare_versions(project, a: str, b: str) -> dict:
     }
 
 
-def _order(name: str):
+def order(name: str):
     groups = ("auc/", "tpr_at_target_rate/", "tpr_at_fpr", "threshold", "emulated", "validation", "flips",
               "max_diff", "latency", "interval", "LUT", "FF", "DSP", "BRAM", "URAM", "rtl_", "deploy")  # fmt: skip
     return (next((i for i, g in enumerate(groups) if name.startswith(g)), len(groups)), name)

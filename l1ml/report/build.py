@@ -9,6 +9,7 @@ from pathlib import Path
 
 from l1ml import manifest
 from l1ml.errors import ConfigError
+from l1ml.lifecycle.compare import order
 from l1ml.lifecycle.summary import firmware_figures, numbers, validation_state, version_summary
 from l1ml.run import paths
 
@@ -138,7 +139,7 @@ def build_report(project, version: str | None = None, against: str | None = None
     comparison = [
         {"name": k, "a": na.get(k), "b": nb.get(k),
          "delta": None if na.get(k) is None or nb.get(k) is None else na[k] - nb[k]}
-        for k in sorted(set(na) | set(nb))
+        for k in sorted(set(na) | set(nb), key=order)
     ] if o else []  # fmt: skip
     env = Environment(
         loader=PackageLoader("l1ml.report", "templates"),

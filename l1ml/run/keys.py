@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict
+from functools import cache
 from pathlib import Path
 
 from l1ml.manifest import sha256
@@ -58,6 +59,7 @@ class FileHashes:
         self._dirty = False
 
 
+@cache  # the sources do not change while a run reads them
 def code_hash(parts: str = "core") -> str:
     """Hash of l1ml's own source: 'core' is everything that computes results (data, models, firmware,
     emulation, validation, synthesis); 'presentation' the report, lifecycle and CLI code."""
