@@ -117,8 +117,11 @@ def test_ctrl_c_mid_train_leaves_nothing_half_written(dense, tmp_path):
     proj.mkdir()
     text = (src / "project.toml").read_text().replace("epochs = 1\n", "epochs = 200\n", 1)
     (proj / "project.toml").write_text(text)
+    # SIGINT back to its default in the child: a shell's background job (and so pytest started as one)
+    # ignores it, and Python installs its Ctrl-C handler only when SIGINT is not ignored.
     p = subprocess.Popen([sys.executable, "-m", "l1ml.cli.main", "run", "--project", str(proj)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path))  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     models = proj / "build" / "models"
     deadline = time.monotonic() + 240
     try:
