@@ -48,3 +48,28 @@ def test_bad_input_is_one_line(tmp_path):
     bad = _project(tmp_path / "b", **{"synth.steps": ["bake"]})
     r = l1ml(["run", "--project", bad], tmp_path)
     assert r.returncode == 2 and "[synth]: steps ['bake'] unknown" in r.stderr
+
+
+def test_csim_check_catches_a_mismatch(tmp_path):
+    """The synth step's testbench-against-emulator check: exact for conifer's exact prints, to print
+    precision for hls4ml's 6 digits; one changed value or a missing one is a mismatch."""
+    from l1ml.project import load_project
+    from l1ml.run.queue import csim_check
+
+    proj = load_project(_project(tmp_path))
+    want = np.array([[0.125], [3.5], [-2.0625]])
+    for sub in ("conifer_hls", "hls4ml"):
+        tb = proj.firmware_dir("v1") / sub / "tb_data"
+        tb.mkdir(parents=True)
+        np.savetxt(tb / "tb_output_predictions.dat", want)
+        files = tmp_path / f"job-{sub}" / "files"
+        (files / sub / "tb_data").mkdir(parents=True)
+        log = files / sub / "tb_data" / "csim_results.log"
+        log.write_text("0.125\n3.5\n-2.0625\n")
+        assert csim_check(proj, "v1", files)["same"] is True
+        log.write_text("0.125\n3.5\n-2.0626\n" if sub == "conifer_hls" else "0.125\n3.5\n-2.07\n")
+        assert csim_check(proj, "v1", files)["same"] is False
+        log.write_text("0.125\n3.5\n")
+        r = csim_check(proj, "v1", files)
+        assert r["same"] is False and "2 values printed, 3 expected" in r["how"]
+        (proj.firmware_dir("v1") / sub).rename(tmp_path / f"away-{sub}")
