@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots outlive pytest's rotating temporary directories here (git-ignored), or in L1ML_TEST_ARTIFACTS.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -37,4 +39,10 @@ def load_page(html: Path, screenshot: Path) -> dict:
             title = page.title()
         finally:
             browser.close()
-    return {"errors": errors, "figures": figures, "tables": tables, "title": title}
+    import os
+    import shutil
+
+    keep = Path(os.environ.get("L1ML_TEST_ARTIFACTS") or ARTIFACTS)
+    keep.mkdir(parents=True, exist_ok=True)
+    kept = shutil.copy(screenshot, keep / screenshot.name)
+    return {"errors": errors, "figures": figures, "tables": tables, "title": title, "kept": kept}
