@@ -118,6 +118,23 @@ class ValidationConfig:
 class SynthConfig:
     memory: str = ""  # e.g. "16G"; empty derives a default from the project's size
     timeout: str = "6h"
+    # The queue steps `l1ml run` submits and waits for (csim runs here; csynth/vsynth need the vendor tools).
+    steps: list[str] = field(default_factory=lambda: ["csim"])
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    # The regression gate against the production version (l1ml/lifecycle/gate.py).
+    tpr_drop: float = 0.01  # largest allowed drop of a signal's TPR at the target rate (absolute)
+    latency_growth: float = 0.0  # largest allowed relative growth of the latency in cycles
+    resource_growth: float = 0.05  # largest allowed relative growth of LUT, FF, DSP or BRAM
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = ""  # MLflow tracking URI; empty: MLFLOW_TRACKING_URI, else no tracking
+    experiment: str = ""  # default: the project name
+    registered_model: str = ""  # default: l1ml-<project name>
 
 
 SECTIONS: dict[str, type] = {
@@ -129,6 +146,8 @@ SECTIONS: dict[str, type] = {
     "firmware": FirmwareConfig,
     "validation": ValidationConfig,
     "synth": SynthConfig,
+    "gate": GateConfig,
+    "tracking": TrackingConfig,
 }
 
 
@@ -145,6 +164,8 @@ class Project:
     firmware: FirmwareConfig
     validation: ValidationConfig
     synth: SynthConfig
+    gate: GateConfig = field(default_factory=GateConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
     def build_dir(self) -> Path:
@@ -306,6 +327,14 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [trigger]: revolution_khz must be positive")
     if any(r <= 0 for r in p.trigger.rates_khz):
         raise ConfigError(f"{where} [trigger]: rates_khz must hold positive rates, got {p.trigger.rates_khz}")
+    from l1ml.synth.job import STEPS as QUEUE_STEPS
+
+    bad = [s for s in p.synth.steps if s not in QUEUE_STEPS]
+    if bad:
+        raise ConfigError(f"{where} [synth]: steps {bad} unknown; valid steps: {', '.join(QUEUE_STEPS)}")
+    for key in ("tpr_drop", "latency_growth", "resource_growth"):
+        if getattr(p.gate, key) < 0:
+            raise ConfigError(f"{where} [gate]: {key} must be >= 0")
 
 
 def model_versions(p: Project) -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import typer
 
 from l1ml.cli import boards, convert, data, demo, deploy, emulate, models, rate, synth, train, validate
+from l1ml.cli import report as report_cli
+from l1ml.cli import run as run_cli
 
 app = typer.Typer(
     name="l1ml",
@@ -55,6 +57,8 @@ app.command("emulate")(emulate.emulate)
 app.command("demo")(demo.demo)
 app.command("rate")(rate.rate)
 app.command("deploy")(deploy.deploy)
+app.command("run")(run_cli.run)
+app.command("report")(report_cli.report)
 
 
 def run() -> None:

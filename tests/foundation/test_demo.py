@@ -25,3 +25,4 @@ def test_demo_runs_the_whole_chain(tmp_path):
         d = tmp_path / "demo" / name / "build"
         assert (d / "models" / "v1" / "metrics.json").is_file()
         assert (d / "validation" / "v1" / "junit.xml").is_file()
+        assert (d / "report" / "v1" / "report.html").is_file()  # the demo is `l1ml run`: data to report

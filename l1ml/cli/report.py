@@ -1,0 +1,29 @@
+"""`l1ml report`: the HTML page of a model version, optionally side by side with another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load
+
+
+def report(
+    project: Path = PROJECT_OPT,
+    model: str = MODEL_OPT,
+    against: str = typer.Option(None, "--against", help="Another version (vM) or 'production', side by side."),
+    out: Path = typer.Option(None, "--out", "-o", help="Where to write the page (default: build/report/vN/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the page's path as JSON."),
+) -> None:
+    """Write one self-contained HTML page: ROC, score and rate curves, validation, firmware, provenance."""
+    import json
+
+    from l1ml.report import build_report
+
+    proj = load(project)
+    path = build_report(proj, model, against, out)
+    if as_json:
+        print(json.dumps({"report": str(path)}))
+    else:
+        console().print(f"[green]report[/] {path}")

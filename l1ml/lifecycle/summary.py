@@ -1,0 +1,127 @@
+"""Everything known about one model version, read from the project directory: the model manifest and
+metrics, validation, the firmware-exact rate, queue results (parsed synthesis reports), the open RTL
+resources (issue 12's contract) and deployment thresholds (issue 11's contract), the toolchain, its stage.
+
+`numbers()` flattens a summary into {name: value}: what compare, the gate, the report's --against view and
+MLflow's metrics all use, so they agree on the names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from l1ml.run import paths
+
+RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"error": f"{path}: unreadable: {exc}"}
+
+
+def synth_summaries(project, version: str) -> dict[str, dict]:
+    """{queue step: summary.json of its fetched result} for the version."""
+    d = paths.synth_dir(project, version)
+    out = {}
+    if d.is_dir():
+        for s in sorted(d.glob("*/summary.json")):
+            data = _json(s)
+            if data is not None:
+                out[s.parent.name] = data
+    return out
+
+
+def version_summary(project, version: str) -> dict:
+    from l1ml.lifecycle.stages import stage_of
+
+    mdir = project.models_dir / version
+    man = _json(mdir / "manifest.json") or {}
+    return {
+        "version": version,
+        "kind": man.get("kind"),
+        "source": man.get("source"),
+        "created": man.get("created"),
+        "threshold": man.get("threshold"),
+        "manifest": man,
+        "metrics": _json(mdir / "metrics.json"),
+        "firmware": _json(project.firmware_dir(version) / "manifest.json"),
+        "validation": _json(paths.validation_report(project, version)),
+        "rate": _json(paths.rate_file(project, version)),
+        "synth": synth_summaries(project, version),
+        "rtl": _json(paths.rtl_resources(project, version)),
+        "deploy": _json(paths.deploy_thresholds(project, version)),
+        "toolchain": _json(paths.toolchain_file(project, version)),
+        "stage": stage_of(project, version),
+    }
+
+
+def validation_state(s: dict) -> str:
+    v = s.get("validation")
+    if v is None:
+        return "not validated"
+    if "error" in v:
+        return "unreadable"
+    return "bit-exact" if v.get("passed") else "MISMATCH"
+
+
+def firmware_figures(s: dict) -> dict:
+    """Latency and resources from the parsed vendor reports (post-synthesis figures win over HLS
+    estimates), each with where it came from."""
+    out: dict = {}
+    for step in ("csynth", "vsynth", "cosim"):
+        r = s.get("synth", {}).get(step) or {}
+        lat = r.get("latency") or {}
+        if lat.get("worst_cycles") is not None:
+            out["latency_cycles"] = lat["worst_cycles"]
+            out["latency_ns"] = lat.get("worst_ns")
+            out["interval"] = (r.get("interval") or {}).get("max")
+            out["latency_source"] = step
+        for block in ("csynth", "vsynth"):
+            res = r.get(block)
+            if res:
+                out["resources"] = res
+                out["resources_source"] = f"{step} ({'Vivado synthesis' if block == 'vsynth' else 'HLS estimate'})"
+    return out
+
+
+def numbers(s: dict) -> dict[str, float]:
+    """The version's figures as {name: number}; absent figures are left out, never zero-filled."""
+    out: dict[str, float] = {}
+    m = s.get("metrics") or {}
+    for sig, d in (m.get("signals") or {}).items():
+        out[f"auc/{sig}"] = d.get("auc")
+        out[f"tpr_at_target_rate/{sig}"] = d.get("tpr_at_target_rate")
+        out[f"tpr_at_fpr_1e-5/{sig}"] = d.get("tpr_at_reference_fpr")
+    if s.get("threshold") is not None:
+        out["threshold"] = s["threshold"]
+    r = s.get("rate") or {}
+    if "rate_khz" in r:
+        out["emulated_rate_khz"] = r["rate_khz"]
+    v = s.get("validation") or {}
+    if "passed" in v:
+        out["validation_passed"] = 1.0 if v["passed"] else 0.0
+        out["flips"] = float(sum((v.get("flips") or {}).values()))
+        out["max_diff_lsb"] = max(
+            [float(c.get("max_diff_lsb", 0) or 0) for c in v.get("comparisons") or []] or [0.0]
+        )
+    fw = firmware_figures(s)
+    for k in ("latency_cycles", "latency_ns", "interval"):
+        if fw.get(k) is not None:
+            out[k] = fw[k]
+    for k in RESOURCE_KEYS:
+        used = ((fw.get("resources") or {}).get(k) or {}).get("used")
+        if used is not None:
+            out[f"{k}"] = used
+    rtl = s.get("rtl") or {}
+    for k in ("lut", "ff", "dsp", "bram", "logic_depth", "latency_cycles"):
+        if isinstance(rtl.get(k), (int, float)):
+            out[f"rtl_{k}"] = rtl[k]
+    for t in (s.get("deploy") or {}).get("thresholds", []):
+        out[f"deploy_threshold_int/{t.get('rate_khz'):g}kHz"] = t.get("threshold_int")
+        out[f"deploy_rate_measured_khz/{t.get('rate_khz'):g}kHz"] = t.get("rate_measured_khz")
+    return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

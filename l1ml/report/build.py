@@ -1,0 +1,178 @@
+"""Collect a version's results (l1ml.lifecycle.summary), draw the figures, render the page, and write it
+atomically."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from l1ml import manifest
+from l1ml.errors import ConfigError
+from l1ml.lifecycle.compare import order
+from l1ml.lifecycle.summary import firmware_figures, numbers, validation_state, version_summary
+from l1ml.run import paths
+
+
+def _scores(project, version: str) -> dict | None:
+    """The rate step's firmware-exact scores, cut to the test events the metrics use: the background test
+    split and each signal's test half (the same seeded permutations as l1ml.models.train.prepare)."""
+    import numpy as np
+
+    f = paths.scores_file(project, version)
+    if not f.is_file():
+        return None
+    with np.load(f) as z:
+        raw = {k: z[k] for k in z.files}
+    limit = project.data.max_events
+    out = {}
+    b = raw["background"][: limit or None]
+    idx = np.random.default_rng(project.data.seed).permutation(len(b))
+    n_train, n_val = int(len(b) * project.data.split[0]), int(len(b) * project.data.split[1])
+    out["background"] = b[idx[n_train + n_val :]]
+    for k, s in raw.items():
+        if k == "background":
+            continue
+        s = s[: limit or None]
+        j = np.random.default_rng(project.data.seed + 1).permutation(len(s))
+        out[k] = s[j[len(s) // 2 :]]
+    out["_all_background"] = raw["background"]
+    return out
+
+
+def _b64(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def resolve_against(project, against: str | None, version: str) -> str | None:
+    if against is None:
+        return None
+    if against == "production":
+        from l1ml.lifecycle.stages import current
+
+        v = current(project)
+        if v is None:
+            raise ConfigError(f"project '{project.name}' has no production version; promote one with `l1ml models promote`")
+        return v
+    project.model_dir(against)
+    return against
+
+
+def firmware_rows(project) -> list[dict]:
+    """The firmware table: one row per version with parsed synthesis reports, one per open-RTL result."""
+    from l1ml.project import model_versions
+
+    rows = []
+    for v in model_versions(project):
+        s = version_summary(project, v)
+        fw = firmware_figures(s)
+        if fw:
+            res = fw.get("resources") or {}
+            rows.append({
+                "version": v, "source": fw.get("resources_source") or fw.get("latency_source"),
+                "latency_cycles": fw.get("latency_cycles"), "latency_ns": fw.get("latency_ns"),
+                "interval": fw.get("interval"),
+                "res": {k: res.get(k) or {} for k in ("LUT", "FF", "DSP", "BRAM_18K")},
+            })  # fmt: skip
+        rtl = s.get("rtl")
+        if rtl and "error" not in rtl:
+            rows.append({
+                "version": v, "source": f"{rtl.get('tool')}: {rtl.get('label', '')}",
+                "latency_cycles": rtl.get("latency_cycles"),
+                "latency_ns": None if rtl.get("latency_cycles") is None or not rtl.get("clock_ns")
+                else round(rtl["latency_cycles"] * rtl["clock_ns"], 3),
+                "interval": None,
+                "res": {"LUT": {"used": rtl.get("lut")}, "FF": {"used": rtl.get("ff")},
+                        "DSP": {"used": rtl.get("dsp")}, "BRAM_18K": {"used": rtl.get("bram")}},
+            })  # fmt: skip
+    return rows
+
+
+def _records(project) -> list[dict]:
+    from l1ml.run.chain import STEPS
+
+    out = []
+    for step in STEPS:
+        try:
+            r = json.loads(paths.record_file(project, step).read_text())
+        except (OSError, ValueError):
+            continue
+        out.append({"step": step, "key": r.get("key", ""), "finished": r.get("finished"), "seconds": r.get("seconds")})
+    return out
+
+
+def queue_jobs(project, version: str) -> list[dict]:
+    """The queue jobs of the run's synth step for this version (job id, step, state, csim check)."""
+    try:
+        rec = json.loads(paths.record_file(project, "synth").read_text())
+    except (OSError, ValueError):
+        return []
+    jobs = rec.get("result", {}).get("jobs", [])
+    return [j for j in jobs if Path(j.get("results", "")).parent.name == version or not j.get("results")]
+
+
+def build_report(project, version: str | None = None, against: str | None = None, out: Path | None = None) -> Path:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    from l1ml.report import plots
+
+    version = project.model_dir(version).name
+    other = resolve_against(project, against, version)
+    s = version_summary(project, version)
+    o = version_summary(project, other) if other else None
+    if s["metrics"] is None:
+        raise ConfigError(f"{project.models_dir / version}: no metrics.json; the report needs a trained version")
+    sc = _scores(project, version)
+    osc = _scores(project, other) if other else None
+    fig = {}
+    label, olabel = f"{version} (firmware)", f"{other} (firmware)" if other else ""
+    if sc:
+        fig["roc"] = _b64(plots.roc({k: v for k, v in sc.items() if not k.startswith("_")}, project.trigger_fpr,
+                                    project.trigger.reference_fpr, label,
+                                    {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None, olabel))  # fmt: skip
+        fig["scores"] = _b64(plots.score_distributions(
+            {k: v for k, v in sc.items() if not k.startswith("_")}, s["threshold"], f"{project.name} {version}: test events"))  # fmt: skip
+        fig["rate"] = _b64(plots.rate_curve(
+            sc["_all_background"], project.colliding_rate_hz, s["threshold"], project.trigger.rate_khz,
+            (s.get("deploy") or {}).get("thresholds"), osc["_all_background"] if osc else None, olabel, label))  # fmt: skip
+    na, nb = numbers(s), numbers(o) if o else {}
+    comparison = [
+        {"name": k, "a": na.get(k), "b": nb.get(k),
+         "delta": None if na.get(k) is None or nb.get(k) is None else na[k] - nb[k]}
+        for k in sorted(set(na) | set(nb), key=order)
+    ] if o else []  # fmt: skip
+    env = Environment(
+        loader=PackageLoader("l1ml.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+    )
+    env.filters["num"] = _num
+    html = env.get_template("report.html.j2").render(
+        project=project, s=s, o=o, version=version, other=other, fig=fig, n=na, nb=nb,
+        comparison=comparison, validation_state=validation_state(s),
+        other_validation_state=validation_state(o) if o else None,
+        firmware=firmware_rows(project), records=_records(project), jobs=queue_jobs(project, version),
+        created=manifest.now(), code_version=manifest.code_version(),
+    )  # fmt: skip
+    dest = out or paths.report_file(project, version)
+    if other and out is None:
+        dest = dest.with_name(f"report-vs-{other}.html")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_text(html)
+    tmp.replace(dest)
+    return dest
+
+
+def _num(v, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v == int(v) and abs(v) < 1e12:
+            return f"{int(v):,}"
+        return f"{v:.{digits}g}"
+    return str(v)

@@ -1,0 +1,98 @@
+"""The report's figures, drawn with matplotlib from the firmware-exact scores of the rate step; each is
+returned as PNG bytes, which the page embeds."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict | None = None, other_label: str = "") -> bytes:
+    """One panel per signal: TPR against FPR, log x, with markers at FPR `ref_fpr` and at the target rate's
+    FPR (the TPR read at the threshold the background sample gives there). `other`: the --against version."""
+    from l1ml.models.metrics import roc_curve, threshold_for_fpr
+
+    plt = _plt()
+    sigs = [k for k in scores if k != "background"]
+    cols = 2
+    rows = max(1, (len(sigs) + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 3.6 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), sigs, strict=False):
+        for sc, lab, ls in ((scores, label, "-"), (other, other_label, "--")):
+            if not sc or name not in sc:
+                continue
+            b, s = sc["background"], sc[name]
+            f, t = roc_curve(b, s, points=200)
+            ax.plot(f, t, ls=ls, label=lab)
+            for fpr, marker, what in ((ref_fpr, "o", f"FPR {ref_fpr:.0e}"), (target_fpr, "s", "target rate")):
+                thr = threshold_for_fpr(b, fpr)
+                tpr = float((s > thr).mean())
+                ax.plot([max(fpr, 1.0 / len(b))], [tpr], marker, ms=7, mfc="none" if ls == "--" else None,
+                        label=f"{what}: TPR {tpr:.3f}")  # fmt: skip
+        ax.set(xscale="log", title=name, xlabel="background efficiency (FPR)", ylabel="signal efficiency (TPR)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes.ravel()[len(sigs) :]:
+        ax.axis("off")
+    return _png(fig)
+
+
+def score_distributions(scores: dict, threshold: float | None, title: str) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    allv = np.concatenate([np.ravel(v) for v in scores.values()])
+    hi = np.quantile(allv, 0.999)
+    bins = np.linspace(np.min(allv), hi if hi > np.min(allv) else np.min(allv) + 1, 80)
+    ax.hist(scores["background"], bins=bins, histtype="stepfilled", alpha=0.35, density=True, label="background")
+    for name, s in scores.items():
+        if name != "background":
+            ax.hist(s, bins=bins, histtype="step", density=True, label=name)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.5g}")
+    ax.set(yscale="log", xlabel="firmware score", ylabel="density", title=title)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def rate_curve(background, colliding_rate_hz: float, threshold, target_khz: float, deploy: list | None,
+               other=None, other_label: str = "", label: str = "") -> bytes:  # fmt: skip
+    """L1 rate (kHz) against threshold: the fraction of background events above it times the
+    colliding-bunch rate, with the target and any deployed thresholds marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for b, lab, ls in ((background, label, "-"), (other, other_label, "--")):
+        if b is None:
+            continue
+        s = np.sort(np.asarray(b, dtype=np.float64))
+        n = len(s)
+        above = n - np.arange(1, n + 1)  # events strictly above each sorted value (ties aside)
+        keep = above > 0
+        ax.step(s[keep], above[keep] / n * colliding_rate_hz / 1e3, where="post", ls=ls, label=lab)
+    ax.axhline(target_khz, color="grey", ls=":", label=f"target {target_khz:g} kHz")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.5g}")
+    for t in deploy or []:
+        ax.plot([t["threshold"]], [t["rate_measured_khz"]], "v", ms=8, label=f"deployed @ {t['rate_khz']:g} kHz")
+    ax.set(yscale="log", xlabel="threshold (firmware score)", ylabel="L1 rate (kHz)",
+           title=f"rate vs threshold ({colliding_rate_hz / 1e6:.1f} MHz colliding-bunch rate)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

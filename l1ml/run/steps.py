@@ -1,0 +1,264 @@
+"""The steps of `l1ml run`. Each is three small functions: its key inputs (cheap: hashes and settings,
+no TensorFlow), its work (returning a JSON-able result), and the files a result needs to still count."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+from l1ml.run import paths
+from l1ml.run.keys import code_hash, section
+
+TRAIN_TOOLS = ("tensorflow", "qkeras", "xgboost", "numpy")
+FIRMWARE_TOOLS = ("hls4ml", "conifer", "xgboost", "numpy", "g++")
+
+
+class StepFailed(L1mlError):
+    """A step of `l1ml run` failed; the message names the step."""
+
+
+@dataclass
+class Context:
+    project: object
+    hashes: object  # keys.FileHashes
+    toolchain: dict
+    settings: object = None  # queue settings for the synth step
+    results: dict = field(default_factory=dict)  # step -> result
+    keys: dict = field(default_factory=dict)  # step -> key
+
+    def tools(self, names) -> dict:
+        return {n: self.toolchain.get(n) for n in names}
+
+    @property
+    def version(self) -> str:
+        return self.results["train"]["version"]
+
+
+@dataclass
+class Step:
+    name: str
+    after: tuple[str, ...]
+    inputs: Callable[[Context], dict]
+    work: Callable[[Context, object], dict]
+    outputs: Callable[[Context, dict], list[Path]]
+    rekey_after: bool = False  # the key is known only after the work (data the step generates)
+
+
+def _data_files(p) -> dict[str, Path]:
+    return {"background": p.resolve(p.data.background), **{k: p.resolve(v) for k, v in p.data.signals.items()}}
+
+
+def data_inputs(c: Context) -> dict:
+    return {
+        "data": section(c.project.data),
+        "files": {k: c.hashes(f) for k, f in _data_files(c.project).items()},
+    }
+
+
+def data_work(c: Context, rep) -> dict:
+    import h5py
+
+    from l1ml.data.io import ensure_project_data, load_particles
+
+    p = c.project
+    rep.task("data", None)
+    ensure_project_data(p, progress=None)
+    out = {}
+    for name, f in _data_files(p).items():
+        load_particles(f, p.data.key, max_events=1)  # layout errors name the file
+        with h5py.File(f, "r") as h:
+            out[name] = {"path": str(f), "events": int(h[p.data.key].shape[0]), "sha256": c.hashes(f)}
+    rep.advance("data")
+    return {"files": out}
+
+
+def train_inputs(c: Context) -> dict:
+    p = c.project
+    return {
+        "sections": {k: section(getattr(p, k)) for k in ("preprocessing", "model", "training", "trigger")},
+        "code": code_hash(),
+        "tools": c.tools(TRAIN_TOOLS),
+    }
+
+
+def train_work(c: Context, rep) -> dict:
+    from l1ml.models.train import train_project
+
+    return {"version": train_project(c.project, progress=rep).name}
+
+
+def convert_inputs(c: Context) -> dict:
+    p = c.project
+    hc = paths.hls_config_file(p)
+    return {
+        "version": c.version,
+        "model_manifest": c.hashes(p.models_dir / c.version / "manifest.json"),
+        "firmware": section(p.firmware),
+        "hls_config": c.hashes(hc) if hc else None,
+        "board": c.hashes(paths.board_file(p)),
+        "code": code_hash(),
+        "tools": c.tools(FIRMWARE_TOOLS),
+    }
+
+
+def convert_work(c: Context, rep) -> dict:
+    from l1ml import manifest
+    from l1ml.firmware import convert
+
+    p, v = c.project, c.version
+    try:
+        fw = convert(p, v, progress=rep)
+    except BaseException:
+        # A conversion stopped midway leaves sources of two conversions mixed: remove them.
+        shutil.rmtree(p.firmware_dir(v), ignore_errors=True)
+        raise
+    tc = paths.toolchain_file(p, v)
+    tc.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_json(tc, c.toolchain)
+    return {"version": v, "firmware": str(p.firmware_dir(v)), "kind": fw.get("kind")}
+
+
+def validate_inputs(c: Context) -> dict:
+    return {"validation": section(c.project.validation), "code": code_hash(), "tools": c.tools(FIRMWARE_TOOLS)}
+
+
+def validate_work(c: Context, rep) -> dict:
+    from l1ml.validate import default_report_dir, validate, write_reports
+
+    p, v = c.project, c.version
+    val = validate(p, v, progress=rep)
+    reports = write_reports(val, default_report_dir(p, v))
+    if not val.passed:
+        raise StepFailed(
+            f"firmware of {v} is not bit-exact: {', '.join(val.failures) or 'trigger decisions'} "
+            f"differ between software and firmware (report: {reports.get('json', default_report_dir(p, v))})"
+        )
+    return {"passed": True, "report": str(paths.validation_report(p, v))}
+
+
+def rate_inputs(c: Context) -> dict:
+    return {"trigger": section(c.project.trigger), "code": code_hash(), "tools": c.tools(("numpy",))}
+
+
+def rate_work(c: Context, rep) -> dict:
+    """The emulator over every background event (and every signal event, for the report's curves)."""
+    import tempfile
+
+    import h5py
+    import numpy as np
+
+    from l1ml import manifest
+    from l1ml.emulate.nn_project import emulate_project
+    from l1ml.project import read_json
+
+    p, v = c.project, c.version
+    threshold = read_json(p.models_dir / v / "manifest.json").get("threshold")
+    out = paths.scores_file(p, v)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scores = {}
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".rate-") as tmp:
+        for name, f in _data_files(p).items():
+            dest = Path(tmp) / f"{name}.h5"
+            emulate_project(p, f, dest, version=v, progress=rep)
+            with h5py.File(dest, "r") as h:
+                scores[name] = np.asarray(h["score"][:], dtype=np.float64)
+        staged = Path(tmp) / "scores.npz"
+        np.savez_compressed(staged, **scores)
+        staged.replace(out)
+    bkg = scores["background"]
+    n = len(bkg)
+    result = {"version": v, "background_events": n, "threshold": threshold, "scores": str(out)}
+    if threshold is not None:
+        fired = int((bkg > threshold).sum())
+        hz = p.colliding_rate_hz
+        result.update(
+            fired=fired,
+            rate_khz=fired / n * hz / 1e3,
+            rate_err_khz=float(np.sqrt(max(fired, 1))) / n * hz / 1e3,
+            target_rate_khz=p.trigger.rate_khz,
+            colliding_rate_hz=hz,
+            signal_efficiency={k: float((s > threshold).mean()) for k, s in scores.items() if k != "background"},
+        )
+    manifest.write_json(paths.rate_file(p, v), result)
+    return result
+
+
+def synth_inputs(c: Context) -> dict:
+    return {"steps": list(c.project.synth.steps), "memory": c.project.synth.memory, "code": code_hash()}
+
+
+def synth_work(c: Context, rep) -> dict:
+    from l1ml.run.queue import submit_and_wait
+
+    if not c.project.synth.steps:
+        return {"jobs": [], "note": "[synth] steps is empty: nothing submitted"}
+    jobs = submit_and_wait(c.project, c.version, c.settings, rep)
+    bad = [j for j in jobs if j["state"] != "succeeded" or not j.get("csim_check", {"same": True})["same"]]
+    if bad:
+        j = bad[0]
+        what = f"ended {j['state']}" if j["state"] != "succeeded" else "output differs from the emulator"
+        raise StepFailed(
+            f"queue job {j['id']} ({j['step']} of {c.version}) {what}; see `l1ml synth logs {j['id']}`"
+        )
+    return {"jobs": jobs}
+
+
+def report_inputs(c: Context) -> dict:
+    p, v = c.project, c.version
+    # Results other commands write (deploy thresholds, open RTL resources) re-render the report when they
+    # appear or change.
+    return {
+        "contracts": {str(f): c.hashes(f) for f in (paths.rtl_resources(p, v), paths.deploy_thresholds(p, v))},
+        "code": code_hash("presentation"),
+    }
+
+
+def report_work(c: Context, rep) -> dict:
+    from l1ml.report import build_report
+
+    rep.task("report", None)
+    path = build_report(c.project, c.version)
+    rep.advance("report")
+    return {"report": str(path)}
+
+
+def track_inputs(c: Context) -> dict:
+    from l1ml.tracking import tracking_uri
+
+    return {"uri": tracking_uri(c.project)}
+
+
+def track_work(c: Context, rep) -> dict:
+    from l1ml.tracking import log_version, tracking_uri
+
+    if not tracking_uri(c.project):
+        return {"tracked": False, "note": "no [tracking] uri and no MLFLOW_TRACKING_URI"}
+    rep.task("mlflow", None)
+    info = log_version(c.project, c.version)
+    rep.advance("mlflow")
+    return {"tracked": True, **info}
+
+
+def _version_file(*parts):
+    def outputs(c: Context, result: dict) -> list[Path]:
+        v = result.get("version") or c.results.get("train", {}).get("version")
+        return [f(c.project, v) for f in parts]
+
+    return outputs
+
+
+STEPS: list[Step] = [
+    Step("data", (), data_inputs, data_work, lambda c, r: [Path(f["path"]) for f in r["files"].values()], True),
+    Step("train", ("data",), train_inputs, train_work, _version_file(lambda p, v: p.models_dir / v / "manifest.json")),
+    Step("convert", ("train",), convert_inputs, convert_work,
+         _version_file(lambda p, v: p.firmware_dir(v) / "manifest.json", paths.toolchain_file)),
+    Step("validate", ("convert",), validate_inputs, validate_work, _version_file(paths.validation_report)),
+    Step("rate", ("data", "convert"), rate_inputs, rate_work, _version_file(paths.rate_file, paths.scores_file)),
+    Step("synth", ("convert",), synth_inputs, synth_work, lambda c, r: [Path(j["results"]) for j in r["jobs"]]),
+    Step("report", ("train", "convert", "validate", "rate", "synth"), report_inputs, report_work,
+         lambda c, r: [Path(r["report"])]),
+    Step("track", ("report",), track_inputs, track_work, lambda c, r: []),
+]  # fmt: skip

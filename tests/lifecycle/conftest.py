@@ -1,0 +1,1 @@
+"""tests/lifecycle: helpers in lifecycle_helpers.py."""

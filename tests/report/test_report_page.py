@@ -1,0 +1,58 @@
+"""The report page: --against with every number side by side and its delta, the firmware table from
+parsed Vivado reports with % of the board, the contract files of issues 11/12 (written by the helper in
+the documented format), all loaded in headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from lifecycle_helpers import VENDOR, make_version, write_scores
+from report_browser import load_page
+
+from l1ml.errors import ConfigError
+from l1ml.lifecycle.promote import promote
+from l1ml.project import load_project
+from l1ml.report import build_report
+
+
+@pytest.fixture
+def proj(tmp_path, monkeypatch):
+    from _projects import make_project
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return load_project(make_project(tmp_path, "dense_ae"))
+
+
+@pytest.mark.skipif(not VENDOR.is_dir(), reason=f"vendor reports not found at {VENDOR}")
+def test_report_against_production_in_chromium(proj, tmp_path):
+    make_version(proj, "v1", tpr=0.50, csynth=True, rtl_lut=1000)
+    write_scores(proj, "v1", shift=2.0, seed=1)
+    make_version(proj, "v2", tpr=0.55, csynth=True, lut_scale=1.03, rtl_lut=990, deploy=True)
+    write_scores(proj, "v2", shift=3.0, seed=2)
+    with pytest.raises(ConfigError, match="no production version"):
+        build_report(proj, "v2", "production")
+    promote(proj, "v1")
+    path = build_report(proj, "v2", "production")
+    assert path.name == "report-vs-v1.html"
+    page = load_page(path, tmp_path / "against.png")
+    assert page["errors"] == []
+    for fig in ("fig-roc", "fig-scores", "fig-rate"):
+        assert page["figures"][fig]["complete"] and page["figures"][fig]["width"] > 300
+    t = page["tables"]
+    rows = {ln.split("\t")[0]: ln.split("\t")[1:] for ln in t["comparison-table"].splitlines()}
+    assert rows["tpr_at_target_rate/Ato4l"] == ["0.55", "0.5", "+0.05"]
+    assert rows["LUT"] == ["2,608", "2,532", "+76"]
+    assert rows["rtl_lut"] == ["990", "1,000", "-10"]
+    assert "Δ TPR" in t["metrics-table"] and "+0.0500" in t["metrics-table"]
+    fw = t["firmware-table"]
+    # Vivado HLS 2020.1 figures: 10 cycles at 5 ns, II 8; LUT 2532 of the VU9P's 1,182,240 = 0.21%.
+    assert "v1\tcsynth (HLS estimate)\t10\t50\t8\t2,532 (0.21%)" in fw
+    assert "yosys 0.23: open-source synthesis" in fw and "not Vivado figures" in fw
+    assert "2432" in t["deploy-table"].replace(",", "") and "0.858" in t["deploy-table"]
+    assert (tmp_path / "against.png").stat().st_size > 20_000
+
+
+def test_report_without_results_says_what_is_missing(proj, tmp_path):
+    make_version(proj, "v1")
+    page = load_page(build_report(proj, "v1"), tmp_path / "bare.png")
+    assert page["errors"] == [] and page["figures"] == {}
+    assert "No synthesis results yet" in page["tables"]["firmware-table"]

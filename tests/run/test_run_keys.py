@@ -1,0 +1,75 @@
+"""The chain's bookkeeping without training: data-check records, skips, re-runs on changed data, and the
+errors a user can make, each one line."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+from run_helpers import l1ml, run_json, statuses
+
+
+def _project(tmp, **over):
+    from _projects import make_project
+
+    return make_project(tmp, "dense_ae", **{"data.generate_events": 3000, **over})
+
+
+def test_data_step_generates_records_and_skips(tmp_path):
+    proj = _project(tmp_path)
+    r, doc = run_json(proj, tmp_path, "--until", "data")
+    assert r.returncode == 0, r.stderr
+    assert statuses(doc) == {"data": "ran"}
+    files = doc["steps"][0]["result"]["files"]
+    assert files["background"]["events"] == 3000 and len(files) == 5
+    r, again = run_json(proj, tmp_path, "--until", "data")
+    assert statuses(again) == {"data": "skipped"} and again["steps"][0]["key"] == doc["steps"][0]["key"]
+    # New events in one file: a new key, and the data step runs again.
+    bkg = proj / "build/data/background.h5"
+    with h5py.File(bkg, "r+") as f:
+        f["Particles"][0, 0, 0] = np.float32(f["Particles"][0, 0, 0] + 1)
+    r, third = run_json(proj, tmp_path, "--until", "data")
+    assert statuses(third) == {"data": "ran"} and third["steps"][0]["key"] != doc["steps"][0]["key"]
+    rec = json.loads((proj / "build/run/records/data.json").read_text())
+    assert rec["key"] == third["steps"][0]["key"]
+
+
+def test_bad_input_is_one_line(tmp_path):
+    proj = _project(tmp_path, **{"data.synthetic": False, "data.background": "nowhere.h5"})
+    r = l1ml(["run", "--project", proj], tmp_path)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "━" not in ln]
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "step data failed" in lines[0] and "nowhere.h5" in lines[0]
+    r = l1ml(["run", "--project", proj, "--until", "bake"], tmp_path)
+    assert r.returncode == 2 and "'bake' is not a step" in r.stderr and "Traceback" not in r.stderr
+    r = l1ml(["run", "--project", proj, "--from", "convert"], tmp_path)
+    assert r.returncode == 1 and "step data has no result yet" in r.stderr
+    bad = _project(tmp_path / "b", **{"synth.steps": ["bake"]})
+    r = l1ml(["run", "--project", bad], tmp_path)
+    assert r.returncode == 2 and "[synth]: steps ['bake'] unknown" in r.stderr
+
+
+def test_csim_check_catches_a_mismatch(tmp_path):
+    """The synth step's testbench-against-emulator check: exact for conifer's exact prints, to print
+    precision for hls4ml's 6 digits; one changed value or a missing one is a mismatch."""
+    from l1ml.project import load_project
+    from l1ml.run.queue import csim_check
+
+    proj = load_project(_project(tmp_path))
+    want = np.array([[0.125], [3.5], [-2.0625]])
+    for sub in ("conifer_hls", "hls4ml"):
+        tb = proj.firmware_dir("v1") / sub / "tb_data"
+        tb.mkdir(parents=True)
+        np.savetxt(tb / "tb_output_predictions.dat", want)
+        files = tmp_path / f"job-{sub}" / "files"
+        (files / sub / "tb_data").mkdir(parents=True)
+        log = files / sub / "tb_data" / "csim_results.log"
+        log.write_text("0.125\n3.5\n-2.0625\n")
+        assert csim_check(proj, "v1", files)["same"] is True
+        log.write_text("0.125\n3.5\n-2.0626\n" if sub == "conifer_hls" else "0.125\n3.5\n-2.07\n")
+        assert csim_check(proj, "v1", files)["same"] is False
+        log.write_text("0.125\n3.5\n")
+        r = csim_check(proj, "v1", files)
+        assert r["same"] is False and "2 values printed, 3 expected" in r["how"]
+        (proj.firmware_dir("v1") / sub).rename(tmp_path / f"away-{sub}")
