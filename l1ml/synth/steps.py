@@ -38,7 +38,9 @@ ARTIFACTS = {
     "csynth": ("**/syn/verilog/*", "**/syn/vhdl/*"),
     "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
     "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
+    "ysynth": ("**/resources.json", "**/stat.txt", "**/ltp.txt", "**/synth.ys", "**/ghdl_synth.v"),
 }
+ARTIFACTS["rtlsim"] += ("rtl/tb/rtl_outputs.hex", "rtl/tb/rtlsim.json")  # a network's Verilator run
 
 
 @dataclass
@@ -208,6 +210,10 @@ def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
 
 def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     check_step(step)
+    from l1ml.rtl import queue as rtl_queue  # the open-source steps: Verilator rtlsim, Yosys ysynth
+
+    if rtl_queue.applies(step, src):
+        return rtl_queue.plan(step, src, tools)
     if step == "csim":
         return plan_csim(src, tools)
     if step == "rtlsim":

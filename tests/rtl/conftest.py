@@ -1,0 +1,20 @@
+"""Fixtures of the RTL tests: tiny trained networks, converted once per session."""
+
+from __future__ import annotations
+
+import pytest
+from rtl_helpers import SMALL, trained
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rtl_csim_cache(tmp_path_factory):
+    d = tmp_path_factory.mktemp("csim-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("L1ML_CACHE_DIR", str(d))
+        yield d
+
+
+@pytest.fixture(scope="session")
+def small_vae(tmp_path_factory, small_data):
+    """A small VAE encoder (57-8-4 + score), trained tiny, converted by hls4ml."""
+    return trained(tmp_path_factory.mktemp("small_vae"), "vae_encoder", small_data, **SMALL)
