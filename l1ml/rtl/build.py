@@ -149,7 +149,7 @@ def build_rtl(project, version: str | None = None, progress=None) -> dict:
     stage = Path(tempfile.mkdtemp(prefix=".rtl-", dir=fw_dir))
     try:
         rep.task("write Verilog", None)
-        info = _write(stage, comb, top, board, cutoff, x, expected, slots, in_t)
+        info = write_design(stage, comb, top, board, cutoff, x, expected, slots, in_t)
         rep.advance("write Verilog")
         info.update(
             version=version,
@@ -177,7 +177,7 @@ def _alkaid_version() -> str:
     return version("alkaid")
 
 
-def _write(stage: Path, comb, top: str, board, cutoff: float, x, expected, slots, in_t) -> dict:
+def write_design(stage: Path, comb, top: str, board, cutoff: float, x, expected, slots, in_t) -> dict:
     from alkaid.codegen import RTLModel
 
     model = RTLModel(
@@ -202,15 +202,27 @@ def _write(stage: Path, comb, top: str, board, cutoff: float, x, expected, slots
     iw, ow = int(ik) + ii + if_, int(ok) + oi + of
     n_in, n_out = int(sin.size), int(sout.size)
     if n_in != x.shape[1] or n_out != expected.shape[1]:
-        raise L1mlError(f"alkaid's ports hold {n_in} inputs and {n_out} outputs; expected {x.shape[1]}, {expected.shape[1]}")
+        raise L1mlError(
+            f"alkaid's ports hold {n_in} inputs and {n_out} outputs; expected {x.shape[1]}, {expected.shape[1]}"
+        )
     tb = stage / "tb"
     tb.mkdir()
     (tb / "inputs.hex").write_text("\n".join(pack_hex(_codes(x, if_), iw)) + "\n")
     (tb / "expected.hex").write_text("\n".join(pack_hex(_codes(expected, of), ow)) + "\n")
     sources = sorted(p.relative_to(stage).as_posix() for p in (stage / "design" / "src").rglob("*.v"))
-    text = templates().get_template("tb.v.j2").render(
-        top=top, n=len(x), in_width=iw * n_in, out_width=ow * n_out, latency=latency, pipelined=pipelined,
-        inputs="inputs.hex", outputs="rtl_outputs.hex",
+    text = (
+        templates()
+        .get_template("tb.v.j2")
+        .render(
+            top=top,
+            n=len(x),
+            in_width=iw * n_in,
+            out_width=ow * n_out,
+            latency=latency,
+            pipelined=pipelined,
+            inputs="inputs.hex",
+            outputs="rtl_outputs.hex",
+        )
     )
     (tb / "tb.v").write_text(text)
     return {
@@ -235,7 +247,9 @@ def _codes(values: np.ndarray, frac: int) -> np.ndarray:
     """Exact integer codes of dyadic values at `frac` fractional bits (object ints above 2**53)."""
     q = values * 2.0**frac
     if not np.array_equal(q, np.floor(q)):
-        raise L1mlError(f"values are not whole codes at {frac} fractional bits; the port layout is not understood")
+        raise L1mlError(
+            f"values are not whole codes at {frac} fractional bits; the port layout is not understood"
+        )
     return q.astype(object) if np.abs(q).max(initial=0) >= 2.0**62 else q.astype(np.int64)
 
 

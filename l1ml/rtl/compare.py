@@ -60,7 +60,9 @@ def compare_files(rtl: Path, outputs: Path, expected: Path) -> Comparison:
 
     if not outputs.is_file():
         raise L1mlError(f"{outputs} not found: the RTL simulation wrote no outputs")
-    return compare_values(rtl, decode(rtl, outputs.read_text().split()), decode(rtl, expected.read_text().split()))
+    return compare_values(
+        rtl, decode(rtl, outputs.read_text().split()), decode(rtl, expected.read_text().split())
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     (rtl / "tb" / "rtlsim.json").write_text(json.dumps(c.to_dict(), indent=2))
     # The queue's job log is read by people: one line saying what was compared and how it came out.
-    print(f"rtlsim: {c.identical_events} of {c.events} events bit-identical to the emulator"
-          + ("" if c.ok else f"; first mismatch: {c.first_mismatch}"))
+    print(
+        f"rtlsim: {c.identical_events} of {c.events} events bit-identical to the emulator"
+        + ("" if c.ok else f"; first mismatch: {c.first_mismatch}")
+    )
     return 0 if c.ok else 1
 
 

@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m l1ml.rtl.ghdl_synth GHDL --std=XX --work=LIB TOP OUT.v", file=sys.stderr)
         return 2
     ghdl, std, work, top, out = args
-    r = subprocess.run([ghdl, "--synth", std, work, "--out=verilog", top], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [ghdl, "--synth", std, work, "--out=verilog", top], capture_output=True, text=True, check=False
+    )
     sys.stderr.write(r.stderr)
     if r.returncode != 0:
         print(f"ghdl --synth failed (exit {r.returncode}) on {top}", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 from l1ml.errors import L1mlError
 
 RTL = "rtl"
+VHDL_FLOW = "ghdl --synth --out=verilog; synth -lut 6 (generic cells)"
 SIM_ONLY = ("Testbench", "Simulation", "TestUtil")  # conifer's simulation-only VHDL files
 STEPS = ("rtlsim", "ysynth")
 
@@ -97,12 +98,24 @@ def plan_vhdl_ysynth(src: Path, tools: dict | None):
         if a[1] == "-a" and not any(k in x for x in a[2:] for k in SIM_ONLY):
             cmds.append({"argv": [ghdl, *a[1:]], "cwd": "conifer_vhdl"})
             lib = next((x.split("=", 1)[1] for x in a if x.startswith("--work=")), lib)
-    std = next((x for x in shlex.split((d / "ghdl_compile.sh").read_text()) if x.startswith("--std=")), "--std=08")
-    synth = [sys.executable, "-m", "l1ml.rtl.ghdl_synth", ghdl, std, f"--work={lib}", "BDTTop", "ghdl_synth.v"]
+    std = next(
+        (x for x in shlex.split((d / "ghdl_compile.sh").read_text()) if x.startswith("--std=")), "--std=08"
+    )
+    synth = [
+        sys.executable,
+        "-m",
+        "l1ml.rtl.ghdl_synth",
+        ghdl,
+        std,
+        f"--work={lib}",
+        "BDTTop",
+        "ghdl_synth.v",
+    ]
     script = "read_verilog ghdl_synth.v\nsynth -top BDTTop -flatten -lut 6\ntee -o stat.txt stat\ntee -o ltp.txt ltp -noff\n"
     cmds += [
         {"argv": synth, "cwd": "conifer_vhdl"},
         {"argv": [yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], "cwd": "conifer_vhdl"},
+        {"argv": [sys.executable, "-m", "l1ml.rtl.ysummary", ".", VHDL_FLOW], "cwd": "conifer_vhdl"},
     ]
     return Plan("ysynth", cmds, {"conifer_vhdl/synth.ys": script})
 

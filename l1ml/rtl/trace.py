@@ -47,9 +47,13 @@ def quantize(x, t: FixedType, where: str, rounding: str | None = None):
     if rnd == "TRN_ZERO" and _min(x) >= 0:
         rnd = "TRN"  # the emulator's rule too: on non-negative values truncation towards zero is floor
     if rnd not in ALKAID_ROUNDING:
-        raise RTLUnsupported(f"{where}: rounding AP_{rnd} of {t} is not traced (alkaid has {ALKAID_ROUNDING})")
+        raise RTLUnsupported(
+            f"{where}: rounding AP_{rnd} of {t} is not traced (alkaid has {ALKAID_ROUNDING})"
+        )
     if t.overflow not in ALKAID_OVERFLOW:
-        raise RTLUnsupported(f"{where}: overflow AP_{t.overflow} of {t} is not traced (alkaid has {ALKAID_OVERFLOW})")
+        raise RTLUnsupported(
+            f"{where}: overflow AP_{t.overflow} of {t} is not traced (alkaid has {ALKAID_OVERFLOW})"
+        )
     if rnd == "RND_CONV" and t.overflow != "WRAP" and _frac(x) > t.frac:
         # alkaid rounds ties to even only under WRAP; saturating first is exact because both steps are
         # monotone and the limits lie on t's grid (the emulator's cast relies on the same argument).
@@ -158,8 +162,17 @@ def t_conv2d(layer, x):
     KH, KW, F = int(a("filt_height")), int(a("filt_width")), int(a("n_filt"))
     OH, OW = int(a("out_height")), int(a("out_width"))
     idx = _im2col_index(
-        H, W, C, KH, KW, int(a("stride_height")), int(a("stride_width")), int(a("pad_top")),
-        int(a("pad_left")), OH, OW,
+        H,
+        W,
+        C,
+        KH,
+        KW,
+        int(a("stride_height")),
+        int(a("stride_width")),
+        int(a("pad_top")),
+        int(a("pad_left")),
+        OH,
+        OW,
     )
     padded, so, hw = _zero_padded(x)
     cols = FVArray(padded[idx], so, hwconf=hw)  # (OH*OW, KH*KW*C)
@@ -178,8 +191,17 @@ def t_pooling2d(layer, x):
     res_t, acc_t = result_type(layer), _fixed(layer, "accum_t")
     idx = (
         _im2col_index(
-            H, W, C, KH, KW, int(a("stride_height")), int(a("stride_width")), int(a("pad_top", 0)),
-            int(a("pad_left", 0)), OH, OW,
+            H,
+            W,
+            C,
+            KH,
+            KW,
+            int(a("stride_height")),
+            int(a("stride_width")),
+            int(a("pad_top", 0)),
+            int(a("pad_left", 0)),
+            OH,
+            OW,
         )
         .reshape(OH * OW, KH * KW, C)
         .transpose(0, 2, 1)
@@ -197,7 +219,9 @@ def t_pooling2d(layer, x):
             s = quantize(total, acc_t, f"layer '{name}' accum_t")
             n = int(valid[j])
             if n & (n - 1):
-                raise RTLUnsupported(f"layer '{name}': average over {n} cells is a division that is not traced")
+                raise RTLUnsupported(
+                    f"layer '{name}': average over {n} cells is a division that is not traced"
+                )
             q = s * (1.0 / n)
             if _min(q) < 0 and acc_t.signed:
                 raise RTLUnsupported(
@@ -211,7 +235,9 @@ def t_pooling2d(layer, x):
             raise RTLUnsupported(f"layer '{name}': max pooling over padding is not traced")
         for j in range(len(idx)):
             m = reduce(lambda p, q: p.max_of(q), [padded[i] for i in idx[j]])
-            m = quantize(FVArray(np.array([m], dtype=object), so, hwconf=hw), acc_t, f"layer '{name}' accum_t")
+            m = quantize(
+                FVArray(np.array([m], dtype=object), so, hwconf=hw), acc_t, f"layer '{name}' accum_t"
+            )
             outs.append(quantize(m, res_t, f"layer '{name}' result_t")[0])
     else:
         raise RTLUnsupported(f"layer '{name}': pooling op '{op}' is not traced")
@@ -312,7 +338,9 @@ def trace_model(hls_model, solver_options: dict | None = None):
         cls = layer.class_name
         if cls in ("Input", "InputLayer"):
             if inp is not None:
-                raise RTLUnsupported(f"layer '{layer.name}': a second input; only one-input networks are traced")
+                raise RTLUnsupported(
+                    f"layer '{layer.name}': a second input; only one-input networks are traced"
+                )
             in_t = result_type(layer)
             n = int(np.prod(layer.get_output_variable().shape))
             inp = FVArrayInput(n, solver_options=solver_options)

@@ -26,22 +26,38 @@ def verilator_path(tools: dict | None = None) -> str:
 
     path = find_tool("verilator", tools)
     if not path:
-        raise ToolNotFound(f"the RTL simulation needs verilator, which is not installed here; {tool_hint('verilator')}")
+        raise ToolNotFound(
+            f"the RTL simulation needs verilator, which is not installed here; {tool_hint('verilator')}"
+        )
     return path
 
 
 def compile_argv(verilator: str, sources: list[str], tb: str = "tb.v") -> list[str]:
     """Paths relative to the testbench directory; the executable is obj_dir/Vtb."""
     return [
-        verilator, "--binary", "--top-module", "tb", "-j", "1",
+        verilator,
+        "--binary",
+        "--top-module",
+        "tb",
+        "-j",
+        "1",
         # The C++ of a flat DA netlist is one huge function: g++ -O0 builds it several times faster than
         # the default -Os, and a few thousand events run in well under a second either way.
-        "-MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
+        "-MAKEFLAGS",
+        "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0",
         # alkaid's generated adders leave unused carry bits and width-extended operands: style, not errors
-        "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTITOP",
+        "-Wno-fatal",
+        "-Wno-lint",
+        "-Wno-style",
+        "-Wno-MULTITOP",
         # alkaid writes lint pragmas newer than Debian's Verilator 5.006 knows: -Wfuture accepts them
         *[f"-Wfuture-{code}" for code in FUTURE_LINT],
-        "--Mdir", "obj_dir", "-o", "Vtb", tb, *sources,
+        "--Mdir",
+        "obj_dir",
+        "-o",
+        "Vtb",
+        tb,
+        *sources,
     ]
 
 
@@ -73,20 +89,35 @@ def simulate(rtl: Path, inputs_hex: list[str], tools: dict | None = None) -> Sim
         (work / "inputs.hex").write_text("\n".join(inputs_hex) + "\n")
         ib, ob = info["input"], info["output"]
         (work / "tb.v").write_text(
-            templates().get_template("tb.v.j2").render(
-                top=info["top"], n=len(inputs_hex), in_width=ib["element_bits"] * ib["size"],
-                out_width=ob["element_bits"] * ob["size"], latency=info["latency_cycles"],
-                pipelined=info["pipelined"], inputs="inputs.hex", outputs="rtl_outputs.hex",
+            templates()
+            .get_template("tb.v.j2")
+            .render(
+                top=info["top"],
+                n=len(inputs_hex),
+                in_width=ib["element_bits"] * ib["size"],
+                out_width=ob["element_bits"] * ob["size"],
+                latency=info["latency_cycles"],
+                pipelined=info["pipelined"],
+                inputs="inputs.hex",
+                outputs="rtl_outputs.hex",
             )
         )
         sources = [str((rtl / s).resolve()) for s in info["sources"]]
-        r = subprocess.run(compile_argv(verilator, sources), cwd=work, capture_output=True, text=True, check=False)
+        r = subprocess.run(
+            compile_argv(verilator, sources), cwd=work, capture_output=True, text=True, check=False
+        )
         if r.returncode != 0:
-            raise L1mlError(f"verilator failed (exit {r.returncode}) on {rtl}: {(r.stderr or r.stdout)[-1500:]}")
-        r = subprocess.run([str(work / "obj_dir" / "Vtb")], cwd=work, capture_output=True, text=True, check=False)
+            raise L1mlError(
+                f"verilator failed (exit {r.returncode}) on {rtl}: {(r.stderr or r.stdout)[-1500:]}"
+            )
+        r = subprocess.run(
+            [str(work / "obj_dir" / "Vtb")], cwd=work, capture_output=True, text=True, check=False
+        )
         parsed = parse_log(r.stdout)
         if parsed is None:
-            raise L1mlError(f"the RTL testbench did not finish (exit {r.returncode}): {(r.stdout + r.stderr)[-1500:]}")
+            raise L1mlError(
+                f"the RTL testbench did not finish (exit {r.returncode}): {(r.stdout + r.stderr)[-1500:]}"
+            )
         outputs = (work / "rtl_outputs.hex").read_text().split()
     events, latency = parsed
     return SimResult(events, latency, outputs, r.stdout, time.perf_counter() - t0)

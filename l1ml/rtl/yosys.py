@@ -55,8 +55,10 @@ def write_script(rtl: Path, flow: str = "xilinx") -> str:
             "use the generic flow"
         )
     name = f"synth_xilinx -family {fam}" if fam else "synth; abc -lut 6 (generic cells)"
-    text = templates().get_template("synth.ys.j2").render(
-        top=info["top"], sources=info["sources"], family=fam, flow=name
+    text = (
+        templates()
+        .get_template("synth.ys.j2")
+        .render(top=info["top"], sources=info["sources"], family=fam, flow=name)
     )
     (rtl / SCRIPT).write_text(text)
     return name
@@ -136,9 +138,7 @@ def resources(rtl: Path, flow_name: str, seconds: float | None = None) -> dict:
 
 def yosys_version(yosys: str | None = None) -> str:
     try:
-        out = subprocess.run(
-            [yosys or yosys_path(), "-V"], capture_output=True, text=True, check=True
-        ).stdout
+        out = subprocess.run([yosys or yosys_path(), "-V"], capture_output=True, text=True, check=True).stdout
     except (ToolNotFound, OSError, subprocess.CalledProcessError):
         return "yosys (version unknown)"
     m = re.search(r"Yosys (\d+\.\d+)", out)

@@ -25,15 +25,26 @@ def main(argv: list[str] | None = None) -> int:
             res = resources(d, flow)
         else:  # a conifer VHDL project: no pipeline information of alkaid's
             p = parse(d)
-            res = {"tool": yosys_version(), "flow": flow, "label": LABEL.replace("the alkaid distributed-arithmetic design", "conifer's VHDL via ghdl --synth"),
-                   **{k: p[k] for k in ("lut", "ff", "dsp", "bram", "logic_depth", "peak_memory_mb")},
-                   "latency_cycles": None, "clock_ns": None, "seconds": p["cpu_seconds"], "carry": p["carry"]}
+            res = {
+                "tool": yosys_version(),
+                "flow": flow,
+                "label": LABEL.replace(
+                    "the alkaid distributed-arithmetic design", "conifer's VHDL via ghdl --synth"
+                ),
+                **{k: p[k] for k in ("lut", "ff", "dsp", "bram", "logic_depth", "peak_memory_mb")},
+                "latency_cycles": None,
+                "clock_ns": None,
+                "seconds": p["cpu_seconds"],
+                "carry": p["carry"],
+            }
         write_resources(d, res)
     except L1mlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"ysynth ({res['tool']}, {flow}): LUT {res['lut']}, FF {res['ff']}, DSP {res['dsp']}, BRAM {res['bram']}, "
-          f"logic depth {res['logic_depth']}, peak {res['peak_memory_mb']:.0f} MB, {res['seconds']:.1f} s")
+    print(
+        f"ysynth ({res['tool']}, {flow}): LUT {res['lut']}, FF {res['ff']}, DSP {res['dsp']}, BRAM {res['bram']}, "
+        f"logic depth {res['logic_depth']}, peak {res['peak_memory_mb']:.0f} MB, {res['seconds']:.1f} s"
+    )
     return 0
 
 

@@ -28,7 +28,11 @@ def rtl_checks(project, fw_dir: Path, fw_man: dict, X: np.ndarray, fw: list, lab
     rep.advance("rtl (verilator)")
     out = []
     for o, f, meta, label in zip(info["outputs"], fw, fw_man["outputs"], labels, strict=True):
-        out.append(compare(f"{label} (RTL: Verilator vs firmware)", f[:n], got[o["name"]], lsb_of(meta["precision"]), 0))
+        out.append(
+            compare(
+                f"{label} (RTL: Verilator vs firmware)", f[:n], got[o["name"]], lsb_of(meta["precision"]), 0
+            )
+        )
     return out
 
 
