@@ -85,3 +85,28 @@ def test_ysynth_of_conifer_vhdl_uses_ghdl_synth(home, procs, tmp_path):
     assert j.state == "succeeded", (j.reason, _log(jid))
     s = _summary(jid)["ysynth"]
     assert "ghdl --synth" in s["label"] and s["lut"] > 0
+
+
+@pytest.mark.extended
+def test_ysynth_of_a_57_64_32_16_network_waits_for_memory(home, procs, tmp_path, small_data):
+    """The issue's case: a trained 57-64-32-16 encoder's design, synthesised by Yosys (synth_xilinx) in
+    three 2.5G jobs on a 5.5G budget: two run at once, the third waits; each peak is measured."""
+    from rtl_helpers import BIG, trained
+
+    from l1ml.rtl.build import build_rtl
+
+    proj, _ = trained(tmp_path, "vae_encoder", small_data, **BIG)
+    build_rtl(proj)
+    ids = [submit_local(proj.path, "ysynth", memory="2.5G", timeout="3h")["id"] for _ in range(3)]
+    procs.worker("5.5G", log=tmp_path / "worker.log")
+    wait_for(lambda: all(job(i).state == "running" for i in ids[:2]), 120, what="two Yosys jobs running")
+    assert job(ids[2]).state == "queued"
+    done = [wait_state(i, timeout=3 * 3600) for i in ids]
+    assert [j.state for j in done] == ["succeeded"] * 3, [(j.state, j.reason) for j in done]
+    assert done[2].started_at >= min(done[0].ended_at, done[1].ended_at)
+    for i, j in zip(ids, done, strict=True):
+        s = _summary(i)["ysynth"]
+        print(
+            f"job {i}: {s['seconds']:.0f} s, Yosys peak {s['peak_memory_mb']:.0f} MB, job peak {j.peak_memory}"
+        )
+        assert s["lut"] > 0 and s["peak_memory_mb"] > 100
