@@ -99,6 +99,12 @@ class FirmwareConfig:
     hls_config: str = ""  # hls_configs/*.yml, relative to the repository root or absolute
     precision: str = "ap_fixed<18,8,AP_RND>"  # conifer BDTs; AP_RND: truncated leaves would bias the sum low
     namespace: str = ""  # C++ namespace; defaults to the project name
+    # Open-source RTL (l1ml/rtl/): also build alkaid Verilog on every `l1ml convert` (as --backend rtl does).
+    rtl: bool = False
+    # alkaid's pipeline stage budget in ns; negative: the board's clock period less its uncertainty;
+    # 0: one combinational block.
+    rtl_latency_cutoff_ns: float = -1.0
+    rtl_yosys_flow: str = "xilinx"  # xilinx (synth_xilinx for the board's family) or generic
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,8 @@ def _validate(p: Project) -> None:
             f"{where} [validation]: quantization_flips must be a count (0, 1, 2, ...) or a fraction below 1, "
             f"got {qf}"
         )
+    if p.firmware.rtl_yosys_flow not in ("xilinx", "generic"):
+        raise ConfigError(f"{where} [firmware]: rtl_yosys_flow must be 'xilinx' or 'generic'")
     for key in ("epochs", "batch_size"):
         if getattr(p.training, key) < 1:
             raise ConfigError(f"{where} [training]: {key} must be at least 1")

@@ -4,20 +4,83 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
 
+BACKEND_OPT = typer.Option(
+    "",
+    "--backend",
+    help="'rtl': also trace the network into alkaid Verilog (build/firmware/vN/rtl/) and synthesise it with "
+    "Yosys; default: the project's [firmware] rtl setting.",
+)
+SYNTH_OPT = typer.Option(True, "--yosys/--no-yosys", help="With the rtl backend: run Yosys here.")
 
-def convert(project: Path = PROJECT_OPT, model: str = MODEL_OPT, as_json: bool = JSON_OPT) -> None:
+
+def convert(
+    project: Path = PROJECT_OPT,
+    model: str = MODEL_OPT,
+    backend: str = BACKEND_OPT,
+    yosys: bool = SYNTH_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Convert a model version into firmware under projects/NAME/build/firmware/<version>/."""
+    from l1ml.errors import ConfigError
     from l1ml.firmware import convert as run
 
+    if backend not in ("", "hls", "rtl"):
+        raise ConfigError(f"--backend '{backend}' is not known; backends: hls, rtl")
     proj = load(project)
     with progress_bars() as rep:
         fw = run(proj, model, progress=rep)
+        want_rtl = backend == "rtl" or (backend == "" and proj.firmware.rtl)
+        rtl = None
+        if want_rtl and fw.get("kind") != "bdt":
+            from l1ml.rtl import convert_rtl
+
+            rtl = convert_rtl(proj, fw["version"], synth=yosys, progress=rep)
     if as_json:
-        print_json({**fw, "firmware_dir": str(proj.firmware_dir(fw["version"]))})
+        print_json({**fw, "firmware_dir": str(proj.firmware_dir(fw["version"])), "rtl": rtl})
         return
     show(proj, fw)
+    if rtl is not None:
+        show_rtl(rtl)
+
+
+def show_rtl(rtl: dict) -> None:
+    """The RTL design and its Yosys figures, labelled with tool and flow; Vivado's beside them if found."""
+    from rich.table import Table
+
+    c = console()
+    t = Table(title=f"open-source RTL (alkaid {rtl['alkaid']}, distributed arithmetic)", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    depth = (
+        f"{rtl['latency_cycles']} cycles at {1e3 / rtl['clock_ns']:.0f} MHz "
+        f"(alkaid latency cut-off {rtl['latency_cutoff_ns']:.2f} ns)"
+        if rtl["pipelined"]
+        else "combinational (no registers)"
+    )
+    t.add_row("pipeline", depth)
+    t.add_row("checked", f"alkaid's compiled logic equals the emulator on {rtl['alkaid_checked_events']} events")
+    c.print(t)
+    res = rtl.get("resources")
+    if res:
+        viv = rtl.get("vivado")
+        r = Table(title=f"resources: {res['tool']}, {res['flow']}" + (" | Vivado report" if viv else ""))
+        r.add_column("")
+        r.add_column(f"{res['tool']} ({res['flow']})", justify="right")
+        if viv:
+            r.add_column("Vivado (hls4ml Latency)", justify="right")
+        for key in ("lut", "ff", "dsp", "bram"):
+            r.add_row(key.upper(), str(res[key]), *([str(viv.get(key, "-"))] if viv else []))
+        r.add_row("logic depth (cells)", str(res["logic_depth"]), *(["-"] if viv else []))
+        c.print(r)
+        c.print(
+            f"[dim]{res['label']}; Yosys took {res['seconds']:.1f} s and {res['peak_memory_mb']:.0f} MB peak. "
+            "hls4ml's Latency strategy with Vivado is the reference for resources.[/]"
+        )
+    c.print(f"[green]rtl[/] {rtl['dir']}")
 
 
 def show(proj, fw: dict) -> None:

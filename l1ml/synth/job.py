@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from l1ml.errors import L1mlError
 
-STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "emulate")  # emulate: l1ml/rates/split.py
+STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "ysynth", "emulate")  # ysynth: l1ml/rtl/queue.py; emulate: l1ml/rates/split.py
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED = "succeeded", "failed", "oom", "timeout", "cancelled"

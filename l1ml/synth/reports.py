@@ -169,6 +169,9 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
             r = read_vsynth_report(str(util)) or {}
             used = {"LUT": r.get("lut"), "FF": r.get("ff"), "DSP": r.get("dsp"), "BRAM_18K": r.get("bram18")}
             summary["vsynth"] = _resources(used, {}, board)
+    from l1ml.rtl.queue import summarize as rtl_summary  # ysynth's resources.json, a network's rtlsim.json
+
+    summary.update(rtl_summary(src, step))
     csim = sorted(src.glob("**/tb_data/csim_results.log"))
     if csim:
         summary["csim_outputs"] = sum(1 for line in csim[0].read_text().splitlines() if line.strip())

@@ -39,7 +39,9 @@ ARTIFACTS = {
     "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
     "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
     "emulate": ("**/counts.json",),  # l1ml/rates/split.py
+    "ysynth": ("**/resources.json", "**/stat.txt", "**/ltp.txt", "**/synth.ys", "**/ghdl_synth.v"),
 }
+ARTIFACTS["rtlsim"] += ("rtl/tb/rtl_outputs.hex", "rtl/tb/rtlsim.json")  # a network's Verilator run
 
 
 @dataclass
@@ -262,6 +264,10 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
         from l1ml.rates.split import plan_emulate  # its own module: the queue only routes to it
 
         return plan_emulate(src, tools)
+    from l1ml.rtl import queue as rtl_queue  # the open-source steps: Verilator rtlsim, Yosys ysynth
+
+    if rtl_queue.applies(step, src):
+        return rtl_queue.plan(step, src, tools)
     if step == "csim":
         return plan_csim(src, tools)
     if step == "rtlsim":

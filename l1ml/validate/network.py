@@ -52,6 +52,9 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validat
         flips = {k: flipped_decisions(sw[1][b], fw[1][b], thr) for k, b in bounds.items()}
     quant = _quantization(model_dir, man, kind, X, sw, fw, diffs)
     comps += emu_checks
+    from l1ml.validate.rtl import rtl_checks  # where `convert --backend rtl` built a design
+
+    comps += rtl_checks(project, fw_dir, fw_man, X, fw, [_output_label(kind, i) for i in range(len(fw))], rep)
     passed = all(c.ok for c in comps) and not any(flips.values())
     v = Validation(
         project=project.name,
