@@ -32,6 +32,8 @@ def validate(
     from l1ml.validate import validate as run
 
     proj = load(project)
+    if events == 0 or (events is None and proj.validation.events == 0):
+        console(stderr=True).print("validating every event of every sample (--events 0)")
     with progress_bars() as rep:
         v = run(proj, model, events=events, progress=rep)
     paths = write_reports(v, out or default_report_dir(proj, v.version), junit)

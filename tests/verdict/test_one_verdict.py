@@ -31,7 +31,7 @@ def bdt(tmp_path_factory):
     from l1ml.project import load_project, read_json
 
     root = tmp_path_factory.mktemp("verdict")
-    write_samples(root / "data", 400, seed=3)
+    write_samples(root / "data", 200, seed=3)  # 400 events in all: GHDL runs each
     signals = ", ".join(
         f'{s} = "{root / "data" / (s + ".h5")}"' for s in ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu")
     )
