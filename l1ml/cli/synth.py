@@ -238,7 +238,7 @@ def logs(
 def cancel(
     job_id: int = typer.Argument(..., metavar="JOB"), server: str = SERVER_OPT, token: str = TOKEN_OPT
 ) -> None:
-    """Cancel a job: at once if queued; a running one has its whole process group killed."""
+    """Cancel a job: at once if queued; a running one has its whole process family killed."""
     job = _client(server, token).cancel(job_id)
     msg = {"cancelled": "cancelled", "running": "cancel requested; its worker stops it"}.get(
         job["state"], f"already {job['state']}"
@@ -292,14 +292,13 @@ def worker(
     settings = load_settings(lease=lease)
     w = Worker(settings, parse_memory(memory_budget), max_jobs, poll)
     console(stderr=True).print(f"worker {w.id}: budget {format_memory(w.budget)}, queue {settings.db}")
-    console(stderr=True).print(f"worker {w.id}: {w.describe()}", soft_wrap=True)
     w.run(until=w.drained if drain else None)
 
 
 @app.command()
 def gc(
     upload_age: float = typer.Option(
-        3600, "--upload-age", help="Delete crashed uploads older than this (s)."
+        3600, "--upload-age", help="Also delete uploads older than this (s), even if locked."
     ),
     as_json: bool = JSON_OPT,
 ) -> None:

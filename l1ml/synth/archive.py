@@ -151,6 +151,14 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                 members.append(m)
     except (tarfile.TarError, EOFError, zlib.error) as exc:  # truncated or corrupt compression
         raise UnsafeArchive(f"{path.name} is not a readable tar archive: {exc}") from None
+    # A name cannot be both a directory (explicit, or the parent of another member) and a file or link.
+    dirs = {m.name for m in members if m.isdir()}
+    for m in members:
+        parts = m.name.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    for m in members:
+        if not m.isdir() and m.name in dirs:
+            raise UnsafeArchive(f"member {m.name!r} is a file or link and also a directory of the archive")
     # Each link's target, and each member's own path, resolved through every link in the archive (a chain
     # such as `a -> .`, `root -> a/../..` passes a lexical check and still leads to /).
     links = {m.name: m.linkname for m in members if m.issym()}
@@ -185,6 +193,13 @@ def _real_parent(root: Path, name: str) -> Path:
 
 def extract(path: Path, dest: Path, limits: Limits = Limits()) -> int:
     """Check the whole archive, then extract it into dest (created, must be empty); returns member count."""
+    try:
+        return _extract(path, dest, limits)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:  # a clash check() did not foresee
+        raise UnsafeArchive(f"member clashes with another on extraction: {exc}") from None
+
+
+def _extract(path: Path, dest: Path, limits: Limits) -> int:
     members = {m.name: m for m in check(path, limits)}
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):

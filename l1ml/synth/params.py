@@ -19,7 +19,10 @@ USER_PRIORITY = (-10, 10)  # a plain user's range; admins may use ADMIN_PRIORITY
 ADMIN_PRIORITY = (-1000, 1000)
 MAX_JOB_ID = 2**63 - 1
 MAX_OFFSET = 2**62
-_NAME = re.compile(r"[A-Za-z0-9_.+-]{0,128}")  # project, model and board names; no '/', no control chars
+# Project and model names are labels (a project.toml name may hold spaces); a board names boards/<board>.toml,
+# so it is stricter. Neither allows '/', NUL or control characters.
+_NAME = re.compile(r"[\w.+\- ]{0,128}")
+_BOARD = re.compile(r"(?:[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127})?")
 _KEY = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 
@@ -72,9 +75,15 @@ class SubmitParams:
             )
         for name in ("project", "model", "board"):
             v = getattr(self, name)
-            if not isinstance(v, str) or not _NAME.fullmatch(v):
+            pattern = _BOARD if name == "board" else _NAME
+            if not isinstance(v, str) or not pattern.fullmatch(v):
                 raise BadParameter(
-                    f"{name} {_show(v)} must be up to 128 letters, digits, '_', '.', '+' or '-' (a name, not a path)"
+                    f"{name} {_show(v)} must be up to 128 letters, digits, '_', '.', '+' or '-'"
+                    + (
+                        " (a board name, not a path)"
+                        if name == "board"
+                        else " or spaces (a name, not a path)"
+                    )
                 )
         if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
             raise BadParameter(

@@ -63,8 +63,8 @@ def test_symlink_chain_cannot_be_written_through(tmp_path):
     arc = _tar(
         tmp_path / "a.tar.gz", [("sub/", "dir", None), ("sub/l", "sym", ".."), ("sub/l/x", "sym", "..")]
     )
-    # The check resolves sub/l/x through sub/l and refuses the archive before anything is written.
-    with pytest.raises(UnsafeArchive, match="leads out of the tree"):
+    # The check refuses it before anything is written: sub/l is a link and a parent, and sub/l/x leaves.
+    with pytest.raises(UnsafeArchive, match="leads out of the tree|also a directory"):
         extract(arc, tmp_path / "out")
     assert not (tmp_path / "out" / "x").exists()
 

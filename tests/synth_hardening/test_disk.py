@@ -97,6 +97,8 @@ def _tar(path, members):
         [("d/", "dir", None), ("d/x", "sym", "../y"), ("y", "sym", "d/x/..")],  # a loop through two links
         [("l", "sym", "l")],
         [("a", "sym", "")],  # found by the long Hypothesis run: os.symlink('') raised past the checker
+        [("b/a", "file", b"x"), ("b", "sym", "a")],  # these two as well: a name both a directory and a link
+        [("a/a", "file", b"x"), ("a", "file", b"x")],  # ... or a file
         [("d/", "dir", None), ("d/deep", "sym", "."), ("out", "sym", "d/deep/deep/../../..")],
     ],
 )
