@@ -68,8 +68,10 @@ def rate(
                         left = ", ".join(map(str, sorted(set(ids) - done)))
                         raise L1mlError(f"queue jobs {left} still running after {wait:.0f} s")
                     time.sleep(0.5)
-        out_dir = proj.build_dir / "rates" / "jobs"
-        counts = split.collect(client, ids, out_dir)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="l1ml-rate-jobs-") as tmp:  # job ids repeat across queues
+            counts = split.collect(client, ids, Path(tmp))
         version = proj.model_dir(model).name
         man = read_json(proj.model_dir(version) / "manifest.json")
         r = zerobias.report(

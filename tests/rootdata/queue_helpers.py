@@ -49,7 +49,7 @@ def split_matches_single(project, per: str) -> list[dict]:
     )
     settings = load_settings()
     log = settings.home / ".." / "worker.log"
-    assert r.exit_code == 0, r.output + (log.read_text() if log.is_file() else "")
+    assert r.exit_code == 0, f"{r.exception!r}\n{r.output}" + (log.read_text() if log.is_file() else "")
     got = json.loads(r.stdout)
     assert got["events"] == want["events"] and got["files"] == want["files"]
     assert got["rows"] == want["rows"]

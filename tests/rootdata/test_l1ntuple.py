@@ -200,8 +200,7 @@ def test_bounded_sample_spans_the_files(zb_files):
     rows = {r.tobytes() for r in whole}
     assert all(r.tobytes() in rows for r in s)
     # Drawn from every file, not the first file's first events.
-    per_file = [
-        sum(r.tobytes() in {x.tobytes() for x in expected[f].astype(np.int32)} for r in s) for f in files
-    ]
+    sets = [{x.tobytes() for x in expected[f].astype(np.int32)} for f in files]
+    per_file = [sum(r.tobytes() in rows_f for r in s) for rows_f in sets]
     assert all(k > 0 for k in per_file)
     assert np.array_equal(src.sample(2000, seed=1, block=100), s)
