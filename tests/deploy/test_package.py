@@ -182,3 +182,30 @@ def test_rates_khz_is_validated(tmp_path):
     from l1ml.deploy.thresholds import target_rates
 
     assert target_rates(p) == [p.trigger.rate_khz]
+
+
+def test_bundle_takes_synthesis_summary_and_exported_ip(deployed, tmp_path):
+    """--synth RESULT_DIR: the queue's parsed summary and any exported IP go into the bundle, hashed."""
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.deploy.bundle import verify, write_bundle
+    from l1ml.deploy.package import spec_for
+    from l1ml.project import read_json
+
+    proj, d = deployed("bdt")
+    fw_dir = proj.firmware_dir("v1")
+    mm, fm = read_json(proj.model_dir("v1") / "manifest.json"), read_json(fw_dir / "manifest.json")
+    spec = spec_for(proj, "v1", mm, fm, fw_dir, Preprocessing.load(proj.model_dir("v1") / "preprocessing.json"), d.name)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    for f in ("metadata.json", "thresholds.json"):
+        shutil.copy2(d.out / f, stage / f)
+    synth = tmp_path / "job7"
+    (synth / "prj" / "solution1" / "impl" / "ip").mkdir(parents=True)
+    (synth / "summary.json").write_text(json.dumps({"step": "csynth", "latency_cycles": 3}))
+    (synth / "prj" / "solution1" / "impl" / "ip" / "l1ml_bdt.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    tar = write_bundle(proj, spec, stage, fw_dir, fm, mm, None, synth, d.audit, True)
+    r = verify(tar)
+    with tarfile.open(tar) as t:
+        man = json.loads(t.extractfile(f"{d.name}_bundle/manifest.json").read())
+    assert "synthesis/summary.json" in man["files"] and man["exported_ip"] == ["ip/l1ml_bdt.zip"]
+    assert r["forced"] is True and man["forced_note"]
