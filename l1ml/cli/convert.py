@@ -45,6 +45,11 @@ def convert(
     show(proj, fw)
     if rtl is not None:
         show_rtl(rtl)
+    elif backend == "rtl":
+        console().print(
+            "[yellow]the rtl backend traces networks; a BDT's HDL is conifer's VHDL (queue steps: rtlsim with "
+            "GHDL, ysynth with ghdl --synth and Yosys)[/]"
+        )
 
 
 def show_rtl(rtl: dict) -> None:

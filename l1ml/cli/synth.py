@@ -139,7 +139,7 @@ def refuse_failed_validation(project, model: str | None) -> None:
 def submit(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
-    step: str = typer.Option(..., "--step", "-s", help="csim, csynth, cosim, vsynth or rtlsim."),
+    step: str = typer.Option(..., "--step", "-s", help="csim, csynth, cosim, vsynth, rtlsim or ysynth."),
     memory: str = typer.Option(None, "--memory", help="Declared memory, e.g. 32G; default from the project."),
     timeout: str = typer.Option(None, "--timeout", help="e.g. 6h; default from the project."),
     priority: int = typer.Option(0, "--priority", help="Higher runs first (users: -10..10)."),

@@ -36,5 +36,5 @@ def vivado_figures(fw_dir: Path) -> dict | None:
         return None
     rep = _vsynth_only(rpt).get("VivadoSynthReport", {})
     keys = {"lut": "LUT", "ff": "FF", "dsp": "DSP48E", "bram": "BRAM_18K"}
-    fig = {k: rep.get(v) for k, v in keys.items()}
+    fig = {k: int(rep[v]) if str(rep.get(v, "")).isdigit() else None for k, v in keys.items()}
     return {**fig, "report": str(rpt)} if any(v is not None for v in fig.values()) else None

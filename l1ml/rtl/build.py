@@ -191,7 +191,12 @@ def write_design(stage: Path, comb, top: str, board, cutoff: float, x, expected,
         clock_period=board.clock_period_ns,
         clock_uncertainty=board.clock_period_ns * board.clock_uncertainty_pct / 100,
     )
-    model.write()
+    try:
+        model.write()
+    except AssertionError as exc:  # alkaid's own limits, e.g. at most 64 bits per port element
+        from l1ml.rtl.trace import RTLUnsupported
+
+        raise RTLUnsupported(f"alkaid cannot write this design: {exc}") from None
     pipelined = any(sig.reg for sig in model.fsm.signals.values())
     # Clock edges from an event on model_inp to its result on model_out: the output schedule's offset.
     # (alkaid's RTLModel.latency subtracts the output register; the testbench needs the whole depth.)

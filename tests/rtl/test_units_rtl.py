@@ -1,0 +1,66 @@
+"""Fast checks of the RTL path's pieces that need no training: the port packing, Yosys flows and figures
+on a small alkaid design, and Vivado's figures found beside them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rtl_helpers import tiny_design
+
+from l1ml.rtl.build import pack_hex, unpack_hex
+from l1ml.rtl.yosys import family
+
+VIVADO = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "vendor-reports" / "vivado-2020.1"
+)
+for _root in (Path("/work/shared"),):  # worktrees sit one level deeper than the main checkout
+    if not VIVADO.is_dir():
+        VIVADO = _root / "fixtures" / "vendor-reports" / "vivado-2020.1"
+
+
+def test_port_packing_round_trips_negative_and_wide_codes():
+    codes = np.array([[-1, 5, -(2**40), 2**40 - 1], [0, -7, 3, -(2**41)]])
+    lines = pack_hex(codes, 43)
+    mask = (1 << 43) - 1
+    assert int(lines[0], 16) & mask == mask  # element 0 (-1) at the least significant end
+    assert (int(lines[0], 16) >> 43) & mask == 5
+    assert np.array_equal(unpack_hex(lines, 43, 4, True), codes)
+
+
+def test_board_parts_map_to_synth_xilinx_families():
+    assert family("xcvu9p-flga2104-2L-e") == "xcup"
+    assert family("xcku115-flvb2104-2-e") == "xcu"
+    assert family("xc7vx690tffg1927-2") == "xc7"
+    assert family("xc7z020clg400-1") == "xc7"
+    assert family("5agxfb3h4f35c5") is None
+
+
+@pytest.mark.extended  # CI proves the xilinx flow once, on the small VAE (test_network_rtl.py)
+def test_yosys_xilinx_flow_counts_cells_of_a_pipelined_design(tmp_path):
+    from l1ml.rtl.yosys import synthesize
+
+    rtl = tiny_design(tmp_path, flow="xilinx")
+    info = json.loads((rtl / "rtl.json").read_text())
+    res = synthesize(rtl, "xilinx")
+    assert json.loads((rtl / "resources.json").read_text()) == res
+    assert res["flow"] == "synth_xilinx -family xcup" and res["tool"] == "yosys 0.23"
+    assert info["pipelined"] and res["latency_cycles"] == info["latency_cycles"] > 0
+    assert res["lut"] > 0 and res["ff"] > 0 and res["carry"] > 0 and res["logic_depth"] > 0
+    assert res["peak_memory_mb"] > 0 and res["seconds"] > 0
+    stat = (rtl / "stat.txt").read_text()
+    assert "FDRE" in stat and "LUT" in stat  # the figures come from these cells
+
+
+@pytest.mark.skipif(not VIVADO.is_dir(), reason=f"vendor-report fixtures not found at {VIVADO}")
+def test_vivado_report_found_beside_the_rtl(tmp_path):
+    from l1ml.rtl import vivado_figures
+
+    assert vivado_figures(tmp_path) is None
+    (tmp_path / "results").mkdir()
+    shutil.copy(VIVADO / "vivado_synth.rpt", tmp_path / "results" / "vivado_synth.rpt")
+    fig = vivado_figures(tmp_path)
+    assert (fig["lut"], fig["ff"], fig["dsp"], fig["bram"]) == (1526, 2428, 66, 0)
