@@ -114,7 +114,7 @@ def _products_summed(layer, rows, n_in: int, n_out: int):
         # alkaid's CMVM solver takes the constant matrix as float32
         raise RTLUnsupported(f"layer '{name}': weights {wt} are wider than float32's 24-bit mantissa")
     # Whether accum_t can round or saturate a partial sum: the emulator's gemm_ok, from the same bounds.
-    xb = _bounds(rows, 0)
+    xb = _bounds(rows)
     pfrac = wt.frac + _frac(rows)
     shift = acc_t.frac - pfrac
     col_abs = np.abs(w).sum(axis=0) * xb.maxabs * 2.0 ** _frac(rows)
@@ -135,7 +135,7 @@ def _products_summed(layer, rows, n_in: int, n_out: int):
     return quantize(acc, res_t, f"layer '{name}' result_t")
 
 
-def _bounds(x, _unused) -> Bounds:
+def _bounds(x) -> Bounds:
     """Bounds of traced values, in units of their own finest step (codes)."""
     vals = np.asarray(x).ravel()
     return Bounds(min(v.low for v in vals), max(v.high for v in vals))
