@@ -70,7 +70,9 @@ def write_root(path: Path, pieces, compression="lz4") -> int:
     total = 0
     with uproot.recreate(path, compression=comp) as f:
         tree = None
-        for hw in pieces:
+        # One basket per extend: 50k-event pieces keep baskets near the few-MB size of CMSSW's ntuples
+        # (a 1M-event basket is decompressed whole for every chunk read from it).
+        for hw in (p[i : i + 50_000] for big in pieces for p in [big] for i in range(0, len(p), 50_000)):
             h = hw.reshape(len(hw), 19, 3)
             br = {}
             for name, rows in (("eg", slice(1, 5)), ("muon", slice(5, 9)), ("jet", slice(9, 19))):

@@ -217,7 +217,7 @@ def _stage(fn, inq: queue.Queue, outq: queue.Queue, errors: list) -> threading.T
 
 
 def run_pipeline(chunks, prepare, compute, write, depth: int = 2, threads: bool = True) -> int:
-    """Feed `chunks` through prepare -> compute -> write; returns the events processed.
+    """Feed `chunks` through prepare -> compute -> write(None, result); returns the events processed.
 
     With threads, reading+prepare and writing run beside compute; errors of any stage are re-raised here.
     """
@@ -225,7 +225,7 @@ def run_pipeline(chunks, prepare, compute, write, depth: int = 2, threads: bool 
         n = 0
         for c in chunks:
             x = prepare(c)
-            write(x, compute(x))
+            write(None, compute(x))
             n += len(x)
         return n
     errors: list = []
@@ -249,9 +249,9 @@ def run_pipeline(chunks, prepare, compute, write, depth: int = 2, threads: bool 
     sink: queue.Queue = queue.Queue()
 
     def write_one(item):
-        x, res = item
-        write(x, res)
-        return len(x)
+        n, res = item
+        write(None, res)
+        return n
 
     writer = _stage(write_one, done, sink, errors)
     n = 0
@@ -260,7 +260,8 @@ def run_pipeline(chunks, prepare, compute, write, depth: int = 2, threads: bool 
             x = ready.get()
             if x is _DONE:
                 break
-            done.put((x, compute(x)))
+            done.put((len(x), compute(x)))
+            del x  # the inputs need not wait for the writer
     finally:
         stop.set()
         # Drain the reader so it can end, then let the writer finish what it holds.
