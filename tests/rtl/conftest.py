@@ -39,15 +39,9 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def procs(home):
     """Worker processes started by a test, always stopped; and any job process left under the home."""
-    import psutil
-    from synth_helpers import Procs
+    from synth_helpers import Procs, kill_under
 
     ps = Procs()
     yield ps
     ps.stop()
-    for p in psutil.process_iter():
-        try:
-            if p.cwd().startswith(str(home)):
-                p.kill()
-        except psutil.Error:
-            pass
+    kill_under(home)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 import pytest
-from synth_helpers import Procs
+from synth_helpers import Procs, kill_under
 
 
 @pytest.fixture
@@ -33,10 +32,4 @@ def procs(home):
     ps = Procs()
     yield ps
     ps.stop()
-    # Nothing a test started may outlive it: job processes run with their cwd under the queue home.
-    for p in psutil.process_iter():
-        try:
-            if p.cwd().startswith(str(home)):
-                p.kill()
-        except psutil.Error:
-            pass
+    kill_under(home)

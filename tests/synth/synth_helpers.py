@@ -202,6 +202,18 @@ class Procs:
                 p.wait()
 
 
+def kill_under(home: Path) -> None:
+    """Nothing a test started may outlive it: job processes run with their cwd under the queue home."""
+    import psutil
+
+    for p in psutil.process_iter():
+        try:
+            if p.cwd().startswith(str(home)):
+                p.kill()
+        except psutil.Error:
+            pass
+
+
 def cli(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run(
         [*CLI, *args],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 import pytest
 from hardening_helpers import synth
 
@@ -25,9 +24,4 @@ def procs(home):
     ps = synth.Procs()
     yield ps
     ps.stop()
-    for p in psutil.process_iter():
-        try:
-            if p.cwd().startswith(str(home)):
-                p.kill()
-        except psutil.Error:
-            pass
+    synth.kill_under(home)
