@@ -84,7 +84,9 @@ def _covered(path: Path, hidden: list[Path]) -> bool:
     return any(path == h or h in path.parents for h in hidden)
 
 
-def wrap(argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] = ()) -> list[str]:
+def wrap(
+    argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] = (), readable: list[Path] = ()
+) -> list[str]:
     """argv run in a sandbox: read-only root, `hide` behind empty tmpfs, `workdir` (and the admin's
     `writable` extras) writable, cwd workdir/src."""
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
@@ -94,6 +96,15 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] 
             continue  # already hidden by a parent's tmpfs; a missing dir hides nothing
         cmd += ["--tmpfs", str(h)]
         done.append(h)
+    # The Python that runs l1ml's own step commands (`python -m l1ml...`) may live under a hidden place,
+    # typically the worker's home (pyenv, a user install): show its installation again, read-only.
+    for p in interpreter_dirs():
+        if _covered(p, done[1:]):
+            cmd += ["--ro-bind", str(p), str(p)]
+    for r in readable:  # the admin's: input data that sits under a hidden place
+        r = Path(r).absolute()
+        if r.is_dir():
+            cmd += ["--ro-bind", str(r), str(r)]
     for w in [*writable, workdir]:
         w = Path(w).absolute()
         if w.is_dir():
@@ -105,6 +116,16 @@ def wrap(argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] 
         "--cap-drop", "ALL", "--chdir", str(workdir / "src"), "--",
     ]  # fmt: skip
     return cmd + argv
+
+
+def interpreter_dirs() -> list[Path]:
+    """The directories of the running Python installation and its venv, symlinks resolved. They hold
+    code, not secrets."""
+    import sys
+
+    dirs = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    dirs.add(Path(os.path.realpath(sys.executable)).parent.parent)
+    return sorted(d for d in dirs if d.is_dir())
 
 
 def hidden_paths(settings) -> list[Path]:

@@ -44,6 +44,8 @@ class Settings:
     sandbox: str = "auto"  # "auto" (bwrap if it works here, else none, said at worker start), "bwrap", "none"
     sandbox_hide: list = field(default_factory=list)  # more directories a job must not see
     sandbox_writable: list = field(default_factory=list)  # more directories a job may write (scratch)
+    # Directories a job may read although a hidden place holds them (data under /tmp or a home directory)
+    sandbox_readable: list = field(default_factory=list)
     max_user_bytes: int = 50 * 1024**3  # per user: uploaded archives of unfinished jobs + kept results
     keep_days: float = 14.0  # finished jobs' work dirs and results are deleted this long after they end
     delete_fetched: bool = False  # ... or as soon as their results were fetched
@@ -84,7 +86,7 @@ def _check_types(s: Settings) -> None:
             raise bad(key, f"a table ([{key}])")
     if not all(isinstance(v, str) for v in s.tools.values()):
         raise bad("tools", "a table of executable paths (strings)")
-    for key in ("sandbox_hide", "sandbox_writable"):
+    for key in ("sandbox_hide", "sandbox_writable", "sandbox_readable"):
         v = getattr(s, key)
         if not isinstance(v, list) or not all(isinstance(x, str) and x.startswith("/") for x in v):
             raise bad(key, "a list of absolute paths")

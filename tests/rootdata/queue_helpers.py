@@ -16,14 +16,18 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "synth"))
 
 
 @contextmanager
-def local_queue(tmp_path: Path, monkeypatch, dispatcher: str):
-    """A queue home under tmp_path and one worker process using `dispatcher`; stopped on exit."""
+def local_queue(tmp_path: Path, monkeypatch, dispatcher: str, readable: tuple[Path, ...] = ()):
+    """A queue home under tmp_path and one worker process using `dispatcher`; stopped on exit. The jobs'
+    sandbox makes /tmp private, so the test's event files (under /tmp) are shown to them read-only, as a
+    shared data filesystem would be."""
     from synth_helpers import Procs
 
     monkeypatch.setenv("L1ML_SYNTH_HOME", str(tmp_path / "queue"))
     conf = tmp_path / "synth.toml"
     conf.write_text(
-        f'dispatcher = "{dispatcher}"\n' + ("[slurm]\npoll = 0.3\n" if dispatcher == "slurm" else "")
+        f'dispatcher = "{dispatcher}"\n'
+        + f"sandbox_readable = {json.dumps([str(p) for p in readable])}\n"
+        + ("[slurm]\npoll = 0.3\n" if dispatcher == "slurm" else "")
     )
     monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(conf))
     for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_WORK", "L1ML_SYNTH_TOKEN"):

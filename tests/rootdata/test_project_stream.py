@@ -143,12 +143,12 @@ def test_split_counts_merge_to_the_single_run(root_project, zb_files):
     assert saved == single
 
 
-def test_split_on_the_local_queue_worker(root_project, tmp_path, monkeypatch):
+def test_split_on_the_local_queue_worker(root_project, zb_files, tmp_path, monkeypatch):
     """`l1ml rate --jobs file` through the queue (a real worker process, local dispatcher): one job per
     file, whose merged counts give the same report as the single run. (Chunked splits are the same code
     path with other ranges; the in-process test above covers them.)"""
     from queue_helpers import local_queue, split_matches_single
 
-    with local_queue(tmp_path, monkeypatch, "local"):
+    with local_queue(tmp_path, monkeypatch, "local", readable=(zb_files[0], root_project.path)):
         jobs = split_matches_single(root_project, "file")
     assert len(jobs) == 3

@@ -119,3 +119,25 @@ def test_without_the_sandbox_the_worker_says_so_and_the_attack_gets_through(home
     assert "isolation: none" in log.read_text() and "unisolated" in log.read_text()
     report = (s.work / str(attacker) / "attempt1" / "src" / "hls4ml" / "attack.log").read_text()
     assert "read-store OPEN" in report and "write-store OPEN" in report
+
+
+def test_the_interpreter_stays_visible_when_its_home_is_hidden(tmp_path):
+    """l1ml's own steps run `python -m l1ml...`; a Python installed under a hidden place (pyenv in the
+    worker's home, as on CI) must still run in the sandbox, read-only, while the rest stays hidden."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if sandbox.probe().mode != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    real = Path(sys.base_prefix).resolve()
+    hide = [real.parent, tmp_path / "secret"]  # the directory holding the installation, and another
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "token").write_text("x")
+    (tmp_path / "job" / "src").mkdir(parents=True)
+    argv = [sys.executable, "-c", f"import l1ml, os; print(os.path.exists({str(tmp_path / 'secret' / 'token')!r}))"]
+    cmd = sandbox.wrap(argv, tmp_path / "job", hide)
+    assert ["--ro-bind", str(real), str(real)] == cmd[cmd.index(str(real)) - 1 : cmd.index(str(real)) + 2]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"  # the interpreter runs; the hidden file stays hidden

@@ -159,7 +159,8 @@ class LocalDispatcher:
         argv = ["bash", str(launch.script)]
         if self.isolation.mode == "bwrap":
             writable = [Path(p) for p in getattr(self.settings, "sandbox_writable", ())]
-            argv = sandbox.wrap(argv, launch.workdir, self.hide, writable)
+            readable = [Path(p) for p in getattr(self.settings, "sandbox_readable", ())]
+            argv = sandbox.wrap(argv, launch.workdir, self.hide, writable, readable)
         # The supervisor's files sit beside the run's directory, not in it: the job cannot forge its outcome.
         status = launch.workdir.parent / f"{launch.workdir.name}.status.json"
         spec_path = launch.workdir.parent / f"{launch.workdir.name}.spec.json"
