@@ -88,7 +88,7 @@ def firmware(tmp_path_factory):
     prj = _write_project(
         base / "bdt",
         "bdtv",
-        '[model]\nkind = "bdt"\n[firmware]\nprecision = "ap_fixed<18,8,AP_RND,AP_SAT>"\n',
+        '[model]\nkind = "bdt"\n[firmware]\nprecision = "auto"\n',
     )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 4))
@@ -151,9 +151,14 @@ def test_queue_steps_run_what_the_libraries_run(toolset, firmware, home, tmp_pat
 
     from l1ml.synth.client import LocalClient
 
-    log = tmp_path / "queue.jsonl"
+    (tmp_path / "calls").mkdir()
+    log = tmp_path / "calls" / "queue.jsonl"
     bin_dir = install(tmp_path / "bin", TOOLSETS[toolset], log)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}")
+    # Jobs run sandboxed with a private /tmp: show them the fakes, and let the fakes write their record.
+    (tmp_path / "synth.toml").write_text(
+        f'sandbox_readable = ["{bin_dir}"]\nsandbox_writable = ["{tmp_path / "calls"}"]\n'
+    )
     networks = ["Vivado"] if toolset.startswith("vivado") else ["Vitis"]
     cases = [(firmware[b], "hls4ml") for b in networks] + [(firmware["bdt"], "conifer")]
     procs.worker("2G")
