@@ -110,8 +110,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 ReturnToService=2
-# Finished jobs stay visible to scontrol this long: longer than a server restart in the tests.
-MinJobAge=120
+# Finished jobs stay visible to scontrol this long: longer than a server restart in the tests, and than the
+# rest of the session, at whose end the time-limit test reads its job's state (no accounting database here).
+MinJobAge=3600
 KillWait=2
 OverTimeLimit=0
 InactiveLimit=0
