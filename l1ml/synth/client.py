@@ -25,7 +25,7 @@ def derived_memory(step: str, firmware: Path) -> int:
     """A default for --memory from the size of the firmware sources (weights dominate): HLS tools need
     roughly 8 GB plus 2 GB per MB of source; compiling and simulating locally needs far less."""
     size_mb = sum(p.stat().st_size for p in firmware.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
-    if step in ("csim", "rtlsim"):
+    if step in ("csim", "rtlsim", "hwtest"):  # hwtest: the hardware manager, not an HLS tool
         return int(min(16, 2 + math.ceil(size_mb)) * GiB)
     want = 8 + 2 * size_mb
     return int(min(128, 4 * math.ceil(want / 4)) * GiB)  # whole 4 GB steps

@@ -185,6 +185,7 @@ def attach(src: Path, job) -> None:
         "model": job.model,
         "job": job.id,
     }
+    (d / "device.json").unlink(missing_ok=True)  # a link the submission made is replaced, not followed
     (d / "device.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
@@ -310,8 +311,8 @@ def compare_board(src: Path, hdir: Path) -> dict:
             for i, (g, w) in enumerate(zip(codes, vec["expected"][e], strict=True)):
                 if g != w:
                     first = (
-                        f"event {e}, output {names[i]}: board {g} ({g * 2.0 ** -types[i].frac:g}), "
-                        f"emulator {w} ({w * 2.0 ** -types[i].frac:g}) in {types[i]}"
+                        f"event {e}, output {names[i]}: board {g} ({g * 2.0 ** -types[i].frac:.17g}), "
+                        f"emulator {w} ({w * 2.0 ** -types[i].frac:.17g}) in {types[i]}"
                     )
                     break
     comparisons, at = [], 0
@@ -360,7 +361,7 @@ def explain(src: Path, job, out):
         return out
     from dataclasses import replace
 
-    return replace(out, reason=f"the board differs from the emulator: {first}")
+    return replace(out, reason=f"the board differs from the emulator: {str(first)[:400]}")
 
 
 # ---- submission: the bitstream the job programs ------------------------------------------------------
