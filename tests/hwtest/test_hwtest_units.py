@@ -172,3 +172,23 @@ def test_parameters():
     with pytest.raises(BadParameter, match="step hwtest runs on an attached board"):
         SubmitParams("hwtest", 1, 1.0)
     assert SubmitParams("hwtest", 1, 1.0, board="vu9p").board == "vu9p"
+
+
+def test_the_submission_carries_exactly_one_bitstream(tmp_path):
+    import shutil as sh
+
+    from l1ml.cli.synth import _hwtest_bitstream
+    from l1ml.errors import L1mlError
+
+    bit = make_bitstream(tmp_path / "impl")
+    (tmp_path / "impl" / "design.ltx").write_text("probes")
+    staged = _hwtest_bitstream(None, "hwtest", bit, None)
+    assert sorted(p.name for p in staged.iterdir()) == ["design.bit", "design.ltx"]
+    sh.rmtree(staged)
+    (tmp_path / "impl" / "other.bit").write_bytes(b"x")
+    with pytest.raises(hwtest.HwtestError, match="holds 2 bitstreams"):
+        hwtest.stage_bitstream(tmp_path / "impl")
+    with pytest.raises(L1mlError, match="give --bitstream FILE or --from-job"):
+        _hwtest_bitstream(None, "hwtest", None, None)
+    with pytest.raises(L1mlError, match="are for --step hwtest"):
+        _hwtest_bitstream(None, "csim", bit, None)
