@@ -40,6 +40,7 @@ SHOWN = (
     "board",
     "worker",
     "commands",
+    "device",
 )
 
 
@@ -139,7 +140,9 @@ def refuse_failed_validation(project, model: str | None) -> None:
 def submit(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
-    step: str = typer.Option(..., "--step", "-s", help="csim, csynth, cosim, vsynth, rtlsim or ysynth."),
+    step: str = typer.Option(
+        ..., "--step", "-s", help="csim, csynth, cosim, vsynth, rtlsim, ysynth or hwtest."
+    ),
     memory: str = typer.Option(None, "--memory", help="Declared memory, e.g. 32G; default from the project."),
     timeout: str = typer.Option(None, "--timeout", help="e.g. 6h; default from the project."),
     priority: int = typer.Option(0, "--priority", help="Higher runs first (users: -10..10)."),
@@ -149,9 +152,17 @@ def submit(
     force: bool = typer.Option(
         False, "--force", help="Submit a vendor step even though the firmware's last validation failed."
     ),
+    board: str = typer.Option(
+        None, "--board", help="Board name (default: the project's); hwtest waits for a worker with one free."
+    ),
+    bitstream: Path = typer.Option(None, "--bitstream", help="hwtest: the bitstream (*.bit) to program."),
+    from_job: int = typer.Option(
+        None, "--from-job", help="hwtest: program the bitstream of this vsynth job."
+    ),
 ) -> None:
     """Package the project's generated firmware and queue one step of it; prints the job id."""
     import os
+    import shutil
 
     from l1ml.synth.client import package
     from l1ml.synth.job import check_step, format_memory
@@ -163,7 +174,15 @@ def submit(
     if step in VENDOR_STEPS and not force:
         refuse_failed_validation(proj, model)
     client = _client(server, token)
-    archive, fields = package(proj, model, step, memory, timeout, check_tools=client.local)
+    staged = _hwtest_bitstream(client, step, bitstream, from_job)
+    try:
+        extra = {"hwtest/bitstream": staged} if staged else None
+        archive, fields = package(
+            proj, model, step, memory, timeout, check_tools=client.local, extra=extra, board=board
+        )
+    finally:
+        if staged:
+            shutil.rmtree(staged, ignore_errors=True)
     try:
         job = client.submit(archive, priority=priority, **fields)
     finally:
@@ -175,6 +194,26 @@ def submit(
             f"job [bold]{job['id']}[/]: {step} of {fields['project']} {fields['model']}, "
             f"{format_memory(job['memory'])}, queued"
         )
+
+
+def _hwtest_bitstream(client, step: str, bitstream: Path | None, from_job: int | None) -> Path | None:
+    """The staged bitstream directory a hwtest job carries (the caller deletes it); None for other steps."""
+    import tempfile
+
+    from l1ml.errors import L1mlError
+    from l1ml.synth import hwtest
+    from l1ml.synth.boards import BOARD_STEPS
+
+    if step not in BOARD_STEPS:
+        if bitstream or from_job:
+            raise L1mlError("--bitstream and --from-job are for --step hwtest")
+        return None
+    if (bitstream is None) == (from_job is None):
+        raise L1mlError("--step hwtest programs a bitstream: give --bitstream FILE or --from-job VSYNTH_JOB")
+    if bitstream is not None:
+        return hwtest.stage_bitstream(bitstream)
+    with tempfile.TemporaryDirectory(prefix="l1ml-vsynth-") as d:
+        return hwtest.stage_bitstream(hwtest.bitstream_from_job(client, from_job, Path(d)))
 
 
 @app.command()
@@ -280,6 +319,9 @@ def worker(
     drain: bool = typer.Option(
         False, "--drain", help="Exit once no queued job fits and none runs (for CI and scripts)."
     ),
+    board: list[str] = typer.Option(
+        [], "--board", help="An attached board, NAME=DEVICE (e.g. vu9p=xilinx_tcf/Digilent/1234); repeatable."
+    ),
 ) -> None:
     """Run queued jobs on this machine within a memory budget, until SIGTERM or Ctrl-C (or --drain)."""
     import logging
@@ -289,9 +331,15 @@ def worker(
     from l1ml.synth.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    from l1ml.synth.boards import parse_boards
+
+    boards = parse_boards(board)
     settings = load_settings(lease=lease)
-    w = Worker(settings, parse_memory(memory_budget), max_jobs, poll)
-    console(stderr=True).print(f"worker {w.id}: budget {format_memory(w.budget)}, queue {settings.db}")
+    w = Worker(settings, parse_memory(memory_budget), max_jobs, poll, boards=boards)
+    attached = "".join(f", board {n}={d}" for n, d in boards)
+    console(stderr=True).print(
+        f"worker {w.id}: budget {format_memory(w.budget)}{attached}, queue {settings.db}"
+    )
     w.run(until=w.drained if drain else None)
 
 

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
-from l1ml.synth import archive, gc, steps
+from l1ml.synth import archive, gc, hwtest, steps
+from l1ml.synth.boards import BOARD_STEPS
 from l1ml.synth.job import check_step, parse_duration, parse_memory
 from l1ml.synth.params import SubmitParams, new_key
 from l1ml.synth.settings import Settings
@@ -24,22 +25,34 @@ def derived_memory(step: str, firmware: Path) -> int:
     """A default for --memory from the size of the firmware sources (weights dominate): HLS tools need
     roughly 8 GB plus 2 GB per MB of source; compiling and simulating locally needs far less."""
     size_mb = sum(p.stat().st_size for p in firmware.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
-    if step in ("csim", "rtlsim"):
+    if step in ("csim", "rtlsim", "hwtest"):  # hwtest: the hardware manager, not an HLS tool
         return int(min(16, 2 + math.ceil(size_mb)) * GiB)
     want = 8 + 2 * size_mb
     return int(min(128, 4 * math.ceil(want / 4)) * GiB)  # whole 4 GB steps
 
 
 def package(
-    project, model: str | None, step: str, memory: str | None, timeout: str | None, check_tools: bool
+    project,
+    model: str | None,
+    step: str,
+    memory: str | None,
+    timeout: str | None,
+    check_tools: bool,
+    extra: dict[str, Path] | None = None,
+    board: str | None = None,
 ) -> tuple[Path, dict]:
-    """Pack the firmware of a project's model version for a step; returns (archive, submit fields)."""
+    """Pack the firmware of a project's model version for a step; returns (archive, submit fields).
+    `extra`: more directories to pack (archive prefix -> directory), e.g. hwtest's bitstream; `board`:
+    the board the job asks for, if not the project's."""
     check_step(step)
     fw = project.firmware_dir(model)
     if not fw.is_dir():
         raise L1mlError(f"no firmware at {fw}; run `l1ml convert --project {project.path}` first")
     try:
-        steps.plan(step, fw, None)  # the project must have what the step needs
+        if step in BOARD_STEPS:  # planned on the worker that holds the board; the vectors are checked here
+            hwtest.vectors(fw)
+        else:
+            steps.plan(step, fw, None)  # the project must have what the step needs
     except ToolNotFound:
         if check_tools:
             raise
@@ -50,12 +63,12 @@ def package(
         "timeout": parse_duration(timeout or project.synth.timeout),
         "project": project.name,
         "model": fw.name,
-        "board": project.firmware.board,
+        "board": board or project.firmware.board,
     }
     SubmitParams(**fields)  # checked before anything is packed
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
-    archive.pack(fw, Path(tmp), _headers_for(step, fw))
+    archive.pack(fw, Path(tmp), {**_headers_for(step, fw), **(extra or {})})
     return Path(tmp), fields
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from l1ml.errors import L1mlError
 
 STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "ysynth", "emulate")  # ysynth: l1ml/rtl/queue.py; emulate: l1ml/rates/split.py
+STEPS += ("hwtest",)  # a test on an attached board: l1ml/synth/hwtest.py
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED = "succeeded", "failed", "oom", "timeout", "cancelled"
@@ -88,6 +89,7 @@ class Job:
     handle: dict = field(default_factory=dict)  # the dispatcher's own record (pid, pgid, or a batch job id)
     commands: list = field(default_factory=list)  # recorded before they run
     pending: str = ""  # while `running`: where the run still waits in a batch system's queue
+    device: str = ""  # while `running` a board step: the attached board it holds (l1ml.synth.boards)
 
     @property
     def finished(self) -> bool:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from l1ml.errors import L1mlError
+from l1ml.synth.boards import BOARD_STEPS
 from l1ml.synth.job import STEPS
 
 MAX_MEMORY = 2**50  # 1 PiB: past any build host, and far inside SQLite's 64-bit integers
@@ -85,6 +86,8 @@ class SubmitParams:
                         else " or spaces (a name, not a path)"
                     )
                 )
+        if self.step in BOARD_STEPS and not self.board:
+            raise BadParameter(f"step {self.step} runs on an attached board: name one (board, e.g. vu9p)")
         if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
             raise BadParameter(
                 f"submission key {_show(self.key)} must be up to 64 letters, digits, '_' or '-'"

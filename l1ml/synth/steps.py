@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
+from l1ml.synth.hwtest import ARTIFACTS as HWTEST_ARTIFACTS
+from l1ml.synth.hwtest import plan_hwtest
 from l1ml.synth.job import check_step
 
 HLS_DIRS = ("hls4ml", "conifer_hls", ".")
@@ -42,6 +44,7 @@ ARTIFACTS = {
     "ysynth": ("**/resources.json", "**/stat.txt", "**/ltp.txt", "**/synth.ys", "**/ghdl_synth.v"),
 }
 ARTIFACTS["rtlsim"] += ("rtl/tb/rtl_outputs.hex", "rtl/tb/rtlsim.json")  # a network's Verilator run
+ARTIFACTS.update(hwtest=HWTEST_ARTIFACTS, vsynth=ARTIFACTS["vsynth"] + ("**/*.bit", "**/*.ltx"))  # hwtest.py
 
 
 @dataclass
@@ -260,6 +263,8 @@ def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
 
 def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     check_step(step)
+    if step == "hwtest":  # a test on an attached board: l1ml/synth/hwtest.py
+        return plan_hwtest(src, tools)
     if step == "emulate":
         from l1ml.rates.split import plan_emulate  # its own module: the queue only routes to it
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.synth.boards import device_for, free_boards, takeable
 from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, Job, shown
 
 SCHEMA = """
@@ -59,7 +60,9 @@ ADDED_COLUMNS = (
     ("disk", "INTEGER NOT NULL DEFAULT 0"),  # bytes its work dir and results keep once finished
     ("fetched_at", "REAL"),
     ("purged_at", "REAL"),  # when gc deleted its work dir and results
+    ("device", "TEXT NOT NULL DEFAULT ''"),  # the attached board a board step's run holds (l1ml.synth.boards)
 )
+WORKER_COLUMNS = (("boards", "TEXT NOT NULL DEFAULT '[]'"),)  # [[name, device], ...] it declares
 # One job per (user, key): a retried submission finds the job its first try made.
 KEY_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(user, submit_key) WHERE submit_key != ''"
 
@@ -75,11 +78,11 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     return Job.from_dict(d)
 
 
-_LIGHT = "SELECT id, user, step, memory, priority, submitted_at, worker FROM jobs WHERE state=?"
+_LIGHT = "SELECT id, user, step, memory, priority, submitted_at, worker, board FROM jobs WHERE state=?"
 
 
 def _light(row: tuple, state: str) -> Job:
-    i, user, step, memory, priority, submitted, worker = row
+    i, user, step, memory, priority, submitted, worker, board = row
     return Job(
         id=i,
         user=user,
@@ -89,6 +92,7 @@ def _light(row: tuple, state: str) -> Job:
         priority=priority,
         submitted_at=submitted,
         worker=worker,
+        board=board,
     )
 
 
@@ -134,6 +138,10 @@ class Store:
                 if name not in have:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
             db.execute(KEY_INDEX)
+            have = {r[1] for r in db.execute("PRAGMA table_info(workers)")}
+            for name, definition in WORKER_COLUMNS:
+                if name not in have:
+                    db.execute(f"ALTER TABLE workers ADD COLUMN {name} {definition}")
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread and per process: sqlite3 connections must not cross fork or threads.
@@ -300,9 +308,14 @@ class Store:
         return [dict(r) for r in self._conn().execute(sql, () if job_id is None else (job_id,))]
 
     def claim(
-        self, worker: str, budget: int, pick: Callable[[list[Job], list[Job], int, int, float], Job | None]
+        self,
+        worker: str,
+        budget: int,
+        pick: Callable[[list[Job], list[Job], int, int, float], Job | None],
+        boards: tuple[tuple[str, str], ...] = (),
     ) -> Job | None:
-        """Take the job `pick` chooses from the queue, given this worker's free memory. One transaction."""
+        """Take the job `pick` chooses from the queue, given this worker's free memory and its attached
+        `boards` ((name, device), ...) that no running job holds. One transaction: a board goes to one job."""
         now = time.time()
         conn = self._conn()
         # Without the write lock: most rounds of a busy worker find nothing that fits, and stop here.
@@ -319,14 +332,18 @@ class Store:
                 return None
             running = [_light(r, RUNNING) for r in db.execute(_LIGHT, (RUNNING,))]
             used = sum(j.memory for j in running if j.worker == worker)
-            job = pick(queued, running, budget - used, budget, now)
+            free = free_boards(boards, self._held_devices(db))
+            # A job whose board this worker cannot offer now is not its to take, nor to wait for.
+            job = pick([j for j in queued if takeable(j, free)], running, budget - used, budget, now)
             if job is None:
                 return None
+            device = device_for(job, free)
             attempt = db.execute("SELECT attempts FROM jobs WHERE id=?", (job.id,)).fetchone()[0] + 1
             db.execute(
                 "UPDATE jobs SET state=?, worker=?, attempts=?, started_at=?, ended_at=NULL, lease_until=?,"
-                " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]', pending='' WHERE id=? AND state=?",
-                (RUNNING, worker, attempt, now, now + self.lease, job.id, QUEUED),
+                " exit_code=NULL, peak_memory=NULL, handle='{}', commands='[]', pending='', device=?"
+                " WHERE id=? AND state=?",
+                (RUNNING, worker, attempt, now, now + self.lease, device, job.id, QUEUED),
             )
             db.execute(
                 "INSERT INTO runs (job_id, attempt, worker, memory, started_at) VALUES (?,?,?,?,?)",
@@ -399,14 +416,17 @@ class Store:
                 (where, time.time(), where),
             )
 
-    def heartbeat(self, worker: str, host: str, pid: int, budget: int) -> set[int]:
+    def heartbeat(
+        self, worker: str, host: str, pid: int, budget: int, boards: tuple[tuple[str, str], ...] = ()
+    ) -> set[int]:
         """Extend the leases of this worker's jobs; returns the ids it still holds."""
         now = time.time()
         with self.tx() as db:
             db.execute(
-                "INSERT INTO workers (id, host, pid, budget, seen_at) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget",
-                (worker, host, pid, budget, now),
+                "INSERT INTO workers (id, host, pid, budget, seen_at, boards) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET seen_at=excluded.seen_at, budget=excluded.budget,"
+                " boards=excluded.boards",
+                (worker, host, pid, budget, now, json.dumps([list(b) for b in boards])),
             )
             # A lapsed lease is still ours until someone requeues the job (which clears `worker`), so a
             # worker that stalled for a moment keeps its jobs rather than killing them itself.
@@ -515,15 +535,33 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    @staticmethod
+    def _held_devices(db) -> dict[str, int]:
+        """device -> the running job that holds it."""
+        rows = db.execute("SELECT device, id FROM jobs WHERE state=? AND device!=''", (RUNNING,))
+        return {r[0]: r[1] for r in rows}
+
+    def live_boards(self) -> list[tuple[str, str]]:
+        """(name, device) of the boards the workers that heartbeated within two leases declare."""
+        rows = self._conn().execute(
+            "SELECT boards FROM workers WHERE seen_at>?", (time.time() - 2 * self.lease,)
+        )
+        return [(n, d) for r in rows for n, d in json.loads(r[0])]
+
     def describe(self, jobs: list[Job]) -> list[dict]:
         """Jobs as the clients see them: queued ones say why they wait when no worker can take them."""
+        from l1ml.synth import boards
         from l1ml.synth.scheduler import waiting_reason
 
         budgets = self.live_budgets() if any(j.state == QUEUED for j in jobs) else []
+        board_jobs = any(j.state == QUEUED and boards.needs_board(j) for j in jobs)
+        attached = self.live_boards() if board_jobs else []
+        held = self._held_devices(self._conn()) if board_jobs else {}
         out = []
         for j in jobs:
             state, where = shown(j)
-            out.append({**j.to_dict(), "state": state, "where": where, "reason": waiting_reason(j, budgets)})
+            reason = boards.waiting_reason(j, attached, held) or waiting_reason(j, budgets)
+            out.append({**j.to_dict(), "state": state, "where": where, "reason": reason})
         return out
 
     def workers(self) -> list[dict]:

@@ -19,7 +19,8 @@ from pathlib import Path
 import psutil
 
 from l1ml.errors import L1mlError
-from l1ml.synth import archive, scheduler, steps
+from l1ml.synth import archive, hwtest, scheduler, steps
+from l1ml.synth.boards import needs_board
 from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, Pending, get_dispatcher
 from l1ml.synth.job import CANCELLED, FAILED, Job
 from l1ml.synth.reports import board_resources, summarize
@@ -76,10 +77,12 @@ class Worker:
         max_jobs: int = 0,
         poll: float = 0.2,
         dispatcher: Dispatcher | None = None,
+        boards: tuple[tuple[str, str], ...] = (),
     ):
         self.settings = settings
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
         self.budget = budget
+        self.boards = boards  # (name, device) attached here: l1ml.synth.boards
         self.max_jobs = max_jobs or 1_000_000
         self.poll_s = poll
         self.dispatcher = dispatcher or get_dispatcher(settings)
@@ -154,6 +157,7 @@ class Worker:
             with open(log, "a") as f:
                 f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
+            hwtest.attach(wdir / "src", job)  # a board step learns which device it holds
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
             for rel, text in plan.files.items():
                 (wdir / "src" / rel).write_text(text)
@@ -186,6 +190,7 @@ class Worker:
     def complete(self, job: Job, out: Outcome) -> None:
         src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
         drop_escaping_links(src)  # before anything of the worker's reads a file the job left
+        out = hwtest.explain(src, job, out)  # a board's mismatch names its event and output
         try:
             summary = summarize(src, job.step, board_resources(job.board))
         except Exception as exc:  # a report we cannot read must not lose the job's outcome
@@ -237,7 +242,7 @@ class Worker:
         now = time.time()
         if now - self.last_beat >= self.settings.lease / 4:  # each heartbeat is a write transaction
             self.last_beat = now
-            self.held = self.store.heartbeat(self.id, self.host, os.getpid(), self.budget)
+            self.held = self.store.heartbeat(self.id, self.host, os.getpid(), self.budget, self.boards)
             for job_id in list(self.active):
                 job = self.active[job_id]
                 if job_id not in self.held:  # another worker requeued or adopted it: stop following it
@@ -267,7 +272,7 @@ class Worker:
             else:
                 self.active.pop(job_id)
         while not self.stopping and len(self.active) < self.max_jobs:
-            job = self.store.claim(self.id, self.budget, scheduler.pick)
+            job = self.store.claim(self.id, self.budget, scheduler.pick, self.boards)
             if job is None:
                 break
             self.held.add(job.id)
@@ -280,7 +285,10 @@ class Worker:
 
         if self.active:
             return False
-        return not any(j.memory <= self.budget for j in self.store.list(states=(QUEUED,)))
+        return not any(
+            j.memory <= self.budget and (not needs_board(j) or any(n == j.board for n, _ in self.boards))
+            for j in self.store.list(states=(QUEUED,))
+        )
 
     def run(self, until=None) -> None:
         """Loop until SIGTERM/SIGINT (or until() is true); then stop running jobs and requeue them."""

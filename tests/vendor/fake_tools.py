@@ -1,6 +1,13 @@
 """Fake vendor tools for tests, the way edalize tests its tool flows: executables named like the real ones
-(vitis_hls, vitis-run, vivado_hls, vivado) that record their argv, cwd and the Tcl they were given, then
-write the real Vivado 2020.1 reports from ../shared/fixtures/vendor-reports/ where the real tool would.
+(vitis_hls, vitis-run, vivado_hls, vivado, vivado_lab) that record their argv, cwd and the Tcl they were
+given, then write the real Vivado 2020.1 reports from ../shared/fixtures/vendor-reports/ where the real tool
+would.
+
+A hardware-manager script (one that calls open_hw_manager, as l1ml's hwtest program.tcl does) makes vivado
+or vivado_lab act as a board: it checks the script connects, programs an existing bitstream and streams
+every event of its inputs file, and answers each event with the line of expected.hex beside the script
+(the outputs a correct board gives). `board_file` in install()'s config names a JSON file read at each call:
+{"corrupt": [event, word]} flips the lowest bit of that output word, {"delay": seconds} holds the board.
 
 They read the Tcl as data, only as far as the build scripts of hls4ml and conifer need: the `array set opt`
 defaults, the option files the script sources (build_opt.tcl, project.tcl, hls_parameters.tcl), `::argv`
@@ -60,10 +67,12 @@ sys.exit(main({tool!r}, {config!r}))
 """
 
 
-def install(bin_dir: Path, tools, log: Path, fixtures: Path = FIXTURES) -> Path:
+def install(
+    bin_dir: Path, tools, log: Path, fixtures: Path = FIXTURES, board_file: Path | None = None
+) -> Path:
     """Write executables for `tools` into bin_dir; each appends one JSON line per call to `log`."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    config = {"log": str(log), "fixtures": str(fixtures)}
+    config = {"log": str(log), "fixtures": str(fixtures), "board_file": str(board_file or "")}
     for tool in tools:
         if tool not in TOOLS:
             raise ValueError(f"no fake for {tool!r}; known: {', '.join(TOOLS)}")
@@ -226,9 +235,15 @@ def _vivado(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
         raise Reject(f"can't open file {script}")
     _record(config, tool, argv, cwd, script)
     text = path.read_text()
+    if "open_hw_manager" in text:
+        return _board(tool, text, cwd, config)
+    if tool == "vivado_lab":
+        raise Reject("Vivado Lab Edition has the hardware manager only; it cannot synthesise")
     sdir = path.parent
     texts = [text] + [(sdir / n).read_text() for n in _sourced(text) if (sdir / n).is_file()]
     variables = _variables(texts)
+    for out in re.findall(r"write_bitstream\s+(?:-force\s+)?(\S+)", text):
+        (cwd / _subst(out, variables)).write_bytes(b"\x00\x09\x0f\xf0 bitstream written by the fake vivado\n")
     for src in re.findall(r"add_files\s+(\S+)", text):
         if not (cwd / _subst(src, variables)).exists():
             print(f"ERROR: [Vivado 12-172] File or Directory '{src}' does not exist", file=sys.stderr)
@@ -238,7 +253,39 @@ def _vivado(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
     return 0
 
 
-TOOLS = {"vitis_hls": _hls, "vivado_hls": _hls, "vitis-run": _hls, "vivado": _vivado}
+def _board(tool: str, text: str, cwd: Path, config: dict) -> int:
+    """The hardware manager with a board that answers what a correct design answers (see the docstring)."""
+    import time
+
+    for command in ("connect_hw_server", "open_hw_target", "program_hw_devices", "PROGRAM.FILE"):
+        if command not in text:
+            raise Reject(f"a hardware-manager script without {command} programs no board")
+    v = _variables([text])
+    bit = cwd / v.get("bitstream", "")
+    if not v.get("bitstream") or not bit.is_file() or bit.stat().st_size == 0:
+        print(f"ERROR: [Labtools 27-3165] End of startup status: LOW; no bitstream {bit}", file=sys.stderr)
+        return 1
+    board = json.loads(Path(config["board_file"]).read_text()) if config.get("board_file") else {}
+    time.sleep(board.get("delay", 0))
+    inputs = [ln.split() for ln in (cwd / v["inputs_file"]).read_text().splitlines() if ln.strip()]
+    expected = [ln.split() for ln in (cwd / "expected.hex").read_text().splitlines() if ln.strip()]
+    if len(inputs) != len(expected):
+        print(f"ERROR: fake board: {len(inputs)} input events, {len(expected)} expected", file=sys.stderr)
+        return 1
+    corrupt = board.get("corrupt")
+    with open(cwd / v["outputs_file"], "w") as out:
+        for event, (words_in, words_out) in enumerate(zip(inputs, expected, strict=True)):
+            if len(words_in) != int(v["words_in"]) or len(words_out) != int(v["words_out"]):
+                print(f"ERROR: hwtest: event {event} has {len(words_in)} input words", file=sys.stderr)
+                return 1
+            if corrupt and corrupt[0] == event:
+                words_out[corrupt[1]] = f"{int(words_out[corrupt[1]], 16) ^ 1:08X}"
+            out.write(" ".join(words_out) + "\n")
+    print(f"hwtest: streamed {len(inputs)} events through the fake board")
+    return 0
+
+
+TOOLS = {"vitis_hls": _hls, "vivado_hls": _hls, "vitis-run": _hls, "vivado": _vivado, "vivado_lab": _vivado}
 
 
 def main(tool: str, config: dict) -> int:
