@@ -156,6 +156,7 @@ class Worker:
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
             for rel, text in plan.files.items():
+                (wdir / "src" / rel).parent.mkdir(parents=True, exist_ok=True)  # e.g. oneAPI's build/
                 (wdir / "src" / rel).write_text(text)
             script = wdir / "run.sh"
             script.write_text(plan.script())

@@ -241,6 +241,22 @@ def _vivado(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
 TOOLS = {"vitis_hls": _hls, "vivado_hls": _hls, "vitis-run": _hls, "vivado": _vivado}
 
 
+def _backend(name: str):
+    """A tool of hls4ml's other backends, defined in fake_backends.py (imported late: it imports this)."""
+
+    def run(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
+        from fake_backends import BACKEND_TOOLS
+
+        return BACKEND_TOOLS[name](tool, argv, cwd, config)
+
+    return run
+
+
+TOOLS.update(
+    {t: _backend(t) for t in ("catapult", "i++", "i++ testbench", "quartus_sh", "make", "cmake", "shls", "icpx")}
+)
+
+
 def main(tool: str, config: dict) -> int:
     argv = sys.argv[1:]
     try:

@@ -1,0 +1,160 @@
+"""The queue's csynth/cosim/vsynth for hls4ml's Catapult and Quartus projects against hls4ml's own build(),
+with fake tools on PATH (tests/vendor/fake_tools.py, fake_backends.py): the job must issue exactly the
+commands build() issues, in the same directories, and its fetched summary must hold the figures of the
+hand-written reports (tests/backends/fixtures/) the fakes leave behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from backends_helpers import project
+from fake_backends import BACKEND_TOOLSETS
+from fake_tools import comparable, install, read_calls
+
+pytestmark = pytest.mark.slow
+
+STEPS = ("csynth", "cosim", "vsynth")
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory):
+    """hls4ml projects as `l1ml convert` writes them, for a tiny QKeras network with one input and one
+    output (hls4ml's Quartus testbench takes no more)."""
+    pytest.importorskip("hls4ml")
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from tensorflow import keras
+
+    from l1ml.firmware.boards import project_board
+    from l1ml.firmware.hls4ml import build
+
+    base = tmp_path_factory.mktemp("backends")
+    q = quantized_bits(8, 3, alpha=1)
+    inp = keras.Input((4,), name="in")
+    h = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="d1")(inp)
+    h = QActivation(quantized_relu(8, 3), name="r1")(h)
+    model = keras.Model(inp, QDense(1, kernel_quantizer=q, bias_quantizer=q, name="d2")(h))
+    out = {}
+    for backend in ("Catapult", "Quartus"):
+        prj = project(base / backend, backend, name=f"net{backend.lower()}")
+        fw = prj.firmware_dir("v1")
+        build(model, prj, project_board(prj), fw / "hls4ml", "ap_fixed<16,6>")
+        (fw / "manifest.json").write_text('{"kind": "dense_ae"}\n')
+        out[backend] = prj
+    return out
+
+
+LIBRARY_BUILD = (
+    "import json, sys, hls4ml\n"
+    "m = hls4ml.converters.link_existing_project(sys.argv[1])\n"
+    "m.config.config['OutputDir'] = sys.argv[1]  # the copy, not where it was converted\n"
+    "try:\n"
+    "    m.build(**json.loads(sys.argv[2]))\n"
+    "except Exception as exc:  # its report reader, after the commands: not what is compared here\n"
+    "    print('report:', type(exc).__name__, exc)\n"
+)
+
+
+def _library_calls(backend: str, fw: Path, step: str, tmp: Path) -> list[dict]:
+    """hls4ml's own build() on a copy of the firmware, with only the fakes and the system on PATH."""
+    from l1ml.backends.queue import build_kwargs
+
+    copy = tmp / f"lib-{backend}-{step}"
+    shutil.copytree(fw, copy)
+    log = tmp / f"lib-{backend}-{step}.jsonl"
+    bin_dir = install(tmp / f"bin-lib-{backend}-{step}", BACKEND_TOOLSETS[backend], log)
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    r = subprocess.run(
+        [sys.executable, "-c", LIBRARY_BUILD, str(copy / "hls4ml"), json.dumps(build_kwargs(backend, step))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    return comparable(read_calls(log), copy)
+
+
+EXPECTED = {
+    # tests/backends/fixtures/catapult: rtl.rpt's Design Total, the Vivado reports, at the 4.166667 ns clock
+    "Catapult": {
+        "latency": {"best_cycles": 9, "worst_cycles": 9, "best_ns": 37.5, "worst_ns": 37.5},
+        "interval": {"min": 1, "max": 1},
+        "vsynth": {"LUT": 3120, "FF": 1874, "BRAM_18K": 2, "DSP": 41},
+        "estimated_ns": 3.35,  # 4.166667 - WNS 0.817
+    },
+    # tests/backends/fixtures/quartus: the testbench's latency 24..27 cycles, II 1; i++ estimates; the fit
+    "Quartus": {
+        "latency": {
+            "best_cycles": 24,
+            "worst_cycles": 27,
+            "best_ns": 100.0,
+            "worst_ns": 112.5,
+            "average_cycles": 25.5,
+        },
+        "interval": {"min": 1, "max": 1},
+        "csynth": {"ALUT": 6862, "FF": 5912, "RAM": 0, "DSP": 20, "MLAB": 0},
+        "vsynth": {"ALM": 3981.5, "REG": 7120, "DSP": 20, "RAM": 0, "MLAB": 12},
+        "estimated_ns": 3.48,  # Fmax 287.36 MHz
+    },
+}
+
+
+@pytest.mark.parametrize("backend", ["Catapult", "Quartus"])
+def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_path, procs, monkeypatch):
+    from synth_helpers import settings, submit_local, wait_state
+
+    from l1ml.synth.client import LocalClient
+
+    (tmp_path / "calls").mkdir()
+    log = tmp_path / "calls" / "queue.jsonl"
+    bin_dir = install(tmp_path / "bin", BACKEND_TOOLSETS[backend], log)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}")
+    (tmp_path / "synth.toml").write_text(
+        f'sandbox_readable = ["{bin_dir}", "{Path(__file__).resolve().parents[1]}"]\n'
+        f'sandbox_writable = ["{tmp_path / "calls"}"]\n'
+    )
+    prj = firmware[backend]
+    fw = prj.firmware_dir("v1")
+    procs.worker("2G")
+    client = LocalClient(settings())
+    for step in STEPS:
+        before = len(read_calls(log))
+        jid = submit_local(prj.path, step=step, memory="1G", timeout="2m")["id"]
+        j = wait_state(jid, timeout=60)
+        assert j.state == "succeeded", (backend, step, j.reason)
+        queue_calls = read_calls(log)[before:]
+        src = Path(queue_calls[0]["cwd"]).resolve()
+        for _ in Path(j.commands[0]["cwd"]).parts:
+            src = src.parent
+        got = comparable(queue_calls, src)
+        want = _library_calls(backend, fw, step, tmp_path)
+        assert got == want, (backend, step)
+        tools = [c["tool"] for c in got]
+        if backend == "Catapult":
+            assert tools == ["catapult"]
+            assert ("vsynth=True" in got[0]["args"][-1]) == (step == "vsynth")
+        else:  # make runs the Makefile's i++, then build() runs the testbench i++ made
+            assert tools == ["make", "i++", "i++ testbench"]
+            assert ("--quartus-compile" in got[1]["args"]) == (step == "vsynth")
+
+        summary = json.loads((client.fetch(jid, tmp_path / "fetched") / "summary.json").read_text())
+        _assert_summary(backend, summary, step)
+
+
+def _assert_summary(backend: str, summary: dict, step: str) -> None:
+    want = EXPECTED[backend]
+    assert summary["step"] == step and summary["exit_code"] == 0 and summary["backend"] == backend
+    assert summary["latency"] == want["latency"] and summary["interval"] == want["interval"]
+    if "csynth" in want:
+        assert {k: v["used"] for k, v in summary["csynth"].items()} == want["csynth"]
+    if step == "vsynth":
+        assert {k: v["used"] for k, v in summary["vsynth"].items()} == want["vsynth"]
+        assert summary["clock"]["estimated_ns"] == pytest.approx(want["estimated_ns"], abs=1e-3)
+    else:
+        assert "vsynth" not in summary
