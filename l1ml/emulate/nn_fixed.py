@@ -224,7 +224,9 @@ def check_against_firmware(hm, hls_dir: Path) -> None:
     if not defines.is_file():
         raise L1mlError(f"{defines} not found; the hls4ml project in {hls_dir} is incomplete")
     written = {}
-    for m in re.finditer(r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>)\s+(\w+)\s*;", defines.read_text()):
+    # ac_fixed/ac_int: hls4ml's Catapult, Quartus and oneAPI backends (l1ml/backends/)
+    typedef = r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>|ac_fixed<[^;]*>|ac_int<[^;]*>)\s+(\w+)\s*;"
+    for m in re.finditer(typedef, defines.read_text()):
         written[m.group(2)] = re.sub(r"\s+", "", m.group(1))
     for layer in hm.get_layers():
         for v in [layer.get_output_variable(), *layer.weights.values()]:

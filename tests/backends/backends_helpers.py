@@ -42,3 +42,26 @@ def events(n: int = 300, seed: int = 1) -> np.ndarray:
 
 
 INPUT_PRECISION = "ap_fixed<12,12>"
+
+
+def model_version(prj, model) -> str:
+    """Write `model` as the project's model version v1, as training leaves it for `l1ml convert`:
+    deploy.h5, an identity preprocessing (hardware units as they are) and the manifest."""
+    import json
+
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.models.io import save_model
+
+    d = prj.models_dir / "v1"
+    d.mkdir(parents=True, exist_ok=True)
+    save_model(model, d / "deploy.h5")
+    Preprocessing.identity().save(d / "preprocessing.json")
+    man = {
+        "version": "v1",
+        "kind": "dense_ae",
+        "source": "train",
+        "deploy_file": "deploy.h5",
+        "preprocessing_file": "preprocessing.json",
+    }
+    (d / "manifest.json").write_text(json.dumps(man))
+    return "v1"

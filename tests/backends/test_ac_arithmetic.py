@@ -1,80 +1,80 @@
-"""Catapult and Quartus firmware (ac_fixed) against l1ml's batch emulator, bit for bit: the dense AE is
-converted by l1ml's own build(), its C++ compiled here with g++ and the ac_types headers hls4ml bundles
-(l1ml.firmware.hls4ml.compile_cached, as validation does), run on events, and compared at 0 LSB."""
+"""Catapult and Quartus firmware (ac_fixed) against l1ml's batch emulator, bit for bit: the dense AE model
+version is converted by `l1ml convert`'s own code (l1ml.firmware.convert), its C++ compiled here with g++
+and the ac_types headers hls4ml bundles (load_csim, as `l1ml validate` does), run on events, and compared
+with the emulator rebuilt from the firmware directory (emulate_arrays, as validation does) at 0 LSB."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from backends_helpers import INPUT_PRECISION, dense_ae, events, project
+from backends_helpers import dense_ae, events, model_version, project
 
 pytestmark = pytest.mark.slow
-
-
-def _firmware(tmp_path_factory, backend):
-    pytest.importorskip("hls4ml")
-    from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import CSim, build, compile_cached, top_name
-
-    prj = project(tmp_path_factory.mktemp(backend) / "p", backend)
-    out = prj.path / "hls4ml"
-    hls_model, _, _ = build(dense_ae(), prj, project_board(prj), out, INPUT_PRECISION)
-    name = top_name(prj)
-    lib, _ = compile_cached(out, name)
-    sizes = [int(v.size()) for v in hls_model.get_output_variables()]
-    return hls_model, CSim(lib, name, 57, sizes), out
 
 
 # Catapult in CI (~25 s to convert and compile); Quartus's compile of the same network takes ~50 s on a
 # loaded 2-core machine, so it runs with the extended tests.
 @pytest.fixture(scope="module", params=["Catapult", pytest.param("Quartus", marks=pytest.mark.extended)])
 def firmware(request, tmp_path_factory):
-    return request.param, *_firmware(tmp_path_factory, request.param)
+    pytest.importorskip("hls4ml")
+    from l1ml.firmware import convert
+    from l1ml.firmware.hls4ml import load_csim
 
-
-def _compare(hls_model, csim, x):
-    from l1ml.emulate.nn_fixed import NNEmulator
-
-    emu = NNEmulator(hls_model)
-    want = emu(x)
-    got = csim.predict(x)
-    return {name: (g, want[name]) for name, g in zip(emu.output_names, got, strict=True)}
+    backend = request.param
+    prj = project(tmp_path_factory.mktemp(backend) / "p", backend)
+    fw = convert(prj, model_version(prj, dense_ae()))
+    fw_dir = prj.firmware_dir("v1")
+    csim, _cached = load_csim(fw_dir, fw)
+    return backend, fw, fw_dir, csim
 
 
 def test_cpp_matches_the_emulator_at_0_lsb(firmware):
-    backend, hls_model, csim, out = firmware
-    # The project really is ac_fixed C++ for that backend, compiled with its bundled headers.
-    defines = (out / "firmware" / "defines.h").read_text()
+    from l1ml.emulate.nn_fixed import emulate_arrays
+
+    backend, fw, fw_dir, csim = firmware
+    assert fw["backend"] == backend and fw["emulator_refused"] is None and fw["csim_refused"] is None
+    # The project really is that backend's ac_fixed C++, compiled with its bundled headers.
+    defines = (fw_dir / "hls4ml" / "firmware" / "defines.h").read_text()
     assert "ac_fixed<" in defines and "ap_fixed<" not in defines
     x = events()
-    res = _compare(hls_model, csim, x)
-    for name, (got, want) in res.items():
-        assert got.shape == want.shape == (len(x), got.shape[1])
-        assert np.array_equal(got, want), (backend, name, int((got != want).sum()))
-    score = res[hls_model.outputs[-1]][0]
+    want = emulate_arrays(fw_dir / "hls4ml", x)
+    got = csim.predict(x)
+    for (name, w), g in zip(want.items(), got, strict=True):
+        assert g.shape == w.shape == (len(x), g.shape[1])
+        assert np.array_equal(g, w), (backend, name, int((g != w).sum()))
+    score = got[-1]
     assert np.unique(score).size > len(x) // 2  # the events exercise the network: scores differ
+    # The manifest says where hls4ml's ac_fixed type is not the precision asked for.
+    saved = json.loads((fw_dir / "manifest.json").read_text())
+    assert [w["layer"] for w in saved["ac_widened"]] == ["score_mask"]
 
 
 def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firmware, monkeypatch):
     """hls4ml writes the score's 1-bit pT mask ufixed<1,0> as ac_fixed<2,0,false>: one more fractional bit
     and a saturation limit of 0.75 instead of 0.5. The emulator computes in the written type; without that
-    rule (written_width as the precision says) the comparison above fails on every event's score."""
+    rule (written_width as the precision says) the comparison above fails on every event with an object."""
     from l1ml.backends import acfixed
+    from l1ml.emulate.nn_fixed import emulate_arrays
 
-    backend, hls_model, csim, _ = firmware
-    widened = acfixed.widened_layers(hls_model)
-    assert {(w["layer"], w["precision"], w["written"]) for w in widened} == {
-        ("score_mask", "ufixed<1,0>", "ac_fixed<2,0,false,AC_RND_CONV,AC_SAT>")
-    }
+    backend, fw, fw_dir, csim = firmware
+    assert fw["ac_widened"] == [
+        {
+            "layer": "score_mask",
+            "type": "result_t",
+            "precision": "ufixed<1,0>",
+            "written": "ac_fixed<2,0,false,AC_RND_CONV,AC_SAT>",
+        }
+    ]
     monkeypatch.setattr(acfixed, "written_width", lambda p: int(p.width))
     x = events(50)
-    res = _compare(hls_model, csim, x)
-    recon, score = (res[n] for n in hls_model.outputs)
-    assert np.array_equal(*recon)  # the reconstruction has no 1-bit type: unaffected
-    got, want = score
+    want = list(emulate_arrays(fw_dir / "hls4ml", x).values())
+    got = csim.predict(x)
+    assert np.array_equal(got[0], want[0])  # the reconstruction has no 1-bit type: unaffected
     present = x[:, 0] != 0
-    assert (got != want)[present].all()
+    assert (got[1] != want[1])[present].all()
     # ...by the mask's square, 0.75**2 / 0.5**2, wherever one object is present: a real, named difference.
     one = (x[:, ::3] != 0).sum(axis=1) == 1
     if one.any():
-        assert np.allclose(got[one] / want[one], 2.25, rtol=1e-3)
+        assert np.allclose(got[1][one] / want[1][one], 2.25, rtol=1e-3)
