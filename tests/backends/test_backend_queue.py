@@ -158,3 +158,57 @@ def _assert_summary(backend: str, summary: dict, step: str) -> None:
         assert summary["clock"]["estimated_ns"] == pytest.approx(want["estimated_ns"], abs=1e-3)
     else:
         assert "vsynth" not in summary
+
+
+def test_the_comparison_catches_a_different_command(firmware, tmp_path, monkeypatch):
+    """The check above can fail: a plan for other options differs from build()'s; the fakes refuse command
+    lines the real tools refuse; a missing tool fails the plan naming it, never a faked success."""
+    from l1ml.errors import L1mlError, ToolNotFound
+    from l1ml.synth.steps import plan
+
+    fw = firmware["Catapult"].firmware_dir("v1")
+    want = _library_calls("Catapult", fw, "csynth", tmp_path)
+    src = tmp_path / "src"
+    shutil.copytree(fw, src)
+    log = tmp_path / "plan.jsonl"
+    bin_dir = install(tmp_path / "bin-plan", BACKEND_TOOLSETS["Catapult"], log)
+    p = plan("cosim", src, {t: str(bin_dir / t) for t in BACKEND_TOOLSETS["Catapult"]})
+    subprocess.run(["bash", "-c", p.script()], cwd=src, check=True, capture_output=True)
+    got = comparable(read_calls(log), src)
+    assert got != want
+    assert got[0]["args"][:-1] == want[0]["args"][:-1]  # same tool and script...
+    assert "cosim=True" in got[0]["args"][-1] and "cosim=False" in want[0]["args"][-1]  # ...other options
+
+    hls = src / "hls4ml"
+    for argv in (
+        [bin_dir / "catapult", "-product", "ultra", "-f", "build_prj.tcl"],  # no -shell: the GUI
+        [bin_dir / "catapult", "-shell", "-f", "build_prj.tcl", "-file", "x"],  # an option it lacks
+        [bin_dir / "catapult", "-shell", "-f", "missing.tcl"],
+    ):
+        r = subprocess.run([str(a) for a in argv], cwd=hls, capture_output=True)
+        assert r.returncode == 2, argv
+    ipp = install(tmp_path / "bin-ipp", ["i++"], tmp_path / "ipp.jsonl") / "i++"
+    assert subprocess.run([str(ipp), "--bogus", "a.cpp"], cwd=hls, capture_output=True).returncode == 2
+    assert (
+        subprocess.run([str(ipp), "-march=Arria10", "none.cpp"], cwd=hls, capture_output=True).returncode == 1
+    )
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(ToolNotFound, match="needs catapult"):
+        plan("csynth", src, {})
+    qsrc = tmp_path / "qsrc"
+    shutil.copytree(firmware["Quartus"].firmware_dir("v1"), qsrc)
+    tools = {t: str(install(tmp_path / "bin-q", ["i++"], tmp_path / "q.jsonl") / t) for t in ("i++",)}
+    assert plan("csynth", qsrc, tools).commands[0]["argv"][1:] == [f"{_name(qsrc)}-fpga", "LOGGING_1=-v"]
+    with pytest.raises(ToolNotFound, match="needs quartus_sh"):
+        plan("vsynth", qsrc, tools)
+    # hls4ml writes no Quartus testbench for a model with two outputs (the dense AE): refused by name.
+    next((qsrc / "hls4ml").glob("*_test.cpp")).unlink()
+    with pytest.raises(L1mlError, match="backend 'Quartus': hls4ml wrote no .*_test.cpp"):
+        plan("csynth", qsrc, tools)
+
+
+def _name(src: Path) -> str:
+    from l1ml.backends.queue import project_name
+
+    return project_name(src / "hls4ml")
