@@ -9,6 +9,9 @@ holds a !keras_model tag), and names the figures honestly:
 
 - Catapult: Vivado's LUT/FF/DSP/BRAM_18K from the utilization report Catapult's Vivado flow writes;
   latency and throughput from the "Design Total" of Catapult's rtl.rpt (hls4ml's reader reads none).
+- oneAPI (icpx): csynth holds the early image's *estimates* (ALUT, FF, RAM, DSP, MLAB, with what the
+  device has); vsynth the Quartus fit (ALM, ALUT, REG, DSP, RAM, MLAB) and Fmax. Latency and II are the
+  worst loop's, from the HLS report (hls4ml's reader gives no best case: best_cycles stays null).
 - Quartus (Intel HLS, i++): csynth holds i++'s *estimates* (ALUT, FF, RAM, DSP, MLAB); vsynth holds the
   Quartus fit (ALM, REG, DSP, RAM blocks, MLAB) and its Fmax. Latency and II are the testbench
   simulation's min/max cycles.
@@ -71,6 +74,8 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
         return {"backend": backend, **catapult(d, board)}
     if backend == "Quartus":
         return {"backend": backend, **quartus(d)}
+    if backend == "oneAPI":
+        return {"backend": backend, **oneapi(d)}
     return {"backend": backend}
 
 
@@ -152,4 +157,42 @@ def quartus(d: Path) -> dict:
         out["clock"]["estimated_ns"] = round(1e3 / fmax, 3) if fmax else None
         out["vsynth"] = {k: _entry(rep[f"Quartus {k}"]) for k in ("ALM", "REG", "DSP", "RAM", "MLAB")}
         out["vsynth_label"] = "Quartus fit: ALMs, registers, DSP blocks, RAM blocks, MLABs"
+    return out
+
+
+ONEAPI_HLS = {"ALUT": "alut", "FF": "reg", "RAM": "ram", "DSP": "dsp", "MLAB": "mlab"}
+
+
+def oneapi(d: Path) -> dict:
+    from hls4ml.report.oneapi_report import parse_oneapi_report
+
+    if not any((d / "build").glob("*.prj")):
+        return {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        reps = parse_oneapi_report(str(d)) or {}  # it globs <dir>/*/*.prj: build/NAME.TARGET.prj
+    rep = next((r for r in reps.values() if r), {})
+    target = _num(_config_value(d, "ClockPeriod"))
+    loop = rep.get("Loop", {})
+    worst = _num(loop.get("worstLatency"))
+    out: dict = {"clock": {"target_ns": target, "estimated_ns": None}}
+    out["latency"] = _latency(None, int(worst) if worst is not None else None, target)
+    ii = _int(loop.get("worstII"))
+    out["interval"] = {"min": None, "max": ii}
+    hls = rep.get("HLS", {})
+    total, avail = hls.get("total", {}), hls.get("available", {})
+    out["csynth"] = {
+        k: _entry(total[v], available=_int(avail.get(v))) for k, v in ONEAPI_HLS.items() if v in total
+    }
+    for e in out["csynth"].values():
+        if e["available"] and e["used"] is not None:
+            e["percent"] = round(100.0 * e["used"] / e["available"], 2)
+    out["csynth_label"] = "oneAPI (icpx) HLS estimates: ALUTs, FFs, RAM blocks, DSPs, MLABs"
+    q = rep.get("Quartus")
+    if q:
+        fmax = _num(q.get("fmax"))
+        out["clock"]["fmax_mhz"] = fmax
+        out["clock"]["estimated_ns"] = round(1e3 / fmax, 3) if fmax else None
+        names = {"ALM": "alm", "ALUT": "alut", "REG": "reg", "DSP": "dsp", "RAM": "ram", "MLAB": "mlab"}
+        out["vsynth"] = {k: _entry(q[v]) for k, v in names.items() if v in q}
+        out["vsynth_label"] = "Quartus fit: ALMs, ALUTs, registers, DSP blocks, RAM blocks, MLABs"
     return out

@@ -17,36 +17,45 @@ from backends_helpers import project
 from fake_backends import BACKEND_TOOLSETS
 from fake_tools import comparable, install, read_calls
 
+from l1ml.backends.queue import ONEAPI_TARGETS
+
 pytestmark = pytest.mark.slow
 
 STEPS = ("csynth", "cosim", "vsynth")
 
 
-@pytest.fixture(scope="module")
-def firmware(tmp_path_factory):
-    """hls4ml projects as `l1ml convert` writes them, for a tiny QKeras network with one input and one
-    output (hls4ml's Quartus testbench takes no more)."""
-    pytest.importorskip("hls4ml")
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
-    from tensorflow import keras
+class _Firmware(dict):
+    """hls4ml projects as `l1ml convert` writes them, converted on first use, for a tiny QKeras network
+    with one input and one output (hls4ml's Quartus testbench takes no more)."""
 
-    from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import build
+    def __init__(self, base: Path):
+        super().__init__()
+        self.base = base
 
-    base = tmp_path_factory.mktemp("backends")
-    q = quantized_bits(8, 3, alpha=1)
-    inp = keras.Input((4,), name="in")
-    h = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="d1")(inp)
-    h = QActivation(quantized_relu(8, 3), name="r1")(h)
-    model = keras.Model(inp, QDense(1, kernel_quantizer=q, bias_quantizer=q, name="d2")(h))
-    out = {}
-    for backend in ("Catapult", "Quartus"):
-        prj = project(base / backend, backend, name=f"net{backend.lower()}")
+    def __missing__(self, backend: str):
+        from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+        from tensorflow import keras
+
+        from l1ml.firmware.boards import project_board
+        from l1ml.firmware.hls4ml import build
+
+        q = quantized_bits(8, 3, alpha=1)
+        inp = keras.Input((4,), name="in")
+        h = QDense(3, kernel_quantizer=q, bias_quantizer=q, name="d1")(inp)
+        h = QActivation(quantized_relu(8, 3), name="r1")(h)
+        model = keras.Model(inp, QDense(1, kernel_quantizer=q, bias_quantizer=q, name="d2")(h))
+        prj = project(self.base / backend, backend, name=f"net{backend.lower()}")
         fw = prj.firmware_dir("v1")
         build(model, prj, project_board(prj), fw / "hls4ml", "ap_fixed<16,6>")
         (fw / "manifest.json").write_text('{"kind": "dense_ae"}\n')
-        out[backend] = prj
-    return out
+        self[backend] = prj
+        return prj
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory):
+    pytest.importorskip("hls4ml")
+    return _Firmware(tmp_path_factory.mktemp("backends"))
 
 
 LIBRARY_BUILD = (
@@ -77,7 +86,19 @@ def _library_calls(backend: str, fw: Path, step: str, tmp: Path) -> list[dict]:
         timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    return comparable(read_calls(log), copy)
+    return _norm(comparable(read_calls(log), copy), copy, bin_dir)
+
+
+def _norm(calls: list[dict], root: Path, bin_dir: Path) -> list[dict]:
+    """Arguments with the project's and the fakes' locations replaced (CMake writes absolute paths)."""
+    subs = [(str(Path(root).resolve()), "<root>"), (str(root), "<root>"), (str(bin_dir), "<bin>")]
+
+    def norm(a: str) -> str:
+        for old, new in subs:
+            a = a.replace(old, new)
+        return a
+
+    return [{**c, "args": [norm(a) for a in c["args"]]} for c in calls]
 
 
 EXPECTED = {
@@ -102,10 +123,22 @@ EXPECTED = {
         "vsynth": {"ALM": 3981.5, "REG": 7120, "DSP": 20, "RAM": 0, "MLAB": 12},
         "estimated_ns": 3.48,  # Fmax 287.36 MHz
     },
+    # tests/backends/fixtures/oneapi: the worst loop's latency 31 and II 1; the estimates; the Quartus fit
+    "oneAPI": {
+        "latency": {"best_cycles": None, "worst_cycles": 31, "best_ns": None, "worst_ns": 129.167},
+        "interval": {"min": None, "max": 1},
+        "csynth": {"ALUT": 4821, "FF": 5176, "RAM": 0, "DSP": 12, "MLAB": 0},
+        "vsynth": {"ALM": 2210.5, "ALUT": 3302, "REG": 4409, "DSP": 12, "RAM": 0, "MLAB": 7},
+        "estimated_ns": 2.424,  # Fmax 412.5 MHz
+    },
 }
 
 
-@pytest.mark.parametrize("backend", ["Catapult", "Quartus"])
+@pytest.mark.parametrize(
+    # oneAPI configures with the real CMake twice per step (~30 s more): with the extended tests
+    "backend",
+    ["Catapult", "Quartus", pytest.param("oneAPI", marks=pytest.mark.extended)],
+)
 def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_path, procs, monkeypatch):
     from synth_helpers import settings, submit_local, wait_state
 
@@ -132,13 +165,18 @@ def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_pat
         src = Path(queue_calls[0]["cwd"]).resolve()
         for _ in Path(j.commands[0]["cwd"]).parts:
             src = src.parent
-        got = comparable(queue_calls, src)
+        got = _norm(comparable(queue_calls, src), src, bin_dir)
         want = _library_calls(backend, fw, step, tmp_path)
         assert got == want, (backend, step)
         tools = [c["tool"] for c in got]
         if backend == "Catapult":
             assert tools == ["catapult"]
             assert ("vsynth=True" in got[0]["args"][-1]) == (step == "vsynth")
+        elif backend == "oneAPI":  # cmake .. and make <target> in build/; make runs icpx
+            assert tools[:2] == ["cmake", "make"] and got[1]["args"] == [ONEAPI_TARGETS[step]]
+            links = [c for c in got if c["tool"] == "icpx" and "-c" not in c["args"]]
+            assert links and any("-fsycl-link=early" in c["args"] for c in links) == (step == "csynth")
+            assert (tools[-1] == "icpx executable") == (step == "cosim")
         else:  # make runs the Makefile's i++, then build() runs the testbench i++ made
             assert tools == ["make", "i++", "i++ testbench"]
             assert ("--quartus-compile" in got[1]["args"]) == (step == "vsynth")

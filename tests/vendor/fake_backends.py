@@ -164,6 +164,80 @@ def _shim(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
     return subprocess.run([_real(tool), *argv], cwd=cwd).returncode
 
 
+def _icpx(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
+    """Intel's oneAPI compiler. Without -fsycl it is CMake probing the compiler: that is handed to g++ and
+    not recorded. SYCL compiles check their source and write an object; SYCL links write what icpx would:
+    an early image's reports (-fsycl-link=early), a simulation or hardware executable (the hardware one
+    only with Quartus on PATH, which icpx runs)."""
+    if "-fsycl" not in argv:
+        return subprocess.run(["g++", *argv], cwd=cwd).returncode
+    out, depfile, sources, objects, target = None, None, [], [], None
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a in ("-o", "-MT", "-MF"):
+            if not args:
+                raise Reject(f"{a} needs a value")
+            v = args.pop(0)
+            if a == "-o":
+                out = v
+            elif a == "-MF":
+                depfile = v
+        elif a.startswith("-Xstarget="):
+            target = a.split("=", 1)[1]
+        elif a.startswith("--") or a in ("-fsycl-unknown",):
+            raise Reject(f"unknown option {a!r}")
+        elif a.startswith("-"):
+            continue  # -fsycl, -fintelfpga, -Xs..., -qactypes, -W..., -D..., -I..., -MD, -O...
+        elif a.endswith((".cpp", ".cc", ".cxx")):
+            sources.append(a)
+        else:
+            objects.append(a)
+    _record(config, tool, argv, cwd, None)
+    if out is None:
+        raise Reject("no -o output")
+    if "-c" in argv:
+        for src in sources:
+            if not (cwd / src).is_file():
+                print(f"icpx: error: no such file or directory: '{src}'", file=sys.stderr)
+                return 1
+        (cwd / out).parent.mkdir(parents=True, exist_ok=True)
+        (cwd / out).write_text("fake object (a test)\n")
+        if "-MF" in argv:
+            (cwd / depfile).write_text(f"{out}: {' '.join(sources)}\n")
+        return 0
+    for o in objects:
+        if not (cwd / o).is_file():
+            print(f"icpx: error: no such file or directory: '{o}'", file=sys.stderr)
+            return 1
+    hardware, simulation = "-Xshardware" in argv, "-Xssimulation" in argv
+    if (hardware or simulation) and not target:
+        raise Reject("-Xshardware/-Xssimulation need -Xstarget=<device>")
+    early = "-fsycl-link=early" in argv
+    if hardware and not early and shutil.which("quartus_sh") is None:
+        print("Error: Quartus Prime compile needs quartus_sh on PATH", file=sys.stderr)
+        return 1
+    fx = BACKEND_FIXTURES / "oneapi"
+    if hardware or simulation:
+        rep = cwd / f"{out}.prj" / "reports" / "resources" / "json"
+        rep.mkdir(parents=True, exist_ok=True)
+        for f in ("summary.ndjson", "loop_attr.ndjson"):
+            shutil.copy(fx / f, rep / f)
+        quartus = "quartus.ndjson" if hardware and not early else "quartus_tbd.ndjson"
+        shutil.copy(fx / quartus, rep / "quartus.ndjson")
+    exe = cwd / out
+    exe.write_text(
+        SCRIPT.format(python=sys.executable, here=str(HERE), tool="icpx executable", config=config)
+    )
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return 0
+
+
+def _icpx_executable(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
+    _record(config, tool, [f"./{Path(sys.argv[0]).name}", *argv], cwd, None)
+    return 0
+
+
 SHLS_COMMANDS = ("clean", "sw_compile", "hw", "cosim", "rtl_synth", "fpga", "soc_sw_compile")
 
 
@@ -191,10 +265,13 @@ BACKEND_TOOLS = {
     "make": _shim,
     "cmake": _shim,
     "shls": _shls,
+    "icpx": _icpx,
+    "icpx executable": _icpx_executable,
 }
 # Tool sets of installations: what a build host has on PATH for each backend.
 BACKEND_TOOLSETS = {
     "Catapult": ("catapult", "vivado"),
     "Quartus": ("i++", "quartus_sh", "make"),
     "Libero": ("shls",),
+    "oneAPI": ("icpx", "cmake", "make", "quartus_sh"),
 }

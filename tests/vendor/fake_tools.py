@@ -253,7 +253,7 @@ def _backend(name: str):
 
 
 TOOLS.update(
-    {t: _backend(t) for t in ("catapult", "i++", "i++ testbench", "quartus_sh", "make", "cmake", "shls", "icpx")}
+    {t: _backend(t) for t in ("catapult", "i++", "i++ testbench", "quartus_sh", "make", "cmake", "shls", "icpx", "icpx executable")}
 )
 
 
