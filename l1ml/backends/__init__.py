@@ -34,6 +34,7 @@ class Backend:
         check_board(self, board)
         kw = {"part": board.part, "clock_period": board.clock_period_ns}
         if self.name == "Libero":
+            libero_writer_works()
             kw["smarthls_path"] = smarthls_path()
             kw["namespace"] = namespace
             kw["write_weights_txt"] = False
@@ -109,7 +110,25 @@ def check_board(b: Backend, board) -> None:
         raise ConfigError(
             f"backend '{b.name}' targets {b.vendor} FPGAs, but board '{board.name}' is part {board.part} "
             f"({got}); set [firmware] board to a {b.vendor} board"
-            + (" (e.g. agilex7 or arria10)" if b.vendor == "intel" else "")
+            + {"intel": " (e.g. agilex7 or arria10)", "microchip": " (e.g. mpf300)"}.get(b.vendor, "")
+        )
+
+
+def libero_writer_works() -> None:
+    """hls4ml 1.3.0's Libero writer copies templates/libero/build_lib.sh, which its wheel does not ship:
+    every Libero conversion fails at the end of writing. Refuse before any slow step, naming the file."""
+    from pathlib import Path
+
+    import hls4ml
+
+    missing = Path(hls4ml.__file__).parent / "templates" / "libero" / "build_lib.sh"
+    if not missing.is_file():
+        from l1ml.emulate.fixed import UnsupportedError
+
+        raise UnsupportedError(
+            f"backend 'Libero': hls4ml {hls4ml.__version__}'s Libero writer needs {missing}, which its "
+            "package does not ship, so it cannot write a Libero project; use another backend or an hls4ml "
+            "that ships it"
         )
 
 

@@ -12,6 +12,8 @@ holds a !keras_model tag), and names the figures honestly:
 - oneAPI (icpx): csynth holds the early image's *estimates* (ALUT, FF, RAM, DSP, MLAB, with what the
   device has); vsynth the Quartus fit (ALM, ALUT, REG, DSP, RAM, MLAB) and Fmax. Latency and II are the
   worst loop's, from the HLS report (hls4ml's reader gives no best case: best_cycles stays null).
+- Libero (SmartHLS): latency and II from the co-simulation's per-call figures; resources under
+  SmartHLS's own names (4LUT, DFF, uSRAM, LSRAM, Math) from RTL synthesis; the achieved period.
 - Quartus (Intel HLS, i++): csynth holds i++'s *estimates* (ALUT, FF, RAM, DSP, MLAB); vsynth holds the
   Quartus fit (ALM, REG, DSP, RAM blocks, MLAB) and its Fmax. Latency and II are the testbench
   simulation's min/max cycles.
@@ -76,7 +78,7 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
         return {"backend": backend, **quartus(d)}
     if backend == "oneAPI":
         return {"backend": backend, **oneapi(d)}
-    return {"backend": backend}
+    return {"backend": backend, **libero(d)}
 
 
 def catapult(d: Path, board: dict | None = None) -> dict:
@@ -195,4 +197,40 @@ def oneapi(d: Path) -> dict:
         names = {"ALM": "alm", "ALUT": "alut", "REG": "reg", "DSP": "dsp", "RAM": "ram", "MLAB": "mlab"}
         out["vsynth"] = {k: _entry(q[v]) for k, v in names.items() if v in q}
         out["vsynth_label"] = "Quartus fit: ALMs, ALUTs, registers, DSP blocks, RAM blocks, MLABs"
+    return out
+
+
+def _first_number(text) -> float | None:
+    m = re.search(r"[-+]?\d+(?:\.\d+)?", str(text or ""))
+    return float(m.group(0)) if m else None
+
+
+def libero(d: Path) -> dict:
+    from hls4ml.report.libero_report import parse_libero_report
+
+    if not (d / "hls_output" / "reports" / "summary.results.rpt").is_file():
+        return {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        rep = parse_libero_report(str(d)) or {}
+    target = _num(_config_value(d, "ClockPeriod"))
+    out: dict = {"clock": {"target_ns": target, "estimated_ns": None}}
+    sim = rep.get("Simulation Result", {})
+    lat = [_first_number(v) for v in str(sim.get("Call Latency (min/max/avg)", "")).split("/")]
+    ii = [_first_number(v) for v in str(sim.get("Call II (min/max/avg)", "")).split("/")]
+    best, worst = (int(lat[0]), int(lat[1])) if len(lat) == 3 and None not in lat else (None, None)
+    out["latency"] = _latency(best, worst, target)
+    out["interval"] = {"min": int(ii[0]), "max": int(ii[1])} if len(ii) == 3 and None not in ii else {}
+    if not out["interval"]:
+        out["interval"] = {"min": None, "max": None}
+    timing = rep.get("Timing Result", {})
+    if "Period" in timing:
+        out["clock"]["estimated_ns"] = _first_number(timing["Period"])
+        out["clock"]["fmax_mhz"] = _first_number(timing.get("Fmax"))
+    usage = rep.get("Resource Usage", {})
+    if usage and "Error" not in usage:
+        out["vsynth"] = {
+            k.rstrip("*").strip(): _entry(v.get("Used"), v.get("Percentage"), available=_int(v.get("Total")))
+            for k, v in usage.items()
+        }
+        out["vsynth_label"] = "SmartHLS RTL synthesis (PolarFire): 4LUTs, DFFs, uSRAM, LSRAM, Math blocks"
     return out

@@ -11,7 +11,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "emulate"))
 
 # Intel backends need an Intel part; the others take the project's default Xilinx board.
-BOARD = {"Quartus": "arria10", "oneAPI": "agilex7"}
+BOARD = {"Quartus": "arria10", "oneAPI": "agilex7", "Libero": "mpf300"}
 
 
 def project(root: Path, backend: str, name: str = "ae"):

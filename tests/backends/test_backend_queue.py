@@ -17,7 +17,7 @@ from backends_helpers import project
 from fake_backends import BACKEND_TOOLSETS
 from fake_tools import comparable, install, read_calls
 
-from l1ml.backends.queue import ONEAPI_TARGETS
+from l1ml.backends.queue import LIBERO_COMMANDS, ONEAPI_TARGETS
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,11 @@ class _Firmware(dict):
         model = keras.Model(inp, QDense(1, kernel_quantizer=q, bias_quantizer=q, name="d2")(h))
         prj = project(self.base / backend, backend, name=f"net{backend.lower()}")
         fw = prj.firmware_dir("v1")
-        build(model, prj, project_board(prj), fw / "hls4ml", "ap_fixed<16,6>")
+        # hls4ml's Libero backend reads the SmartHLS installation at conversion: the fake's, here.
+        shls = install(self.base / "bin-convert", ["shls"], self.base / "convert.jsonl")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PATH", f"{shls}:{os.environ['PATH']}")
+            build(model, prj, project_board(prj), fw / "hls4ml", "ap_fixed<16,6>")
         (fw / "manifest.json").write_text('{"kind": "dense_ae"}\n')
         self[backend] = prj
         return prj
@@ -123,6 +127,22 @@ EXPECTED = {
         "vsynth": {"ALM": 3981.5, "REG": 7120, "DSP": 20, "RAM": 0, "MLAB": 12},
         "estimated_ns": 3.48,  # Fmax 287.36 MHz
     },
+    # tests/backends/fixtures/libero: the co-simulation's 22 cycles per call, II 1 (cosim only); the RTL
+    # synthesis's resources and 3.555 ns period (vsynth only)
+    "Libero": {
+        "latency": {"best_cycles": 22, "worst_cycles": 22, "best_ns": 91.667, "worst_ns": 91.667},
+        "interval": {"min": 1, "max": 1},
+        "vsynth": {
+            "Fabric + Interface 4LUT": 1822,
+            "Fabric + Interface DFF": 1403,
+            "I/O Register": 0,
+            "User I/O": 0,
+            "uSRAM": 0,
+            "LSRAM": 0,
+            "Math": 14,
+        },
+        "estimated_ns": 3.555,
+    },
     # tests/backends/fixtures/oneapi: the worst loop's latency 31 and II 1; the estimates; the Quartus fit
     "oneAPI": {
         "latency": {"best_cycles": None, "worst_cycles": 31, "best_ns": None, "worst_ns": 129.167},
@@ -172,6 +192,8 @@ def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_pat
         if backend == "Catapult":
             assert tools == ["catapult"]
             assert ("vsynth=True" in got[0]["args"][-1]) == (step == "vsynth")
+        elif backend == "Libero":  # shls -s clean, hw, then cosim or rtl_synth
+            assert [c["args"] for c in got] == [["-s", c] for c in LIBERO_COMMANDS[step]]
         elif backend == "oneAPI":  # cmake .. and make <target> in build/; make runs icpx
             assert tools[:2] == ["cmake", "make"] and got[1]["args"] == [ONEAPI_TARGETS[step]]
             links = [c for c in got if c["tool"] == "icpx" and "-c" not in c["args"]]
@@ -188,7 +210,10 @@ def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_pat
 def _assert_summary(backend: str, summary: dict, step: str) -> None:
     want = EXPECTED[backend]
     assert summary["step"] == step and summary["exit_code"] == 0 and summary["backend"] == backend
-    assert summary["latency"] == want["latency"] and summary["interval"] == want["interval"]
+    if backend == "Libero" and step != "cosim":  # SmartHLS reports latency only from its co-simulation
+        assert summary["latency"]["worst_cycles"] is None and summary["interval"]["max"] is None
+    else:
+        assert summary["latency"] == want["latency"] and summary["interval"] == want["interval"]
     if "csynth" in want:
         assert {k: v["used"] for k, v in summary["csynth"].items()} == want["csynth"]
     if step == "vsynth":
