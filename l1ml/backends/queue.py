@@ -19,7 +19,7 @@ from pathlib import Path
 
 from l1ml.errors import L1mlError
 
-STEPS = ("csynth", "cosim", "vsynth")
+STEPS = ("csim", "csynth", "cosim", "vsynth")
 HLS_DIRS = ("hls4ml", ".")
 
 
@@ -79,7 +79,36 @@ def plan(step: str, src: Path, tools: dict | None = None):
     if found is None:
         raise L1mlError("no hls4ml Catapult/Quartus/oneAPI/Libero project in the job's files")
     d, backend = found
+    if step == "csim" and backend in ("Catapult", "Quartus"):
+        return _gxx_csim(backend, src, d, tools)
     return PLANNERS[backend](step, src, d, tools)
+
+
+def _gxx_csim(backend: str, src: Path, d: Path, tools: dict | None):
+    """csim of Catapult and Quartus: their testbench and firmware compiled with g++ and the ac_types
+    headers hls4ml bundles (the include path of their build_lib.sh), then run on tb_data/, as the Xilinx
+    csim step does; it writes tb_data/csim_results.log."""
+    from l1ml.backends import BACKENDS
+    from l1ml.synth.steps import Plan, need_tool
+
+    cxx = need_tool("csim", ("g++",), tools)
+    name = project_name(d)
+    test = d / f"{name}_test.cpp"
+    if not test.is_file():
+        raise L1mlError(
+            f"backend '{backend}': hls4ml wrote no {test.name} for this model (its {backend} testbench handles "
+            "only one input and one output array), so there is no C simulation to run"
+        )
+    sources = [p.relative_to(d).as_posix() for p in sorted((d / "firmware").glob("*.cpp"))]
+    defines = ['-DWEIGHTS_DIR="firmware/weights"'] if (d / "firmware" / "weights").is_dir() else []
+    argv = [cxx, "-O2", "-std=c++17", "-I.", *BACKENDS[backend].includes, *defines, test.name, *sources]
+    rel = d.relative_to(src).as_posix()
+    # Catapult's testbench takes its weights directory and tb_data files as arguments (it generates random
+    # inputs without them); Quartus's reads tb_data/ itself.
+    run = ["./csim.exe"]
+    if backend == "Catapult":
+        run += ["firmware/weights", "tb_data/tb_input_features.dat", "tb_data/tb_output_predictions.dat"]
+    return Plan("csim", [{"argv": [*argv, "-o", "csim.exe"], "cwd": rel}, {"argv": run, "cwd": rel}])
 
 
 def _catapult(step: str, src: Path, d: Path, tools: dict | None):
@@ -125,7 +154,8 @@ def _quartus(step: str, src: Path, d: Path, tools: dict | None):
     return Plan(step, [{"argv": argv, "cwd": rel}, {"argv": [f"./{name}-fpga"], "cwd": rel}])
 
 
-ONEAPI_TARGETS = {"csynth": "report", "cosim": "fpga_sim", "vsynth": "fpga"}
+# csim: build(build_type='fpga_emu', run=True), Intel's C++ emulation of the kernel (needs icpx too).
+ONEAPI_TARGETS = {"csim": "fpga_emu", "csynth": "report", "cosim": "fpga_sim", "vsynth": "fpga"}
 
 
 def _oneapi(step: str, src: Path, d: Path, tools: dict | None):
@@ -137,13 +167,14 @@ def _oneapi(step: str, src: Path, d: Path, tools: dict | None):
     rel = (d / "build").relative_to(src).as_posix()
     target = ONEAPI_TARGETS[step]
     cmds = [{"argv": [cmake, ".."], "cwd": rel}, {"argv": [make, target], "cwd": rel}]
-    if step == "cosim":  # build(build_type='fpga_sim', run=True) runs the simulated design
+    if step in ("csim", "cosim"):  # build(..., run=True) runs the emulated or simulated design
         cmds.append({"argv": [f"./{project_name(d)}.{target}"], "cwd": rel})
     files = {f"{rel}/.keep": ""}  # build() makes build/ first
     return Plan(step, cmds, files)
 
 
 LIBERO_COMMANDS = {
+    "csim": ("sw_compile",),  # build(reset=False, sw_compile=True, hw=False): SmartHLS's software run
     "csynth": ("clean", "hw"),
     "cosim": ("clean", "hw", "cosim"),
     "vsynth": ("clean", "hw", "rtl_synth"),
@@ -170,13 +201,13 @@ def build_kwargs(backend: str, step: str) -> dict:
     if backend == "Quartus":
         return {"synth": True, "fpgasynth": step == "vsynth", "log_level": 1}
     if backend == "oneAPI":
-        return {"build_type": ONEAPI_TARGETS[step], "run": step == "cosim"}
+        return {"build_type": ONEAPI_TARGETS[step], "run": step in ("csim", "cosim")}
     if backend == "Libero":
         c = LIBERO_COMMANDS[step]
         return {
-            "reset": True,
-            "sw_compile": False,
-            "hw": True,
+            "reset": "clean" in c,
+            "sw_compile": "sw_compile" in c,
+            "hw": "hw" in c,
             "cosim": "cosim" in c,
             "rtl_synth": "rtl_synth" in c,
         }

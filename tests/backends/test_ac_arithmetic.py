@@ -78,3 +78,43 @@ def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firm
     assert (got[1] != want[1])[present].all()
     # ...by the mask's square, 0.75**2 / 0.5**2, wherever one object is present: a real, named difference.
     assert got[1][0, 0] / want[1][0, 0] == pytest.approx(2.25, rel=1e-3)
+
+
+@pytest.mark.extended  # compiles the testbench with the ac headers again (~20-50 s on a loaded machine)
+def test_queue_csim_runs_the_testbench_on_the_events(firmware, tmp_path):
+    """The queue's csim of these backends (g++ with their bundled headers, l1ml.backends.queue) runs
+    hls4ml's own testbench on tb_data/ events; what it logs is the emulator's outputs, to the 6 digits it prints."""
+    import shutil
+    import subprocess
+
+    from l1ml.emulate.nn_fixed import emulate_arrays
+    from l1ml.synth.steps import plan
+
+    backend, fw, fw_dir, _ = firmware
+    src = tmp_path / "src"
+    shutil.copytree(fw_dir, src)
+    x = events(40)
+    tb = src / "hls4ml" / "tb_data"
+    tb.mkdir(exist_ok=True)
+    np.savetxt(tb / "tb_input_features.dat", x, fmt="%.17g")
+    want = np.concatenate(list(emulate_arrays(fw_dir / "hls4ml", x).values()), axis=1)
+    np.savetxt(tb / "tb_output_predictions.dat", want, fmt="%.17g")
+    if backend == "Quartus":
+        # hls4ml writes its Quartus testbench for one output only; the dense AE has two: refused by name.
+        from l1ml.errors import L1mlError
+
+        with pytest.raises(L1mlError, match=r"backend 'Quartus': hls4ml wrote no \w+_test\.cpp"):
+            plan("csim", src)
+        return
+    p = plan("csim", src)
+    assert p.commands[0]["argv"][0].endswith("g++") and "-Ifirmware/ac_types" in " ".join(
+        p.commands[0]["argv"]
+    )
+    r = subprocess.run(["bash", "-c", p.script()], cwd=src, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # hls4ml's testbench logs each output array on its own line, with the stream's default 6 significant
+    # digits: the bit-exact check is the library comparison above; this one shows the events ran through.
+    lines = [np.array(line.split(), float) for line in (tb / "csim_results.log").read_text().splitlines()]
+    assert len(lines) == 2 * len(x)
+    got = np.array([np.concatenate(lines[i : i + 2]) for i in range(0, len(lines), 2)])
+    assert got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=0), backend

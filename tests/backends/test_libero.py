@@ -16,7 +16,7 @@ from fake_tools import comparable, install, read_calls
 
 from l1ml.backends.queue import LIBERO_COMMANDS, build_kwargs
 
-STEPS = ("csynth", "cosim", "vsynth")
+STEPS = ("csim", "csynth", "cosim", "vsynth")
 
 BUILD = (
     "import json, sys\n"
