@@ -9,7 +9,8 @@ options for the classic tools, `open_project`, `set_top`, `exec vivado ...`, `ad
 fails with exit code 2, so a wrong plan cannot pass.
 
 Reusable for other vendors: add a tool to TOOLS with a function that takes (argv, cwd, config) and returns
-an exit code. Nothing here is imported by l1ml itself.
+an exit code. hls4ml's other backends' tools (catapult, i++, icpx, shls, and recording make/cmake shims)
+live in fake_backends.py and are registered below. Nothing here is imported by l1ml itself.
 
     bin_dir = install(tmp / "bin", ["vitis-run", "vivado"], log=tmp / "calls.jsonl")
     env["PATH"] = f"{bin_dir}:{env['PATH']}"

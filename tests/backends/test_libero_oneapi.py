@@ -100,3 +100,26 @@ def test_libero_conversion_is_refused_by_name(tmp_path):
     with pytest.raises(L1mlError, match=r"backend 'Quartus' targets intel FPGAs, but board 'vu9p'"):
         build(model, xil, project_board(xil), tmp_path / "out2", "ap_fixed<16,6>")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_oneapi_converts_but_its_csim_is_refused_naming_icpx(tmp_path):
+    """oneAPI's project is written (hls4ml allows the model), but its SYCL C++ needs Intel's icpx: the C
+    simulation is refused in one line, and the emulator's agreement is claimed for Catapult/Quartus only."""
+    pytest.importorskip("hls4ml")
+    from backends_helpers import project
+    from qkeras import QDense, quantized_bits
+    from tensorflow import keras
+
+    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.firmware.boards import project_board
+    from l1ml.firmware.hls4ml import build, compile_cached, top_name
+
+    q = quantized_bits(8, 3, alpha=1)
+    inp = keras.Input((4,), name="in")
+    model = keras.Model(inp, QDense(1, kernel_quantizer=q, bias_quantizer=q, name="d")(inp))
+    prj = project(tmp_path / "p", "oneAPI")
+    out = tmp_path / "out"
+    build(model, prj, project_board(prj), out, "ap_fixed<16,6>")
+    assert (out / "CMakeLists.txt").is_file() and "ac_fixed<" in (out / "src/firmware/defines.h").read_text()
+    with pytest.raises(UnsupportedError, match=r"^backend 'oneAPI': .*icpx.*not installed here$"):
+        compile_cached(out, top_name(prj))
