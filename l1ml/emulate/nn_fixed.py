@@ -45,6 +45,8 @@ class NNEmulator:
         io_type = str(hls_model.config.get_config_value("IOType", "io_parallel"))
         if io_type != "io_parallel":
             raise UnsupportedError(f"IOType '{io_type}' is not emulated; only io_parallel")
+        from l1ml.backends.acfixed import check_verified as check_ac_layer
+
         self.ops: list[Op] = []
         infos: dict[str, Info] = {}
         self.input_names: list[str] = []
@@ -57,6 +59,7 @@ class NNEmulator:
                 )
             if len(layer.outputs) != 1:
                 raise UnsupportedError(f"layer '{layer.name}' has {len(layer.outputs)} outputs; not emulated")
+            check_ac_layer(layer)  # Catapult/Quartus/oneAPI: only layers verified against their C++
             ins = [] if layer.class_name in ("Input", "InputLayer") else [infos[i] for i in layer.inputs]
             op = builder(layer, ins)
             op.name = layer.outputs[0]
