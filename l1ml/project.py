@@ -92,7 +92,7 @@ class TriggerConfig:
 @dataclass(frozen=True)
 class FirmwareConfig:
     board: str = "vu9p"
-    backend: str = "Vitis"  # hls4ml backend: Vitis or Vivado
+    backend: str = "Vitis"  # hls4ml backend: Vitis, Vivado, or (l1ml/backends/) Catapult, Quartus, oneAPI, Libero
     io_type: str = "io_parallel"
     strategy: str = "Latency"
     reuse_factor: int = 1
@@ -305,8 +305,10 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [data]: [data.inputs] maps ROOT branches; it needs format = 'l1ntuple'")
     if p.data.sample_events < 1:
         raise ConfigError(f"{where} [data]: sample_events must be at least 1")
-    if p.firmware.backend not in ("Vitis", "Vivado"):
-        raise ConfigError(f"{where} [firmware]: backend must be 'Vitis' or 'Vivado'")
+    if p.firmware.backend not in ("Vitis", "Vivado", "Catapult", "Quartus", "oneAPI", "Libero"):
+        raise ConfigError(
+            f"{where} [firmware]: backend must be one of Vitis, Vivado, Catapult, Quartus, oneAPI, Libero"
+        )
     if p.training.early_stopping_patience < 0:
         raise ConfigError(f"{where} [training]: early_stopping_patience must be 0 (off) or more epochs")
     qf = p.validation.quantization_flips

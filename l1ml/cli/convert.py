@@ -122,4 +122,12 @@ def show(proj, fw: dict) -> None:
     c.print(t)
     if fw.get("emulator_refused"):
         c.print(f"[bold yellow]warning:[/] {fw['emulator_refused']}")
+    for w in fw.get("ac_widened") or []:  # Catapult/Quartus/oneAPI (l1ml/backends/acfixed.py)
+        c.print(
+            f"[bold yellow]warning:[/] layer '{w['layer']}': hls4ml writes {w['precision']} as {w['written']} "
+            f"for {fw['backend']} (one more fractional bit, a higher saturation limit); the emulator follows "
+            "the firmware, and validation shows where it departs from the model"
+        )
+    if fw.get("csim_refused"):
+        c.print(f"[yellow]note:[/] {fw['backend']}: {fw['csim_refused']}; the C simulation cannot run here")
     c.print(f"[green]firmware[/] {proj.firmware_dir(fw['version'])}")

@@ -93,7 +93,9 @@ def from_hls(precision, where: str) -> FixedType:
     overflow = str(precision.saturation_mode).replace("AP_", "").upper()
     if rounding not in ROUNDING or overflow not in OVERFLOW:
         raise UnsupportedError(f"{where}: precision {precision}: unknown mode {rounding}/{overflow}")
-    width, integer = int(precision.width), int(precision.integer)
+    from l1ml.backends.acfixed import written_width  # ac_fixed backends write some types wider
+
+    width, integer = written_width(precision), int(precision.integer)
     # A type wider than float64's 53 bits is fine as long as the codes it actually holds stay below 2**53;
     # each layer checks that from its bounds (check_exact).
     return FixedType(width, integer, bool(precision.signed), rounding, overflow)

@@ -45,6 +45,8 @@ class NNEmulator:
         io_type = str(hls_model.config.get_config_value("IOType", "io_parallel"))
         if io_type != "io_parallel":
             raise UnsupportedError(f"IOType '{io_type}' is not emulated; only io_parallel")
+        from l1ml.backends.acfixed import check_verified as check_ac_layer
+
         self.ops: list[Op] = []
         infos: dict[str, Info] = {}
         self.input_names: list[str] = []
@@ -57,6 +59,7 @@ class NNEmulator:
                 )
             if len(layer.outputs) != 1:
                 raise UnsupportedError(f"layer '{layer.name}' has {len(layer.outputs)} outputs; not emulated")
+            check_ac_layer(layer)  # Catapult/Quartus/oneAPI: only layers verified against their C++
             ins = [] if layer.class_name in ("Input", "InputLayer") else [infos[i] for i in layer.inputs]
             op = builder(layer, ins)
             op.name = layer.outputs[0]
@@ -224,7 +227,9 @@ def check_against_firmware(hm, hls_dir: Path) -> None:
     if not defines.is_file():
         raise L1mlError(f"{defines} not found; the hls4ml project in {hls_dir} is incomplete")
     written = {}
-    for m in re.finditer(r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>)\s+(\w+)\s*;", defines.read_text()):
+    # ac_fixed/ac_int: hls4ml's Catapult, Quartus and oneAPI backends (l1ml/backends/)
+    typedef = r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>|ac_fixed<[^;]*>|ac_int<[^;]*>)\s+(\w+)\s*;"
+    for m in re.finditer(typedef, defines.read_text()):
         written[m.group(2)] = re.sub(r"\s+", "", m.group(1))
     for layer in hm.get_layers():
         for v in [layer.get_output_variable(), *layer.weights.values()]:

@@ -220,6 +220,18 @@ def make_config(
 def _convert(model, cfg: dict, project, board, out_dir: Path, name: str):
     import hls4ml
 
+    from l1ml import backends
+
+    if backends.is_other(project.firmware.backend):  # Catapult, Quartus, oneAPI, Libero: their own keywords
+        target = backends.spec(project.firmware.backend).convert_kwargs(board, namespace(project))
+    else:
+        target = {
+            "part": board.part,
+            "clock_period": board.clock_period_ns,
+            "clock_uncertainty": board.clock_uncertainty,
+            "namespace": namespace(project),
+            "write_weights_txt": False,
+        }
     try:
         return hls4ml.converters.convert_from_keras_model(
             model,
@@ -228,16 +240,16 @@ def _convert(model, cfg: dict, project, board, out_dir: Path, name: str):
             project_name=name,
             backend=project.firmware.backend,
             io_type=project.firmware.io_type,
-            part=board.part,
-            clock_period=board.clock_period_ns,
-            clock_uncertainty=board.clock_uncertainty,
-            namespace=namespace(project),
-            write_weights_txt=False,
+            **target,
         )
     except (KeyError, ValueError, AssertionError, TypeError) as exc:
-        raise ConversionError(f"hls4ml could not convert the model: {type(exc).__name__}: {exc}") from exc
+        raise ConversionError(
+            f"hls4ml ({project.firmware.backend} backend) could not convert the model: {type(exc).__name__}: {exc}"
+        ) from exc
     except Exception as exc:  # hls4ml raises bare Exception for unsupported layers/quantizers
-        raise ConversionError(f"hls4ml could not convert the model: {exc}") from exc
+        raise ConversionError(
+            f"hls4ml ({project.firmware.backend} backend) could not convert the model: {exc}"
+        ) from exc
 
 
 def namespace(project) -> str:
@@ -411,7 +423,9 @@ def compile_cached(prj: Path, project_name: str) -> tuple[Path, bool]:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="l1ml-csim-") as tmp:
         obj = []
-        inc = ["-Ifirmware/ap_types/", "-Ifirmware/"]
+        from l1ml.backends import csim_includes  # Catapult/Quartus: ac_types, as their build_lib.sh has it
+
+        inc = csim_includes(prj) or ["-Ifirmware/ap_types/", "-Ifirmware/"]
         flags = [
             "-O3",
             "-fPIC",
@@ -476,6 +490,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
     hls_dir = out_dir / "hls4ml"
     hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision)
     rep.advance("hls4ml")
+    from l1ml.backends import manifest_fields as backend_fields
     from l1ml.emulate.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import NNEmulator
 
@@ -504,6 +519,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         "widened_pooling": notes["widened_pooling"],
         "emulator_refused": emulator,
         "hls_config_file": notes["overrides_file"],
+        **backend_fields(hls_model, project),  # Catapult/Quartus/oneAPI/Libero (l1ml/backends/)
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
     }

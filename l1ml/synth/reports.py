@@ -172,6 +172,9 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
     from l1ml.rtl.queue import summarize as rtl_summary  # ysynth's resources.json, a network's rtlsim.json
 
     summary.update(rtl_summary(src, step))
+    from l1ml.backends.reports import summarize as other_summary  # Catapult/Quartus/oneAPI/Libero
+
+    summary.update(other_summary(src, step, board))
     csim = sorted(src.glob("**/tb_data/csim_results.log"))
     if csim:
         summary["csim_outputs"] = sum(1 for line in csim[0].read_text().splitlines() if line.strip())

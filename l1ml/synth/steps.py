@@ -273,6 +273,10 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
 
     if rtl_queue.applies(step, src):
         return rtl_queue.plan(step, src, tools)
+    from l1ml.backends.queue import plan_if_applies  # Catapult/Quartus/oneAPI/Libero (l1ml/backends/)
+
+    if (other := plan_if_applies(step, src, tools)) is not None:
+        return other
     if step == "csim":
         return plan_csim(src, tools)
     if step == "rtlsim":

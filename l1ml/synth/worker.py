@@ -160,6 +160,7 @@ class Worker:
             hwtest.attach(wdir / "src", job)  # a board step learns which device it holds
             plan = steps.plan(job.step, wdir / "src", self.settings.tools)
             for rel, text in plan.files.items():
+                (wdir / "src" / rel).parent.mkdir(parents=True, exist_ok=True)  # e.g. oneAPI's build/
                 (wdir / "src" / rel).write_text(text)
             script = wdir / "run.sh"
             script.write_text(plan.script())

@@ -16,7 +16,8 @@ options for the classic tools, `open_project`, `set_top`, `exec vivado ...`, `ad
 fails with exit code 2, so a wrong plan cannot pass.
 
 Reusable for other vendors: add a tool to TOOLS with a function that takes (argv, cwd, config) and returns
-an exit code. Nothing here is imported by l1ml itself.
+an exit code. hls4ml's other backends' tools (catapult, i++, icpx, shls, and recording make/cmake shims)
+live in fake_backends.py and are registered below. Nothing here is imported by l1ml itself.
 
     bin_dir = install(tmp / "bin", ["vitis-run", "vivado"], log=tmp / "calls.jsonl")
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
@@ -286,6 +287,22 @@ def _board(tool: str, text: str, cwd: Path, config: dict) -> int:
 
 
 TOOLS = {"vitis_hls": _hls, "vivado_hls": _hls, "vitis-run": _hls, "vivado": _vivado, "vivado_lab": _vivado}
+
+
+def _backend(name: str):
+    """A tool of hls4ml's other backends, defined in fake_backends.py (imported late: it imports this)."""
+
+    def run(tool: str, argv: list[str], cwd: Path, config: dict) -> int:
+        from fake_backends import BACKEND_TOOLS
+
+        return BACKEND_TOOLS[name](tool, argv, cwd, config)
+
+    return run
+
+
+TOOLS.update(
+    {t: _backend(t) for t in ("catapult", "i++", "i++ testbench", "quartus_sh", "make", "cmake", "shls", "icpx", "icpx executable")}
+)
 
 
 def main(tool: str, config: dict) -> int:
