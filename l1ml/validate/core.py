@@ -28,12 +28,13 @@ ROLES = {
     "exact": "deployed vs firmware: bit-exactness",
     "quantization": "float vs fixed: quantization",
     "conversion": "xgboost vs conifer float: conversion",
+    "ptq": "float model vs firmware: post-training quantization",
 }
 
 
 def role_of(c: OutputComparison) -> str:
     """The ROLES entry a comparison belongs to, from its name."""
-    for key in ("folding", "quantization"):
+    for key in ("folding", "quantization", "ptq"):
         if ROLES[key] in c.name:
             return ROLES[key]
     if c.name.endswith("float_vs_xgboost"):
@@ -87,6 +88,8 @@ class Validation:
     # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
     # prints them, report.json keeps them.
     notes: list[str] = field(default_factory=list)
+    # A float network's quantization cost (l1ml/validate/ptq.py physics_cost); empty for every other model.
+    ptq: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -99,7 +102,7 @@ class Validation:
     @property
     def flip_kind(self) -> str:
         """BDT flips are quantization (float xgboost vs fixed-point firmware); network flips are not."""
-        return "quantization" if self.kind == "bdt" else "bit-exact"
+        return "quantization" if self.kind == "bdt" or self.ptq else "bit-exact"
 
     def cases(self) -> list[Case]:
         """Every check the verdict is made of, in report order."""
@@ -121,6 +124,15 @@ class Validation:
                     f" of {self.events.get(sample, 0)} events, [validation] quantization_flips)"
                 )
             out.append(Case(f"{self.flip_kind} decisions {sample}", n <= allowed, msg, msg))
+        q = self.ptq
+        for sig, c in q.get("signals", {}).items():
+            msg = (
+                f"{sig}: TPR at {q['target_rate_khz']:.3g} kHz {c['tpr_float']:.4f} (float model) -> "
+                f"{c['tpr_firmware']:.4f} (firmware), change {c['tpr_change']:+.4f}; allowed drop "
+                f"{q['tolerance_tpr_drop']:g} ([validation] ptq_tpr_drop); AUC {c['auc_float']:.4f} -> "
+                f"{c['auc_firmware']:.4f}"
+            )
+            out.append(Case(f"quantization cost {sig}", bool(c["within_tolerance"]), msg, msg))
         return out
 
     def to_dict(self) -> dict:
@@ -140,6 +152,8 @@ class Validation:
             "cached_library": self.cached_library,
             "details": self.details,
             "notes": self.notes,
+            "software_model": "float" if self.ptq or self.kind == "bdt" else "fixed",
+            "ptq": self.ptq or None,
         }
 
 
