@@ -82,6 +82,8 @@ def preflight(model, ptq: bool = False) -> None:
     exact = EMULATED_ACTIVATIONS if ptq else EXACT_ACTIVATIONS
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls == "BatchNormalization" and ptq:
+            continue  # a float model's BN is quantized with it: fused into its Dense by hls4ml, or emulated
         if cls in ("BatchNormalization", "QBatchNormalization"):
             # hls4ml computes a kept BN as its own layer in a default precision: not what the model computes
             raise ConversionError(
@@ -511,7 +513,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         )
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     what = (man.get("origin") or {}).get("import") or {}
-    if what.get("fold") is False and what.get("batchnorm_kept"):
+    if what.get("fold") is False and what.get("batchnorm_kept") and not what.get("float_model"):
         raise ConversionError(
             f"model {model_dir.name} was imported with --no-fold and keeps BatchNormalization "
             f"{', '.join(what['batchnorm_kept'])}: hls4ml would compute it in a default precision, so the "

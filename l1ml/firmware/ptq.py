@@ -33,6 +33,8 @@ from l1ml.errors import ConfigError
 MODES = ("default", "profile")
 # Layers whose weights a float network carries unquantized (hls4ml quantizes them to the config's types).
 WEIGHTED = ("Dense", "Conv1D", "Conv2D")
+# hls4ml's profiling labels: weights_keras names a layer's arrays 'w', 'b' (BatchNormalization: 's', 'b').
+
 # Float activations the batch emulator reproduces bit for bit (l1ml/emulate/nn_layers.py build_activation):
 # for a PTQ model the firmware is checked against it, not against the float software.
 EMULATED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
@@ -129,7 +131,7 @@ def ptq_config(cfg: dict, model, project, x_profile: np.ndarray | None) -> dict:
             continue
         prec = lc.setdefault("Precision", {})
         got = {}
-        for key, tag in (("weight", "w"), ("bias", "b")):
+        for key, tag in (("weight", "w"), ("scale", "s"), ("bias", "b")):
             if key in prec and f"{name}/{tag}" in ranges:
                 prec[key] = got[key] = fixed(ranges[f"{name}/{tag}"])
         if name in ranges and "result" in prec:
@@ -142,7 +144,9 @@ def ptq_config(cfg: dict, model, project, x_profile: np.ndarray | None) -> dict:
                 layers[act].setdefault("Precision", {})["result"] = fixed(value)
                 record["layers"][act] = {"result": fixed(value), "max_abs": value}
         if got:
-            ranges_used = {k: ranges.get(f"{name}/{t}") for k, t in (("weight", "w"), ("bias", "b"))}
+            ranges_used = {
+                k: ranges.get(f"{name}/{t}") for k, t in (("weight", "w"), ("scale", "s"), ("bias", "b"))
+            }
             record["layers"][name] = {
                 **got,
                 "max_abs": ranges.get(name),

@@ -233,7 +233,12 @@ def summary(man: dict) -> list[str]:
         )
     elif not what["batchnorm_kept"]:
         lines.append("deployed as imported: no BatchNormalization, nothing folded, weights untouched")
-    if what["batchnorm_kept"]:
+    if what["batchnorm_kept"] and what.get("float_model"):
+        lines.append(
+            f"kept BatchNormalization {', '.join(what['batchnorm_kept'])}: in a float model it is quantized "
+            "post-training with the rest (hls4ml fuses it into the Dense before it where it can)"
+        )
+    elif what["batchnorm_kept"]:
         why = "--no-fold" if not what["fold"] else "it does not directly follow a QDense/QConv2D"
         lines.append(
             f"kept BatchNormalization {', '.join(what['batchnorm_kept'])} ({why}): `l1ml convert` will "

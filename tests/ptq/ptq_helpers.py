@@ -9,12 +9,15 @@ import numpy as np
 
 
 def float_dense_ae(x_train: np.ndarray, seed: int = 7, epochs: int = 2, activation: str = "relu"):
-    """A plain Keras (no QKeras) dense AE, (57,) in and out, trained briefly on `x_train`."""
+    """A plain Keras (no QKeras) dense AE, (57,) in and out, trained briefly on `x_train`. Its first
+    Dense is followed by a BatchNormalization, as float models often are."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
     inp = tf.keras.Input((57,), name="inputs")
-    h = tf.keras.layers.Dense(12, activation=activation, name="enc")(inp)
+    h = tf.keras.layers.Dense(12, name="enc")(inp)
+    h = tf.keras.layers.BatchNormalization(name="enc_bn")(h)
+    h = tf.keras.layers.Activation(activation, name="enc_act")(h)
     h = tf.keras.layers.Dense(4, activation=activation, name="latent")(h)
     out = tf.keras.layers.Dense(57, name="dec")(h)
     model = tf.keras.Model(inp, out)

@@ -43,6 +43,7 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     for layer in ("enc", "latent", "dec"):
         assert fw["layer_types"][layer]["weight_t"] == "ap_fixed<16,6>", layer
     assert fw["layer_types"]["score"]["weight_t"] == "ap_fixed<11,1>"
+    assert "enc_bn" not in fw["layer_types"]  # hls4ml's rule: a float BN is fused into its Dense
 
     v = validate(proj, version)
     exact = {c.name: c for c in v.comparisons}
@@ -81,7 +82,7 @@ def test_the_emulator_check_catches_a_firmware_that_differs(imported, small_data
     fw = convert(proj, version)
     top = proj.firmware_dir(version) / "hls4ml" / "firmware" / f"{fw['project_name']}.cpp"
     text = top.read_text()
-    changed = re.sub(r"nnet::relu<(.*// enc_relu)", r"nnet::linear<\1", text, count=1)
+    changed = re.sub(r"nnet::relu<(.*// enc_act)", r"nnet::linear<\1", text, count=1)
     assert changed != text
     top.write_text(changed)
     v = validate(proj, version)
@@ -119,6 +120,10 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
             assert w == 8 and 2.0 ** (i - 1) > layer[rng], (name, key)  # holds the profiled range
             assert i == 1 or 2.0 ** (i - 2) <= layer[rng], (name, key)  # and no integer bit to spare
             assert fw["layer_types"][name][f"{key}_t"] == layer[key]  # and it is what the firmware uses
+    # with the Dense's result type set, hls4ml keeps the BN: its own profiled types, emulated exactly
+    bn = rec["layers"]["enc_bn"]
+    assert fw["layer_types"]["enc_bn"]["scale_t"] == bn["scale"]
+    assert 2.0 ** (int(re.match(r"ap_fixed<8,(\d+)", bn["scale"]).group(1)) - 1) > bn["max_abs_scale"]
     v = validate(proj, version)
     assert all(c.ok and c.max_diff_lsb == 0 for c in v.comparisons)  # the emulator still is the firmware
     drops = {k: -s["tpr_change"] for k, s in v.ptq["signals"].items()}
