@@ -29,8 +29,16 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     from l1ml.validate import validate, write_reports
 
     tmp, version = imported
+    # overrides work as for any model, after hls4ml's rules
+    (tmp / "over.yml").write_text("LayerName:\n  dec:\n    Precision:\n      result: ap_fixed<24,8>\n")
     proj = set_settings(
-        tmp, small_data, **{"firmware.ptq": "default", "firmware.ptq_precision": "ap_fixed<16,6>"}
+        tmp,
+        small_data,
+        **{
+            "firmware.ptq": "default",
+            "firmware.ptq_precision": "ap_fixed<16,6>",
+            "firmware.hls_config": str(tmp / "over.yml"),
+        },
     )
     man = read_json(proj.model_dir(version) / "manifest.json")
     assert man["origin"]["import"]["float_model"] is True
@@ -43,6 +51,7 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     for layer in ("enc", "latent", "dec"):
         assert fw["layer_types"][layer]["weight_t"] == "ap_fixed<16,6>", layer
     assert fw["layer_types"]["score"]["weight_t"] == "ap_fixed<11,1>"
+    assert fw["layer_types"]["dec"]["result_t"] == "ap_fixed<24,8>" and fw["hls_config_file"]
     assert "enc_bn" not in fw["layer_types"]  # hls4ml's rule: a float BN is fused into its Dense
 
     v = validate(proj, version)
@@ -97,7 +106,6 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
     from typer.testing import CliRunner
 
     from l1ml.cli.main import app
-    from l1ml.firmware import convert
     from l1ml.validate import validate
 
     tmp, version = imported
@@ -110,7 +118,10 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
             "validation.ptq_tpr_drop": 0.0,
         },
     )
-    fw = convert(proj, version)
+    r = CliRunner().invoke(app, ["convert", "--project", str(proj.path), "--model", version])
+    assert r.exit_code == 0, r.output
+    assert "post-training quantization: ptq = 'profile'" in " ".join(r.output.split())
+    fw = json.loads((proj.firmware_dir(version) / "manifest.json").read_text())
     rec = fw["ptq"]
     assert rec["mode"] == "profile" and rec["profile_events"] > 0
     for name in ("enc", "latent", "dec"):
