@@ -150,3 +150,22 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
     rep = json.loads((proj.build_dir / "validation" / version / "report.json").read_text())
     assert rep["passed"] is False and rep["flip_kind"] == "quantization"
     assert np.isclose(rep["ptq"]["tolerance_tpr_drop"], 0.0)
+
+
+def test_a_float_model_the_emulator_cannot_follow_is_refused_at_convert(imported, small_data):
+    """Its validation rests on the emulator, so a firmware setting the emulator does not reproduce
+    (io_stream here) is refused by name, and no firmware is left half-written."""
+    from l1ml.firmware import convert
+    from l1ml.firmware.hls4ml import ConversionError
+
+    tmp, version = imported
+    proj = set_settings(tmp, small_data, **{"firmware.io_type": "io_stream"})
+    fw_root = proj.build_dir / "firmware"
+
+    def listing():
+        return sorted(p.name for p in fw_root.iterdir()) if fw_root.is_dir() else []
+
+    before = listing()
+    with pytest.raises(ConversionError, match="post-training quantization.*io_stream"):
+        convert(proj, version)
+    assert listing() == before
