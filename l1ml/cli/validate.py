@@ -100,8 +100,10 @@ def show(v, paths: dict) -> None:
             f"({d.mismatches}/{d.events_compared} failing events "
             f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
         )
+    from rich.markup import escape
+
     for note in v.notes:
-        c.print(f"[bold yellow]note:[/] {note}")
+        c.print(f"[bold yellow]note:[/] {escape(note)}")  # notes name project keys: [firmware] ...
     if v.cached_library is not None:
         c.print(f"C simulation: {'cached library' if v.cached_library else 'compiled (now cached)'}")
     c.print(
@@ -113,11 +115,12 @@ def show(v, paths: dict) -> None:
 
 def show_ptq(q: dict) -> None:
     """A float model's quantization cost: the firmware against the float model, in physics."""
+    from rich.markup import escape
     from rich.table import Table
 
     c = console()
     t = Table(
-        title=f"physics cost of post-training quantization ([firmware] ptq = '{q.get('mode')}', "
+        title=f"physics cost of post-training quantization (\\[firmware] ptq = '{q.get('mode')}', "
         f"{q.get('default_precision')}): firmware vs the float model, {q['background_events']:,} background "
         f"events, target rate {q['target_rate_khz']:.3g} kHz of {q['colliding_rate_hz'] / 1e6:.1f} MHz"
     )
@@ -140,6 +143,6 @@ def show_ptq(q: dict) -> None:
     bkg = next(iter(q["flips"]))
     c.print(
         f"the software model is float: a signal's TPR may drop by at most {q['tolerance_tpr_drop']:g} "
-        f"([validation] ptq_tpr_drop). Thresholds for the rate: float {q['threshold_float']:.6g}, firmware "
+        f"({escape('[validation]')} ptq_tpr_drop). Thresholds for the rate: float {q['threshold_float']:.6g}, firmware "
         f"{q['threshold_firmware']:.6g}; {bkg} decisions flipped: {q['flips'][bkg]['flips']:,}"
     )

@@ -29,6 +29,7 @@ ROLES = {
     "quantization": "float vs fixed: quantization",
     "conversion": "xgboost vs conifer float: conversion",
     "ptq": "float model vs firmware: post-training quantization",
+    "emulator": "emulator vs firmware: bit-exactness",
 }
 
 
@@ -39,6 +40,8 @@ def role_of(c: OutputComparison) -> str:
             return ROLES[key]
     if c.name.endswith("float_vs_xgboost"):
         return ROLES["conversion"]
+    if "(emulator vs C simulation)" in c.name and not c.informative:
+        return ROLES["emulator"]
     if c.informative:  # a BDT's "<sample>/quantization": conifer float against the fixed-point reference
         return ROLES["quantization"]
     return ROLES["exact"]

@@ -27,6 +27,7 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     from l1ml.models.importer import summary
     from l1ml.project import read_json
     from l1ml.validate import validate, write_reports
+    from l1ml.validate.core import ROLES, role_of
 
     tmp, version = imported
     # overrides work as for any model, after hls4ml's rules
@@ -59,6 +60,7 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     assert set(exact) == {"reconstruction (emulator vs C simulation)", "score (emulator vs C simulation)"}
     for c in exact.values():
         assert c.events > 0 and c.mismatches == 0 and c.max_diff_lsb == 0
+        assert role_of(c) == ROLES["emulator"]
     # the firmware really is quantized: it differs from the float model, which validation says plainly
     float_vs_fw = {c.name: c for c in v.quantization}
     assert float_vs_fw["score (float model vs firmware: post-training quantization)"].mismatches > 0
