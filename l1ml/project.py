@@ -127,6 +127,9 @@ class ValidationConfig:
     # Float networks (post-training quantized): the largest drop of a signal's TPR at the target rate,
     # firmware against the float model, that validation accepts (absolute).
     ptq_tpr_drop: float = 0.02
+    # Float networks: events per sample the physics cost is measured on, with the emulator (0: every event;
+    # never fewer than `events`), so that the target rate's FPR is resolved where the files allow.
+    ptq_events: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,8 @@ def _validate(p: Project) -> None:
     parse_precision(p.firmware.ptq_precision, f"{where} [firmware] ptq_precision")
     if p.firmware.ptq_profile_events < 1:
         raise ConfigError(f"{where} [firmware]: ptq_profile_events must be at least 1")
+    if p.validation.ptq_events < 0:
+        raise ConfigError(f"{where} [validation]: ptq_events must be 0 (every event) or a positive count")
     if not 0 <= p.validation.ptq_tpr_drop <= 1:
         raise ConfigError(f"{where} [validation]: ptq_tpr_drop must be between 0 and 1")
 

@@ -196,7 +196,12 @@ def validate(
     x = {k: pre.apply(v) for k, v in hw.items()}
     if man["kind"] == "bdt":
         return _validate_bdt(project, model_dir, fw_dir, man, x, rep)
-    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+    x_physics = None
+    if fw_man.get("software_model") == "float" and samples is None:
+        from l1ml.validate.ptq import physics_samples  # a float network's physics cost wants more events
+
+        x_physics = physics_samples(project, pre, n, rep)
+    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
 
 
 def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
@@ -259,10 +264,10 @@ def bdt_notes(r) -> list[str]:
     return notes
 
 
-def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:
+def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=None) -> Validation:
     from l1ml.validate.network import validate_network
 
-    return validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+    return validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
 
 
 def default_report_dir(project, version: str) -> Path:

@@ -21,8 +21,23 @@ from l1ml.compare import compare, lsb_of
 from l1ml.validate.core import ROLES, Validation
 
 
-def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller) -> Validation:
-    from l1ml.emulate.nn_fixed import emulate_arrays
+def physics_samples(project, pre, n: int, rep) -> dict | None:
+    """{sample: preprocessed inputs} for the physics cost: [validation] ptq_events per sample from the
+    project's files (0: every event), or None when that is no more than the validation's own `n`."""
+    from l1ml.validate.core import samples_hw
+
+    m = project.validation.ptq_events
+    if n == 0 or (m != 0 and m <= n):
+        return None
+    rep.task("physics events", None)
+    hw = samples_hw(project, m)
+    rep.advance("physics events")
+    return {k: pre.apply(v) for k, v in hw.items()}
+
+
+def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_physics=None) -> Validation:
+    """`x`: {sample: inputs} for the bit-exact check (and the physics when `x_physics` is None)."""
+    from l1ml.emulate.nn_fixed import build_emulator, emulate_arrays
     from l1ml.firmware.hls4ml import load_csim
     from l1ml.models.ae import shape_inputs
     from l1ml.models.io import load_model, predict_exact
@@ -39,10 +54,12 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller) -> V
     fw_csim = [np.asarray(o).reshape(n_csim, -1) for o in csim.predict(X[:n_csim])]
     rep.advance("firmware")
     rep.task("emulator", None)
-    emu = [o.reshape(len(X), -1) for o in emulate_arrays(fw_dir / "hls4ml", X).values()]
+    emulator = build_emulator(fw_dir / "hls4ml")
+    emu = [o.reshape(len(X), -1) for o in emulate_arrays(emulator, X).values()]
     rep.advance("emulator")
     rep.task("float model", None)
-    sw = [o.reshape(len(X), -1) for o in predict_exact(load_model(model_dir / man["deploy_file"]), X)]
+    deploy = load_model(model_dir / man["deploy_file"])
+    sw = [o.reshape(len(X), -1) for o in predict_exact(deploy, X)]
     rep.advance("float model")
 
     comps, quant, diffs = [], [], {}
@@ -59,15 +76,22 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller) -> V
 
     comps += rtl_checks(project, fw_dir, fw_man, X, emu, [labeller(kind, i) for i in range(len(emu))], rep)
 
-    bounds, start = {}, 0
-    for k in names:
-        bounds[k] = slice(start, start + sizes[k])
-        start += sizes[k]
-    cost = physics_cost(
-        project,
-        {k: sw[1][b].ravel() for k, b in bounds.items()},
-        {k: emu[1][b].ravel() for k, b in bounds.items()},
-    )
+    if x_physics is None:
+        bounds, start = {}, 0
+        for k in names:
+            bounds[k] = slice(start, start + sizes[k])
+            start += sizes[k]
+        float_scores = {k: sw[1][b].ravel() for k, b in bounds.items()}
+        fw_scores = {k: emu[1][b].ravel() for k, b in bounds.items()}
+    else:
+        rep.task("physics", None)
+        float_scores, fw_scores = {}, {}
+        for k, xs in x_physics.items():  # sample by sample: the scores alone are kept
+            xs = shape_inputs(kind, xs)
+            fw_scores[k] = list(emulate_arrays(emulator, xs).values())[1].ravel()
+            float_scores[k] = predict_exact(deploy, xs)[1].ravel()
+        rep.advance("physics")
+    cost = physics_cost(project, float_scores, fw_scores)
     cost["mode"] = (fw_man.get("ptq") or {}).get("mode")
     cost["default_precision"] = (fw_man.get("ptq") or {}).get("default_precision")
     v = Validation(

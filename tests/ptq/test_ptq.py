@@ -68,6 +68,9 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     q = v.ptq
     assert q["colliding_rate_hz"] == pytest.approx(2544 * 11.245e3)
     assert q["target_rate_khz"] == pytest.approx(1000.0)
+    # the physics is measured on every background event of the files ([validation] ptq_events), not
+    # only on the 1,500 validated bit for bit, and the target rate's FPR is resolved there
+    assert q["background_events"] == 20_000 > v.events["background"] == 1500 and q["resolvable"]
     assert set(q["signals"]) == {"Ato4l", "leptoquark", "hToTauTau", "hChToTauNu"}
     for s in q["signals"].values():
         assert 0 <= s["tpr_firmware"] <= 1 and 0 <= s["auc_firmware"] <= 1
@@ -87,9 +90,9 @@ def test_the_emulator_check_catches_a_firmware_that_differs(imported, small_data
     from l1ml.validate import validate
 
     tmp, version = imported
-    proj = set_settings(
-        tmp, small_data, **{"firmware.ptq": "default", "firmware.ptq_precision": "ap_fixed<16,6>"}
-    )
+    settings = {"firmware.ptq": "default", "firmware.ptq_precision": "ap_fixed<16,6>"}
+    # physics on the validated events only ([validation] ptq_events = events): not what is tested here
+    proj = set_settings(tmp, small_data, **settings, **{"validation.ptq_events": 1500})
     fw = convert(proj, version)
     top = proj.firmware_dir(version) / "hls4ml" / "firmware" / f"{fw['project_name']}.cpp"
     text = top.read_text()
@@ -118,6 +121,7 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
             "firmware.ptq": "profile",
             "firmware.ptq_precision": "ap_fixed<8,3>",
             "validation.ptq_tpr_drop": 0.0,
+            "validation.ptq_events": 1500,  # the validated events: enough to show the cost, and cheaper
         },
     )
     r = CliRunner().invoke(app, ["convert", "--project", str(proj.path), "--model", version])
