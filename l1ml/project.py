@@ -105,6 +105,12 @@ class FirmwareConfig:
     # 0: one combinational block.
     rtl_latency_cutoff_ns: float = -1.0
     rtl_yosys_flow: str = "xilinx"  # xilinx (synth_xilinx for the board's family) or generic
+    # Float networks (no QKeras layer): post-training quantization by hls4ml's rules (l1ml/firmware/ptq.py).
+    # "default": config_from_keras_model with ptq_precision; "profile": each float layer's weight, bias and
+    # result types sized from hls4ml's profiling of their ranges on the project's background events.
+    ptq: str = "default"
+    ptq_precision: str = "ap_fixed<16,6>"
+    ptq_profile_events: int = 20000
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,12 @@ class ValidationConfig:
     # fixed-point firmware (quantization, not an exactness failure): a count (>= 1) or a fraction of the
     # sample's events (< 1). Networks: the software model is the deployed fixed-point model, so none may.
     quantization_flips: float = 0.001
+    # Float networks (post-training quantized): the largest drop of a signal's TPR at the target rate,
+    # firmware against the float model, that validation accepts (absolute).
+    ptq_tpr_drop: float = 0.02
+    # Float networks: events per sample the physics cost is measured on, with the emulator (0: every event;
+    # never fewer than `events`), so that the target rate's FPR is resolved where the files allow.
+    ptq_events: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -345,6 +357,18 @@ def _validate(p: Project) -> None:
     for key in ("tpr_drop", "latency_growth", "resource_growth"):
         if getattr(p.gate, key) < 0:
             raise ConfigError(f"{where} [gate]: {key} must be >= 0")
+    from l1ml.firmware.ptq import MODES as PTQ_MODES
+    from l1ml.firmware.ptq import parse_precision
+
+    if p.firmware.ptq not in PTQ_MODES:
+        raise ConfigError(f"{where} [firmware]: ptq must be one of {', '.join(PTQ_MODES)}, got '{p.firmware.ptq}'")
+    parse_precision(p.firmware.ptq_precision, f"{where} [firmware] ptq_precision")
+    if p.firmware.ptq_profile_events < 1:
+        raise ConfigError(f"{where} [firmware]: ptq_profile_events must be at least 1")
+    if p.validation.ptq_events < 0:
+        raise ConfigError(f"{where} [validation]: ptq_events must be 0 (every event) or a positive count")
+    if not 0 <= p.validation.ptq_tpr_drop <= 1:
+        raise ConfigError(f"{where} [validation]: ptq_tpr_drop must be between 0 and 1")
 
 
 def model_versions(p: Project) -> list[str]:

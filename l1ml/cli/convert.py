@@ -105,6 +105,19 @@ def show(proj, fw: dict) -> None:
         t.add_row("input", fw["input_precision"])
         for o, name in zip(fw["outputs"], ("output", "score"), strict=False):
             t.add_row(name, f"{o['size']} x {o['precision']}")
+        if fw.get("software_model") == "float":
+            q = fw.get("ptq") or {}
+            how = (
+                f"sized from hls4ml's profiling on {q.get('profile_events', 0):,} background events, "
+                f"{len(q.get('layers', {}))} layers set"
+                if q.get("mode") == "profile"
+                else "hls4ml's config_from_keras_model rules"
+            )
+            t.add_row(
+                "precisions",
+                f"float model, post-training quantization: ptq = '{q.get('mode')}', default "
+                f"{q.get('default_precision')}, {how}",
+            )
         if fw.get("widened_pooling"):
             t.add_row("pooling", "widened for an exact average: " + ", ".join(fw["widened_pooling"]))
         if fw.get("hls_config_file"):

@@ -76,7 +76,9 @@ def show(v, paths: dict) -> None:
             "[dim]informative[/]",
         )
     c.print(t)
-    if v.threshold is not None:
+    if v.ptq:
+        show_ptq(v.ptq)
+    elif v.threshold is not None:
         def flip(k, n):
             allowed = v.flips_allowed.get(k, 0)
             text = f"{k} {n}" + (f"/{allowed} allowed" if v.kind == "bdt" else "")
@@ -98,12 +100,49 @@ def show(v, paths: dict) -> None:
             f"({d.mismatches}/{d.events_compared} failing events "
             f"differ there, max {d.max_diff:.3g}); its types: {d.types}"
         )
+    from rich.markup import escape
+
     for note in v.notes:
-        c.print(f"[bold yellow]note:[/] {note}")
+        c.print(f"[bold yellow]note:[/] {escape(note)}")  # notes name project keys: [firmware] ...
     if v.cached_library is not None:
         c.print(f"C simulation: {'cached library' if v.cached_library else 'compiled (now cached)'}")
     c.print(
         ("[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
         + f"  reports: {paths['json']}, {paths['junit']}, "
         f"{paths['png']}"
+    )
+
+
+def show_ptq(q: dict) -> None:
+    """A float model's quantization cost: the firmware against the float model, in physics."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    c = console()
+    t = Table(
+        title=f"physics cost of post-training quantization (\\[firmware] ptq = '{q.get('mode')}', "
+        f"{q.get('default_precision')}): firmware vs the float model, {q['background_events']:,} background "
+        f"events, target rate {q['target_rate_khz']:.3g} kHz of {q['colliding_rate_hz'] / 1e6:.1f} MHz"
+    )
+    for col in ("signal", "TPR float", "TPR firmware", "change", "AUC float", "AUC firmware", "flips", ""):
+        t.add_column(col, justify="left" if col in ("signal", "") else "right")
+    for k, s in q["signals"].items():
+        f = q["flips"][k]
+        ok = "[green]ok[/]" if s["within_tolerance"] else "[bold red]FAIL[/]"
+        t.add_row(
+            k,
+            f"{s['tpr_float']:.4f}",
+            f"{s['tpr_firmware']:.4f}",
+            f"{s['tpr_change']:+.4f}",
+            f"{s['auc_float']:.4f}",
+            f"{s['auc_firmware']:.4f}",
+            f"{f['flips']:,} ({100 * f['fraction']:.2f}%)",
+            ok,
+        )
+    c.print(t)
+    bkg = next(iter(q["flips"]))
+    c.print(
+        f"the software model is float: a signal's TPR may drop by at most {q['tolerance_tpr_drop']:g} "
+        f"({escape('[validation]')} ptq_tpr_drop). Thresholds for the rate: float {q['threshold_float']:.6g}, firmware "
+        f"{q['threshold_firmware']:.6g}; {bkg} decisions flipped: {q['flips'][bkg]['flips']:,}"
     )

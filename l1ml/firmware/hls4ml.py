@@ -71,13 +71,19 @@ FLOW_LAYERS = (
 EXACT_ACTIVATIONS = ("linear", "relu")
 
 
-def preflight(model) -> None:
+def preflight(model, ptq: bool = False) -> None:
     """Refuse, before any slow step, layers and quantizers the bit-exact flow cannot handle, naming the
-    layer, what is wrong and what is supported."""
+    layer, what is wrong and what is supported. With `ptq` (a float model, firmware/ptq.py) the firmware
+    is checked against the emulator, not the float software: activations the emulator reproduces from
+    hls4ml's own tables (sigmoid, tanh) are then allowed."""
+    from l1ml.firmware.ptq import EMULATED_ACTIVATIONS
     from l1ml.firmware.quantizers import check_weight_quantizer, firmware_type
 
+    exact = EMULATED_ACTIVATIONS if ptq else EXACT_ACTIVATIONS
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls == "BatchNormalization" and ptq:
+            continue  # a float model's BN is quantized with it: fused into its Dense by hls4ml, or emulated
         if cls in ("BatchNormalization", "QBatchNormalization"):
             # hls4ml computes a kept BN as its own layer in a default precision: not what the model computes
             raise ConversionError(
@@ -102,7 +108,13 @@ def preflight(model) -> None:
                 f"layer '{layer.name}': ReLU with max_value/negative_slope is not exact in this flow; "
                 "use a plain ReLU or QActivation(quantized_relu)"
             )
-        elif act is not None and describe_activation(act) not in EXACT_ACTIVATIONS:
+        elif act is not None and describe_activation(act) not in exact and ptq:
+            raise ConversionError(
+                f"layer '{layer.name}': activation '{describe_activation(act)}' is not reproduced bit for "
+                f"bit by the emulator, which a post-training-quantized firmware is checked against; "
+                f"supported: {', '.join(exact)}"
+            )
+        elif act is not None and describe_activation(act) not in exact:
             raise ConversionError(
                 f"layer '{layer.name}': activation '{describe_activation(act)}' is computed from a lookup "
                 f"table in firmware and cannot equal the software model bit for bit; the bit-exact flow "
@@ -186,14 +198,31 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def make_config(
-    model, project, input_precision: str, overrides: dict | None = None, trace: bool = False
+    model,
+    project,
+    input_precision: str,
+    overrides: dict | None = None,
+    trace: bool = False,
+    ptq: dict | None = None,
 ) -> dict:
+    """The hls4ml config. `ptq` (a float model; {"x": profiling events or None}) gets its precisions by
+    hls4ml's rules (firmware/ptq.py) and receives the record of what was set under "record"."""
     import hls4ml
 
     fw = project.firmware
+    extra = {}
+    if ptq is not None:
+        from l1ml.firmware.ptq import parse_precision
+
+        parse_precision(fw.ptq_precision, f"{project.file} [firmware] ptq_precision")
+        extra["default_precision"] = fw.ptq_precision
     cfg = hls4ml.utils.config_from_keras_model(
-        model, granularity="name", backend=fw.backend, default_reuse_factor=fw.reuse_factor
+        model, granularity="name", backend=fw.backend, default_reuse_factor=fw.reuse_factor, **extra
     )
+    if ptq is not None:
+        from l1ml.firmware.ptq import ptq_config
+
+        ptq["record"] = ptq_config(cfg, model, project, ptq.get("x"))
     cfg["Model"]["Strategy"] = fw.strategy
     cfg["Model"]["ReuseFactor"] = fw.reuse_factor
     layers = cfg["LayerName"]
@@ -293,12 +322,21 @@ def widen_pooling(model, cfg: dict, hls_model, overrides: dict | None) -> list[s
     return changed
 
 
-def build(model, project, board, out_dir: Path, input_precision: str, trace: bool = False):
+def build(
+    model,
+    project,
+    board,
+    out_dir: Path,
+    input_precision: str,
+    trace: bool = False,
+    ptq: dict | None = None,
+):
     """Convert (twice when pooling precisions need fixing) and write the hls4ml project to out_dir.
+    `ptq`: for a float model (post-training quantization), {"x": background events to profile or None}.
     Returns (hls_model, config, notes)."""
-    preflight(model)
+    preflight(model, ptq=ptq is not None)
     overrides, ofile = load_overrides(project)
-    cfg = make_config(model, project, input_precision, overrides, trace=trace)
+    cfg = make_config(model, project, input_precision, overrides, trace=trace, ptq=ptq)
     name = top_name(project)
     with tempfile.TemporaryDirectory(prefix="l1ml-hls-probe-") as tmp:
         probe = _convert(model, copy.deepcopy(cfg), project, board, Path(tmp), name)
@@ -310,21 +348,33 @@ def build(model, project, board, out_dir: Path, input_precision: str, trace: boo
         # hls4ml reads this flag when writing, not from the config dict
         hls_model.config.trace_output = True
     hls_model.write()
-    check_weights(hls_model, out_dir)
+    if ptq is None:
+        check_weights(hls_model, out_dir)
+    else:
+        # PTQ: float weights are rounded to their types by design (the emulator reads the same literals,
+        # nn_fixed.check_against_firmware); the score head's quantized weights must still hold exactly.
+        from l1ml.firmware.ptq import float_layers
+
+        check_weights(hls_model, out_dir, skip=set(float_layers(model)))
     notes = {"widened_pooling": widened, "overrides_file": str(ofile) if ofile else None}
+    if ptq is not None:
+        notes["ptq"] = ptq.get("record")
     return hls_model, cfg, notes
 
 
 _NUM = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
-def check_weights(hls_model, out_dir: Path) -> None:
+def check_weights(hls_model, out_dir: Path, skip: set[str] = frozenset()) -> None:
     """Every weight as written to the firmware headers equals the quantized weight, and lies on its
-    declared type's grid (see hls4ml #874 in the module docstring)."""
+    declared type's grid (see hls4ml #874 in the module docstring). Layers in `skip` (float layers of a
+    post-training-quantized model) are rounded to their types on purpose."""
     from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
 
     wdir = out_dir / "firmware" / "weights"
     for layer in hls_model.get_layers():
+        if layer.name in skip:
+            continue
         for wname, var in layer.weights.items():
             data = np.asarray(var.data, np.float64).ravel()
             p = var.type.precision
@@ -340,7 +390,9 @@ def check_weights(hls_model, out_dir: Path) -> None:
                         f"layer '{layer.name}': {wname} value {data[i]!r} is not representable in its "
                         f"firmware "
                         f"type {p.definition_cpp()}; the firmware would compute with a different weight. "
-                        f"Check the layer's quantizer or the hls_config precision override."
+                        f"Check the layer's quantizer or the hls_config precision override (a float "
+                        f"layer in a QKeras model is refused; a model with no QKeras layer is quantized "
+                        f"post-training instead, [firmware] ptq)."
                     )
             header = wdir / f"{var.name}.h"
             if not header.is_file():
@@ -475,7 +527,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         )
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     what = (man.get("origin") or {}).get("import") or {}
-    if what.get("fold") is False and what.get("batchnorm_kept"):
+    if what.get("fold") is False and what.get("batchnorm_kept") and not what.get("float_model"):
         raise ConversionError(
             f"model {model_dir.name} was imported with --no-fold and keeps BatchNormalization "
             f"{', '.join(what['batchnorm_kept'])}: hls4ml would compute it in a default precision, so the "
@@ -488,7 +540,12 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
     rep.task("hls4ml", None)
     deploy = load_model(model_dir / man["deploy_file"])
     hls_dir = out_dir / "hls4ml"
-    hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision)
+    from l1ml.firmware.ptq import is_float_model
+
+    ptq = None
+    if is_float_model(deploy):
+        ptq = {"x": _profile_events(project, pre, man["kind"]) if project.firmware.ptq == "profile" else None}
+    hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision, ptq=ptq)
     rep.advance("hls4ml")
     from l1ml.backends import manifest_fields as backend_fields
     from l1ml.emulate.fixed import UnsupportedError
@@ -498,11 +555,19 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         NNEmulator(hls_model)  # decided from the graph alone, before any event: say so now, not at validate
         emulator = None
     except UnsupportedError as exc:
+        if ptq is not None:
+            # a float model's firmware is validated against the emulator: without it nothing is checked
+            raise ConversionError(
+                f"post-training quantization: the bit-exact emulator cannot reproduce this firmware ({exc}), "
+                "and a float model's firmware is validated against it; change that layer or setting"
+            ) from None
         emulator = (
             f"the bit-exact batch emulator cannot reproduce this firmware ({exc}); validation falls back to "
             "the C simulation on every event and the testbench gets no expected outputs"
         )
     return {
+        "software_model": "float" if ptq is not None else "fixed",
+        "ptq": notes.get("ptq"),
         "tool": "hls4ml",
         "hls4ml_version": hls4ml.__version__,
         "backend": project.firmware.backend,
@@ -523,6 +588,18 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
     }
+
+
+def _profile_events(project, pre, kind: str):
+    """The project's background training split, preprocessed as the firmware sees it, for profiling
+    ([firmware] ptq = "profile"); at most [firmware] ptq_profile_events events."""
+    from l1ml.data import units
+    from l1ml.data.io import load_project_samples, split_background
+    from l1ml.models.ae import shape_inputs
+
+    bkg = units.to_hardware(load_project_samples(project)["background"])
+    train, _, _ = split_background(bkg, project.data.split, project.data.seed)
+    return shape_inputs(kind, pre.apply(train[: project.firmware.ptq_profile_events]))
 
 
 class CSim:

@@ -139,6 +139,10 @@ def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: s
         "finetune_epochs": epochs,
         "weights_changed": bool(folds),
     }
+    from l1ml.firmware.ptq import is_float_model
+
+    if is_float_model(deploy):  # no QKeras layer: convert quantizes it post-training (firmware/ptq.py)
+        what["float_model"] = True
     files = {"model_file": "model.h5", "deploy_file": "deploy.h5"}
     extra = {"finetuned": epochs > 0, "import": what}
     if folds:
@@ -229,11 +233,21 @@ def summary(man: dict) -> list[str]:
         )
     elif not what["batchnorm_kept"]:
         lines.append("deployed as imported: no BatchNormalization, nothing folded, weights untouched")
-    if what["batchnorm_kept"]:
+    if what["batchnorm_kept"] and what.get("float_model"):
+        lines.append(
+            f"kept BatchNormalization {', '.join(what['batchnorm_kept'])}: in a float model it is quantized "
+            "post-training with the rest (hls4ml fuses it into the Dense before it where it can)"
+        )
+    elif what["batchnorm_kept"]:
         why = "--no-fold" if not what["fold"] else "it does not directly follow a QDense/QConv2D"
         lines.append(
             f"kept BatchNormalization {', '.join(what['batchnorm_kept'])} ({why}): `l1ml convert` will "
             "refuse this version"
+        )
+    if what.get("float_model"):
+        lines.append(
+            "float model (no QKeras layers): `l1ml convert` quantizes it post-training by hls4ml's rules "
+            "([firmware] ptq), and `l1ml validate` reports what that costs against this float model"
         )
     cost = what.get("cost")
     if cost:

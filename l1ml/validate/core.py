@@ -28,16 +28,20 @@ ROLES = {
     "exact": "deployed vs firmware: bit-exactness",
     "quantization": "float vs fixed: quantization",
     "conversion": "xgboost vs conifer float: conversion",
+    "ptq": "float model vs firmware: post-training quantization",
+    "emulator": "emulator vs firmware: bit-exactness",
 }
 
 
 def role_of(c: OutputComparison) -> str:
     """The ROLES entry a comparison belongs to, from its name."""
-    for key in ("folding", "quantization"):
+    for key in ("folding", "quantization", "ptq"):
         if ROLES[key] in c.name:
             return ROLES[key]
     if c.name.endswith("float_vs_xgboost"):
         return ROLES["conversion"]
+    if "(emulator vs C simulation)" in c.name and not c.informative:
+        return ROLES["emulator"]
     if c.informative:  # a BDT's "<sample>/quantization": conifer float against the fixed-point reference
         return ROLES["quantization"]
     return ROLES["exact"]
@@ -87,6 +91,8 @@ class Validation:
     # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
     # prints them, report.json keeps them.
     notes: list[str] = field(default_factory=list)
+    # A float network's quantization cost (l1ml/validate/ptq.py physics_cost); empty for every other model.
+    ptq: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -99,7 +105,7 @@ class Validation:
     @property
     def flip_kind(self) -> str:
         """BDT flips are quantization (float xgboost vs fixed-point firmware); network flips are not."""
-        return "quantization" if self.kind == "bdt" else "bit-exact"
+        return "quantization" if self.kind == "bdt" or self.ptq else "bit-exact"
 
     def cases(self) -> list[Case]:
         """Every check the verdict is made of, in report order."""
@@ -121,6 +127,15 @@ class Validation:
                     f" of {self.events.get(sample, 0)} events, [validation] quantization_flips)"
                 )
             out.append(Case(f"{self.flip_kind} decisions {sample}", n <= allowed, msg, msg))
+        q = self.ptq
+        for sig, c in q.get("signals", {}).items():
+            msg = (
+                f"{sig}: TPR at {q['target_rate_khz']:.3g} kHz {c['tpr_float']:.4f} (float model) -> "
+                f"{c['tpr_firmware']:.4f} (firmware), change {c['tpr_change']:+.4f}; allowed drop "
+                f"{q['tolerance_tpr_drop']:g} ([validation] ptq_tpr_drop); AUC {c['auc_float']:.4f} -> "
+                f"{c['auc_firmware']:.4f}"
+            )
+            out.append(Case(f"quantization cost {sig}", bool(c["within_tolerance"]), msg, msg))
         return out
 
     def to_dict(self) -> dict:
@@ -140,6 +155,8 @@ class Validation:
             "cached_library": self.cached_library,
             "details": self.details,
             "notes": self.notes,
+            "software_model": "float" if self.ptq or self.kind == "bdt" else "fixed",
+            "ptq": self.ptq or None,
         }
 
 
@@ -179,7 +196,12 @@ def validate(
     x = {k: pre.apply(v) for k, v in hw.items()}
     if man["kind"] == "bdt":
         return _validate_bdt(project, model_dir, fw_dir, man, x, rep)
-    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+    x_physics = None
+    if fw_man.get("software_model") == "float" and samples is None:
+        from l1ml.validate.ptq import physics_samples  # a float network's physics cost wants more events
+
+        x_physics = physics_samples(project, pre, n, rep)
+    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
 
 
 def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
@@ -242,10 +264,10 @@ def bdt_notes(r) -> list[str]:
     return notes
 
 
-def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:
+def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=None) -> Validation:
     from l1ml.validate.network import validate_network
 
-    return validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+    return validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
 
 
 def default_report_dir(project, version: str) -> Path:

@@ -19,11 +19,15 @@ def _output_label(kind: str, i: int) -> str:
 
 
 
-def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep) -> Validation:
+def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=None) -> Validation:
     from l1ml.firmware.hls4ml import load_csim
     from l1ml.models.ae import shape_inputs
     from l1ml.models.io import load_model, predict_exact
 
+    if fw_man.get("software_model") == "float":  # post-training quantized: l1ml/validate/ptq.py
+        from l1ml.validate.ptq import validate_ptq
+
+        return validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, _output_label, x_physics)
     kind = man["kind"]
     names = list(x)
     sizes = {k: len(v) for k, v in x.items()}
