@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
-def test_mask_is_the_padding_rule_with_a_small_layer():
+@pytest.mark.parametrize("shape", [(57,), (19, 3, 1)], ids=["dense_ae", "cnn_ae"])
+def test_mask_is_the_padding_rule_with_a_small_layer(shape):
     import tensorflow as tf
 
     from l1ml.models.deploy import MASK, MASK_SCALE, MASK_SHIFT, add_score_head
 
-    inp = tf.keras.Input((57,), name="inputs")
-    out = tf.keras.layers.Dense(57, name="body")(inp)
-    deploy = add_score_head(tf.keras.Model(inp, out), "dense_ae")
+    L = tf.keras.layers
+    inp = tf.keras.Input(shape, name="inputs")
+    out = L.Reshape(shape)(L.Dense(57, name="body")(L.Flatten()(inp)))
+    deploy = add_score_head(tf.keras.Model(inp, out), "dense_ae" if len(shape) == 1 else "cnn_ae")
     assert deploy.get_layer(MASK_SCALE).get_weights()[0].size == 9  # (1, 3) x 3 filters; a dense took 57x57
     mask = tf.keras.Model(deploy.input, deploy.get_layer(MASK).output)
 
@@ -27,4 +30,4 @@ def test_mask_is_the_padding_rule_with_a_small_layer():
     x.reshape(200, 19, 3)[absent] = 0.0  # padded objects are all zero, as preprocessing leaves them
     x[:3, 1::3] = 0.0  # present objects whose eta is exactly 0 still count
     want = 0.5 * np.repeat(~absent, 3, axis=1)
-    np.testing.assert_array_equal(mask.predict(x, verbose=0), want)
+    np.testing.assert_array_equal(mask.predict(x.reshape(-1, *shape), verbose=0), want)
