@@ -224,7 +224,7 @@ def _folded_weights(layer, bn) -> list[np.ndarray]:
 def add_score_head(body, kind: str):
     """body (a one-output functional model) -> Model(inputs, [body output, score])."""
     import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
 
     L = tf.keras.layers
     inp = body.inputs[0]
@@ -244,13 +244,21 @@ def add_score_head(body, kind: str):
             f"the autoencoder's input and output must hold {N_INPUTS} values each, "
             f"got {x.shape[-1]} and {y.shape[-1]}"
         )
-    scale = QDense(
-        N_INPUTS,
+    # The mask reads each object's pT with a (1, 3) convolution over the object's three features: 171
+    # products instead of the 3249 a 57x57 dense would take, most of them by zero (hls4ml's C++ multiplies
+    # every weight, zero or not, so in the emulator library that dense cost a third of the time).
+    # Three filters, each 2**MASK_SHIFT on pT and 0 on eta and phi, give pT * 2**MASK_SHIFT once per
+    # feature of the object; flattened channels-last that is object-major, the order of x and y.
+    # Not (1, 1): hls4ml turns a 1x1 convolution into PointwiseConv2D, another layer class.
+    objects = L.Reshape((N_INPUTS // N_FEATURES, N_FEATURES, 1), name="score_objects")(x)
+    scale = QConv2D(
+        N_FEATURES,
+        (1, N_FEATURES),
         use_bias=False,
         kernel_quantizer=quantized_bits(MASK_SHIFT + 2, MASK_SHIFT + 1, alpha=1),
         name=MASK_SCALE,
     )
-    pt = scale(x)
+    pt = L.Flatten(name="score_pt")(scale(objects))
     m = QActivation(quantized_relu(1, 0), name=MASK)(pt)
     d = L.Subtract(name="score_diff")([x, y])
     dq = QActivation(quantized_bits(DIFF_BITS, DIFF_INTEGER, alpha=1), name="score_diff_q")(d)
@@ -267,10 +275,10 @@ def add_score_head(body, kind: str):
 
 
 def _pt_broadcast() -> np.ndarray:
-    """57x57: input pT of object i, times 2**MASK_SHIFT, to the three inputs of object i."""
-    w = np.zeros((N_INPUTS, N_INPUTS), np.float32)
-    for i in range(0, N_INPUTS, N_FEATURES):
-        w[i, i : i + N_FEATURES] = 2.0**MASK_SHIFT
+    """The (1, 3, 1, 3) mask kernel: each of the three filters takes an object's pT times 2**MASK_SHIFT
+    (its eta and phi times 0)."""
+    w = np.zeros((1, N_FEATURES, 1, N_FEATURES), np.float32)
+    w[0, 0, 0, :] = 2.0**MASK_SHIFT
     return w
 
 

@@ -24,6 +24,8 @@ def _emulate(proj, d, tmp_path):
 
     bkg = proj.resolve(proj.data.background)
     parts = load_particles(bkg, proj.data.key, max_events=N_EVENTS)
+    tmp_path = tmp_path / d.out.parent.name  # two projects may share a name
+    tmp_path.mkdir(exist_ok=True)
     src = tmp_path / f"{proj.name}_events.h5"
     with h5py.File(src, "w") as f:
         f.create_dataset(proj.data.key, data=parts)
@@ -66,6 +68,37 @@ def test_two_libraries_in_one_process_both_orders(deployed, host, tmp_path):
             assert len(diff) == 0, f"{d.name}: first difference at (event, value) {diff[0]}"
     # The AE outputs something that varies: a constant output would match a broken comparison too.
     assert len(np.unique(ae_want[:, -4])) > 10
+
+
+def test_two_autoencoders_with_the_same_names_both_orders(deployed, host, tmp_path):
+    """Two AEs from the same project name: the same C++ namespace, the same hls4ml layer, weight and
+    type names, the same library file name, different weights. Loaded side by side with RTLD_LOCAL,
+    each must still compute only its own weights (the cmssw #44435 incident)."""
+    a_proj, a = deployed("dense_ae")
+    b_proj, b = deployed("dense_ae_twin")
+    ns = [json.loads((p.firmware_dir(d.version) / "manifest.json").read_text())["namespace"] for p, d in
+          ((a_proj, a), (b_proj, b))]
+    assert ns[0] == ns[1] and a.library.name == b.library.name and a.library != b.library
+    hw, a_want, a_score = _emulate(a_proj, a, tmp_path)
+    hw_b, b_want, b_score = _emulate(b_proj, b, tmp_path)
+    assert np.array_equal(hw, hw_b)
+    # Different weights give different scores: a library computing the other's network would show.
+    assert np.mean(a_score != b_score) > 0.5
+    events = write_events(tmp_path / "events.bin", hw)
+    for order in ([a, b], [b, a]):
+        prefix = tmp_path / "twin"
+        r = subprocess.run(
+            [str(host), "run", str(events), str(prefix), *[str(d.library) for d in order]],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        for i, d in enumerate(order):
+            want = a_want if d is a else b_want
+            got = read_outputs(prefix.with_name(f"twin.{i}.bin"), want.shape[1])
+            assert got.shape == want.shape
+            diff = np.argwhere(got != want)
+            assert len(diff) == 0, f"{d.library} loaded {i + 1}: first difference at (event, value) {diff[0]}"
 
 
 def test_create_destroy_cycles(deployed, host, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,51 @@ def test_audit_fails_on_global_weight_array(tmp_path):
         check=True,
     )
     assert audit(ok).passed, audit(ok).violations
+
+
+FILE_READERS = {
+    # name: (includes, the statement in predict() that reads a file at run time, the import expected;
+    # std::ifstream's constructor is inlined: what the library imports is basic_filebuf::open)
+    "fopen": ("#include <cstdio>\n", 'if (std::FILE *f = std::fopen("w.txt", "r")) std::fclose(f);', r"^fopen"),
+    "open": ("#include <fcntl.h>\n#include <unistd.h>\n",
+             'int fd = ::open("w.txt", O_RDONLY); if (fd >= 0) ::close(fd);', r"^open(64)?$"),
+    "ifstream": ("#include <fstream>\n", 'std::ifstream f("w.txt"); y = f.good();', r"basic_(i?fstream|filebuf)"),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(FILE_READERS))
+def test_audit_fails_on_a_library_that_reads_files(tmp_path, reader):
+    """Weights must be compiled in: a library importing fopen, open or std::ifstream fails the audit, even
+    when its symbols are as tight as the package's (hidden visibility plus the version script)."""
+    from l1ml.deploy.audit import AuditFailed, audit, require
+
+    includes, statement, expected = FILE_READERS[reader]
+    src = tmp_path / "reader.cpp"
+    src.write_text(
+        '#include "hls4mlEmulator.h"\n' + includes +
+        "struct M : hls4mlEmulator::Model {\n"
+        "  int y = 0;\n"
+        "  void prepare_input(std::any) override {}\n"
+        "  void predict() override { " + statement + " }\n"
+        "  void read_result(std::any) override {}\n"
+        "};\n"
+        "#define EXPORT __attribute__((visibility(\"default\")))\n"
+        'extern "C" EXPORT hls4mlEmulator::Model *create_model() { return new M; }\n'
+        'extern "C" EXPORT void destroy_model(hls4mlEmulator::Model *m) { delete m; }\n'
+    )
+    lib = tmp_path / "reader.so"
+    subprocess.run(
+        ["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-fvisibility=hidden", f"-I{TEMPLATES}", str(src),
+         f"-Wl,--version-script={TEMPLATES / 'version.map'}", "-o", str(lib)],
+        check=True,
+    )
+    a = audit(lib)
+    assert sorted(a.exported) == ["create_model", "destroy_model"]  # the symbols alone would pass
+    assert not a.passed
+    assert any(re.search(expected, name) for name in a.file_imports), a.file_imports
+    assert all("must read no files at run time" in v for v in a.violations), a.violations
+    with pytest.raises(AuditFailed, match="read no files"):
+        require(lib)
 
 
 def test_make_check_fails_on_one_changed_parity_value(deployed, tmp_path):
