@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from l1ml.emulate.gemm import ExactGemm
 from l1ml.emulate.fixed import (
     Bounds,
     FixedType,
@@ -161,10 +162,10 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
         return sequential, res_t.bounds
 
     # The accumulator's extra fractional bits are a power-of-two scaling: fold it into the weights.
-    # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
-    dtype = np.float32 if col_abs.max() * scale < 2.0**24 else np.float64
+    # ExactGemm runs the product in float32 BLAS (twice as fast) wherever a bound proves every partial sum
+    # below 2**24, from the types or from each batch's own largest code, and in float64 otherwise.
     ws = w * scale
-    wm = ws.astype(dtype)
+    mm = ExactGemm(ws, xb.maxabs, f"layer '{name}'")
     acc_frac = acc_t.frac
     nnz = (w != 0).sum(axis=0)
     sparse = nnz.max() <= 1
@@ -181,7 +182,7 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
             acc = np.take(xq, rows, axis=1)
             acc *= wsel
         else:
-            acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+            acc = mm(xq)
         if has_bias:
             acc += b_acc
         bb = sum_b

@@ -1,0 +1,72 @@
+"""In a whole network (the project's dense AE deploy graph through hls4ml), the BLAS fast paths give the
+codes of exact int64 products, and the streaming entry points (input codes computed on the reader's
+thread, only the score, float32 output) give the values of the plain call."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "emulate"))
+
+import _models  # noqa: E402
+
+from l1ml.emulate import gemm  # noqa: E402
+
+pytest.importorskip("hls4ml")
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    bkg = _models.events(6000, seed=21)
+    x, pre = _models.network_inputs(bkg)
+    km = _models.deploy_model("dense_ae", seed=3, cfg=_models.Cfg(hidden=(16,), latent=4))
+    hm = _models.hls_model(
+        km, tmp_path_factory.mktemp("fast") / "hls4ml", pre.input_precision(), compile=False
+    )
+    return NNEmulator(hm), x
+
+
+def test_fast_paths_equal_int64_products(net, monkeypatch):
+    emu, x = net
+    used = []
+    real_call = gemm.ExactGemm.__call__
+
+    def spy(self, xq):
+        used.append((self.always32, self.path(xq)))
+        return real_call(self, xq)
+
+    monkeypatch.setattr(gemm.ExactGemm, "__call__", spy)
+    fast = emu(x, chunk=1000)
+    # Some product ran in float32 although the layer's types alone demand float64: the per-batch bound.
+    assert any(not always and path == "float32" for always, path in used)
+
+    monkeypatch.setattr(
+        gemm.ExactGemm, "__call__", lambda self, xq: gemm.reference_int64(xq, self.w64).astype(np.float64)
+    )
+    exact = emu(x, chunk=1000)
+    for name in emu.output_names:
+        assert np.array_equal(fast[name], exact[name]), name
+
+
+def test_streaming_entry_points_equal_plain_call(net):
+    emu, x = net
+    plain = emu(x)
+    score, recon = emu.output_names[-1], emu.output_names[0]
+    q = emu.input_codes(x)
+    assert np.array_equal(emu(q, coded=True)[score], plain[score])
+    only = emu(q, coded=True, outputs=[score], threads=2)
+    assert list(only) == [score] and np.array_equal(only[score], plain[score])
+    if emu.infos[recon].bounds.maxabs < 2.0**24:
+        f4 = emu(x, outputs=[recon], dtypes={recon: "f4"})[recon]
+        assert f4.dtype == np.float32 and np.array_equal(f4.astype(np.float64), plain[recon])
+    from l1ml.errors import DataError
+
+    if emu.infos[score].bounds.maxabs >= 2.0**24:  # a score too wide for float32 is refused, not rounded
+        with pytest.raises(DataError, match="not provably exact"):
+            emu(x[:10], outputs=[score], dtypes={score: "f4"})
+    with pytest.raises(DataError, match="no output"):
+        emu(x[:10], outputs=["nope"])
