@@ -208,9 +208,7 @@ def cast(
     if b.within(tb):
         return q, b
     if t.overflow in ("SAT", "SAT_SYM"):
-        return clamp(q, tb.lo, tb.hi, out=q if inplace else None), Bounds(
-            max(b.lo, tb.lo), min(b.hi, tb.hi)
-        )
+        return clamp(q, tb.lo, tb.hi, out=q if inplace else None), Bounds(max(b.lo, tb.lo), min(b.hi, tb.hi))
     return overflow(q, t), tb
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.emulate.gemm import ExactGemm
 from l1ml.emulate.fixed import (
     Bounds,
     FixedType,
@@ -28,6 +27,7 @@ from l1ml.emulate.fixed import (
     from_hls,
     from_real,
 )
+from l1ml.emulate.gemm import ExactGemm
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Op:
     run: Callable[..., np.ndarray]
     # run(x, inplace=True) may overwrite its one input; the emulator passes it when nothing else reads it.
     can_overwrite: bool = False
+    # The fixed-point type of an input op's codes (what a fused reader needs to produce them itself).
+    fixed: FixedType | None = None
 
 
 def result_type(layer) -> FixedType:
@@ -75,7 +77,7 @@ def var_size(layer) -> int:
 
 def build_input(layer, ins: list[Info]) -> Op:
     t = result_type(layer)
-    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t))
+    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t), fixed=t)
 
 
 # ---------------------------------------------------------------------------------------------- dense

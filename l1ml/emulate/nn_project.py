@@ -63,9 +63,9 @@ class _Network:
 
     def prepare(self, pre, hw: np.ndarray) -> np.ndarray:
         """Hardware units -> the input layer's codes (run on the reader's thread, beside the compute)."""
-        from l1ml.emulate.stream import fast_preprocess
+        from l1ml.emulate.stream import hardware_codes
 
-        return self.emu.input_codes(fast_preprocess(pre, hw))
+        return hardware_codes(pre, self.emu, hw)
 
     def run_prepared(self, q: np.ndarray, outputs: list[str], threads: int = 1) -> dict[str, np.ndarray]:
         """The listed outputs for input codes from `prepare`, each in its file dtype (exact by bounds)."""
@@ -262,6 +262,8 @@ def emulate_source(
         def compute(x):
             return len(x), engine.run_prepared(x, wanted, threads=compute_threads)
 
+        # Chunks of 65536 events: measured no slower in CPU seconds than 16384 or 8192 (whose arrays stay
+        # in cache, but which pass the GIL between the three threads more often).
         done = run_pipeline(
             source.iter_hardware(chunk) if chunks is None else chunks,
             lambda hw: engine.prepare(pre, hw),
