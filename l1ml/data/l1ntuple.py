@@ -286,10 +286,14 @@ def _place(out: np.ndarray, n: int, counts, keep, pt, eta, phi, row0: int, rows:
     starts = np.cumsum(counts) - counts
     rank = np.arange(len(pt)) - np.repeat(starts, counts)
     sel = rank < rows
-    e, r = ev[sel], row0 + rank[sel]
-    out[e, r, 0] = np.clip(pt[sel], 0, units.PT_MAX_HW)
-    out[e, r, 1] = np.clip(eta[sel], -units.ETA_MAX_HW, units.ETA_MAX_HW)
-    out[e, r, 2] = np.clip(phi[sel], -units.PHI_MAX_HW, units.PHI_MAX_HW)
+    # Flat positions in the (n, 19, 3) output: one index array instead of two broadcast per write.
+    at = (ev[sel] * units.N_OBJECTS + row0 + rank[sel]) * units.N_FEATURES
+    flat_out = out.reshape(-1)
+    ptc = np.clip(pt[sel], 0, units.PT_MAX_HW)
+    gone = ptc == 0  # below one pT step: no object, all three inputs stay zero (as units.to_hardware)
+    flat_out[at] = ptc
+    flat_out[at + 1] = np.where(gone, 0, np.clip(eta[sel], -units.ETA_MAX_HW, units.ETA_MAX_HW))
+    flat_out[at + 2] = np.where(gone, 0, np.clip(phi[sel], -units.PHI_MAX_HW, units.PHI_MAX_HW))
 
 
 def to_hardware(arrays: dict, m: NtupleMap, where: str = "") -> np.ndarray:
@@ -323,7 +327,9 @@ def to_hardware(arrays: dict, m: NtupleMap, where: str = "") -> np.ndarray:
     phi = phi[keep]
     first = np.ones(len(ev), dtype=bool)
     first[1:] = ev[1:] != ev[:-1]  # the first MET sum of each event
-    out[ev[first], 0, 0] = np.clip(pt[first], 0, units.PT_MAX_HW)
-    out[ev[first], 0, 2] = np.clip(phi[first], -units.PHI_MAX_HW, units.PHI_MAX_HW)
-    out[out[..., 0] == 0] = 0  # as units.to_hardware: below one pT step is no object
+    met = np.clip(pt[first], 0, units.PT_MAX_HW)
+    out[ev[first], 0, 0] = met
+    # As units.to_hardware: below one pT step is no object. Every other slot is zero or was written by
+    # _place, which zeroes such objects itself (cheaper than a boolean mask over the whole output).
+    out[ev[first], 0, 2] = np.where(met == 0, 0, np.clip(phi[first], -units.PHI_MAX_HW, units.PHI_MAX_HW))
     return out.reshape(n, units.N_INPUTS)

@@ -58,21 +58,32 @@ def resolve_files(spec, base: Path | None = None, what: str = "input") -> list[P
     return out
 
 
-_LSB4 = np.array([units.PT_LSB, units.ETA_LSB, units.PHI_LSB, 1.0])
-_LO4 = np.array([0.0, -units.ETA_MAX_HW, -units.PHI_MAX_HW, -np.inf])
-_HI4 = np.array([units.PT_MAX_HW, units.ETA_MAX_HW, units.PHI_MAX_HW, np.inf])
+# Per-input constants over all 57 inputs: numpy broadcasts a 57-vector along rows several times faster
+# than a 3-vector along the innermost axis.
+_LSB57 = np.tile([units.PT_LSB, units.ETA_LSB, units.PHI_LSB], units.N_OBJECTS)
+_LO57 = np.tile([0.0, -units.ETA_MAX_HW, -units.PHI_MAX_HW], units.N_OBJECTS)
+_HI57 = np.tile([units.PT_MAX_HW, units.ETA_MAX_HW, units.PHI_MAX_HW], units.N_OBJECTS)
+
+
+def absent_mask(pt: np.ndarray) -> np.ndarray:
+    """(n, 19) 'object absent' flags -> (n, 57), the flag repeated over the object's three inputs."""
+    return np.repeat(pt, units.N_FEATURES, axis=1)
 
 
 def fast_hardware(block: np.ndarray) -> np.ndarray:
-    """units.to_hardware, equal on every input (the same float64 division and rounding), in whole-array
-    passes over contiguous memory instead of per-feature strided ones."""
+    """units.to_hardware, equal on every input (the same float64 division and rounding half to even), in
+    whole-array passes over contiguous memory instead of per-feature strided ones; the 4th feature (the
+    object type) is never read."""
     n = len(block)
-    v = np.divide(block, _LSB4, dtype=np.float64)
-    np.round(v, out=v)
-    np.clip(v, _LO4, _HI4, out=v)
-    hw = v[..., :3].astype(np.int32)
-    hw[hw[..., 0] == 0] = 0
-    return hw.reshape(n, units.N_INPUTS)
+    v = np.divide(block[..., :3].reshape(n, units.N_INPUTS), _LSB57, dtype=np.float64)
+    np.rint(v, out=v)  # np.round's rule at 0 decimals
+    # maximum then minimum: the values of np.clip, at about half its cost in numpy 1.26
+    np.maximum(v, _LO57, out=v)
+    np.minimum(v, _HI57, out=v)
+    hw = v.astype(np.int32)
+    # An object below the pT LSB is absent: all three of its inputs are zero.
+    np.copyto(hw, 0, where=absent_mask(hw[:, 0::3] == 0))
+    return hw
 
 
 @dataclass

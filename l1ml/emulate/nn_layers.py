@@ -27,6 +27,7 @@ from l1ml.emulate.fixed import (
     from_hls,
     from_real,
 )
+from l1ml.emulate.gemm import ExactGemm
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Op:
     run: Callable[..., np.ndarray]
     # run(x, inplace=True) may overwrite its one input; the emulator passes it when nothing else reads it.
     can_overwrite: bool = False
+    # The fixed-point type of an input op's codes (what a fused reader needs to produce them itself).
+    fixed: FixedType | None = None
 
 
 def result_type(layer) -> FixedType:
@@ -74,7 +77,7 @@ def var_size(layer) -> int:
 
 def build_input(layer, ins: list[Info]) -> Op:
     t = result_type(layer)
-    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t))
+    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t), fixed=t)
 
 
 # ---------------------------------------------------------------------------------------------- dense
@@ -161,10 +164,10 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
         return sequential, res_t.bounds
 
     # The accumulator's extra fractional bits are a power-of-two scaling: fold it into the weights.
-    # float32 BLAS is exact while every partial sum stays below 2**24, and twice as fast.
-    dtype = np.float32 if col_abs.max() * scale < 2.0**24 else np.float64
+    # ExactGemm runs the product in float32 BLAS (twice as fast) wherever a bound proves every partial sum
+    # below 2**24, from the types or from each batch's own largest code, and in float64 otherwise.
     ws = w * scale
-    wm = ws.astype(dtype)
+    mm = ExactGemm(ws, xb.maxabs, f"layer '{name}'")
     acc_frac = acc_t.frac
     nnz = (w != 0).sum(axis=0)
     sparse = nnz.max() <= 1
@@ -181,7 +184,7 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
             acc = np.take(xq, rows, axis=1)
             acc *= wsel
         else:
-            acc = (xq.astype(dtype, copy=False) @ wm).astype(np.float64, copy=False)
+            acc = mm(xq)
         if has_bias:
             acc += b_acc
         bb = sum_b

@@ -44,6 +44,37 @@ def fast_preprocess(pre, hw: np.ndarray) -> np.ndarray:
     return x
 
 
+def hardware_codes(pre, emu, hw: np.ndarray) -> np.ndarray:
+    """emu.input_codes(fast_preprocess(pre, hw)): the same float64 codes, bit for bit, in fewer passes.
+
+    With input type `t`, the code of a present input is ((hw - offset) * 2**-shift) * 2**t.frac, which
+    is the integer (hw - offset) * 2**(t.frac - shift) whenever t.frac >= shift: every ap_fixed rounding
+    mode leaves it unchanged, so it is computed directly (exact in float64, all below 2**53), padded slots
+    set to zero, and out-of-range codes go through the same overflow as the input layer's. A type with
+    fewer fractional bits than a shift (rounding does matter) takes the two-step path.
+    """
+    from l1ml.data.stream import absent_mask
+    from l1ml.emulate.fixed import overflow
+
+    op = emu.ops[0] if len(getattr(emu, "input_names", ())) == 1 else None
+    t = getattr(op, "fixed", None)
+    shifts = np.asarray(pre.shifts)
+    if t is None or hw.ndim != 2 or hw.shape[1] != 57 or op.info.size != 57 or (shifts > t.frac).any():
+        return emu.input_codes(fast_preprocess(pre, hw))
+    off = getattr(pre, "_off64", None)
+    if off is None:
+        off = np.asarray(pre.offsets, dtype=np.float64)
+        object.__setattr__(pre, "_off64", off)  # caches on the frozen dataclass, not part of its value
+    q = hw.astype(np.float64)
+    q -= off
+    q *= 2.0 ** (t.frac - shifts.astype(np.float64))
+    n = len(q)
+    np.copyto(q, 0.0, where=absent_mask(hw[:, 0::3] <= 0))
+    if n and (q.min() < t.bounds.lo or q.max() > t.bounds.hi):
+        q = overflow(q, t)
+    return q
+
+
 KEEP = 1 << 18  # distinct top score values kept exactly: 4 MB, whatever the number of events
 
 
