@@ -37,3 +37,36 @@ def clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("L1ML_CACHE_DIR", str(tmp_path / "cache"))
     yield
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+
+# With pytest-xdist (`-n 2`, as CI runs), each worker gets whole groups: a directory whose conftest.py holds
+# session-scoped fixtures (the Slurm cluster, trained and converted example projects, compiled caches) goes
+# to one worker, so those fixtures are built once and the one Slurm cluster is never started twice; any
+# other test file is a group of its own. The suite is bound by single-threaded g++ compiles, so two
+# workers use both cores.
+def _has_session_fixtures(directory: Path) -> bool:
+    conf = directory / "conftest.py"
+    return conf.is_file() and 'scope="session"' in conf.read_text()
+
+
+_WHOLE_DIRS = {d.name for d in (REPO / "tests").iterdir() if d.is_dir() and _has_session_fixtures(d)}
+
+
+def _xdist_group(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == "tests" and parts[1] in _WHOLE_DIRS:
+        return "/".join(parts[:2])
+    return path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _xdist_group(nodeid)
+
+    return ByGroup(config, log)
