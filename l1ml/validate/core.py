@@ -87,6 +87,8 @@ class Validation:
     # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
     # prints them, report.json keeps them.
     notes: list[str] = field(default_factory=list)
+    # The firmware variant validated (l1ml/firmware/variants.py); None for a flat, pre-variant conversion.
+    variant: str | None = None
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -127,6 +129,7 @@ class Validation:
         return {
             "project": self.project,
             "version": self.version,
+            "variant": self.variant,
             "kind": self.kind,
             "passed": self.passed,
             "events": self.events,
@@ -178,8 +181,13 @@ def validate(
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     x = {k: pre.apply(v) for k, v in hw.items()}
     if man["kind"] == "bdt":
-        return _validate_bdt(project, model_dir, fw_dir, man, x, rep)
-    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+        result = _validate_bdt(project, model_dir, fw_dir, man, x, rep)
+    else:
+        result = _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
+    from l1ml.firmware.variants import variant_of
+
+    result.variant = variant_of(fw_dir)
+    return result
 
 
 def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
