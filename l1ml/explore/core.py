@@ -301,13 +301,19 @@ def explore(
     out_dir = explore_dir(project, v)
     cache = out_dir / "points"
     cache.mkdir(parents=True, exist_ok=True)
+    # What the cached figures also depend on: the rate they are taken at, the validation rules, the code.
+    from dataclasses import asdict
+
+    phys_key = _digest(
+        asdict(project.trigger), asdict(project.validation), ctx.man.get("threshold"), CACHE_VERSION
+    )[:10]
     plan = []
     for i, pt in enumerate(pts):
         proj = point_project(project, pt)
         over = point_overrides(project, pt)
         settings = var.settings_for(proj, ctx.model_dir, ctx.man["kind"], over)
         vid = var.variant_id(settings)
-        cfile = cache / f"{vid}-{ctx.data_key}-c{CACHE_VERSION}.json"
+        cfile = cache / f"{vid}-{ctx.data_key}-{phys_key}.json"
         plan.append((i, pt, proj, over, vid, cfile))
     rows: list[dict | None] = [None] * len(plan)
     todo = []
@@ -330,7 +336,6 @@ def explore(
     if n_jobs > 1 and len(todo) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        from dataclasses import asdict
 
         with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
             futs = {

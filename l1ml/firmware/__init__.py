@@ -88,8 +88,7 @@ def convert(
         if activate:
             var.set_active(root, vid, "convert")
         return {**read_json(out_dir / "manifest.json"), "reused": True}
-    root.mkdir(parents=True, exist_ok=True)
-    var.migrate_flat(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
     if label:  # refused now, before the slow conversion, if another variant has it
         for r in var.variants(root):
             if r["id"] and r.get("label") == label:
@@ -131,6 +130,9 @@ def convert(
         if (fw.get("hashes") or {}).get("conifer_model"):  # repoint rewrote its output_dir
             fw["hashes"]["conifer_model"] = manifest.sha256(stage / "conifer_model.json")
         manifest.write_json(stage / "manifest.json", fw)
+        # Only now does the version directory appear: a refused conversion leaves no trace of it.
+        root.mkdir(exist_ok=True)
+        var.migrate_flat(root)  # a pre-variant conversion of this version moves aside, not overwritten
         publish(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
