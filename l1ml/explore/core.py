@@ -51,23 +51,50 @@ def _digest(*parts) -> str:
     return h.hexdigest()[:16]
 
 
+def events_key(project, model_dir: Path, man: dict, events: int) -> str:
+    """Names the event set without reading it: the data settings, each input file's size and modification
+    time, the event count and the preprocessing. A rerun whose points are all cached reads no event."""
+    import glob
+    from dataclasses import asdict
+
+    from l1ml.manifest import sha256
+
+    if project.data.format == "hdf5":
+        from l1ml.data.io import ensure_project_data
+
+        ensure_project_data(project)  # synthetic files are written on first use: key them as they will be
+    files = []
+    for pattern in [project.data.background, *project.data.signals.values()]:
+        for f in sorted(glob.glob(str(project.resolve(pattern)))) or [str(project.resolve(pattern))]:
+            st = os.stat(f) if os.path.exists(f) else None
+            files.append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
+    pfile = model_dir / man.get("preprocessing_file", "preprocessing.json")
+    return _digest(asdict(project.data), files, events, sha256(pfile))
+
+
 def load_events(project, model_dir: Path, man: dict, events: int) -> tuple[dict, str]:
     """{sample: (N, 57) float32 inputs} for the background and every signal; and a key naming the set."""
     from l1ml.data import units
     from l1ml.data.io import load_project_samples
     from l1ml.data.preprocess import Preprocessing
     from l1ml.emulate.stream import fast_preprocess
-    from l1ml.manifest import sha256
 
-    pfile = model_dir / man.get("preprocessing_file", "preprocessing.json")
-    pre = Preprocessing.load(pfile)
+    pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     samples = load_project_samples(project, events)
     x = {k: fast_preprocess(pre, units.to_hardware(v).astype(np.int32)) for k, v in samples.items()}
-    h = hashlib.sha256(sha256(pfile).encode())
-    for k, v in x.items():
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(v).tobytes())
-    return x, h.hexdigest()[:16]
+    return x, events_key(project, model_dir, man, events)
+
+
+def layer_roles(deploy_file: Path) -> tuple[str, str]:
+    """(input layer, score layer) of a Keras .h5 from its stored config, without loading TensorFlow."""
+    import h5py
+
+    try:
+        with h5py.File(deploy_file, "r") as h:
+            cfg = json.loads(h.attrs["model_config"])["config"]
+        return cfg["input_layers"][0][0], cfg["output_layers"][-1][0]
+    except (OSError, KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"{deploy_file}: cannot read the model's layers: {exc}") from None
 
 
 def software_outputs(ctx_dir: Path, deploy, kind: str, x: dict, data_key: str, model_sha: str, n_check: int):
@@ -234,6 +261,16 @@ def _worker_context(proj_dir, version, events) -> Context:
     return _WORKER[key]
 
 
+def check_model(model_dir: Path, man: dict) -> None:
+    if man.get("kind") == "bdt":
+        raise ConfigError(
+            f"model {model_dir.name} is a BDT: explore scans hls4ml network firmware (conifer's precision "
+            "is chosen by `l1ml convert`, see docs/contracts.md)"
+        )
+    if not man.get("deploy_file"):
+        raise ConfigError(f"{model_dir / 'manifest.json'}: no 'deploy_file'; nothing to convert")
+
+
 def make_context(project, version: str | None, events: int, progress=None) -> Context:
     from l1ml.manifest import sha256
     from l1ml.models.io import load_model
@@ -243,13 +280,7 @@ def make_context(project, version: str | None, events: int, progress=None) -> Co
     rep = or_silent(progress)
     model_dir = project.model_dir(version)
     man = read_json(model_dir / "manifest.json")
-    if man.get("kind") == "bdt":
-        raise ConfigError(
-            f"model {model_dir.name} is a BDT: explore scans hls4ml network firmware (conifer's precision "
-            "is chosen by `l1ml convert`, see docs/contracts.md)"
-        )
-    if not man.get("deploy_file"):
-        raise ConfigError(f"{model_dir / 'manifest.json'}: no 'deploy_file'; nothing to convert")
+    check_model(model_dir, man)
     rep.task("events", None)
     x, data_key = load_events(project, model_dir, man, events)
     rep.advance("events")
@@ -289,10 +320,14 @@ def explore(
     rep = or_silent(progress)
     grid_file = Path(grid_file)
     doc = load_grid(grid_file)
-    ctx = make_context(project, version, events, rep)
-    v = ctx.model_dir.name
-    input_layer = ctx.deploy.layers[0].name
-    score_layer = ctx.deploy.outputs[-1].name.split("/")[0]
+    from l1ml.project import read_json
+
+    model_dir = project.model_dir(version)
+    v = model_dir.name
+    man = read_json(model_dir / "manifest.json")
+    check_model(model_dir, man)
+    input_layer, score_layer = layer_roles(model_dir / man["deploy_file"])
+    data_key = events_key(project, model_dir, man, events)
     from l1ml.explore.grid import Point
 
     # The project's own settings first: the firmware validation checks, whose overflows (a quantized
@@ -305,15 +340,15 @@ def explore(
     from dataclasses import asdict
 
     phys_key = _digest(
-        asdict(project.trigger), asdict(project.validation), ctx.man.get("threshold"), CACHE_VERSION
+        asdict(project.trigger), asdict(project.validation), man.get("threshold"), CACHE_VERSION
     )[:10]
     plan = []
     for i, pt in enumerate(pts):
         proj = point_project(project, pt)
         over = point_overrides(project, pt)
-        settings = var.settings_for(proj, ctx.model_dir, ctx.man["kind"], over)
+        settings = var.settings_for(proj, model_dir, man["kind"], over)
         vid = var.variant_id(settings)
-        cfile = cache / f"{vid}-{ctx.data_key}-{phys_key}.json"
+        cfile = cache / f"{vid}-{data_key}-{phys_key}.json"
         plan.append((i, pt, proj, over, vid, cfile))
     rows: list[dict | None] = [None] * len(plan)
     todo = []
@@ -322,6 +357,7 @@ def explore(
             rows[i] = {**json.loads(cfile.read_text()), "cached": True}
         else:
             todo.append((i, pt, proj, over, vid, cfile))
+    ctx = make_context(project, v, events, rep) if todo else None
     rep.task("explore", len(plan))
     rep.advance("explore", len(plan) - len(todo))
     n_jobs = jobs or default_jobs(len(todo))
@@ -380,7 +416,7 @@ def explore(
         "version": v,
         "grid": str(grid_file),
         "created": now(),
-        "events": {k: int(len(x)) for k, x in ctx.x.items()},
+        "events": next((r["physics"]["events"] for r in rows if "physics" in r), {}),
         "software": "the deployed model (l1ml/models/deploy.py) in float64, as `l1ml validate` runs it",
         "target_rate_khz": project.trigger.rate_khz,
         "colliding_rate_hz": project.colliding_rate_hz,

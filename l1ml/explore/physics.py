@@ -28,6 +28,7 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
         "reference_fpr": ref,
         "colliding_rate_hz": hz,
         "background_events": n,
+        "events": {k: int(len(v)) for k, v in fw.items()},
         "threshold": t_fw,
         "threshold_lsb": t_fw / score_lsb if score_lsb else None,
         "threshold_software": t_sw,
