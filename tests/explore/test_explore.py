@@ -110,3 +110,22 @@ def test_grid_ranges_and_errors(tmp_path):
     g.write_text("Model:\n  Strategy: [Latency, Fast]\n")
     with pytest.raises(ConfigError, match="Fast"):
         points(load_grid(g), str(g), "inputs", "score")
+
+
+@pytest.mark.extended
+def test_predicted_validation_matches_l1ml_validate(trained, tmp_path):
+    """What explore predicts for validation is what `l1ml validate` (the C simulation) then says, for the
+    exact point and the narrowest one, each kept and made active in turn."""
+    from l1ml.explore.core import explore
+    from l1ml.firmware.variants import set_active, version_root
+    from l1ml.validate import validate
+
+    grid = tmp_path / "scan.yml"
+    grid.write_text(SCORE_GRID)
+    res = explore(trained, grid, "v1", keep=("1", "3"))
+    root = version_root(trained, "v1")
+    for p in (res["points"][0], res["points"][2]):
+        set_active(root, p["variant"], "test")
+        v = validate(trained, "v1")
+        assert v.variant == p["variant"]
+        assert v.passed == p["validation"]["passed"], (p["name"], v.failures)
