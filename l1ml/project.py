@@ -208,10 +208,14 @@ class Project:
             )
         return d
 
-    def firmware_dir(self, version: str | None = None) -> Path:
-        """Where `l1ml convert` writes the firmware of a model version."""
+    def firmware_dir(self, version: str | None = None, variant: str | None = None) -> Path:
+        """The firmware of a model version: its `variant` (id, id prefix or label), else its active
+        variant (the last converted or chosen, build/firmware/vN/active.json), else build/firmware/vN
+        itself (a conversion from before variants, or none yet). See l1ml/firmware/variants.py."""
+        from l1ml.firmware.variants import resolve_dir
+
         v = version or latest_model_version(self)
-        return self.build_dir / "firmware" / v
+        return resolve_dir(self.build_dir / "firmware" / v, variant)
 
     @property
     def colliding_rate_hz(self) -> float:

@@ -15,6 +15,7 @@ BACKEND_OPT = typer.Option(
     "Yosys; default: the project's [firmware] rtl setting.",
 )
 SYNTH_OPT = typer.Option(True, "--yosys/--no-yosys", help="With the rtl backend: run Yosys here.")
+LABEL_OPT = typer.Option(None, "--label", help="A label for the firmware variant (usable wherever a variant is named).")
 
 
 def convert(
@@ -23,8 +24,10 @@ def convert(
     backend: str = BACKEND_OPT,
     yosys: bool = SYNTH_OPT,
     as_json: bool = JSON_OPT,
+    label: str = LABEL_OPT,
 ) -> None:
-    """Convert a model version into firmware under projects/NAME/build/firmware/<version>/."""
+    """Convert a model version into a firmware variant, projects/NAME/build/firmware/<version>/<variant>/
+    (the same settings reuse their variant; the variant becomes the version's active one)."""
     from l1ml.errors import ConfigError
     from l1ml.firmware import convert as run
 
@@ -32,7 +35,7 @@ def convert(
         raise ConfigError(f"--backend '{backend}' is not known; backends: hls, rtl")
     proj = load(project)
     with progress_bars() as rep:
-        fw = run(proj, model, progress=rep)
+        fw = run(proj, model, progress=rep, label=label)
         want_rtl = backend == "rtl" or (backend == "" and proj.firmware.rtl)
         rtl = None
         if want_rtl and fw.get("kind") != "bdt":
@@ -144,3 +147,9 @@ def show(proj, fw: dict) -> None:
     if fw.get("csim_refused"):
         c.print(f"[yellow]note:[/] {fw['backend']}: {fw['csim_refused']}; the C simulation cannot run here")
     c.print(f"[green]firmware[/] {proj.firmware_dir(fw['version'])}")
+    if fw.get("variant"):
+        c.print(
+            f"[dim]variant {fw['variant']} of {fw['version']}"
+            + (" (same settings as before: reused, nothing rewritten)" if fw.get("reused") else "")
+            + "; `l1ml firmware list` shows every variant[/]"
+        )

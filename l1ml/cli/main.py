@@ -6,6 +6,8 @@ from __future__ import annotations
 import typer
 
 from l1ml.cli import boards, convert, data, demo, deploy, emulate, models, rate, synth, train, validate
+from l1ml.cli import explore as explore_cli
+from l1ml.cli import firmware as firmware_cli
 from l1ml.cli import report as report_cli
 from l1ml.cli import run as run_cli
 
@@ -59,6 +61,8 @@ app.command("rate")(rate.rate)
 app.command("deploy")(deploy.deploy)
 app.command("run")(run_cli.run)
 app.command("report")(report_cli.report)
+app.add_typer(firmware_cli.app, name="firmware")
+app.command("explore")(explore_cli.explore)
 
 
 def run() -> None:

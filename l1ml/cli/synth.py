@@ -120,18 +120,23 @@ def refuse_failed_validation(project, model: str | None) -> None:
     from l1ml.validate.core import default_report_dir
 
     fw = project.firmware_dir(model)
-    report = default_report_dir(project, fw.name) / "report.json"
+    version = model or project.model_dir().name
+    report = default_report_dir(project, version) / "report.json"
     if not report.is_file() or not (fw / "manifest.json").is_file():
         return
     if report.stat().st_mtime < (fw / "manifest.json").stat().st_mtime:
         return
     try:
-        passed = json.loads(report.read_text()).get("passed")
+        rec = json.loads(report.read_text())
     except (OSError, ValueError):
         return
-    if passed is False:
+    from l1ml.firmware.variants import variant_of
+
+    if rec.get("variant", variant_of(fw)) != variant_of(fw):
+        return  # the report is of another firmware variant of this version
+    if rec.get("passed") is False:
         raise L1mlError(
-            f"the last validation of {project.name} {fw.name} failed ({report}); fix the firmware and run "
+            f"the last validation of {project.name} {version} failed ({report}); fix the firmware and run "
             "`l1ml validate` again, or pass --force to synthesise it anyway"
         )
 

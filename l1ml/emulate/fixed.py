@@ -13,6 +13,8 @@ mode, then brought into range with its overflow mode.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,6 +167,54 @@ def overflow(q: np.ndarray, t: FixedType) -> np.ndarray:
     raise UnsupportedError(f"overflow mode {t.overflow} not emulated")
 
 
+# Overflow counting (explore): while `count_overflows()` is open, every cast whose bounds allow an overflow
+# adds how many values left the target type's range to the open counter, under the current layer's name.
+# Off (None), a cast pays one context-variable read, and only where an overflow is possible at all.
+_COUNTER: ContextVar[dict | None] = ContextVar("l1ml_overflow_counter", default=None)
+_LAYER: ContextVar[str] = ContextVar("l1ml_overflow_layer", default="?")
+
+OVERFLOW_WORDS = {"WRAP": "wrapped", "SAT": "saturated", "SAT_SYM": "saturated", "SAT_ZERO": "zeroed"}
+
+
+@contextmanager
+def count_overflows(counter: dict | None = None):
+    """Count values brought into range by an overflow mode, per layer: {layer: {"wrapped": n, ...}}.
+    Counts add across the batches run inside the block; the dict is yielded (and may be passed in)."""
+    counter = {} if counter is None else counter
+    token = _COUNTER.set(counter)
+    try:
+        yield counter
+    finally:
+        _COUNTER.reset(token)
+
+
+@contextmanager
+def in_layer(name: str):
+    """Name the layer whose casts follow (the emulator wraps each op's run in it while counting)."""
+    token = _LAYER.set(name)
+    try:
+        yield
+    finally:
+        _LAYER.reset(token)
+
+
+def counting() -> bool:
+    return _COUNTER.get() is not None
+
+
+def _tally(codes: np.ndarray, t: FixedType) -> None:
+    """Add the values of integer `codes` (already rounded to t's LSB) outside t's range."""
+    counter = _COUNTER.get()
+    if counter is None:
+        return
+    tb = t.bounds
+    n = int(np.count_nonzero((codes < tb.lo) | (codes > tb.hi)))
+    if n:
+        per = counter.setdefault(_LAYER.get(), {})
+        word = OVERFLOW_WORDS.get(t.overflow, t.overflow.lower())
+        per[word] = per.get(word, 0) + n
+
+
 def cast(
     q: np.ndarray, frac: int, b: Bounds, t: FixedType, inplace: bool = False, lo_clip: float | None = None
 ) -> tuple[np.ndarray, Bounds]:
@@ -187,6 +237,9 @@ def cast(
         if t.overflow in ("SAT", "SAT_SYM") and not qb.within(tb) or lo_clip is not None:
             # Rounding to integers is monotone, so clamping at the integer limits before rounding gives
             # the same codes as rounding first and saturating after; it saves a pass.
+            if not qb.within(tb) and _COUNTER.get() is not None:
+                r = round_scaled(np.multiply(q, 2.0**-shift), mode)
+                _tally(r if lo_clip is None else np.maximum(r, lo_clip, out=r), t)
             x = np.multiply(q, 2.0**-shift, out=q if inplace else None)
             lo = tb.lo if t.overflow in ("SAT", "SAT_SYM") and qb.lo < tb.lo else None
             hi = tb.hi if t.overflow in ("SAT", "SAT_SYM") and qb.hi > tb.hi else None
@@ -209,6 +262,7 @@ def cast(
             b = b.scaled(-shift)
     if b.within(tb):
         return q, b
+    _tally(q, t)
     if t.overflow in ("SAT", "SAT_SYM"):
         return clamp(q, tb.lo, tb.hi, out=q if inplace else None), Bounds(max(b.lo, tb.lo), min(b.hi, tb.hi))
     return overflow(q, t), tb
@@ -239,7 +293,10 @@ def from_real(x: np.ndarray, t: FixedType) -> np.ndarray:
     lo, hi = q.min(), q.max()  # NaN and infinities propagate into these, so one check covers them
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise NonFiniteInput("inputs hold NaN or infinite values; the firmware takes fixed-point numbers")
-    return overflow(q, t) if (lo < t.bounds.lo or hi > t.bounds.hi) else q
+    if lo < t.bounds.lo or hi > t.bounds.hi:
+        _tally(q, t)
+        return overflow(q, t)
+    return q
 
 
 def _round_real(whole: np.ndarray, frac_part: np.ndarray, mode: str) -> np.ndarray:

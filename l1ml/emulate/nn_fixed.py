@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.fixed import UnsupportedError
+from l1ml.emulate.fixed import UnsupportedError, counting, in_layer
 from l1ml.emulate.nn_layers import BUILDERS, Info, Op
 from l1ml.errors import DataError, L1mlError
 
@@ -100,22 +100,30 @@ class NNEmulator:
             raise DataError(f"the network has {len(self.input_names)} inputs, got {len(xs)} arrays")
         vals: dict[str, np.ndarray] = {}
         feed = iter(xs)
+        named = counting()  # overflow counting (explore) names each op's casts by its layer
         for k, op in enumerate(self.ops):
-            if not op.inputs:
-                a = np.asarray(next(feed)).reshape(-1, op.info.size)
-                vals[op.name] = a if coded else op.run(a)
-            elif op.can_overwrite:
-                name = op.inputs[0]
-                arr = vals[name]
-                # Overwrite only an array nothing else will read: its last reader is this op, it is not a
-                # model output, and no other live name refers to the same array (no-op casts alias).
-                free = name in self._free_after[k] and not any(v is arr for n, v in vals.items() if n != name)
-                vals[op.name] = op.run(arr, inplace=free)
-            else:
-                vals[op.name] = op.run(*[vals[i] for i in op.inputs])
-            for n in self._free_after[k]:
-                vals.pop(n, None)
+            if named:
+                with in_layer(op.name):
+                    self._step(k, op, vals, feed, coded)
+                continue
+            self._step(k, op, vals, feed, coded)
         return {n: vals[n] for n in self.output_names}
+
+    def _step(self, k: int, op: Op, vals: dict, feed, coded: bool) -> None:
+        if not op.inputs:
+            a = np.asarray(next(feed)).reshape(-1, op.info.size)
+            vals[op.name] = a if coded else op.run(a)
+        elif op.can_overwrite:
+            name = op.inputs[0]
+            arr = vals[name]
+            # Overwrite only an array nothing else will read: its last reader is this op, it is not a
+            # model output, and no other live name refers to the same array (no-op casts alias).
+            free = name in self._free_after[k] and not any(v is arr for n, v in vals.items() if n != name)
+            vals[op.name] = op.run(arr, inplace=free)
+        else:
+            vals[op.name] = op.run(*[vals[i] for i in op.inputs])
+        for n in self._free_after[k]:
+            vals.pop(n, None)
 
     def __call__(
         self,
@@ -238,8 +246,10 @@ def _deploy_file(hls_dir: Path) -> Path:
         raise L1mlError(f"{manifest}: not valid JSON: {exc}") from None
     linked = m.get("model_manifest") or {}
     version = linked.get("version") if isinstance(linked, dict) else None
-    fw_version_dir = hls_dir.parent if hls_dir.name == "hls4ml" else hls_dir
-    models_dir = fw_version_dir.parent.parent / "models"  # build/firmware/vN -> build/models
+    fw_dir = hls_dir.parent if hls_dir.name == "hls4ml" else hls_dir
+    # build/firmware/vN (flat) or build/firmware/vN/<variant> -> build/models
+    build = next((d.parent for d in fw_dir.parents if d.name == "firmware"), fw_dir.parent.parent)
+    models_dir = build / "models"
     if not isinstance(version, str):
         raise L1mlError(f"{manifest}: no model_manifest.version; cannot find the converted model")
     mdir = models_dir / version

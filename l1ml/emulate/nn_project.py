@@ -128,6 +128,12 @@ def load_engine(project, version: str | None = None):
     return engine, pre, man, version
 
 
+def _variant(project, version: str) -> str:
+    from l1ml.firmware.variants import variant_of
+
+    return variant_of(project.firmware_dir(version)) or "flat"
+
+
 def emulate_project(
     project,
     input_path,
@@ -168,6 +174,7 @@ def emulate_project(
     attrs = {
         "project": project.name,
         "model_version": version,
+        "firmware_variant": _variant(project, version),
         "kind": man.get("kind", ""),
         "input": ", ".join(str(f) for f in source.files),
         "input_format": source.format,

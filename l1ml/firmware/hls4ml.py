@@ -235,6 +235,21 @@ def make_config(
         cfg["Model"]["TraceOutput"] = True
         for lc in layers.values():
             lc["Trace"] = True
+    if overrides and overrides.get("LayerType"):
+        # hls4ml ranks LayerName over LayerType; every layer has a LayerName entry here (granularity
+        # "name"), so a LayerType override would be silently shadowed: apply it to those entries instead.
+        by_type = layer_classes(model, layers)
+        known = set(by_type.values())
+        for tname, tcfg in overrides["LayerType"].items():
+            if tname not in known:
+                raise ConfigError(
+                    f"hls_config LayerType '{tname}' matches no layer; the model's layer types: "
+                    f"{', '.join(sorted(known))}"
+                )
+            for lname, cls in by_type.items():
+                if cls == tname and isinstance(tcfg, dict):
+                    _merge(layers[lname], tcfg)
+        overrides = {k: v for k, v in overrides.items() if k != "LayerType"}
     if overrides:
         unknown = set(overrides.get("LayerName", {})) - set(layers)
         if unknown:
@@ -243,7 +258,38 @@ def make_config(
                 f"layers: {', '.join(layers)}"
             )
         _merge(cfg, overrides)
+        follow_linear(layers, overrides.get("LayerName", {}))
     return cfg
+
+
+def follow_linear(layers: dict, forced: dict) -> None:
+    """A layer given a result type keeps it through the linear activation hls4ml splits off it.
+
+    With an explicit result type hls4ml no longer removes that NAME_linear activation, and its 'auto'
+    result becomes the default ap_fixed<16,6>: a silent second cast (measured: values wrapped on a
+    dense AE whose Dense result was set to its own exact type). The pass-through takes the layer's type."""
+    for name, lc in forced.items():
+        prec = (lc or {}).get("Precision") if isinstance(lc, dict) else None
+        result = prec if isinstance(prec, str) else (prec or {}).get("result")
+        lin = layers.get(f"{name}_linear")
+        if not result or lin is None or f"{name}_linear" in forced:
+            continue
+        lp = lin.setdefault("Precision", {})
+        if isinstance(lp, dict) and lp.get("result", "auto") == "auto":
+            lp["result"] = result
+
+
+def layer_classes(model, layers: dict) -> dict[str, str]:
+    """hls4ml config layer name -> its layer type in hls4ml's vocabulary (QDense -> Dense, ...); the
+    activations hls4ml splits off a layer (NAME_relu...) are Activation."""
+    keras = {layer.name: type(layer).__name__ for layer in model.layers}
+    out = {}
+    for name in layers:
+        cls = keras.get(name, "Activation")
+        if cls.startswith("Q") and cls[1:2].isupper():
+            cls = cls[1:]
+        out[name] = "Input" if cls == "InputLayer" else cls
+    return out
 
 
 def _convert(model, cfg: dict, project, board, out_dir: Path, name: str):
@@ -330,20 +376,29 @@ def build(
     input_precision: str,
     trace: bool = False,
     ptq: dict | None = None,
+    overrides="project",
+    write: bool = True,
 ):
     """Convert (twice when pooling precisions need fixing) and write the hls4ml project to out_dir.
     `ptq`: for a float model (post-training quantization), {"x": background events to profile or None}.
-    Returns (hls_model, config, notes)."""
+    `overrides`: an hls4ml config dict (a firmware variant's), or "project" for the project's
+    [firmware] hls_config file. `write=False` builds the graph only (explore: the emulator reads the
+    graph; no C++ is needed). Returns (hls_model, config, notes)."""
     preflight(model, ptq=ptq is not None)
-    overrides, ofile = load_overrides(project)
+    if isinstance(overrides, str) and overrides == "project":
+        overrides, ofile = load_overrides(project)
+    else:
+        ofile = None
     cfg = make_config(model, project, input_precision, overrides, trace=trace, ptq=ptq)
     name = top_name(project)
     with tempfile.TemporaryDirectory(prefix="l1ml-hls-probe-") as tmp:
         probe = _convert(model, copy.deepcopy(cfg), project, board, Path(tmp), name)
         widened = widen_pooling(model, cfg, probe, overrides)
-    if out_dir.exists():
+    if write and out_dir.exists():
         shutil.rmtree(out_dir)  # stale sources from an older conversion must not survive
     hls_model = _convert(model, cfg, project, board, out_dir, name)
+    if not write:
+        return hls_model, cfg, {"widened_pooling": widened, "overrides_file": str(ofile) if ofile else None}
     if trace:
         # hls4ml reads this flag when writing, not from the config dict
         hls_model.config.trace_output = True
@@ -506,7 +561,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
         )
 
 
-def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> dict:
+def convert_network(project, model_dir: Path, out_dir: Path, progress=None, overrides="project") -> dict:
     """The deployed network of a model version -> out_dir/hls4ml; returns the manifest fields."""
     import hls4ml
 
@@ -545,7 +600,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None) -> d
     ptq = None
     if is_float_model(deploy):
         ptq = {"x": _profile_events(project, pre, man["kind"]) if project.firmware.ptq == "profile" else None}
-    hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision, ptq=ptq)
+    hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision, ptq=ptq, overrides=overrides)
     rep.advance("hls4ml")
     from l1ml.backends import manifest_fields as backend_fields
     from l1ml.emulate.fixed import UnsupportedError
@@ -675,10 +730,12 @@ def load_csim(fw_dir: Path, fw_manifest: dict) -> tuple[CSim, bool]:
     return CSim(lib, name, n_in, [o["size"] for o in fw_manifest["outputs"]]), cached
 
 
-def traced_csim(model, project, board, input_precision: str, workdir: Path) -> tuple[CSim, list[str]]:
+def traced_csim(
+    model, project, board, input_precision: str, workdir: Path, overrides="project"
+) -> tuple[CSim, list[str]]:
     """A tracing build of the same network and config, for locating where firmware and software part.
     Returns the csim and the layer names in the firmware's order."""
-    hls_model, _, _ = build(model, project, board, workdir, input_precision, trace=True)
+    hls_model, _, _ = build(model, project, board, workdir, input_precision, trace=True, overrides=overrides)
     traced, order = {}, []
     for layer in hls_model.get_layers():
         order.append(layer.name)

@@ -15,6 +15,7 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
     runs until these jobs are done; a server's own workers run them. Returns one dict per job."""
     import os
 
+    from l1ml.firmware.variants import variant_of
     from l1ml.run.paths import synth_dir
     from l1ml.synth.client import make_client, package
     from l1ml.synth.job import TERMINAL, parse_duration, parse_memory
@@ -50,6 +51,7 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
         rec = {"step": step, "id": job_id, "state": j["state"], "server": settings.server or str(settings.home)}
         rec["seconds"] = round((j.get("ended_at") or 0) - (j.get("started_at") or 0), 1)
         rec["peak_memory"] = j.get("peak_memory")
+        rec["variant"] = variant_of(project.firmware_dir(version))  # the firmware the job was packed from
         if j["state"] == "succeeded":
             tmp = out / f".{step}-{job_id}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -58,6 +60,9 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
             shutil.rmtree(dest, ignore_errors=True)
             dest.parent.mkdir(parents=True, exist_ok=True)
             got.rename(dest)
+            from l1ml.manifest import write_json
+
+            write_json(dest / "variant.json", {"version": version, "variant": rec["variant"], "job": job_id})
             shutil.rmtree(tmp, ignore_errors=True)
             rec["results"] = str(dest)
             if step == "csim":

@@ -3,7 +3,6 @@ no TensorFlow), its work (returning a JSON-able result), and the files a result 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,20 +108,29 @@ def convert_work(c: Context, rep) -> dict:
     from l1ml.firmware import convert
 
     p, v = c.project, c.version
-    try:
-        fw = convert(p, v, progress=rep)
-    except BaseException:
-        # A conversion stopped midway leaves sources of two conversions mixed: remove them.
-        shutil.rmtree(p.firmware_dir(v), ignore_errors=True)
-        raise
+    # convert stages into a hidden directory and publishes a variant whole (l1ml/firmware/variants.py):
+    # a conversion stopped midway leaves nothing, and other variants of v must survive it.
+    fw = convert(p, v, progress=rep)
     tc = paths.toolchain_file(p, v)
     tc.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_json(tc, c.toolchain)
-    return {"version": v, "firmware": str(p.firmware_dir(v)), "kind": fw.get("kind")}
+    return {"version": v, "firmware": str(p.firmware_dir(v)), "kind": fw.get("kind"), "variant": fw.get("variant")}
+
+
+def _variant(c: Context) -> str | None:
+    """The active firmware variant: choosing another (`l1ml firmware use`) makes downstream steps rerun."""
+    from l1ml.firmware.variants import read_active_raw, version_root
+
+    return read_active_raw(version_root(c.project, c.version))
 
 
 def validate_inputs(c: Context) -> dict:
-    return {"validation": section(c.project.validation), "code": code_hash(), "tools": c.tools(FIRMWARE_TOOLS)}
+    return {
+        "validation": section(c.project.validation),
+        "code": code_hash(),
+        "tools": c.tools(FIRMWARE_TOOLS),
+        "variant": _variant(c),
+    }
 
 
 def validate_work(c: Context, rep) -> dict:
@@ -136,11 +144,16 @@ def validate_work(c: Context, rep) -> dict:
             f"firmware of {v} is not bit-exact: {', '.join(val.failures) or 'trigger decisions'} "
             f"differ between software and firmware (report: {reports.get('json', default_report_dir(p, v))})"
         )
-    return {"passed": True, "report": str(paths.validation_report(p, v))}
+    return {"passed": True, "report": str(paths.validation_report(p, v)), "variant": val.variant}
 
 
 def rate_inputs(c: Context) -> dict:
-    return {"trigger": section(c.project.trigger), "code": code_hash(), "tools": c.tools(("numpy",))}
+    return {
+        "trigger": section(c.project.trigger),
+        "code": code_hash(),
+        "tools": c.tools(("numpy",)),
+        "variant": _variant(c),
+    }
 
 
 def rate_work(c: Context, rep) -> dict:
@@ -170,7 +183,8 @@ def rate_work(c: Context, rep) -> dict:
         staged.replace(out)
     bkg = scores["background"]
     n = len(bkg)
-    result = {"version": v, "background_events": n, "threshold": threshold, "scores": str(out)}
+    result = {"version": v, "variant": _variant(c), "background_events": n, "threshold": threshold,
+              "scores": str(out)}
     if threshold is not None:
         fired = int((bkg > threshold).sum())
         hz = p.colliding_rate_hz
@@ -187,7 +201,12 @@ def rate_work(c: Context, rep) -> dict:
 
 
 def synth_inputs(c: Context) -> dict:
-    return {"steps": list(c.project.synth.steps), "memory": c.project.synth.memory, "code": code_hash()}
+    return {
+        "steps": list(c.project.synth.steps),
+        "memory": c.project.synth.memory,
+        "code": code_hash(),
+        "variant": _variant(c),
+    }
 
 
 def synth_work(c: Context, rep) -> dict:
@@ -203,7 +222,7 @@ def synth_work(c: Context, rep) -> dict:
         raise StepFailed(
             f"queue job {j['id']} ({j['step']} of {c.version}) {what}; see `l1ml synth logs {j['id']}`"
         )
-    return {"jobs": jobs}
+    return {"jobs": jobs, "variant": _variant(c)}
 
 
 def report_inputs(c: Context) -> dict:

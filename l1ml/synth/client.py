@@ -62,7 +62,7 @@ def package(
         "memory": mem,
         "timeout": parse_duration(timeout or project.synth.timeout),
         "project": project.name,
-        "model": fw.name,
+        "model": _model_label(fw),
         "board": board or project.firmware.board,
     }
     SubmitParams(**fields)  # checked before anything is packed
@@ -70,6 +70,14 @@ def package(
     os.close(fd)
     archive.pack(fw, Path(tmp), {**_headers_for(step, fw), **(extra or {})})
     return Path(tmp), fields
+
+
+def _model_label(fw: Path) -> str:
+    """The job's model label: the version, and the firmware variant where there is one (vN+<id>)."""
+    from l1ml.firmware.variants import variant_of
+
+    v = variant_of(fw)
+    return f"{fw.parent.name}+{v}" if v else fw.name
 
 
 def _headers_for(step: str, fw: Path) -> dict[str, Path]:

@@ -93,6 +93,8 @@ class Validation:
     notes: list[str] = field(default_factory=list)
     # A float network's quantization cost (l1ml/validate/ptq.py physics_cost); empty for every other model.
     ptq: dict = field(default_factory=dict)
+    # The firmware variant validated (l1ml/firmware/variants.py); None for a flat, pre-variant conversion.
+    variant: str | None = None
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -142,6 +144,7 @@ class Validation:
         return {
             "project": self.project,
             "version": self.version,
+            "variant": self.variant,
             "kind": self.kind,
             "passed": self.passed,
             "events": self.events,
@@ -195,13 +198,18 @@ def validate(
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     x = {k: pre.apply(v) for k, v in hw.items()}
     if man["kind"] == "bdt":
-        return _validate_bdt(project, model_dir, fw_dir, man, x, rep)
-    x_physics = None
-    if fw_man.get("software_model") == "float" and samples is None:
-        from l1ml.validate.ptq import physics_samples  # a float network's physics cost wants more events
+        result = _validate_bdt(project, model_dir, fw_dir, man, x, rep)
+    else:
+        x_physics = None
+        if fw_man.get("software_model") == "float" and samples is None:
+            from l1ml.validate.ptq import physics_samples  # a float network's physics cost wants more events
 
-        x_physics = physics_samples(project, pre, n, rep)
-    return _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
+            x_physics = physics_samples(project, pre, n, rep)
+        result = _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
+    from l1ml.firmware.variants import variant_of
+
+    result.variant = variant_of(fw_dir)
+    return result
 
 
 def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:

@@ -163,9 +163,15 @@ def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence
 
     if not len(X):
         return None
+    from l1ml.firmware.variants import project_for
+
     with tempfile.TemporaryDirectory(prefix="l1ml-trace-") as tmp:
         board = project_board(project)
-        csim, order = traced_csim(deploy, project, board, fw_man["input_precision"], Path(tmp) / "hls4ml")
+        # The variant's own settings and overrides, not the project file's (they may differ: explore)
+        csim, order = traced_csim(
+            deploy, project_for(project, fw_man), board, fw_man["input_precision"], Path(tmp) / "hls4ml",
+            overrides=fw_man["hls_overrides"] if "hls_overrides" in fw_man else "project",
+        )
         _, fw_layers = csim.trace(X)
     keras_names = [layer.name for layer in deploy.layers]
     common = [n for n in order if n in fw_layers and n in keras_names]

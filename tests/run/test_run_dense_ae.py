@@ -46,7 +46,11 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     assert doc["version"] == "v1"
     print("first run:", {s["step"]: round(s["seconds"], 1) for s in doc["steps"]})
     build = proj / "build"
-    for f in ("models/v1/manifest.json", "firmware/v1/manifest.json", "validation/v1/report.json",
+    from l1ml.project import load_project
+
+    loaded = load_project(proj)
+    fw_rel = loaded.firmware_dir("v1").relative_to(loaded.build_dir)  # the active variant (issue 13)
+    for f in ("models/v1/manifest.json", f"{fw_rel}/manifest.json", "validation/v1/report.json",
               "emulation/v1/rate.json", "emulation/v1/scores.npz", "report/v1/report.html",
               "run/v1/toolchain.json"):  # fmt: skip
         assert (build / f).is_file(), f
@@ -87,7 +91,9 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     print("hls_config changed:", {s["step"]: round(s["seconds"], 1) for s in doc["steps"]})
     assert st == {**dict.fromkeys(ALL[:2], "skipped"), **dict.fromkeys(ALL[2:], "ran")}, st
     assert doc["version"] == "v1" and not (build / "models/v2").exists()
-    params = (build / "firmware/v1/hls4ml/firmware/parameters.h").read_text()
+    fw_new = load_project(proj).firmware_dir("v1")
+    assert fw_new.relative_to(loaded.build_dir) != fw_rel and (build / fw_rel / "manifest.json").is_file()  # both kept
+    params = (fw_new / "hls4ml/firmware/parameters.h").read_text()
     assert "reuse_factor = 2" in params
 
     # The report of this run, in a real headless Chromium.

@@ -1,0 +1,110 @@
+"""`l1ml explore`: a grid of firmware settings, each point's physics cost and resources, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
+
+GRID_OPT = typer.Option(..., "--grid", "-g", help="Grid YAML in hls4ml's config vocabulary (see hls_configs/scan.yml).")
+KEEP_OPT = typer.Option(
+    None, "--keep", help="Convert these points into firmware variants: a point number, a variant id, 'pareto' or 'all'."
+)
+EVENTS_OPT = typer.Option(0, "--events", help="Events per sample (0: all; the project's [data] max_events applies).")
+JOBS_OPT = typer.Option(0, "--jobs", "-j", help="Worker processes for the points (0: one per spare core; 1 on two cores).")
+
+
+def explore(
+    project: Path = PROJECT_OPT,
+    model: str = MODEL_OPT,
+    grid: Path = GRID_OPT,
+    keep: list[str] = KEEP_OPT,
+    events: int = EVENTS_OPT,
+    jobs: int = JOBS_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Emulate every point of a grid of firmware settings over every event; report its physics cost
+    against the software model at the target rate, its overflows and its resources."""
+    from l1ml.errors import ConfigError
+    from l1ml.explore.core import explore as run
+
+    if events < 0 or jobs < 0:
+        raise ConfigError("--events and --jobs must be 0 or more")
+    proj = load(project)
+    with progress_bars() as rep:
+        result = run(proj, grid, model, events=events, jobs=jobs, keep=tuple(keep or ()), progress=rep)
+    if as_json:
+        print_json(result)
+        return
+    show(result)
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:+.2f}"
+
+
+def show(result: dict) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    c = console()
+    ev = result["events"]
+    first = next((r for r in [result["baseline"], *result["points"]] if "physics" in r), None)
+    ref_fpr = first["physics"]["reference_fpr"] if first else 1e-5
+    t = Table(
+        title=f"{result['project']} {result['version']}: {Path(result['grid']).name}, "
+        f"{ev['background']:,} background events, target {result['target_rate_khz']:g} kHz "
+        f"of {result['colliding_rate_hz'] / 1e6:.1f} MHz colliding"
+    )
+    t.add_column("#", justify="right")
+    t.add_column("point", max_width=30, overflow="fold")
+    t.add_column("variant")
+    t.add_column("threshold", justify="right")
+    t.add_column("TPR at rate, Δ%", justify="right")
+    t.add_column(f"ΔAUC% / ΔTPR%@{ref_fpr:g}", justify="right")
+    t.add_column("flipped", justify="right")
+    t.add_column("new overflows", max_width=30)
+    t.add_column("valid.")
+    t.add_column(result["resource_axis"], justify="right", max_width=14)
+    t.add_column("P", justify="center")
+    rows = [result["baseline"], *result["points"]]
+    for r in rows:
+        idx = str(r["index"]) if r["index"] else "base"
+        if "error" in r:
+            t.add_row(idx, escape(r["name"]), r["variant"], "", f"[red]{escape(r['error'][:200])}[/]", *[""] * 6)
+            continue
+        ph = r["physics"]
+        s = ph["signals"]
+        over = "\n".join(f"{k}: {n:,} {w}" for k, v in r["new_overflows"].items() for w, n in v.items())
+        res = r["resources"]
+        figure = res.get("lut") if res["source"] == "yosys" else res.get("bops_per_reuse")
+        tag = " [dim]on disk[/]" if r.get("on_disk") else ""
+        t.add_row(
+            idx,
+            escape(r["name"]),
+            r["variant"] + tag + (" [dim]cached[/]" if r.get("cached") else ""),
+            f"{ph['threshold']:.6g}",
+            "\n".join(f"{k[:8]} {v['tpr']:.3f} {_pct(v['tpr_change'])}" for k, v in s.items()),
+            "\n".join(f"{_pct(v['auc_change'])} / {_pct(v['tpr_ref_change'])}" for v in s.values()),
+            f"{100 * ph['flipped_fraction']:.3f}%",
+            escape(over) or "none",
+            "pass" if r["validation"]["passed"] else "[red]FAIL[/]",
+            (f"{figure:,.0f}" + (" [dim]est.[/]" if res["source"] == "estimate" else "")) if figure is not None else "-",
+            "*" if r.get("pareto") else "",
+        )
+    c.print(t)
+    b = result["baseline"]
+    if "error" not in b:
+        c.print(
+            f"[dim]software model: {escape(result['software'])}. TPR at the target rate with each variant's own "
+            f"threshold for that rate; 'new overflows': values saturated/wrapped beyond the baseline's (the project's "
+            f"own settings, whose quantized activations saturate by design). Validation is predicted with the "
+            f"bit-exact emulator against the software model.[/]"
+        )
+    if result["points"] and result["points"][0].get("resources", {}).get("source") == "estimate":
+        c.print(f"[dim]resources: {escape(result['points'][0]['resources']['label'])}[/]")
+    for k in result.get("kept", []):
+        c.print(f"[green]kept[/] point {k['index']} as variant {k['variant']}: {k['dir']}")
+    c.print(f"[green]plot[/] {result['plot']}  [green]json[/] {result['json']}")

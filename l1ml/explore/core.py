@@ -1,0 +1,482 @@
+"""`l1ml explore`: every point of a grid of firmware settings, with its physics cost and resources.
+
+For each point: the hls4ml graph of the variant is built (no C++ is written or compiled: the bit-exact
+batch emulator reads the graph), every background and signal event is emulated with overflow counting,
+and the scores are compared with the software model's on the same events (physics.py). Resources come
+from resources.py. Results are cached per variant id and event set under build/explore/vN/points/, so
+a rerun of the same grid computes nothing. Nothing is written under build/firmware unless a point is
+kept (`keep`), which converts it into a real variant (l1ml/firmware/variants.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError
+
+CACHE_VERSION = 1  # bump when what a cached point holds, or how it is computed, changes
+CHUNK = 65536
+
+
+@dataclass
+class Context:
+    """What every point shares: the project, the model, the events and the software model's outputs."""
+
+    project: object
+    model_dir: Path
+    man: dict
+    deploy: object
+    x: dict  # sample -> (N, 57) float32 network inputs
+    sw_scores: dict  # sample -> (N,) float64
+    sw_check: list  # outputs of the software model on the validation events (all samples, concatenated)
+    check_rows: dict  # sample -> number of leading events in the validation check
+    data_key: str
+
+
+def explore_dir(project, version: str) -> Path:
+    return project.build_dir / "explore" / version
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def events_key(project, model_dir: Path, man: dict, events: int) -> str:
+    """Names the event set without reading it: the data settings, each input file's size and modification
+    time, the event count and the preprocessing. A rerun whose points are all cached reads no event."""
+    import glob
+    from dataclasses import asdict
+
+    from l1ml.manifest import sha256
+
+    if project.data.format == "hdf5":
+        from l1ml.data.io import ensure_project_data
+
+        ensure_project_data(project)  # synthetic files are written on first use: key them as they will be
+    files = []
+    for pattern in [project.data.background, *project.data.signals.values()]:
+        for f in sorted(glob.glob(str(project.resolve(pattern)))) or [str(project.resolve(pattern))]:
+            st = os.stat(f) if os.path.exists(f) else None
+            files.append([f, st.st_size if st else None, st.st_mtime_ns if st else None])
+    pfile = model_dir / man.get("preprocessing_file", "preprocessing.json")
+    return _digest(asdict(project.data), files, events, sha256(pfile))
+
+
+def load_events(project, model_dir: Path, man: dict, events: int) -> tuple[dict, str]:
+    """{sample: (N, 57) float32 inputs} for the background and every signal; and a key naming the set."""
+    from l1ml.data import units
+    from l1ml.data.io import load_project_samples
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.emulate.stream import fast_preprocess
+
+    pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    samples = load_project_samples(project, events)
+    x = {k: fast_preprocess(pre, units.to_hardware(v).astype(np.int32)) for k, v in samples.items()}
+    return x, events_key(project, model_dir, man, events)
+
+
+def layer_roles(deploy_file: Path) -> tuple[str, str]:
+    """(input layer, score layer) of a Keras .h5 from its stored config, without loading TensorFlow."""
+    import h5py
+
+    try:
+        with h5py.File(deploy_file, "r") as h:
+            cfg = json.loads(h.attrs["model_config"])["config"]
+        return cfg["input_layers"][0][0], cfg["output_layers"][-1][0]
+    except (OSError, KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"{deploy_file}: cannot read the model's layers: {exc}") from None
+
+
+def software_outputs(ctx_dir: Path, deploy, kind: str, x: dict, data_key: str, model_sha: str, n_check: int):
+    """The software (deployed) model's scores on every event and all its outputs on the validation events,
+    computed in float64 as validation does; cached by model and event set."""
+    from l1ml.models.ae import shape_inputs
+    from l1ml.models.io import predict_exact
+
+    f = ctx_dir / f"software-{model_sha[:12]}-{data_key}.npz"
+    check_rows = {k: min(len(v), n_check) if n_check else len(v) for k, v in x.items()}
+    if f.is_file():
+        with np.load(f) as z:
+            scores = {k: z[f"score_{k}"] for k in x}
+            check = [z[k] for k in sorted(z.files) if k.startswith("check_")]
+        return scores, check, check_rows
+    scores = {}
+    for k, v in x.items():
+        parts = []
+        for s in range(0, len(v), 262144):
+            out = predict_exact(deploy, shape_inputs(kind, v[s : s + 262144].astype(np.float64)))
+            parts.append(out[-1].reshape(-1))
+        scores[k] = np.concatenate(parts)
+    xc = np.concatenate([x[k][: check_rows[k]] for k in x]).astype(np.float64)
+    check = [o.reshape(len(xc), -1) for o in predict_exact(deploy, shape_inputs(kind, xc))]
+    ctx_dir.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.{os.getpid()}.npz")
+    np.savez(tmp, **{f"score_{k}": v for k, v in scores.items()}, **{f"check_{i}": c for i, c in enumerate(check)})
+    tmp.replace(f)
+    return scores, check, check_rows
+
+
+def point_project(project, point):
+    fw = project.firmware
+    changes = {}
+    if point.strategy is not None:
+        changes["strategy"] = point.strategy
+    if point.reuse_factor is not None:
+        changes["reuse_factor"] = point.reuse_factor
+    return replace(project, firmware=replace(fw, **changes)) if changes else project
+
+
+def point_overrides(project, point) -> dict:
+    """The project's own hls_config overrides with the point's on top (the point wins)."""
+    import copy
+
+    from l1ml.firmware.hls4ml import _merge, load_overrides
+
+    base, _ = load_overrides(project)
+    return _merge(copy.deepcopy(base or {}), point.overrides)
+
+
+def _ptq(proj, pre, ctx: Context) -> dict | None:
+    """A float network's precisions come from post-training quantization, as convert does it: a grid
+    point's overrides then narrow or widen them (l1ml/firmware/ptq.py)."""
+    from l1ml.firmware.hls4ml import _profile_events
+    from l1ml.firmware.ptq import is_float_model
+
+    if not is_float_model(ctx.deploy):
+        return None
+    return {"x": _profile_events(proj, pre, ctx.man["kind"]) if proj.firmware.ptq == "profile" else None}
+
+
+def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
+    """Build the variant's graph, emulate every event with overflow counting, and measure it."""
+    import tempfile
+
+    from l1ml.compare import lsb_of
+    from l1ml.emulate.fixed import UnsupportedError, count_overflows
+    from l1ml.emulate.nn_fixed import NNEmulator
+    from l1ml.explore.physics import physics
+    from l1ml.explore.resources import estimate
+    from l1ml.firmware.boards import project_board
+    from l1ml.firmware.hls4ml import ConversionError, build, output_info
+
+    t0 = time.perf_counter()
+    from l1ml.data.preprocess import Preprocessing
+
+    pre = Preprocessing.load(ctx.model_dir / ctx.man.get("preprocessing_file", "preprocessing.json"))
+    row: dict = {"variant": vid}
+    try:
+        with tempfile.TemporaryDirectory(prefix="l1ml-explore-") as tmp:
+            hls_model, _, _ = build(
+                ctx.deploy, proj, project_board(proj), Path(tmp) / "hls4ml", pre.input_precision(),
+                overrides=overrides, write=False, ptq=_ptq(proj, pre, ctx),
+            )
+        emu = NNEmulator(hls_model)
+    except (ConversionError, UnsupportedError, ConfigError) as exc:
+        row.update(error=str(exc), seconds=time.perf_counter() - t0)
+        return row
+    outs = output_info(hls_model)
+    row["output_precisions"] = [o["precision"] for o in outs]
+    row["layer_types"] = {
+        layer.name: {k: t.precision.definition_cpp() for k, t in layer.types.items() if k != "index_t"}
+        for layer in hls_model.get_layers()
+    }
+    t_conv = time.perf_counter() - t0
+    score_name = emu.output_names[-1]
+    fw_scores, check_parts = {}, [[] for _ in emu.output_names]
+    overflows: dict = {}
+    events = 0
+    with count_overflows(overflows):
+        for k, v in ctx.x.items():
+            sc = np.empty(len(v))
+            for s in range(0, len(v), CHUNK):
+                res = emu(v[s : s + CHUNK])
+                sc[s : s + len(res[score_name])] = res[score_name][:, 0]
+                m = ctx.check_rows[k] - s
+                if m > 0:
+                    for i, name in enumerate(emu.output_names):
+                        check_parts[i].append(res[name][:m])
+            fw_scores[k] = sc
+            events += len(v)
+    t_emu = time.perf_counter() - t0 - t_conv
+    lsbs = [lsb_of(o["precision"]) for o in outs]
+    score_lsb = lsbs[-1]
+    row["physics"] = physics(ctx.project, ctx.sw_scores, fw_scores, score_lsb)
+    row["overflows"] = {
+        name: {**c, "per_event": sum(c.values()) / events} for name, c in overflows.items()
+    }
+    row["validation"] = would_validate(ctx, check_parts, lsbs, fw_scores)
+    row["resources_estimate"] = estimate(hls_model)
+    row["events"] = events
+    row["seconds"] = {"convert": t_conv, "emulate": t_emu, "events_per_second": events / max(t_emu, 1e-9)}
+    return row
+
+
+def would_validate(ctx: Context, check_parts, lsbs, fw_scores) -> dict:
+    """The checks `l1ml validate` makes for a network, with the emulator standing in for the C simulation
+    (the emulator equals it bit for bit): every output at [validation] tolerance_lsb on the validation
+    events, and no trigger decision flipped at the model's threshold on every event."""
+    tol = ctx.project.validation.tolerance_lsb
+    worst, mism = [], []
+    for parts, sw, lsb in zip(check_parts, ctx.sw_check, lsbs, strict=True):
+        fw = np.concatenate(parts).reshape(sw.shape)
+        d = np.abs(fw - sw) / lsb
+        worst.append(float(d.max()) if d.size else 0.0)
+        mism.append(int((d > tol).any(axis=1).sum()))
+    thr = ctx.man.get("threshold")
+    flips = None
+    if thr is not None:
+        flips = {k: int(((ctx.sw_scores[k] > thr) != (fw_scores[k] > thr)).sum()) for k in fw_scores}
+    ok = max(worst) <= tol and not (flips and any(flips.values()))
+    return {
+        "passed": bool(ok),
+        "tolerance_lsb": tol,
+        "max_diff_lsb": worst,
+        "events_mismatched": mism,
+        "events_checked": int(sum(ctx.check_rows.values())),
+        "flips_at_model_threshold": flips,
+        "how": "predicted: the emulator (bit-exact to the C simulation) against the software model",
+    }
+
+
+def _point_worker(args):
+    """A pool worker's point: (project dir, version, events, point fields) -> row. Loads its own context
+    once per process (spawned workers share nothing with the parent but the caches on disk)."""
+    from l1ml.explore.grid import Point
+
+    proj_dir, version, events, fields, vid = args
+    ctx = _worker_context(proj_dir, version, events)
+    point = Point(**fields)
+    return compute_point(ctx, point_project(ctx.project, point), point_overrides(ctx.project, point), vid)
+
+
+_WORKER: dict = {}  # per worker process: the context, loaded on its first point
+
+
+def _worker_context(proj_dir, version, events) -> Context:
+    key = (proj_dir, version, events)
+    if key not in _WORKER:
+        from l1ml.project import load_project
+
+        _WORKER.clear()
+        _WORKER[key] = make_context(load_project(proj_dir), version, events)
+    return _WORKER[key]
+
+
+def check_model(model_dir: Path, man: dict) -> None:
+    if man.get("kind") == "bdt":
+        raise ConfigError(
+            f"model {model_dir.name} is a BDT: explore scans hls4ml network firmware (conifer's precision "
+            "is chosen by `l1ml convert`, see docs/contracts.md)"
+        )
+    if not man.get("deploy_file"):
+        raise ConfigError(f"{model_dir / 'manifest.json'}: no 'deploy_file'; nothing to convert")
+
+
+def make_context(project, version: str | None, events: int, progress=None) -> Context:
+    from l1ml.manifest import sha256
+    from l1ml.models.io import load_model
+    from l1ml.progress import or_silent
+    from l1ml.project import read_json
+
+    rep = or_silent(progress)
+    model_dir = project.model_dir(version)
+    man = read_json(model_dir / "manifest.json")
+    check_model(model_dir, man)
+    rep.task("events", None)
+    x, data_key = load_events(project, model_dir, man, events)
+    rep.advance("events")
+    deploy = load_model(model_dir / man["deploy_file"])
+    rep.task("software model", None)
+    scores, check, rows = software_outputs(
+        explore_dir(project, model_dir.name), deploy, man["kind"], x, data_key,
+        sha256(model_dir / "manifest.json"), project.validation.events,
+    )
+    rep.advance("software model")
+    return Context(project, model_dir, man, deploy, x, scores, check, rows, data_key)
+
+
+def default_jobs(n_points: int) -> int:
+    """Points run in worker processes only where cores are spare: each worker loads TensorFlow and hls4ml
+    (seconds, and ~0.5 GB) and holds the events, which pays off with several idle cores, not on two."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores <= 2 else max(1, min(n_points, cores - 1))
+
+
+def explore(
+    project,
+    grid_file: Path,
+    version: str | None = None,
+    events: int = 0,
+    jobs: int = 0,
+    keep: tuple[str, ...] = (),
+    progress=None,
+) -> dict:
+    """Run a grid; returns the result (also written to build/explore/vN/<grid>.json, with a PNG)."""
+    from l1ml.explore.grid import load_grid, points
+    from l1ml.explore.resources import yosys_figures
+    from l1ml.firmware import variants as var
+    from l1ml.manifest import now, write_json
+    from l1ml.progress import or_silent
+
+    rep = or_silent(progress)
+    grid_file = Path(grid_file)
+    doc = load_grid(grid_file)
+    from l1ml.project import read_json
+
+    model_dir = project.model_dir(version)
+    v = model_dir.name
+    man = read_json(model_dir / "manifest.json")
+    check_model(model_dir, man)
+    input_layer, score_layer = layer_roles(model_dir / man["deploy_file"])
+    data_key = events_key(project, model_dir, man, events)
+    from l1ml.explore.grid import Point
+
+    # The project's own settings first: the firmware validation checks, whose overflows (a quantized
+    # ReLU's saturation...) the software model has too; a point's own overflows are those beyond it.
+    pts = [Point({}, None, None, {})] + points(doc, str(grid_file), input_layer, score_layer)
+    out_dir = explore_dir(project, v)
+    cache = out_dir / "points"
+    cache.mkdir(parents=True, exist_ok=True)
+    # What the cached figures also depend on: the rate they are taken at, the validation rules, the code.
+    from dataclasses import asdict
+
+    phys_key = _digest(
+        asdict(project.trigger), asdict(project.validation), man.get("threshold"), CACHE_VERSION
+    )[:10]
+    plan = []
+    for i, pt in enumerate(pts):
+        proj = point_project(project, pt)
+        over = point_overrides(project, pt)
+        settings = var.settings_for(proj, model_dir, man["kind"], over)
+        vid = var.variant_id(settings)
+        cfile = cache / f"{vid}-{data_key}-{phys_key}.json"
+        plan.append((i, pt, proj, over, vid, cfile))
+    rows: list[dict | None] = [None] * len(plan)
+    todo = []
+    for i, pt, proj, over, vid, cfile in plan:
+        if cfile.is_file():
+            rows[i] = {**json.loads(cfile.read_text()), "cached": True}
+        else:
+            todo.append((i, pt, proj, over, vid, cfile))
+    ctx = make_context(project, v, events, rep) if todo else None
+    rep.task("explore", len(plan))
+    rep.advance("explore", len(plan) - len(todo))
+    n_jobs = jobs or default_jobs(len(todo))
+
+    def done(i, row, cfile):
+        row["cached"] = False
+        if "error" not in row:
+            write_json(cfile, {k: v for k, v in row.items() if k != "cached"})
+        rows[i] = row
+        rep.advance("explore")
+
+    if n_jobs > 1 and len(todo) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+            futs = {
+                pool.submit(_point_worker, (str(project.path), v, events, asdict(pt), vid)): (i, cfile)
+                for i, pt, _, _, vid, cfile in todo
+            }
+            from concurrent.futures import as_completed
+
+            for f in as_completed(futs):
+                i, cfile = futs[f]
+                done(i, f.result(), cfile)
+    else:
+        for i, _pt, proj, over, vid, cfile in todo:
+            done(i, compute_point(ctx, proj, over, vid), cfile)
+    root = var.version_root(project, v)
+    base_over = rows[0].get("overflows") or {}
+    for (i, pt, proj, _over, vid, _c), row in zip(plan, rows, strict=True):
+        row["new_overflows"] = {
+            layer: {w: n - base_over.get(layer, {}).get(w, 0) for w, n in c.items()
+                    if w != "per_event" and n > base_over.get(layer, {}).get(w, 0)}
+            for layer, c in (row.get("overflows") or {}).items()
+        }
+        row["new_overflows"] = {k: c for k, c in row["new_overflows"].items() if c}
+        row.update(index=i, name=pt.name if i else "project settings (baseline)", axes=pt.axes,
+                   strategy=proj.firmware.strategy,
+                   reuse_factor=proj.firmware.reuse_factor, overrides=pt.overrides)
+        on_disk = (root / vid / var.VARIANT_FILE).is_file()
+        row["on_disk"] = on_disk
+        yos = yosys_figures(root / vid) if on_disk else None
+        row["resources"] = (
+            {"source": "yosys", **yos} if yos else {"source": "estimate", **(row.get("resources_estimate") or {})}
+        )
+    from l1ml.explore.plot import pareto
+
+    baseline, rows, plan = rows[0], rows[1:], plan[1:]
+    front = pareto(rows)
+    for r in rows:
+        r["pareto"] = r["index"] in front
+    kept = keep_points(project, v, plan, rows, keep) if keep else []
+    result = {
+        "project": project.name,
+        "version": v,
+        "grid": str(grid_file),
+        "created": now(),
+        "events": next((r["physics"]["events"] for r in rows if "physics" in r), {}),
+        "software": "the deployed model (l1ml/models/deploy.py) in float64, as `l1ml validate` runs it",
+        "target_rate_khz": project.trigger.rate_khz,
+        "colliding_rate_hz": project.colliding_rate_hz,
+        "resource_axis": resource_axis(rows)[1],
+        "baseline": baseline,
+        "points": rows,
+        "kept": kept,
+    }
+    name = grid_file.stem
+    write_json(out_dir / f"{name}.json", result)
+    from l1ml.explore.plot import plot
+
+    result["plot"] = str(plot(result, out_dir / f"{name}.png"))
+    result["json"] = str(out_dir / f"{name}.json")
+    return result
+
+
+def resource_axis(rows) -> tuple[list[float | None], str]:
+    """One resource figure per point: Yosys LUTs where every point has them, else the BOPs estimate
+    (figures of two kinds are never put on one axis)."""
+    ok = [r for r in rows if "error" not in r]
+    if ok and all(r["resources"]["source"] == "yosys" and r["resources"].get("lut") is not None for r in ok):
+        return [r["resources"].get("lut") if "error" not in r else None for r in rows], "LUT (Yosys, open-source RTL)"
+    vals = [(r.get("resources_estimate") or {}).get("bops_per_reuse") if "error" not in r else None for r in rows]
+    return vals, "estimated BOPs / reuse (not LUTs)"
+
+
+def keep_points(project, version: str, plan, rows, keep: tuple[str, ...]) -> list[dict]:
+    """Convert the chosen points into firmware variants: 'all', 'pareto', a point's index or variant id."""
+    from l1ml.firmware import convert
+
+    chosen = set()
+    for k in keep:
+        for i, (_, _, _, _, vid, _) in enumerate(plan):
+            r = rows[i]
+            if k == "all" or (k == "pareto" and r["pareto"]) or k == str(i + 1) or (len(k) >= 4 and vid.startswith(k)):
+                chosen.add(i)
+        if k not in ("all", "pareto") and not any(
+            k == str(i + 1) or (len(k) >= 4 and p[4].startswith(k)) for i, p in enumerate(plan)
+        ):
+            raise ConfigError(f"--keep {k!r} names no point; give 'all', 'pareto', a point number or a variant id")
+    out = []
+    for i in sorted(chosen):
+        _, _, proj, over, vid, _ = plan[i]
+        if "error" in rows[i]:
+            continue
+        fw = convert(proj, version, overrides=over, activate=False)
+        if fw["variant"] != vid:  # the id explore reported must be the variant kept
+            raise ConfigError(f"point {i + 1}: converted as variant {fw['variant']}, explored as {vid}")
+        rows[i]["on_disk"] = True
+        out.append({"index": i + 1, "variant": vid, "dir": str(project.firmware_dir(version, vid))})
+    return out

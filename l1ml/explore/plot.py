@@ -1,0 +1,70 @@
+"""Physics against resources for an explore run, with the Pareto front marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pareto(rows: list[dict]) -> set[int]:
+    """Indices of the points no other point beats: at most the resources and at least the mean TPR at the
+    target rate, better in one of them."""
+    from l1ml.explore.core import resource_axis
+
+    res, _ = resource_axis(rows)
+    pts = [
+        (r["index"], x, r["physics"]["mean_tpr"])
+        for r, x in zip(rows, res, strict=True)
+        if x is not None and "error" not in r and r["physics"].get("mean_tpr") is not None
+    ]
+    front = set()
+    for i, x, y in pts:
+        if not any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for _, x2, y2 in pts):
+            front.add(i)
+    return front
+
+
+def plot(result: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from l1ml.explore.core import resource_axis
+
+    rows = result["points"]
+    res, label = resource_axis(rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs, ys, front = [], [], []
+    for r, x in zip(rows, res, strict=True):
+        if x is None or "error" in r:
+            continue
+        y = r["physics"]["mean_tpr"]
+        xs.append(x)
+        ys.append(y)
+        failed = not r["validation"]["passed"]
+        ax.scatter([x], [y], marker="x" if failed else "o", color="tab:red" if failed else "tab:blue", zorder=3)
+        ax.annotate(str(r["index"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if r["pareto"]:
+            front.append((x, y))
+    if front:
+        front.sort()
+        ax.plot([p[0] for p in front], [p[1] for p in front], "-o", color="tab:green", mfc="none", ms=12,
+                label="Pareto front", zorder=2)
+    sw = [r for r in rows if "error" not in r]
+    if sw:
+        sig = sw[0]["physics"]["signals"]
+        ref = sum(s["tpr_software"] for s in sig.values()) / max(len(sig), 1)
+        ax.axhline(ref, color="gray", ls="--", lw=1, label="software model")
+    ax.scatter([], [], marker="x", color="tab:red", label="validation would fail")
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"mean signal TPR at {result['target_rate_khz']:g} kHz")
+    ax.set_title(f"{result['project']} {result['version']}: {Path(result['grid']).name}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
