@@ -27,18 +27,20 @@ def test_two_settings_two_variants_same_settings_one(trained):
     from l1ml.firmware.variants import variants, version_root
 
     root = version_root(trained, "v1")
+    # the project is the directory's (session) fixture: explore's tests may have kept variants already
+    before = {r["id"] for r in variants(root)}
     a = convert(trained, "v1")
     assert trained.firmware_dir("v1") == root / a["variant"]
     again = convert(trained, "v1")
     assert again["reused"] is True and again["variant"] == a["variant"] and again["created"] == a["created"]
-    assert [r["id"] for r in variants(root)] == [a["variant"]]
+    assert {r["id"] for r in variants(root)} == before | {a["variant"]}
 
     other = with_hls_config(trained, OVERRIDE)
     b = convert(other, "v1", label="narrow")
     assert b["variant"] != a["variant"]
     ids = {r["id"] for r in variants(root)}
-    assert ids == {a["variant"], b["variant"]}
-    for vid in ids:  # both complete on disk, each naming its own directory
+    assert ids == before | {a["variant"], b["variant"]}
+    for vid in (a["variant"], b["variant"]):  # both complete on disk, each naming its own directory
         d = root / vid
         assert json.loads((d / "manifest.json").read_text())["variant"] == vid
         assert str(d) in (d / "hls4ml" / "hls4ml_config.yml").read_text()
@@ -67,11 +69,13 @@ def test_two_settings_two_variants_same_settings_one(trained):
     r = runner.invoke(app, ["firmware", "list", "-p", str(trained.path), "--json"])
     assert r.exit_code == 0, r.output
     rows = {x["variant"]: x for x in json.loads(r.stdout)}
-    assert set(rows) == {a["variant"], b["variant"]}
+    assert set(rows) == before | {a["variant"], b["variant"]}
     assert rows[a["variant"]]["active"] and not rows[b["variant"]]["active"]
     assert rows[b["variant"]]["label"] == "narrow"
     assert rows[b["variant"]]["settings"]["hls_config"]["LayerName"]["enc_1_dense"]["Precision"]["result"] == "ap_fixed<12,6>"
-    assert rows[a["variant"]]["validation"]["state"] == "not validated"
+    # never validated by `l1ml validate`; explore's tests in this directory may have predicted its verdict
+    # (the same settings are one of their grid points, so the same variant id)
+    assert rows[a["variant"]]["validation"]["state"] in ("not validated", "predicted pass")
     r = runner.invoke(app, ["firmware", "use", "nosuch", "-p", str(trained.path)])
     # one clear error (the CLI runner prints it and exits 2; CliRunner calls the app without it)
     assert isinstance(r.exception, ConfigError) and "variants:" in str(r.exception)
