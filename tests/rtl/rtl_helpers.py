@@ -13,7 +13,7 @@ TINY = {
     "validation.csim_events": 2100,
 }
 # A small network for the CI-run checks, so Verilator and Yosys take seconds, not minutes.
-SMALL = {"model.hidden": [8], "model.latent": 4}
+SMALL = {"model.hidden": [8], "model.latent": 4, "firmware.rtl_yosys_flow": "xilinx"}  # flat: small enough
 # The queue test of the issue: 57-64-32-16, big enough that Yosys takes real memory and time.
 BIG = {"model.hidden": [64, 32], "model.latent": 16}
 
