@@ -333,8 +333,10 @@ def _validate(p: Project) -> None:
             f"{where} [validation]: quantization_flips must be a count (0, 1, 2, ...) or a fraction below 1, "
             f"got {qf}"
         )
-    if p.firmware.rtl_yosys_flow not in ("xilinx", "generic"):
-        raise ConfigError(f"{where} [firmware]: rtl_yosys_flow must be 'xilinx' or 'generic'")
+    if p.firmware.rtl_yosys_flow not in ("xilinx", "generic", "xilinx-stages", "generic-stages"):
+        raise ConfigError(
+            f"{where} [firmware]: rtl_yosys_flow must be 'xilinx', 'generic', 'xilinx-stages' or 'generic-stages'"
+        )
     for key in ("epochs", "batch_size"):
         if getattr(p.training, key) < 1:
             raise ConfigError(f"{where} [training]: {key} must be at least 1")

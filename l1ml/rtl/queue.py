@@ -87,6 +87,7 @@ def plan_vhdl_ysynth(src: Path, tools: dict | None):
     d = src / "conifer_vhdl"
     ghdl = need_tool("ysynth", ("ghdl",), tools)
     yosys = need_tool("ysynth", ("yosys",), tools)
+    ghdl_can_synthesise(ghdl)
     cmds, lib = [], "work"
     for n, line in enumerate((d / "ghdl_compile.sh").read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -118,6 +119,26 @@ def plan_vhdl_ysynth(src: Path, tools: dict | None):
         {"argv": [sys.executable, "-m", "l1ml.rtl.ysummary", ".", VHDL_FLOW], "cwd": "conifer_vhdl"},
     ]
     return Plan("ysynth", cmds, {"conifer_vhdl/synth.ys": script})
+
+
+def ghdl_can_synthesise(ghdl: str) -> None:
+    """Refuse the plan, naming the missing piece, when this GHDL has no synthesis command: Yosys 0.23
+    reads no VHDL itself, and Debian packages no ghdl-yosys-plugin, so `ghdl --synth` is the only way in."""
+    import subprocess
+
+    try:
+        r = subprocess.run([ghdl, "help"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise L1mlError(f"ysynth: could not run {ghdl} help: {exc}") from None
+    if "--synth" not in r.stdout + r.stderr:
+        version = subprocess.run(
+            [ghdl, "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.splitlines()
+        raise L1mlError(
+            f"ysynth of conifer's VHDL needs GHDL's synthesis (`ghdl --synth`, GHDL >= 1.0 built with it), "
+            f"and {ghdl} ({version[0] if version else 'version unknown'}) has none; Yosys cannot read VHDL "
+            "without it or the ghdl-yosys-plugin, which Debian does not package"
+        )
 
 
 def summarize(src: Path, step: str) -> dict:

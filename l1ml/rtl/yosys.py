@@ -4,6 +4,14 @@ docs/contracts.md describes).
 Two flows: ``synth_xilinx -family F`` for the board's family (LUT6/CARRY/FDRE cells of that family), or
 ``generic`` (Yosys' own cells, mapped to 6-input LUTs by ABC). Either is an open-source synthesis of a
 distributed-arithmetic design: not Vivado, and not the hls4ml Latency micro-architecture.
+
+Each has a ``-stages`` form for the full-size networks: alkaid writes one module per pipeline stage
+(logicN, combinational between the top's registers), and those modules keep their hierarchy
+(``keep_hierarchy``), so Yosys optimises and maps each stage on its own instead of one flattened netlist
+of every stage. The figures are then the per-stage netlists summed (``stat -top``) and the deepest stage's
+logic depth, labelled so in the flow's name. No logic crosses a stage boundary except through the
+registers, so the sum misses only optimisations across those registers (e.g. a register bit no later
+stage reads).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from l1ml.errors import L1mlError, ToolNotFound
 
 LABEL = "open-source synthesis of the alkaid distributed-arithmetic design; not Vivado figures"
 SCRIPT, LOG = "synth.ys", "yosys.log"
-FLOWS = ("xilinx", "generic")
+FLOWS = ("xilinx", "generic", "xilinx-stages", "generic-stages")
 
 # Xilinx part prefixes -> synth_xilinx -family: UltraScale+ (xcvu..p, xcku..p, xczu), UltraScale, 7-series.
 FAMILIES = ((r"^xc(vu\d+p|ku\d+p|zu)", "xcup"), (r"^xc(vu|ku)\d", "xcu"), (r"^xc7", "xc7"))
@@ -48,17 +56,20 @@ def write_script(rtl: Path, flow: str = "xilinx") -> str:
     if flow not in FLOWS:
         raise L1mlError(f"unknown Yosys flow '{flow}'; flows: {', '.join(FLOWS)}")
     info = read_info(rtl)
-    fam = family(info.get("part", "")) if flow == "xilinx" else None
-    if flow == "xilinx" and fam is None:
+    base, stages = flow.removesuffix("-stages"), flow.endswith("-stages")
+    fam = family(info.get("part", "")) if base == "xilinx" else None
+    if base == "xilinx" and fam is None:
         raise L1mlError(
             f"part {info.get('part')!r} has no synth_xilinx family (UltraScale+, UltraScale, 7-series); "
             "use the generic flow"
         )
     name = f"synth_xilinx -family {fam}" if fam else "synth; abc -lut 6 (generic cells)"
+    if stages:
+        name += ", per pipeline stage (alkaid's stage modules kept, figures summed)"
     text = (
         templates()
         .get_template("synth.ys.j2")
-        .render(top=info["top"], sources=info["sources"], family=fam, flow=name)
+        .render(top=info["top"], sources=info["sources"], family=fam, flow=name, stages=stages)
     )
     (rtl / SCRIPT).write_text(text)
     return name
@@ -74,8 +85,13 @@ _CELL = re.compile(r"^\s+(\S+)\s+(\d+)\s*$")
 
 
 def _cells(stat: str) -> dict[str, int]:
-    """Cell type -> count from `stat`'s table (the last module's, i.e. the flattened top)."""
+    """Cell type -> count from `stat`'s table: the flattened top's, or with kept hierarchy the totals of
+    `stat -top`'s design hierarchy section (every instance of every module counted)."""
     cells: dict[str, int] = {}
+    if "=== design hierarchy ===" in stat:
+        stat = stat.split("=== design hierarchy ===", 1)[1]
+        # the section lists the instances per module first ("logic3  1"): the totals follow them
+        stat = stat.split("Number of wires:", 1)[1] if "Number of wires:" in stat else stat
     for line in stat.splitlines():
         m = _CELL.match(line)
         if m and not line.strip().startswith("Number of"):
@@ -98,14 +114,19 @@ def parse(rtl: Path) -> dict:
     ff = sum(n for c, n in cells.items() if re.fullmatch(r"FD[A-Z]*|\$_S?DFFE?_\w+|\$_DFF\w*|\$_SDFF\w*", c))
     dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
     bram = sum(2 * n if c.startswith("RAMB36") else n for c, n in cells.items() if c.startswith("RAMB"))
-    ltp = _LTP.search((rtl / "ltp.txt").read_text(errors="replace")) if (rtl / "ltp.txt").is_file() else None
+    # one line per module; with kept stage modules the deepest stage is the design's logic depth
+    depths = (
+        [int(d) for d in _LTP.findall((rtl / "ltp.txt").read_text(errors="replace"))]
+        if (rtl / "ltp.txt").is_file()
+        else []
+    )
     return {
         "lut": lut,
         "ff": ff,
         "dsp": dsp,
         "bram": bram,
         "carry": sum(n for c, n in cells.items() if c.startswith("CARRY")),
-        "logic_depth": int(ltp.group(1)) if ltp else None,
+        "logic_depth": max(depths) if depths else None,
         "peak_memory_mb": float(end.group(3)),
         "cpu_seconds": float(end.group(1)) + float(end.group(2)),
         "cells": cells,
@@ -133,6 +154,7 @@ def resources(rtl: Path, flow_name: str, seconds: float | None = None) -> dict:
         "seconds": seconds if seconds is not None else p["cpu_seconds"],
         "carry": p["carry"],
         "pipelined": info["pipelined"],
+        "cpu_seconds": p["cpu_seconds"],  # Yosys' own CPU time: on a shared machine, its real cost
     }
 
 

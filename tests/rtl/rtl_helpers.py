@@ -13,7 +13,7 @@ TINY = {
     "validation.csim_events": 2100,
 }
 # A small network for the CI-run checks, so Verilator and Yosys take seconds, not minutes.
-SMALL = {"model.hidden": [8], "model.latent": 4}
+SMALL = {"model.hidden": [8], "model.latent": 4, "firmware.rtl_yosys_flow": "xilinx"}  # flat: small enough
 # The queue test of the issue: 57-64-32-16, big enough that Yosys takes real memory and time.
 BIG = {"model.hidden": [64, 32], "model.latent": 16}
 
@@ -30,7 +30,13 @@ def trained(tmp, example: str, data, **overrides):
 
 
 def tiny_design(
-    fw_dir, n_in: int = 8, n_out: int = 4, events: int = 2000, seed: int = 0, flow: str = "generic"
+    fw_dir,
+    n_in: int = 8,
+    n_out: int = 4,
+    events: int = 2000,
+    seed: int = 0,
+    flow: str = "generic",
+    cutoff_ns: float = 1.0,
 ):
     """An alkaid design with no hls4ml behind it (a random 8-bit dense layer, ReLU, a square), written as
     `l1ml convert --backend rtl` lays it out in fw_dir/rtl/, its expected outputs from alkaid's predict:
@@ -59,7 +65,23 @@ def tiny_design(
     rtl = fw_dir / "rtl"
     rtl.mkdir(parents=True)
     slots = [OutputSlot("out", 0, 2 * n_out, 8)]
-    info = write_design(rtl, comb, "tiny", board, 1.0, xs, expected, slots, in_t)
+    info = write_design(rtl, comb, "tiny", board, cutoff_ns, xs, expected, slots, in_t)
     info.update(part=board.part, yosys_flow=flow, version="v1", alkaid_checked_events=events)
     (rtl / "rtl.json").write_text(json.dumps(info))
     return rtl
+
+
+def conifer_vhdl(d, n_trees: int = 5, depth: int = 3):
+    """A real conifer 1.11 VHDL project (its own writer, not a mock) for a small xgboost BDT, in d."""
+    import numpy as np
+    import xgboost as xgb
+
+    from l1ml.firmware.conifer import conifer_config, ensemble_from_booster, write_vhdl
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 4))
+    y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(int)
+    clf = xgb.XGBClassifier(n_estimators=n_trees, max_depth=depth, random_state=1, n_jobs=1).fit(x, y)
+    ens, _ = ensemble_from_booster(clf.get_booster())
+    write_vhdl(ens, conifer_config("vhdl", "ap_fixed<18,8>", d, "bdt", "xcvu9p-flgb2104-2L-e", 5.0))
+    return d

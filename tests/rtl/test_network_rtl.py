@@ -122,15 +122,17 @@ def test_verilator_catches_one_weight_moved_one_lsb(small_vae, monkeypatch, tmp_
 @pytest.mark.extended
 @pytest.mark.parametrize("example", ["dense_ae", "cnn_ae", "vae_encoder"])
 def test_example_networks_through_rtl(tmp_path, small_data, example):
-    """The full-size examples: convert (rtl) with Yosys, then Verilator against the firmware at 0 LSB on
-    2,100 events."""
+    """The full-size examples: convert (rtl) with Yosys (their project.toml's per-stage flow), then
+    Verilator against the firmware at 0 LSB on 2,100 events."""
     from rtl_helpers import trained
 
     from l1ml.rtl import convert_rtl
 
     proj, _ = trained(tmp_path, example, small_data)
+    assert proj.firmware.rtl_yosys_flow == "xilinx-stages"
     out = convert_rtl(proj)
     check_contract(out["resources"])
+    assert out["resources"]["flow"].startswith("synth_xilinx -family xcup, per pipeline stage")
     print(
         example,
         json.dumps(
@@ -145,6 +147,7 @@ def test_example_networks_through_rtl(tmp_path, small_data, example):
                     "latency_cycles",
                     "peak_memory_mb",
                     "seconds",
+                    "cpu_seconds",
                 )
             }
         ),
