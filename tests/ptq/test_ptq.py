@@ -175,3 +175,31 @@ def test_a_float_model_the_emulator_cannot_follow_is_refused_at_convert(imported
     with pytest.raises(ConversionError, match="post-training quantization.*io_stream"):
         convert(proj, version)
     assert listing() == before
+
+
+FLOAT_GRID = """\
+LayerName:
+  dec:
+    Precision:
+      result: ["ap_fixed<16,6>", "ap_fixed<6,2>"]
+"""
+
+
+@pytest.mark.slow
+def test_explore_quantizes_a_float_model_as_convert_does(imported, small_data):
+    """Explore on a float network: each point starts from the post-training quantization convert would
+    apply (hls4ml's rules at ptq_precision), then the point's overrides; a 6-bit decoder costs physics."""
+    from l1ml.explore.core import explore
+
+    tmp, version = imported
+    proj = set_settings(tmp, small_data, **{"firmware.ptq": "default", "firmware.ptq_precision": "ap_fixed<14,5>"})
+    grid = tmp / "float_scan.yml"
+    grid.write_text(FLOAT_GRID)
+    res = explore(proj, grid, version)
+    wide, narrow = res["points"]
+    assert "error" not in wide and "error" not in narrow, (wide.get("error"), narrow.get("error"))
+    # layers the grid does not touch have the PTQ precision (here ap_fixed<14,5>), not hls4ml's default
+    assert wide["layer_types"]["latent"]["weight_t"].startswith("ap_fixed<14,5")
+    assert wide["layer_types"]["dec"]["result_t"].startswith("ap_fixed<16,6")
+    assert narrow["layer_types"]["dec"]["result_t"].startswith("ap_fixed<6,2")
+    assert narrow["physics"]["flipped_fraction"] > wide["physics"]["flipped_fraction"]
