@@ -12,21 +12,14 @@ HERE = Path(__file__).resolve().parent
 for d in (HERE, HERE.parent / "vendor", HERE.parent / "synth"):
     sys.path.insert(0, str(d))
 
-from synth_helpers import Procs  # noqa: E402
+from synth_helpers import queue_home, stopped_procs  # noqa: E402
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "queue"
-    monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
-    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))  # absent: no [tools] overrides
-    for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_WORK", "L1ML_SYNTH_TOKEN", "L1ML_CATAPULT", "L1ML_SHLS"):
-        monkeypatch.delenv(var, raising=False)
-    return h
+    return queue_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def procs(home):
-    ps = Procs()
-    yield ps
-    ps.stop()
+    yield from stopped_procs(home)

@@ -27,21 +27,14 @@ def small_vae(tmp_path_factory, small_data):
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """An isolated queue home (as tests/synth/conftest.py's) for the queue tests of the RTL steps."""
-    h = tmp_path / "queue"
-    monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
-    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))
-    for var in ("L1ML_SYNTH_SERVER", "L1ML_SYNTH_WORK", "L1ML_SYNTH_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    return h
+    """An isolated queue home (as tests/synth's) for the queue tests of the RTL steps."""
+    from synth_helpers import queue_home
+
+    return queue_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def procs(home):
-    """Worker processes started by a test, always stopped; and any job process left under the home."""
-    from synth_helpers import Procs, kill_under
+    from synth_helpers import stopped_procs
 
-    ps = Procs()
-    yield ps
-    ps.stop()
-    kill_under(home)
+    yield from stopped_procs(home)

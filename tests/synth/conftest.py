@@ -6,30 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synth_helpers import Procs, kill_under
+from synth_helpers import queue_home, stopped_procs
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "queue"
-    monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
-    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))  # absent unless a test writes it
-    for var in (
-        "L1ML_SYNTH_SERVER",
-        "L1ML_SYNTH_WORK",
-        "L1ML_SYNTH_TOKEN",
-        "L1ML_VITIS_RUN",
-        "L1ML_VITIS_HLS",
-        "L1ML_VIVADO_HLS",
-        "L1ML_VIVADO",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    return h
+    return queue_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def procs(home):
-    ps = Procs()
-    yield ps
-    ps.stop()
-    kill_under(home)
+    yield from stopped_procs(home)

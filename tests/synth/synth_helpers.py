@@ -214,6 +214,36 @@ def kill_under(home: Path) -> None:
             pass
 
 
+# Every variable that points the queue, or a step's tool, somewhere outside a test's own home.
+QUEUE_ENV = (
+    "L1ML_SYNTH_SERVER", "L1ML_SYNTH_WORK", "L1ML_SYNTH_TOKEN", "L1ML_SYNTH_SANDBOX",
+    "L1ML_VITIS_RUN", "L1ML_VITIS_HLS", "L1ML_VIVADO_HLS", "L1ML_VIVADO", "L1ML_VIVADO_LAB",
+    "L1ML_CATAPULT", "L1ML_SHLS",
+)  # fmt: skip
+
+
+def queue_home(tmp_path: Path, monkeypatch) -> Path:
+    """The body of every queue test directory's `home` fixture: an isolated queue home and settings file
+    (absent unless the test writes it), and none of the outside queue or tool variables."""
+    h = tmp_path / "queue"
+    monkeypatch.setenv("L1ML_SYNTH_HOME", str(h))
+    monkeypatch.setenv("L1ML_SYNTH_CONFIG", str(tmp_path / "synth.toml"))
+    for var in QUEUE_ENV:
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
+def stopped_procs(home: Path):
+    """The body of every `procs` fixture (`yield from stopped_procs(home)`): the worker and server
+    processes a test starts, always stopped, and any job process left under the home killed."""
+    ps = Procs()
+    try:
+        yield ps
+    finally:
+        ps.stop()
+        kill_under(home)
+
+
 def cli(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     r = subprocess.run(
         [*CLI, *args],
