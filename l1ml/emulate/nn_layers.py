@@ -203,26 +203,34 @@ def build_conv2d(layer, ins: list[Info]) -> Op:
     (filt_height, filt_width, n_chan) inputs, zero where the window hangs over the padding, then the
     same multiply-accumulate as Dense."""
     (x,) = ins
-    a = layer.get_attr
-    if str(a("data_format", "channels_last")) != "channels_last":
-        raise UnsupportedError(f"layer '{layer.name}': data_format {a('data_format')} is not emulated")
-    if int(a("dilation_height", 1) or 1) != 1 or int(a("dilation_width", 1) or 1) != 1:
-        raise UnsupportedError(f"layer '{layer.name}': dilated convolution is not emulated")
-    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_chan"))
-    KH, KW, F = int(a("filt_height")), int(a("filt_width")), int(a("n_filt"))
-    SH, SW = int(a("stride_height")), int(a("stride_width"))
-    PT, PL = int(a("pad_top")), int(a("pad_left"))
-    OH, OW = int(a("out_height")), int(a("out_width"))
-    idx = _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW)
+    idx, window, F, pixels = conv2d_im2col(layer, UnsupportedError, "emulated")
     xb = Bounds(min(x.bounds.lo, 0.0), max(x.bounds.hi, 0.0))  # padding feeds zeros
-    core, out_b = _products_summed(layer, x.frac, xb, KH * KW * C, F)
+    core, out_b = _products_summed(layer, x.frac, xb, window, F)
 
     def run(xq: np.ndarray) -> np.ndarray:
         padded = np.concatenate([xq, np.zeros((len(xq), 1))], axis=1)  # the last column is the padding
-        cols = padded[:, idx].reshape(len(xq) * OH * OW, KH * KW * C)
-        return core(cols).reshape(len(xq), OH * OW * F)
+        cols = padded[:, idx].reshape(len(xq) * pixels, window)
+        return core(cols).reshape(len(xq), pixels * F)
 
-    return Op(layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, OH * OW * F), run)
+    return Op(layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, pixels * F), run)
+
+
+def conv2d_im2col(layer, error: type[Exception], verb: str) -> tuple[np.ndarray, int, int, int]:
+    """A Conv2D's geometry, as the emulator and the RTL tracer both read it: (im2col index, window size
+    KH*KW*C, filters, output pixels). What neither reproduces is refused with `error` ("... is not <verb>")."""
+    a = layer.get_attr
+    if str(a("data_format", "channels_last")) != "channels_last":
+        raise error(f"layer '{layer.name}': data_format {a('data_format')} is not {verb}")
+    if int(a("dilation_height", 1) or 1) != 1 or int(a("dilation_width", 1) or 1) != 1:
+        raise error(f"layer '{layer.name}': dilated convolution is not {verb}")
+    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_chan"))
+    KH, KW, F = int(a("filt_height")), int(a("filt_width")), int(a("n_filt"))
+    OH, OW = int(a("out_height")), int(a("out_width"))
+    idx = _im2col_index(
+        H, W, C, KH, KW, int(a("stride_height")), int(a("stride_width")), int(a("pad_top")), int(a("pad_left")),
+        OH, OW,
+    )  # fmt: skip
+    return idx, KH * KW * C, F, OH * OW
 
 
 def _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW) -> np.ndarray:

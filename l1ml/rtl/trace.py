@@ -16,7 +16,7 @@ from functools import reduce
 import numpy as np
 
 from l1ml.emulate.fixed import Bounds, FixedType, UnsupportedError, cast, from_hls
-from l1ml.emulate.nn_layers import _im2col_index, result_type, weight_codes
+from l1ml.emulate.nn_layers import _im2col_index, conv2d_im2col, result_type, weight_codes
 
 ALKAID_ROUNDING = ("TRN", "RND", "RND_CONV")
 ALKAID_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
@@ -153,30 +153,10 @@ def _zero_padded(x):
 def t_conv2d(layer, x):
     from alkaid.trace import FVArray
 
-    a = layer.get_attr
-    if str(a("data_format", "channels_last")) != "channels_last":
-        raise RTLUnsupported(f"layer '{layer.name}': data_format {a('data_format')} is not traced")
-    if int(a("dilation_height", 1) or 1) != 1 or int(a("dilation_width", 1) or 1) != 1:
-        raise RTLUnsupported(f"layer '{layer.name}': dilated convolution is not traced")
-    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_chan"))
-    KH, KW, F = int(a("filt_height")), int(a("filt_width")), int(a("n_filt"))
-    OH, OW = int(a("out_height")), int(a("out_width"))
-    idx = _im2col_index(
-        H,
-        W,
-        C,
-        KH,
-        KW,
-        int(a("stride_height")),
-        int(a("stride_width")),
-        int(a("pad_top")),
-        int(a("pad_left")),
-        OH,
-        OW,
-    )
+    idx, window, F, pixels = conv2d_im2col(layer, RTLUnsupported, "traced")
     padded, so, hw = _zero_padded(x)
     cols = FVArray(padded[idx], so, hwconf=hw)  # (OH*OW, KH*KW*C)
-    return _products_summed(layer, cols, KH * KW * C, F).reshape(OH * OW * F)
+    return _products_summed(layer, cols, window, F).reshape(pixels * F)
 
 
 def t_pooling2d(layer, x):
