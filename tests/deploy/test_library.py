@@ -45,6 +45,23 @@ def _emulate(proj, d, tmp_path):
     return units.to_hardware(parts), np.concatenate([*cols, fired], axis=1), score
 
 
+def _check_both_orders(host, events, prefix, first, second, label) -> None:
+    """Load two libraries, each given as (deployment, expected bits), into one host process in both
+    orders, and require each library's outputs to equal its own expected bits exactly."""
+    for order in ([first, second], [second, first]):
+        r = subprocess.run(
+            [str(host), "run", str(events), str(prefix), *[str(d.library) for d, _ in order]],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        for i, (d, want) in enumerate(order):
+            got = read_outputs(prefix.with_name(f"{prefix.name}.{i}.bin"), want.shape[1])
+            assert got.shape == want.shape
+            diff = np.argwhere(got != want)
+            assert len(diff) == 0, f"{label(d, i)}: first difference at (event, value) {diff[0]}"
+
+
 def test_two_libraries_in_one_process_both_orders(deployed, host, tmp_path):
     ae_proj, ae = deployed("dense_ae")
     bdt_proj, bdt = deployed("bdt")
@@ -52,20 +69,7 @@ def test_two_libraries_in_one_process_both_orders(deployed, host, tmp_path):
     hw_b, bdt_want, _ = _emulate(bdt_proj, bdt, tmp_path)
     assert np.array_equal(hw, hw_b)  # same events for both models
     events = write_events(tmp_path / "events.bin", hw)
-    for order in ([ae, bdt], [bdt, ae]):
-        prefix = tmp_path / "out"
-        r = subprocess.run(
-            [str(host), "run", str(events), str(prefix), *[str(d.library) for d in order]],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 0, r.stderr
-        for i, d in enumerate(order):
-            want = ae_want if d is ae else bdt_want
-            got = read_outputs(prefix.with_name(f"out.{i}.bin"), want.shape[1])
-            assert got.shape == want.shape
-            diff = np.argwhere(got != want)
-            assert len(diff) == 0, f"{d.name}: first difference at (event, value) {diff[0]}"
+    _check_both_orders(host, events, tmp_path / "out", (ae, ae_want), (bdt, bdt_want), lambda d, i: d.name)
     # The AE outputs something that varies: a constant output would match a broken comparison too.
     assert len(np.unique(ae_want[:, -4])) > 10
 
@@ -85,20 +89,9 @@ def test_two_autoencoders_with_the_same_names_both_orders(deployed, host, tmp_pa
     # Different weights give different scores: a library computing the other's network would show.
     assert np.mean(a_score != b_score) > 0.5
     events = write_events(tmp_path / "events.bin", hw)
-    for order in ([a, b], [b, a]):
-        prefix = tmp_path / "twin"
-        r = subprocess.run(
-            [str(host), "run", str(events), str(prefix), *[str(d.library) for d in order]],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 0, r.stderr
-        for i, d in enumerate(order):
-            want = a_want if d is a else b_want
-            got = read_outputs(prefix.with_name(f"twin.{i}.bin"), want.shape[1])
-            assert got.shape == want.shape
-            diff = np.argwhere(got != want)
-            assert len(diff) == 0, f"{d.library} loaded {i + 1}: first difference at (event, value) {diff[0]}"
+    _check_both_orders(
+        host, events, tmp_path / "twin", (a, a_want), (b, b_want), lambda d, i: f"{d.library} loaded {i + 1}"
+    )
 
 
 def test_create_destroy_cycles(deployed, host, tmp_path):
