@@ -146,17 +146,6 @@ def point_overrides(project, point) -> dict:
     return _merge(copy.deepcopy(base or {}), point.overrides)
 
 
-def _ptq(proj, pre, ctx: Context) -> dict | None:
-    """A float network's precisions come from post-training quantization, as convert does it: a grid
-    point's overrides then narrow or widen them (l1ml/firmware/ptq.py)."""
-    from l1ml.firmware.hls4ml import _profile_events
-    from l1ml.firmware.ptq import is_float_model
-
-    if not is_float_model(ctx.deploy):
-        return None
-    return {"x": _profile_events(proj, pre, ctx.man["kind"]) if proj.firmware.ptq == "profile" else None}
-
-
 def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     """Build the variant's graph, emulate every event with overflow counting, and measure it."""
     import tempfile
@@ -167,7 +156,7 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     from l1ml.explore.physics import physics
     from l1ml.explore.resources import estimate
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import ConversionError, build, output_info
+    from l1ml.firmware.hls4ml import ConversionError, build, output_info, ptq_request
 
     t0 = time.perf_counter()
     from l1ml.data.preprocess import Preprocessing
@@ -178,7 +167,7 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
         with tempfile.TemporaryDirectory(prefix="l1ml-explore-") as tmp:
             hls_model, _, _ = build(
                 ctx.deploy, proj, project_board(proj), Path(tmp) / "hls4ml", pre.input_precision(),
-                overrides=overrides, write=False, ptq=_ptq(proj, pre, ctx),
+                overrides=overrides, write=False, ptq=ptq_request(proj, pre, ctx.man["kind"], ctx.deploy),
             )
         emu = NNEmulator(hls_model)
     except (ConversionError, UnsupportedError, ConfigError) as exc:

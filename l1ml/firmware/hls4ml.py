@@ -595,11 +595,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
     rep.task("hls4ml", None)
     deploy = load_model(model_dir / man["deploy_file"])
     hls_dir = out_dir / "hls4ml"
-    from l1ml.firmware.ptq import is_float_model
-
-    ptq = None
-    if is_float_model(deploy):
-        ptq = {"x": _profile_events(project, pre, man["kind"]) if project.firmware.ptq == "profile" else None}
+    ptq = ptq_request(project, pre, man["kind"], deploy)
     hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision, ptq=ptq, overrides=overrides)
     rep.advance("hls4ml")
     from l1ml.backends import manifest_fields as backend_fields
@@ -643,6 +639,16 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
     }
+
+
+def ptq_request(project, pre, kind: str, deploy) -> dict | None:
+    """build()'s `ptq` for a float network (post-training quantization; with profiling events in
+    "profile" mode), None for a quantized one. convert and explore both ask here."""
+    from l1ml.firmware.ptq import is_float_model
+
+    if not is_float_model(deploy):
+        return None
+    return {"x": _profile_events(project, pre, kind) if project.firmware.ptq == "profile" else None}
 
 
 def _profile_events(project, pre, kind: str):
