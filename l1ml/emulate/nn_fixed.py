@@ -179,7 +179,7 @@ class NNEmulator:
         return out
 
 
-def load_hls_model(fw_dir: Path, keras_model=None):
+def load_hls_model(fw_dir: Path, keras_model=None, output_dir: Path | None = None):
     """Rebuild the ModelGraph of a written hls4ml project and check it against the written firmware.
 
     `fw_dir`: the hls4ml output directory, or a firmware version directory holding ``hls4ml/``.
@@ -188,6 +188,10 @@ def load_hls_model(fw_dir: Path, keras_model=None):
     The model is converted again with the project's own hls4ml_config.yml (HLSConfig, backend, IOType),
     then every typedef and weight of the result is compared with the firmware's defines.h and
     weights/*.txt: a graph that differs from what was written is refused, not emulated.
+    `output_dir`: where the graph's compile()/write() would write (nothing is written until then). Never
+    the firmware directory itself: hls4ml would overwrite the firmware with its defaults (no namespace,
+    weights read from text files at run time), which the deployed library's audit then refuses. Default: a
+    per-firmware directory under the system's temporary directory.
     """
     fw_dir = Path(fw_dir)
     hls_dir = next((d for d in (fw_dir, fw_dir / "hls4ml") if (d / "hls4ml_config.yml").is_file()), None)
@@ -205,7 +209,7 @@ def load_hls_model(fw_dir: Path, keras_model=None):
     try:
         hm = hls4ml.converters.convert_from_keras_model(
             keras_model,
-            output_dir=str(hls_dir),
+            output_dir=str(output_dir or _scratch_dir(hls_dir)),
             project_name=cfg.get("ProjectName", "myproject"),
             backend=cfg.get("Backend", "Vivado"),
             io_type=cfg.get("IOType", "io_parallel"),
@@ -216,6 +220,14 @@ def load_hls_model(fw_dir: Path, keras_model=None):
         raise L1mlError(f"{hls_dir}: hls4ml could not rebuild the model: {exc}") from exc
     check_against_firmware(hm, hls_dir)
     return hm
+
+
+def _scratch_dir(hls_dir: Path) -> Path:
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(hls_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "l1ml-hls4ml-rebuilt" / key
 
 
 def _read_hls4ml_yml(path: Path) -> dict:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 from deploy_helpers import TEMPLATES
@@ -255,3 +256,27 @@ def test_bundle_takes_synthesis_summary_and_exported_ip(deployed, tmp_path):
         man = json.loads(t.extractfile(f"{d.name}_bundle/manifest.json").read())
     assert "synthesis/summary.json" in man["files"] and man["exported_ip"] == ["ip/l1ml_bdt.zip"]
     assert r["forced"] is True and man["forced_note"]
+
+
+def test_rebuilt_graph_writes_outside_the_firmware(deployed, tmp_path):
+    """load_hls_model's graph writes elsewhere: hls4ml's write() into the firmware directory replaced the
+    firmware with hls4ml's defaults (weights read from text files, no namespace), which the next deploy's
+    audit then refused. The benchmark that compiled hls4ml's predict did exactly that."""
+    import hashlib
+
+    from l1ml.emulate.nn_fixed import load_hls_model
+
+    proj, d = deployed("dense_ae")
+    fw = proj.firmware_dir(d.version) / "hls4ml"
+
+    def digest():
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(fw.rglob("*")) if p.is_file()}
+
+    before = digest()
+    hm = load_hls_model(fw)
+    out = Path(hm.config.get_output_dir()).resolve()
+    assert fw.resolve() not in (out, *out.parents)
+    hm.write()  # what compile() runs first
+    assert (out / "firmware").is_dir() and digest() == before
+    chosen = load_hls_model(fw, output_dir=tmp_path / "here")
+    assert Path(chosen.config.get_output_dir()) == tmp_path / "here"
