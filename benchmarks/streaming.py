@@ -139,10 +139,16 @@ def build_engine(pre, out_dir: Path, seed: int):
     return eng
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its waited-for children (the forked emulation workers)."""
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+
+
 def timed(fn):
-    c, t = time.process_time(), time.perf_counter()
+    c, t = _cpu(), time.perf_counter()
     out = fn()
-    return out, time.perf_counter() - t, time.process_time() - c
+    return out, time.perf_counter() - t, _cpu() - c
 
 
 def load() -> str:
@@ -228,8 +234,15 @@ def main() -> int:
         )
         ok = True
         rows = []
-        # (scores_only, pipelined, compute threads): the variants of `l1ml emulate` measured.
-        variants = [(False, True, 1), (True, True, 1), (True, True, 2), (True, False, 1)]
+        # (scores_only, pipelined, compute threads, worker processes): the variants of `l1ml emulate`.
+        variants = [
+            (False, True, 1, 1),
+            (True, True, 1, 1),
+            (True, True, 2, 1),
+            (True, False, 1, 1),
+            (False, True, 1, 2),
+            (True, True, 1, 2),
+        ]
         ref = None
         for rep in range(a.repeat):
             runs = [timed(lambda: eng(X)) for _ in range(3)]
@@ -244,11 +257,20 @@ def main() -> int:
             )
             for label, path, fmt in () if a.big_only else (("HDF5", h5, "hdf5"), ("ROOT", root, "l1ntuple")):
                 src = Source([path], fmt)
-                for scores_only, threads, cthreads in variants:
+                for scores_only, threads, cthreads, procs in variants:
                     out = tmp / "out.h5"
                     (n, _), wall, cpu = timed(
-                        lambda src=src, so=scores_only, th=threads, ct=cthreads, out=out: emulate_source(
-                            eng, pre, src, out, scores_only=so, threads=th, compute_threads=ct
+                        lambda src=src, so=scores_only, th=threads, ct=cthreads, out=out, pr=procs: (
+                            emulate_source(
+                                eng,
+                                pre,
+                                src,
+                                out,
+                                scores_only=so,
+                                threads=th,
+                                compute_threads=ct,
+                                processes=pr,
+                            )
                         )
                     )
                     with h5py.File(out) as f:
@@ -258,8 +280,11 @@ def main() -> int:
                     ok &= same
                     rate, rate_cpu = n / wall, n / cpu
                     rows.append((label, scores_only, threads, cthreads, rate, rate_cpu, wall, cpu, same))
-                    mode = ("pipelined" if threads else "serial") + (
-                        f", {cthreads} compute threads" if cthreads > 1 else ""
+                    mode = (
+                        f"{procs} worker processes"
+                        if procs > 1
+                        else ("pipelined" if threads else "serial")
+                        + (f", {cthreads} compute threads" if cthreads > 1 else "")
                     )
                     print(
                         f"  {label:<5} {'scores-only' if scores_only else 'all outputs':<12} {mode:<31}: "

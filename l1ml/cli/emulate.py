@@ -31,6 +31,14 @@ def emulate(
         help="Write only the score, not the network's other outputs (the 57 "
         "reconstructed inputs of an AE): less to write, faster.",
     ),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        "-w",
+        min=0,
+        help="Processes that read and compute, each taking every w-th chunk of events; the output is the "
+        "same for any number. 0: one per available core.",
+    ),
 ) -> None:
     """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks with
     reading, computing and writing overlapped; memory stays flat whatever the number of events."""
@@ -46,6 +54,7 @@ def emulate(
             key=key,
             progress=rep,
             scores_only=scores_only,
+            workers=workers,
         )
     outs = ", ".join(f"{k} ({v})" for k, v in r.outputs.items()) or "none (--scores-only)"
     console().print(

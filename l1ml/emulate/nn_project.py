@@ -144,13 +144,16 @@ def emulate_project(
     chunk: int = READ_CHUNK,
     scores_only: bool = False,
     threads: bool = True,
+    workers: int = 1,
 ) -> EmulationResult:
     """Evaluate the firmware of a model version over every event of `input_path`; write `out_path`.
 
     `input_path`: an HDF5 (ADC2021) or ROOT (L1 ntuple, mapped by the project's [data.inputs]) file, a
     glob, or a list of them; the format is read from the files. `scores_only` writes only ``score``.
+    `workers`: processes that read and compute (l1ml/emulate/parallel.py); 0: one per available core.
     """
     from l1ml.data.stream import auto_source
+    from l1ml.emulate.parallel import usable_cores
     from l1ml.progress import or_silent
 
     rep = or_silent(progress)
@@ -193,6 +196,7 @@ def emulate_project(
         chunk=chunk,
         threads=threads,
         attrs=attrs,
+        processes=workers or usable_cores(),
     )
     sizes = {} if scores_only else engine.sizes()
     return EmulationResult(out_path, n, man.get("kind", ""), version, sizes, time.perf_counter() - t0)
@@ -211,13 +215,16 @@ def emulate_source(
     attrs: dict | None = None,
     chunks=None,
     compute_threads: int = 1,
+    processes: int = 1,
 ):
     """Stream every event of `source` through preprocessing and `engine`: (events, ScoreCounts).
 
     With `out_path`, also writes the HDF5 output (``score``, and ``outputs/<name>`` unless scores_only),
     staged under a .partial name and renamed on success. `chunks` replaces the source's own chunk
     iterator (a split job passes its entry range). `compute_threads` > 1 splits each chunk's arithmetic
-    over that many threads (numpy and BLAS release the GIL inside their loops).
+    over that many threads (numpy and BLAS release the GIL inside their loops). `processes` > 1 reads
+    and computes on that many forked workers (l1ml/emulate/parallel.py), each taking every P-th chunk;
+    results are written here in order, so the file and the counts are those of one process.
     """
     import h5py
 
@@ -271,13 +278,19 @@ def emulate_source(
 
         # Chunks of 65536 events: measured no slower in CPU seconds than 16384 or 8192 (whose arrays stay
         # in cache, but which pass the GIL between the three threads more often).
-        done = run_pipeline(
-            source.iter_hardware(chunk) if chunks is None else chunks,
-            lambda hw: engine.prepare(pre, hw),
-            compute,
-            lambda x, nres: write(*nres),
-            threads=threads,
-        )
+        if processes > 1 and chunks is None and n > chunk:
+            from l1ml.emulate.parallel import run_forked
+
+            # Each worker runs one chunk at a time (no threads of its own): the workers fill the cores.
+            done = run_forked(source, chunk, processes, lambda hw: compute(engine.prepare(pre, hw))[1], write)
+        else:
+            done = run_pipeline(
+                source.iter_hardware(chunk) if chunks is None else chunks,
+                lambda hw: engine.prepare(pre, hw),
+                compute,
+                lambda x, nres: write(*nres),
+                threads=threads,
+            )
         if done != n:
             raise DataError(f"read {done} events but the input headers declared {n}")
         if out is not None:

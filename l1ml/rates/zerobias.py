@@ -68,13 +68,16 @@ def report(project, version: str, counts: ScoreCounts, files, deployed: float | 
     return RateReport(project.name, version, [str(f) for f in files], counts.events, hz, rows, seconds)
 
 
-def measure(project, version: str | None = None, spec=None, progress=None, threads: bool = True):
+def measure(
+    project, version: str | None = None, spec=None, progress=None, threads: bool = True, workers: int = 0
+):
     """Stream [data] rate_sample (or `spec`: a glob or list) through the firmware emulation:
-    (RateReport, ScoreCounts)."""
+    (RateReport, ScoreCounts). `workers`: processes reading and computing (0: one per available core)."""
     import time
 
     from l1ml.data.stream import auto_source, project_source
     from l1ml.emulate.nn_project import emulate_source, load_engine
+    from l1ml.emulate.parallel import usable_cores
     from l1ml.progress import or_silent
 
     rep = or_silent(progress)
@@ -84,7 +87,9 @@ def measure(project, version: str | None = None, spec=None, progress=None, threa
     engine, pre, man, version = load_engine(project, version)
     rep.advance("load model")
     t0 = time.perf_counter()
-    _, counts = emulate_source(engine, pre, source, None, n=n, progress=rep, threads=threads)
+    _, counts = emulate_source(
+        engine, pre, source, None, n=n, progress=rep, threads=threads, processes=workers or usable_cores()
+    )
     r = report(project, version, counts, source.files, man.get("threshold"), time.perf_counter() - t0)
     return r, counts
 
