@@ -136,6 +136,7 @@ def build_engine(pre, out_dir: Path, seed: int):
     eng = _Network.__new__(_Network)
     eng.emu = NNEmulator(hm)
     eng.names = list(eng.emu.output_names)
+    eng.kernel, eng.kernel_note = None, "numpy"
     return eng
 
 
@@ -169,9 +170,11 @@ def child(args) -> int:
     # The peak before the first event: TensorFlow, hls4ml and the model; what streaming adds is above it.
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     (n, counts), wall, cpu = timed(
-        lambda: emulate_source(eng, pre, src, Path(args.child_out), scores_only=True)
+        lambda: emulate_source(eng, pre, src, Path(args.child_out), scores_only=True, processes=args.workers)
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The largest worker's peak (forked workers share the parent's pages until they write them).
+    rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         json.dumps(
             {
@@ -180,6 +183,8 @@ def child(args) -> int:
                 "cpu": cpu,
                 "peak_rss_mb": rss,
                 "peak_rss_before_mb": rss0,
+                "peak_rss_worker_mb": rss_worker,
+                "workers": args.workers,
                 "threshold_1khz": counts.threshold_for(1e3 / 28.6e6),
             }
         )
@@ -196,6 +201,7 @@ def main() -> int:
     ap.add_argument(
         "--big-only", action="store_true", help="skip the end-to-end table (the memory part only)"
     )
+    ap.add_argument("--workers", type=int, default=2, help="worker processes for the big sample's run")
     ap.add_argument("--child-state")
     ap.add_argument("--child-input")
     ap.add_argument("--child-out")
@@ -235,14 +241,29 @@ def main() -> int:
         ok = True
         rows = []
         # (scores_only, pipelined, compute threads, worker processes): the variants of `l1ml emulate`.
+        # (scores_only, pipelined, compute threads, worker processes, compiled kernel). Two compute threads
+        # measured no faster than one (the GIL), so they are measured once, on numpy.
         variants = [
-            (False, True, 1, 1),
-            (True, True, 1, 1),
-            (True, True, 2, 1),
-            (True, False, 1, 1),
-            (False, True, 1, 2),
-            (True, True, 1, 2),
+            (False, True, 1, 1, False),
+            (True, True, 1, 1, False),
+            (True, True, 2, 1, False),
+            (True, False, 1, 1, False),
+            (True, True, 1, 2, False),
+            (False, True, 1, 1, True),
+            (True, True, 1, 1, True),
+            (True, False, 1, 1, True),
+            (False, True, 1, 2, True),
+            (True, True, 1, 2, True),
         ]
+        from l1ml.emulate.stream import hardware_codes
+
+        q_all = hardware_codes(pre, eng.emu, hw)
+        print(
+            f"kernel    : {eng.use_kernel(pre)}; preprocesses hardware integers itself: "
+            f"{eng.kernel is not None and eng.kernel.takes_hardware}",
+            flush=True,
+        )
+        kern = eng.kernel
         ref = None
         for rep in range(a.repeat):
             runs = [timed(lambda: eng(X)) for _ in range(3)]
@@ -255,10 +276,25 @@ def main() -> int:
                 f"({t_core:.2f} s wall, {c_core:.2f} s CPU; median of 3; {load()})",
                 flush=True,
             )
+            if kern is not None:
+                last = eng.names[-1]
+                for what, outs in (("all outputs", None), ("score only", [last])):
+                    runs = [timed(lambda outs=outs: kern(q_all, outs)) for _ in range(3)]
+                    t_k, c_k = sorted(r[1] for r in runs)[1], sorted(r[2] for r in runs)[1]
+                    same = all(np.array_equal(runs[0][0][m], ref[m]) for m in runs[0][0])
+                    ok &= same
+                    print(
+                        f"         kernel ({what:>11}) on input codes: {len(X) / t_k:>11,.0f} events/s wall, "
+                        f"{len(X) / c_k:>11,.0f} per CPU-second = {c_core / c_k:.2f} x the numpy core's "
+                        f"(which includes the input codes); equal: {same}",
+                        flush=True,
+                    )
+                del runs
             for label, path, fmt in () if a.big_only else (("HDF5", h5, "hdf5"), ("ROOT", root, "l1ntuple")):
                 src = Source([path], fmt)
-                for scores_only, threads, cthreads, procs in variants:
+                for scores_only, threads, cthreads, procs, use_k in variants:
                     out = tmp / "out.h5"
+                    eng.kernel = kern if use_k else None
                     (n, _), wall, cpu = timed(
                         lambda src=src, so=scores_only, th=threads, ct=cthreads, out=out, pr=procs: (
                             emulate_source(
@@ -270,6 +306,7 @@ def main() -> int:
                                 threads=th,
                                 compute_threads=ct,
                                 processes=pr,
+                                kernel=False,  # set above
                             )
                         )
                     )
@@ -280,7 +317,7 @@ def main() -> int:
                     ok &= same
                     rate, rate_cpu = n / wall, n / cpu
                     rows.append((label, scores_only, threads, cthreads, rate, rate_cpu, wall, cpu, same))
-                    mode = (
+                    mode = ("kernel, " if use_k else "numpy, ") + (
                         f"{procs} worker processes"
                         if procs > 1
                         else ("pipelined" if threads else "serial")
@@ -326,6 +363,8 @@ def main() -> int:
                         str(a.seed),
                         "--child-state",
                         str(state),
+                        "--workers",
+                        str(a.workers),
                         "--child-input",
                         str(path),
                         "--child-out",
@@ -339,12 +378,12 @@ def main() -> int:
                     print(r.stderr)
                     return 1
                 d = json.loads(r.stdout.strip().splitlines()[-1])
-                peaks[n_ev] = d["peak_rss_mb"]
+                peaks[n_ev] = max(d["peak_rss_mb"], d["peak_rss_worker_mb"])
                 print(
-                    f"streamed  : {d['events']:,} ROOT events scores-only in a fresh process: "
-                    f"{d['events'] / d['wall']:,.0f} events/s ({d['wall']:.1f} s wall, {d['cpu']:.1f} s CPU), "
-                    f"peak RSS {d['peak_rss_mb']:.0f} MB ({d['peak_rss_before_mb']:.0f} MB before the first "
-                    f"event); {load()} at its end",
+                    f"streamed  : {d['events']:,} ROOT events scores-only in a fresh process, {d['workers']} "
+                    f"workers: {d['events'] / d['wall']:,.0f} events/s ({d['wall']:.1f} s wall, {d['cpu']:.1f} s "
+                    f"CPU), peak RSS {d['peak_rss_mb']:.0f} MB, largest worker's {d['peak_rss_worker_mb']:.0f} MB "
+                    f"({d['peak_rss_before_mb']:.0f} MB before the first event); {load()} at its end",
                     flush=True,
                 )
                 (tmp / "big_scores.h5").unlink(missing_ok=True)

@@ -49,6 +49,9 @@ class Op:
     can_overwrite: bool = False
     # The fixed-point type of an input op's codes (what a fused reader needs to produce them itself).
     fixed: FixedType | None = None
+    # The same arithmetic as data, for the compiled kernel (l1ml/emulate/native/); None: not described,
+    # and a network with such an op runs on numpy alone.
+    native: dict | None = None
 
 
 def result_type(layer) -> FixedType:
@@ -77,7 +80,8 @@ def var_size(layer) -> int:
 
 def build_input(layer, ins: list[Info]) -> Op:
     t = result_type(layer)
-    return Op(layer.name, [], Info(t.frac, t.bounds, var_size(layer)), lambda x: from_real(x, t), fixed=t)
+    info = Info(t.frac, t.bounds, var_size(layer))
+    return Op(layer.name, [], info, lambda x: from_real(x, t), fixed=t, native={"kind": "input"})
 
 
 # ---------------------------------------------------------------------------------------------- dense
@@ -91,7 +95,7 @@ def build_dense(layer, ins: list[Info]) -> Op:
         raise UnsupportedError(f"layer '{name}': Dense on a {len(out_shape)}-d tensor is not emulated")
     n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
     core, out_b = _products_summed(layer, x.frac, x.bounds, n_in, n_out)
-    return Op(name, list(layer.inputs), Info(result_type(layer).frac, out_b, n_out), core)
+    return Op(name, list(layer.inputs), Info(result_type(layer).frac, out_b, n_out), core, native=core.native)
 
 
 def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
@@ -161,6 +165,7 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
                 )
             return cast(acc, acc_t.frac, acc_b, res_t, inplace=True)[0]
 
+        sequential.native = None  # per-product casts: numpy only
         return sequential, res_t.bounds
 
     # The accumulator's extra fractional bits are a power-of-two scaling: fold it into the weights.
@@ -192,6 +197,17 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
             acc, bb = cast(acc, acc_frac, sum_b, acc_t, inplace=True)
         return cast(acc, acc_frac, bb, res_t, inplace=True)[0]
 
+    # acc = bias + sum x*ws (exact integers), wrapped to accum_t where it can leave it, then cast to res_t.
+    gemm.native = {
+        "kind": "dense",
+        "w": ws,
+        "b": b_acc.ravel(),
+        "frac": acc_frac,
+        "acc": acc_t if wrap_acc else None,
+        "t": res_t,
+        "n_in": n_in,
+        "n_out": n_out,
+    }
     return gemm, _cast_bounds(acc_b if wrap_acc else sum_b, acc_t.frac, res_t)
 
 
@@ -219,7 +235,10 @@ def build_conv2d(layer, ins: list[Info]) -> Op:
             cols = padded[:, idx].reshape(len(xq) * pixels, window)
         return core(cols).reshape(len(xq), pixels * F)
 
-    return Op(layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, pixels * F), run)
+    native = {**core.native, "pixels": pixels} if tiled and core.native else None
+    return Op(
+        layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, pixels * F), run, native=native
+    )
 
 
 def conv2d_im2col(layer, error: type[Exception], verb: str) -> tuple[np.ndarray, int, int, int]:
@@ -353,6 +372,7 @@ def build_activation(layer, ins: list[Info]) -> Op:
             Info(res_t.frac, _cast_bounds(x.bounds, x.frac, res_t), x.size),
             run,
             can_overwrite=True,
+            native={"kind": "cast", "frac": x.frac, "t": res_t, "relu": False},
         )
     if act == "relu":
         # nnet::relu: res = data > 0 ? (res_T) data : 0, i.e. the cast of max(data, 0).
@@ -362,7 +382,8 @@ def build_activation(layer, ins: list[Info]) -> Op:
             return cast(xq, x.frac, x.bounds, res_t, inplace=inplace, lo_clip=0.0)[0]
 
         info = Info(res_t.frac, _cast_bounds(rb, x.frac, res_t), x.size)
-        return Op(layer.name, list(layer.inputs), info, run, can_overwrite=True)
+        native = {"kind": "cast", "frac": x.frac, "t": res_t, "relu": True}
+        return Op(layer.name, list(layer.inputs), info, run, can_overwrite=True, native=native)
     if act in ("sigmoid", "tanh"):
         from l1ml.emulate.nn_lut import build_lut_activation
 
@@ -403,6 +424,13 @@ def build_merge(layer, ins: list[Info]) -> Op:
             rb, fn = Bounds(min(A.lo, B.lo), min(A.hi, B.hi)), np.minimum
         check_exact(rb, f"layer '{layer.name}' (Merge {op})")
 
+        native = {"kind": "merge", "op": op, "frac": f, "sa": f - a.frac, "sb": f - b.frac, "t": res_t}
+        if op == "average":
+            native["sa"], native["sb"] = (
+                f - 1 - a.frac,
+                f - 1 - b.frac,
+            )  # the sum, at f - 1, then one bit more
+
         def run(qa, qb):
             a_ = qa * sa if sa != 1 else qa
             b_ = qb * sb if sb != 1 else qb
@@ -424,12 +452,15 @@ def build_merge(layer, ins: list[Info]) -> Op:
             )
         check_exact(rb, f"layer '{layer.name}' (Merge multiply)")
 
+        native = {"kind": "merge", "op": op, "frac": f, "sa": 0, "sb": 0, "t": res_t}
+
         def run(qa, qb):
             return cast(qa * qb, f, rb, res_t, inplace=True)[0]
 
     else:
         raise UnsupportedError(f"layer '{layer.name}': Merge op '{op}' is not emulated")
-    return Op(layer.name, list(layer.inputs), Info(res_t.frac, _cast_bounds(rb, f, res_t), a.size), run)
+    info = Info(res_t.frac, _cast_bounds(rb, f, res_t), a.size)
+    return Op(layer.name, list(layer.inputs), info, run, native=native)
 
 
 def build_concatenate(layer, ins: list[Info]) -> Op:
@@ -584,7 +615,7 @@ def _input_width(layer) -> int:
 
 def build_identity(layer, ins: list[Info]) -> Op:
     (x,) = ins
-    return Op(layer.name, list(layer.inputs), x, lambda q: q)
+    return Op(layer.name, list(layer.inputs), x, lambda q: q, native={"kind": "copy"})
 
 
 BUILDERS: dict[str, Callable[..., Op]] = {

@@ -19,6 +19,7 @@ import numpy as np
 from l1ml.errors import ConfigError, DataError, L1mlError
 
 READ_CHUNK = 65536
+KERNEL_MIN_EVENTS = 100_000
 
 
 @dataclass
@@ -50,6 +51,23 @@ class _Network:
             )
         self.emu = NNEmulator(load_hls_model(hls_dir, keras_model=model_dir / man["deploy_file"]))
         self.names = list(self.emu.output_names)
+        self.kernel = None
+        self.kernel_note = "numpy"
+
+    def use_kernel(self, pre=None) -> str:
+        """Compile (or take from the cache) and check the network's C++ kernel (l1ml/emulate/native),
+        with Preprocessing `pre` folded in where it can be; returns what computes from now on. A network
+        the kernel does not describe stays on numpy."""
+        from l1ml.emulate.native.kernel import NotNative, compile_kernel
+        from l1ml.errors import ToolNotFound
+
+        if self.kernel is None or self.kernel.pre is not pre:
+            try:
+                self.kernel = compile_kernel(self.emu, pre=pre)
+                self.kernel_note = "compiled kernel, checked bit for bit against the numpy emulator"
+            except (NotNative, ToolNotFound) as exc:
+                self.kernel, self.kernel_note = None, f"numpy ({exc})"
+        return self.kernel_note
 
     def sizes(self) -> dict[str, int]:
         return {n: self.emu.infos[n].size for n in self.names}
@@ -61,16 +79,40 @@ class _Network:
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return self.emu(x)
 
+    def _kernel_for(self, pre):
+        from l1ml.emulate.fixed import counting
+
+        k = self.kernel
+        # overflow counting (explore) counts per numpy cast; a kernel built for other preprocessing is
+        # not this run's
+        return None if k is None or counting() or (pre is not None and k.pre is not pre) else k
+
     def prepare(self, pre, hw: np.ndarray) -> np.ndarray:
-        """Hardware units -> the input layer's codes (run on the reader's thread, beside the compute)."""
+        """Hardware units -> the input layer's codes (run on the reader's thread, beside the compute); the
+        hardware integers themselves when the kernel preprocesses them."""
         from l1ml.emulate.stream import hardware_codes
 
+        k = self._kernel_for(pre)
+        if k is not None and k.takes_hardware:
+            return np.ascontiguousarray(hw, dtype=np.int32)
         return hardware_codes(pre, self.emu, hw)
 
     def run_prepared(self, q: np.ndarray, outputs: list[str], threads: int = 1) -> dict[str, np.ndarray]:
-        """The listed outputs for input codes from `prepare`, each in its file dtype (exact by bounds)."""
+        """The listed outputs for what `prepare` made (input codes, or hardware integers for the kernel),
+        each in its file dtype (exact by bounds)."""
         dt = self.dtypes()
-        return self.emu(q, coded=True, outputs=outputs, dtypes={m: dt[m] for m in outputs}, threads=threads)
+        k = self._kernel_for(None)
+        if q.dtype == np.int32:  # hardware integers: prepare handed them on for the kernel
+            if k is None or not k.takes_hardware:
+                raise L1mlError("hardware integers reached the emulator without the kernel that takes them")
+            out = k.run_hw(q, outputs)
+        elif k is not None:
+            out = k(q, outputs)
+        else:
+            return self.emu(
+                q, coded=True, outputs=outputs, dtypes={m: dt[m] for m in outputs}, threads=threads
+            )
+        return {m: a.astype(dt[m], copy=False) for m, a in out.items()}
 
 
 class _Trees:
@@ -216,6 +258,7 @@ def emulate_source(
     chunks=None,
     compute_threads: int = 1,
     processes: int = 1,
+    kernel: bool | None = None,
 ):
     """Stream every event of `source` through preprocessing and `engine`: (events, ScoreCounts).
 
@@ -224,7 +267,9 @@ def emulate_source(
     iterator (a split job passes its entry range). `compute_threads` > 1 splits each chunk's arithmetic
     over that many threads (numpy and BLAS release the GIL inside their loops). `processes` > 1 reads
     and computes on that many forked workers (l1ml/emulate/parallel.py), each taking every P-th chunk;
-    results are written here in order, so the file and the counts are those of one process.
+    results are written here in order, so the file and the counts are those of one process. `kernel`:
+    compute with the network's compiled C++ kernel (checked against numpy first); None: when there are at
+    least KERNEL_MIN_EVENTS events, where its compile time (about a second, once per machine) pays.
     """
     import h5py
 
@@ -236,6 +281,9 @@ def emulate_source(
     counts = ScoreCounts()
     names = list(engine.sizes())
     last = names[-1]  # the score is the firmware's last output: [reconstruction, score], [z_mean, score]
+    if hasattr(engine, "use_kernel") and (kernel or (kernel is None and n >= KERNEL_MIN_EVENTS)):
+        # before any fork: the workers inherit the loaded library
+        engine.use_kernel(pre)
     rep.task("emulate", n)
     out = tmp = None
     dsets: dict = {}
@@ -294,7 +342,14 @@ def emulate_source(
         if done != n:
             raise DataError(f"read {done} events but the input headers declared {n}")
         if out is not None:
-            out.attrs.update({**(attrs or {}), "events": n, "scores_only": scores_only})
+            out.attrs.update(
+                {
+                    **(attrs or {}),
+                    "events": n,
+                    "scores_only": scores_only,
+                    "arithmetic": getattr(engine, "kernel_note", "numpy"),
+                }
+            )
             out.close()
             out = None
             tmp.replace(out_path)

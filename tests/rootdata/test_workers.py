@@ -25,10 +25,14 @@ def _engine(root_project):
     return engine, pre
 
 
-def _run(engine, pre, src, out, processes, scores_only=False):
+def _run(engine, pre, src, out, processes, scores_only=False, kernel=False):
     from l1ml.emulate.nn_project import emulate_source
 
-    return emulate_source(engine, pre, src, out, scores_only=scores_only, chunk=CHUNK, processes=processes)
+    if not kernel:
+        engine.kernel = None  # the numpy emulator, also after a run that compiled the kernel
+    return emulate_source(
+        engine, pre, src, out, scores_only=scores_only, chunk=CHUNK, processes=processes, kernel=kernel
+    )
 
 
 def _read(path):
@@ -54,13 +58,18 @@ def test_workers_write_what_one_process_writes(root_project, zb_files, tmp_path,
     assert len(chunk_ranges(src.counts(), CHUNK)) >= 9
     engine, pre = _engine(root_project)
     n1, c1 = _run(engine, pre, src, tmp_path / "one.h5", 1)
-    for procs in (2, 3):
-        n, c = _run(engine, pre, src, tmp_path / f"w{procs}.h5", procs)
+    # worker processes, the compiled kernel (which reads the hardware integers itself), and both
+    for procs, kernel in ((2, False), (3, False), (1, True), (2, True)):
+        name = tmp_path / f"w{procs}{kernel}.h5"
+        n, c = _run(engine, pre, src, name, procs, kernel=kernel)
         assert n == n1 == 9000 and c == c1
-        one, many = _read(tmp_path / "one.h5"), _read(tmp_path / f"w{procs}.h5")
+        one, many = _read(tmp_path / "one.h5"), _read(name)
         assert list(one) == list(many) and len(one) == 3  # score, outputs/ reconstruction and score
         for k in one:
-            assert np.array_equal(one[k], many[k]), k
+            assert np.array_equal(one[k], many[k]), (k, procs, kernel)
+        with h5py.File(name) as f:
+            assert f.attrs["arithmetic"].startswith("compiled kernel" if kernel else "numpy")
+    assert engine.kernel is not None and engine.kernel.takes_hardware
     _, c = _run(engine, pre, src, tmp_path / "s.h5", 2, scores_only=True)
     assert c == c1 and np.array_equal(_read(tmp_path / "s.h5")["score"], _read(tmp_path / "one.h5")["score"])
 

@@ -1,0 +1,223 @@
+"""C++ for a compiled emulation kernel, from the emulator's own ops (their `native` descriptions).
+
+Every op the numpy emulator runs on a batch becomes a few loops over one event's int64 codes. The
+description holds exactly what the numpy closure computes with (integer weights already scaled to the
+accumulator's LSB, the bias cast to accum_t, the types), so the two share one derivation from hls4ml's
+layers: nn_layers.py. A network with any op that has no description is refused (NotNative) and runs on
+numpy alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l1ml.emulate.fixed import FixedType
+from l1ml.errors import L1mlError
+
+MAX_WIDTH = 62  # int64 with room for the sign and for W-bit masks (1 << W) in the generated casts
+
+
+class NotNative(L1mlError):
+    """The network has an op the compiled kernel does not describe; numpy runs it."""
+
+
+def _cast(expr: str, frac: int, t: FixedType) -> str:
+    if t.width > MAX_WIDTH:
+        raise NotNative(f"type {t} is wider than the kernel's {MAX_WIDTH} bits")
+    shift = frac - t.frac
+    return f"ovf<{t.width}, {'true' if t.signed else 'false'}, {t.overflow}>(quant<{shift}, {t.rounding}>({expr}))"
+
+
+def _doubles(a) -> list[str]:
+    return [repr(float(x)) for x in _ints(a)]
+
+
+def _ints(a) -> list[str]:
+    v = np.asarray(a, dtype=np.float64).ravel()
+    if not np.array_equal(v, np.round(v)) or (np.abs(v) >= 2.0**62).any():
+        raise NotNative("a constant is not an integer code below 2**62")
+    return [str(int(x)) for x in v]
+
+
+def program(emu, name: str, pre=None) -> dict:
+    """The template's context for NNEmulator `emu`: consts, per-event body lines, outputs; with
+    Preprocessing `pre`, also the entry point that takes hardware integers."""
+    var: dict[str, str] = {}
+    size: dict[str, int] = {}
+    body: list[str] = []
+    consts: list[dict] = []
+    n_in = in_type = None
+    for k, op in enumerate(emu.ops):
+        d = op.native
+        if d is None:
+            raise NotNative(f"layer '{op.name}' has no compiled form")
+        v = f"v{k}"
+        n = op.info.size
+        kind = d["kind"]
+        if kind == "input":
+            if n_in is not None:
+                raise NotNative("more than one input")
+            n_in, v = n, "xin"  # the entry points fill it (codes, or hardware integers preprocessed)
+            in_type = op.fixed
+        elif kind == "copy":
+            body.append(f"const int64_t *{v} = {var[op.inputs[0]]};")
+        elif kind == "cast":
+            x = var[op.inputs[0]]
+            arg = f"({x}[i] > 0 ? {x}[i] : 0)" if d["relu"] else f"{x}[i]"
+            body.append(f"int64_t {v}[{n}];")
+            body.append(f"for (int i = 0; i < {n}; ++i) {v}[i] = {_cast(arg, d['frac'], d['t'])};")
+        elif kind == "merge":
+            a, b = var[op.inputs[0]], var[op.inputs[1]]
+            sa = f"{a}[i] * {2 ** d['sa']}" if d["sa"] else f"{a}[i]"
+            sb = f"{b}[i] * {2 ** d['sb']}" if d["sb"] else f"{b}[i]"
+            expr = {
+                "add": f"{sa} + {sb}",
+                "average": f"{sa} + {sb}",
+                "subtract": f"{sa} - {sb}",
+                "multiply": f"{a}[i] * {b}[i]",
+                "maximum": f"({sa} > {sb} ? {sa} : {sb})",
+                "minimum": f"({sa} < {sb} ? {sa} : {sb})",
+            }.get(d["op"])
+            if expr is None:
+                raise NotNative(f"layer '{op.name}': merge '{d['op']}'")
+            body.append(f"int64_t {v}[{n}];")
+            body.append(f"for (int i = 0; i < {n}; ++i) {v}[i] = {_cast(expr, d['frac'], d['t'])};")
+        elif kind == "dense":
+            x = var[op.inputs[0]]
+            ni, no, pixels = d["n_in"], d["n_out"], d.get("pixels", 1)
+            w, b = f"W{k}", f"B{k}"
+            acc = "acc" if d["acc"] is None else _cast("acc", d["frac"], d["acc"])
+            # The multiply-accumulate in double, as the numpy emulator's BLAS does: every product and
+            # partial sum is an integer below 2**53 (nn_layers checks the bound), so none rounds. The
+            # outputs go in blocks of 8 doubles (GCC vector types, one AVX-512 register or two AVX2
+            # ones), the weight rows padded with zeros to whole blocks: g++ left to itself kept the
+            # accumulators in scalar registers.
+            if no >= 8:
+                nb = -(-no // 8)
+                wp = np.pad(np.asarray(d["w"], dtype=np.float64).reshape(ni, no), ((0, 0), (0, nb * 8 - no)))
+                body += [
+                    f"int64_t {v}[{n}];",
+                    f"for (int p = 0; p < {pixels}; ++p) {{",
+                    f"    const int64_t *x = {x} + p * {ni};",
+                    f"    v8d acc8[{nb}];",
+                    f"    for (int k = 0; k < {nb}; ++k) acc8[k] = {b}[k];",
+                    # No skipping of zero inputs: which inputs are padding varies by event, and the
+                    # mispredicted branch cost more than the multiplies it saved (measured).
+                    f"    for (int i = 0; i < {ni}; ++i) {{",
+                    "        const double xi = double(x[i]);",
+                    f"        const v8d *w = {w} + i * {nb};",
+                    f"        for (int k = 0; k < {nb}; ++k) acc8[k] += xi * w[k];",
+                    "    }",
+                    "    const double *accd = reinterpret_cast<const double *>(acc8);",
+                ]
+            elif ni < 8:
+                # A handful of inputs and outputs (the score head's pT-mask convolution, per object):
+                # plain scalar sums, which g++ unrolls; vectors of 8 would be mostly padding.
+                wp = np.pad(np.asarray(d["w"], dtype=np.float64).ravel(), (0, -(-ni * no // 8) * 8 - ni * no))
+                body += [
+                    f"int64_t {v}[{n}];",
+                    f"for (int p = 0; p < {pixels}; ++p) {{",
+                    f"    const int64_t *x = {x} + p * {ni};",
+                    f"    const double *wd = reinterpret_cast<const double *>({w});",
+                    f"    const double *bd = reinterpret_cast<const double *>({b});",
+                    f"    double accd[{no}];",
+                    f"    for (int j = 0; j < {no}; ++j) {{",
+                    "        double s = bd[j];",
+                    f"        for (int i = 0; i < {ni}; ++i) s += double(x[i]) * wd[i * {no} + j];",
+                    "        accd[j] = s;",
+                    "    }",
+                ]
+            else:
+                # Few outputs (the score): one dot product per output over the
+                # inputs in blocks of 8, the weights transposed. Any order of the sums is exact, as
+                # every partial sum is an integer below the same 2**53 bound.
+                nb = -(-ni // 8)
+                wp = np.pad(
+                    np.asarray(d["w"], dtype=np.float64).reshape(ni, no).T, ((0, 0), (0, nb * 8 - ni))
+                )
+                body += [
+                    f"int64_t {v}[{n}];",
+                    f"for (int p = 0; p < {pixels}; ++p) {{",
+                    f"    const int64_t *x = {x} + p * {ni};",
+                    f"    v8d x8[{nb}] = {{}};",
+                    "    double *xd = reinterpret_cast<double *>(x8);",
+                    f"    for (int i = 0; i < {ni}; ++i) xd[i] = double(x[i]);",
+                    f"    double accd[{no}];",
+                    f"    for (int j = 0; j < {no}; ++j) {{",
+                    "        v8d s = {};",
+                    f"        for (int k = 0; k < {nb}; ++k) s += x8[k] * {w}[j * {nb} + k];",
+                    f"        accd[j] = {b}[0][j] + (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));",
+                    "    }",
+                ]
+            body += [
+                f"    for (int j = 0; j < {no}; ++j) {{",
+                "        const int64_t acc = int64_t(accd[j]);",
+                f"        {v}[p * {no} + j] = {_cast(acc, d['frac'], d['t'])};",
+                "    }",
+                "}",
+            ]
+            bp = np.pad(np.asarray(d["b"], dtype=np.float64).ravel(), (0, -(-no // 8) * 8 - no))
+            consts.append({"name": w, "blocks": wp.size // 8, "data": _doubles(wp)})
+            consts.append({"name": b, "blocks": bp.size // 8, "data": _doubles(bp)})
+        else:
+            raise NotNative(f"layer '{op.name}': kind {kind!r}")
+        var[op.name] = v
+        size[op.name] = n
+    if n_in is None:
+        raise NotNative("no input")
+    outputs = [
+        {"name": o, "var": var[o], "size": size[o], "scale": repr(2.0 ** -emu.infos[o].frac)}
+        for o in emu.output_names
+    ]
+    return {
+        "name": name,
+        "consts": consts,
+        "body": body,
+        "outputs": outputs,
+        "n_in": n_in,
+        "hw": _hardware_entry(pre, in_type, n_in) if pre is not None else None,
+    }
+
+
+def hardware_entry_ok(pre, in_type: FixedType | None, n_in: int) -> bool:
+    """Whether the kernel can preprocess hardware integers itself: the cases where hardware_codes computes
+    the codes directly (a 57-input network, and no shift dropping bits the input type would round)."""
+    return (
+        pre is not None
+        and in_type is not None
+        and n_in == 57
+        and len(pre.shifts) == 57
+        and all(int(sh) <= in_type.frac for sh in pre.shifts)
+        and in_type.width <= MAX_WIDTH
+    )
+
+
+def _hardware_entry(pre, in_type: FixedType, n_in: int) -> dict | None:
+    if not hardware_entry_ok(pre, in_type, n_in):
+        return None
+    try:
+        offsets = _ints(pre.offsets)
+    except NotNative:
+        return None  # offsets that are not whole hardware units: the numpy preprocessing handles them
+    muls = [str(2 ** (in_type.frac - int(sh))) for sh in pre.shifts]
+    # hardware_codes applies the input type's overflow to the scaled code; no rounding (whole codes).
+    return {
+        "offsets": offsets,
+        "muls": muls,
+        "cast": _cast("(int64_t(h[i]) - OFF[i]) * MUL[i]", in_type.frac, in_type),
+    }
+
+
+def render(emu, name: str, pre=None) -> str:
+    from pathlib import Path
+
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("kernel.cpp.j2").render(**program(emu, name, pre))

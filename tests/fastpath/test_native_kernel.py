@@ -1,0 +1,148 @@
+"""The compiled emulation kernel (l1ml/emulate/native): every ap_fixed cast mode equals the numpy
+emulator's, whole networks equal it on their codes and on hardware integers, its own check refuses a
+kernel with one weight moved, and a network it does not describe stays on numpy."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "emulate"))
+
+import _models  # noqa: E402
+
+from l1ml.emulate.fixed import OVERFLOW, ROUNDING, Bounds, FixedType, cast  # noqa: E402
+from l1ml.emulate.native import codegen  # noqa: E402
+from l1ml.emulate.native.kernel import KernelMismatch, NotNative, compile_kernel  # noqa: E402
+from l1ml.emulate.nn_layers import Info, Op  # noqa: E402
+
+pytest.importorskip("hls4ml")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # compiled here, not reused
+
+
+class CastChain:
+    """A stand-in emulator: one input and, for each case, one cast of it (NNEmulator's interface)."""
+
+    def __init__(self, t_in: FixedType, cases):
+        self.input_names, self.output_names = ["x"], []
+        self.ops = [Op("x", [], Info(t_in.frac, t_in.bounds, 16), None, native={"kind": "input"})]
+        self.infos = {"x": self.ops[0].info}
+        self.cases = {}
+        for k, (t, relu) in enumerate(cases):
+            name = f"c{k}"
+            lo = max(t_in.bounds.lo, 0.0) if relu else t_in.bounds.lo
+            _, ob = cast(np.zeros(1), t_in.frac, Bounds(lo, t_in.bounds.hi), t)
+            info = Info(t.frac, ob, 16)
+            self.ops.append(
+                Op(name, ["x"], info, None, native={"kind": "cast", "frac": t_in.frac, "t": t, "relu": relu})
+            )
+            self.infos[name] = info
+            self.output_names.append(name)
+            self.cases[name] = (t, relu)
+        self.t_in = t_in
+
+    def __call__(self, q, coded=True):
+        out = {}
+        for name, (t, relu) in self.cases.items():
+            codes, _ = cast(q.copy(), self.t_in.frac, self.t_in.bounds, t, lo_clip=0.0 if relu else None)
+            out[name] = codes * 2.0**-t.frac
+        return out
+
+
+def test_every_cast_mode_equals_numpy():
+    """7 roundings x 4 overflows x signed/unsigned x four shifts (one bit added, none, 2 and 5 dropped),
+    with and without the ReLU clamp, from a 16-bit input: 448 casts checked on 4,096 random codes."""
+    t_in = FixedType(16, 6)  # 10 fractional bits
+    cases = []
+    for r, o, signed, frac, relu in itertools.product(
+        ROUNDING, OVERFLOW, (True, False), (11, 10, 8, 5), (False, True)
+    ):
+        width = 9 if signed else 8  # narrow enough that every overflow mode acts
+        cases.append((FixedType(width, width - frac, signed, r, o), relu))
+    chain = CastChain(t_in, cases)
+    k = compile_kernel(chain, "casts")  # runs check_kernel: raises on any differing bit
+    assert len(k.names) == 448
+    # and the check saw values that each mode treats differently: ties, negatives, out of range
+    q = np.arange(-(2**15), 2**15, 37, dtype=np.float64)[:4096]
+    q = np.resize(q, (len(q) // 16, 16))
+    got, want = k(q), chain(q)
+    assert all(np.array_equal(got[m], want[m]) for m in k.names)
+    # the codes exercise what tells the modes apart: with 5 bits dropped, the 7 roundings give 7 results
+    # (ties, negatives); from a 9-bit signed type, the 4 overflow modes give 4
+    by_case = {chain.cases[m]: got[m].tobytes() for m in k.names}
+    roundings = {by_case[(FixedType(9, 4, True, r, "WRAP"), False)] for r in ROUNDING}
+    overflows = {by_case[(FixedType(9, 4, True, "TRN", o), False)] for o in OVERFLOW}
+    assert len(roundings) == 7 and len(overflows) == 4
+
+
+@pytest.fixture(scope="module")
+def dense_ae(tmp_path_factory):
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    bkg = _models.events(3000, seed=5)
+    x, pre = _models.network_inputs(bkg)
+    km = _models.deploy_model("dense_ae", seed=4, cfg=_models.Cfg(hidden=(16,), latent=4))
+    hm = _models.hls_model(km, tmp_path_factory.mktemp("k") / "hls4ml", pre.input_precision(), compile=False)
+    return NNEmulator(hm), x, pre, bkg
+
+
+def test_dense_ae_kernel_equals_numpy_on_events(dense_ae):
+    from l1ml.data import units
+    from l1ml.emulate.stream import hardware_codes
+
+    emu, x, pre, bkg = dense_ae
+    k = compile_kernel(emu, "dense_ae", pre=pre)
+    assert k.takes_hardware  # the preprocessing folds into the kernel
+    hw = units.to_hardware(bkg)
+    want = emu(x)
+    for got in (k(emu.input_codes(x)), k.run_hw(hw), k(hardware_codes(pre, emu, hw))):
+        assert set(got) == set(want)
+        assert all(np.array_equal(got[m], want[m]) for m in want)
+    only = k.run_hw(hw, [emu.output_names[-1]])
+    assert list(only) == [emu.output_names[-1]] and np.array_equal(
+        only[emu.output_names[-1]], want[emu.output_names[-1]]
+    )
+
+
+def test_the_check_refuses_one_weight_moved(dense_ae, monkeypatch):
+    """One weight of the first Dense layer moved by one unit of its accumulator's LSB in the generated
+    C++: the kernel's own check against numpy refuses it."""
+    emu, _, pre, _ = dense_ae
+    real = codegen.program
+
+    def moved(*a, **kw):
+        p = real(*a, **kw)
+        w = next(c for c in p["consts"] if c["name"].startswith("W"))
+        w["data"][0] = repr(float(w["data"][0]) + 1.0)
+        return p
+
+    monkeypatch.setattr(codegen, "program", moved)
+    with pytest.raises(KernelMismatch, match="differs from the numpy emulator on output"):
+        compile_kernel(emu, "moved", pre=pre)
+
+
+def test_a_network_the_kernel_does_not_describe_stays_on_numpy(tmp_path):
+    """The CNN AE's 3x3 convolution (windows that overlap and pad) has no compiled form: refused by
+    name, and the engine keeps numpy."""
+    from l1ml.emulate.nn_fixed import NNEmulator
+    from l1ml.emulate.nn_project import _Network
+
+    bkg = _models.events(500, seed=6)
+    x, pre = _models.network_inputs(bkg)
+    km = _models.deploy_model("cnn_ae", seed=1, cfg=_models.Cfg(filters=(2, 4), latent=4))
+    emu = NNEmulator(_models.hls_model(km, tmp_path / "hls4ml", pre.input_precision(), compile=False))
+    with pytest.raises(NotNative, match="has no compiled form"):
+        compile_kernel(emu, "cnn")
+    eng = _Network.__new__(_Network)
+    eng.emu, eng.names, eng.kernel, eng.kernel_note = emu, list(emu.output_names), None, "numpy"
+    assert eng.use_kernel(pre).startswith("numpy (layer '") and eng.kernel is None
+    q = eng.prepare(pre, __import__("l1ml.data.units", fromlist=["x"]).to_hardware(bkg))
+    assert q.dtype == np.float64  # input codes, for numpy
