@@ -157,6 +157,15 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: Linux carries that across
+    execve, so a child started by this benchmark would report the parent's peak, whatever it streamed."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def child(args) -> int:
     """Emulate a ROOT file scores-only in this fresh process; print events, seconds and peak RSS."""
     from l1ml.data.preprocess import Preprocessing
@@ -168,13 +177,13 @@ def child(args) -> int:
     eng = build_engine(pre, Path(args.child_out).parent / "hls4ml_child", args.seed)
     src = Source([Path(args.child_input)], "l1ntuple")
     # The peak before the first event: TensorFlow, hls4ml and the model; what streaming adds is above it.
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = peak_rss_mb()
     (n, counts), wall, cpu = timed(
         lambda: emulate_source(eng, pre, src, Path(args.child_out), scores_only=True, processes=args.workers)
     )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The largest worker's peak (forked workers share the parent's pages until they write them).
-    rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss = peak_rss_mb()
+    # Forked workers (numpy path): the largest one's peak, counting the pages it shares with this process.
+    rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if eng.kernel is None else 0.0
     print(
         json.dumps(
             {
@@ -185,6 +194,7 @@ def child(args) -> int:
                 "peak_rss_before_mb": rss0,
                 "peak_rss_worker_mb": rss_worker,
                 "workers": args.workers,
+                "arithmetic": eng.kernel_note,
                 "threshold_1khz": counts.threshold_for(1e3 / 28.6e6),
             }
         )
@@ -201,7 +211,9 @@ def main() -> int:
     ap.add_argument(
         "--big-only", action="store_true", help="skip the end-to-end table (the memory part only)"
     )
-    ap.add_argument("--workers", type=int, default=2, help="worker processes for the big sample's run")
+    ap.add_argument(
+        "--workers", type=int, default=0, help="worker processes for the big sample's run (0: l1ml's choice)"
+    )
     ap.add_argument("--child-state")
     ap.add_argument("--child-input")
     ap.add_argument("--child-out")
@@ -380,8 +392,8 @@ def main() -> int:
                 d = json.loads(r.stdout.strip().splitlines()[-1])
                 peaks[n_ev] = max(d["peak_rss_mb"], d["peak_rss_worker_mb"])
                 print(
-                    f"streamed  : {d['events']:,} ROOT events scores-only in a fresh process, {d['workers']} "
-                    f"workers: {d['events'] / d['wall']:,.0f} events/s ({d['wall']:.1f} s wall, {d['cpu']:.1f} s "
+                    f"streamed  : {d['events']:,} ROOT events scores-only in a fresh process ({d['arithmetic']}, "
+                    f"--workers {d['workers']}): {d['events'] / d['wall']:,.0f} events/s ({d['wall']:.1f} s wall, {d['cpu']:.1f} s "
                     f"CPU), peak RSS {d['peak_rss_mb']:.0f} MB, largest worker's {d['peak_rss_worker_mb']:.0f} MB "
                     f"({d['peak_rss_before_mb']:.0f} MB before the first event); {load()} at its end",
                     flush=True,

@@ -192,10 +192,10 @@ def emulate_project(
 
     `input_path`: an HDF5 (ADC2021) or ROOT (L1 ntuple, mapped by the project's [data.inputs]) file, a
     glob, or a list of them; the format is read from the files. `scores_only` writes only ``score``.
-    `workers`: processes that read and compute (l1ml/emulate/parallel.py); 0: one per available core.
+    `workers`: processes that read and compute (l1ml/emulate/parallel.py); 0: chosen (one with the compiled
+    kernel, else one per available core).
     """
     from l1ml.data.stream import auto_source
-    from l1ml.emulate.parallel import usable_cores
     from l1ml.progress import or_silent
 
     rep = or_silent(progress)
@@ -238,7 +238,7 @@ def emulate_project(
         chunk=chunk,
         threads=threads,
         attrs=attrs,
-        processes=workers or usable_cores(),
+        processes=workers,
     )
     sizes = {} if scores_only else engine.sizes()
     return EmulationResult(out_path, n, man.get("kind", ""), version, sizes, time.perf_counter() - t0)
@@ -266,13 +266,14 @@ def emulate_source(
     staged under a .partial name and renamed on success. `chunks` replaces the source's own chunk
     iterator (a split job passes its entry range). `compute_threads` > 1 splits each chunk's arithmetic
     over that many threads (numpy and BLAS release the GIL inside their loops). `processes` > 1 reads
-    and computes on that many forked workers (l1ml/emulate/parallel.py), each taking every P-th chunk;
+    and computes on that many forked workers (0: chosen, see below) (l1ml/emulate/parallel.py), each taking every P-th chunk;
     results are written here in order, so the file and the counts are those of one process. `kernel`:
     compute with the network's compiled C++ kernel (checked against numpy first); None: when there are at
     least KERNEL_MIN_EVENTS events, where its compile time (about a second, once per machine) pays.
     """
     import h5py
 
+    from l1ml.emulate.parallel import usable_cores
     from l1ml.emulate.stream import ScoreCounts, run_pipeline
     from l1ml.progress import or_silent
 
@@ -284,6 +285,11 @@ def emulate_source(
     if hasattr(engine, "use_kernel") and (kernel or (kernel is None and n >= KERNEL_MIN_EVENTS)):
         # before any fork: the workers inherit the loaded library
         engine.use_kernel(pre)
+    if processes == 0:
+        # The kernel's call releases the GIL, so one process's reader and compute threads already use two
+        # cores, and measured faster than two worker processes (benchmarks/streaming.py); numpy keeps
+        # the GIL, so it needs processes to use more than one core.
+        processes = 1 if getattr(engine, "kernel", None) is not None else usable_cores()
     rep.task("emulate", n)
     out = tmp = None
     dsets: dict = {}

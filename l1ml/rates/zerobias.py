@@ -72,12 +72,11 @@ def measure(
     project, version: str | None = None, spec=None, progress=None, threads: bool = True, workers: int = 0
 ):
     """Stream [data] rate_sample (or `spec`: a glob or list) through the firmware emulation:
-    (RateReport, ScoreCounts). `workers`: processes reading and computing (0: one per available core)."""
+    (RateReport, ScoreCounts). `workers`: processes reading and computing (0: chosen by emulate_source)."""
     import time
 
     from l1ml.data.stream import auto_source, project_source
     from l1ml.emulate.nn_project import emulate_source, load_engine
-    from l1ml.emulate.parallel import usable_cores
     from l1ml.progress import or_silent
 
     rep = or_silent(progress)
@@ -88,7 +87,7 @@ def measure(
     rep.advance("load model")
     t0 = time.perf_counter()
     _, counts = emulate_source(
-        engine, pre, source, None, n=n, progress=rep, threads=threads, processes=workers or usable_cores()
+        engine, pre, source, None, n=n, progress=rep, threads=threads, processes=workers
     )
     r = report(project, version, counts, source.files, man.get("threshold"), time.perf_counter() - t0)
     return r, counts
