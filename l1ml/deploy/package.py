@@ -5,6 +5,8 @@ Makefile, metadata.json and the parity vectors. Building and checking it is buil
          include/hls4mlEmulator.h  include/l1ml_result.h
          src/emulator.cpp          (templates/emulator.cpp.j2)
          firmware/                 hls4ml's firmware/ (networks) or conifer's BDT.h + parameters.h
+    or, with --arithmetic kernel (networks): src/emulator.cpp (templates/emulator_kernel.cpp.j2) and
+         src/network.h, l1ml's compiled kernel (l1ml/emulate/native), and no firmware/
          check/parity.cpp          parity/inputs.txt  parity/expected.txt
 """
 
@@ -48,6 +50,9 @@ class Spec:
     firmware_dir: Path
     sources: list[str] = field(default_factory=list)
     bdt_trees: int = 0
+    # "firmware": hls4ml's firmware code (or conifer's); "kernel": l1ml's compiled kernel, network_h
+    arithmetic: str = "firmware"
+    network_h: str = ""
 
     @property
     def so(self) -> str:
@@ -154,7 +159,8 @@ def _ap_types() -> Path:
 def write_package(spec: Spec, dest: Path, thresholds: dict, parity_in: np.ndarray, parity_out: np.ndarray) -> None:
     """Render the package into dest (which must not exist)."""
     dest.mkdir(parents=True)
-    spec.sources = ["src/emulator.cpp", *_copy_firmware(spec, dest)]
+    kernel = spec.arithmetic == "kernel"
+    spec.sources = ["src/emulator.cpp", *([] if kernel else _copy_firmware(spec, dest))]
     env = _env()
     (dest / "include").mkdir()
     (dest / "src").mkdir()
@@ -170,7 +176,7 @@ def write_package(spec: Spec, dest: Path, thresholds: dict, parity_in: np.ndarra
         "version": spec.version,
         "kind": spec.kind,
         "kind_text": "conifer BDT" if spec.kind == "bdt" else f"hls4ml {spec.kind} network",
-        "template_name": "emulator.cpp.j2",
+        "template_name": "emulator_kernel.cpp.j2" if kernel else "emulator.cpp.j2",
         "model_hash": spec.model_hash or "unknown",
         "namespace": spec.namespace,
         "top": spec.top,
@@ -183,13 +189,15 @@ def write_package(spec: Spec, dest: Path, thresholds: dict, parity_in: np.ndarra
         "hw_min": [int(v) for v in units.HW_MIN],
         "hw_max": [int(v) for v in units.HW_MAX],
         "thresholds": [t["threshold_int"] for t in thresholds["thresholds"]],
-        "outputs": [{"name": o.name, "size": o.size} for o in spec.outputs],
+        "outputs": [{"name": o.name, "size": o.size, "scale": repr(2.0**-o.type.frac)} for o in spec.outputs],
         "sources": spec.sources,
         "so": spec.so,
         "bdt_trees": spec.bdt_trees,
         "bdt_classes": spec.outputs[0].size if spec.kind == "bdt" else 0,
     }
-    (dest / "src" / "emulator.cpp").write_text(env.get_template("emulator.cpp.j2").render(**ctx))
+    (dest / "src" / "emulator.cpp").write_text(env.get_template(ctx["template_name"]).render(**ctx))
+    if kernel:
+        (dest / "src" / "network.h").write_text(spec.network_h)
     (dest / "Makefile").write_text(env.get_template("Makefile.j2").render(**ctx))
     write_parity(dest / "parity", parity_in, parity_out)
 

@@ -154,3 +154,30 @@ def test_cycle_check_catches_a_leak(host, tmp_path):
     r = subprocess.run([str(host), "cycle", str(events), str(lib), "20"], capture_output=True, text=True)
     f = dict(zip(r.stdout.split()[::2], map(int, r.stdout.split()[1::2]), strict=True))
     assert f["heap_growth"] >= 10 * 2 * 4096
+
+
+def test_kernel_library_beside_the_firmware_library(deployed, host, tmp_path):
+    """--arithmetic kernel: the library runs l1ml's compiled kernel instead of hls4ml's firmware code. It
+    has the project's namespace and file name, passes the same audit and make check, says what it is in
+    metadata.json, and co-loaded with the firmware library in both orders each equals `l1ml emulate` bit
+    for bit. A BDT is refused by name."""
+    from l1ml.deploy.core import deploy
+    from l1ml.errors import ConfigError
+
+    proj, fw = deployed("dense_ae")
+    k = deploy(proj, tmp_path / "kernel", arithmetic="kernel", opt="-O1")
+    assert k.library.name == fw.library.name and k.library != fw.library
+    assert k.audit["exported"] == fw.audit["exported"] and "bit-identical" in k.parity
+    md = json.loads((k.out / "metadata.json").read_text())
+    assert "not hls4ml's firmware code" in md["arithmetic"]
+    assert json.loads((fw.out / "metadata.json").read_text())["arithmetic"] == "hls4ml's firmware code"
+    src = k.out / "emulator"
+    assert (src / "src" / "network.h").is_file() and not (src / "firmware").exists()
+    hw, want, _ = _emulate(proj, fw, tmp_path)
+    events = write_events(tmp_path / "events.bin", hw)
+    _check_both_orders(
+        host, events, tmp_path / "k", (fw, want), (k, want), lambda d, i: f"{d.out.name} loaded {i + 1}"
+    )
+    bdt_proj, _ = deployed("bdt")
+    with pytest.raises(ConfigError, match="--arithmetic kernel is for networks"):
+        deploy(bdt_proj, tmp_path / "bdt_kernel", arithmetic="kernel", force=True)

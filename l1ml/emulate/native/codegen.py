@@ -89,9 +89,8 @@ def program(emu, name: str, pre=None) -> dict:
             acc = "acc" if d["acc"] is None else _cast("acc", d["frac"], d["acc"])
             # The multiply-accumulate in double, as the numpy emulator's BLAS does: every product and
             # partial sum is an integer below 2**53 (nn_layers checks the bound), so none rounds. The
-            # outputs go in blocks of 8 doubles (GCC vector types, one AVX-512 register or two AVX2
-            # ones), the weight rows padded with zeros to whole blocks: g++ left to itself kept the
-            # accumulators in scalar registers.
+            # outputs go in vector registers (GCC vector types, VLEN doubles), the weight rows padded with
+            # zeros to multiples of 8: g++ left to itself kept the accumulators in scalar registers.
             if no >= 8:
                 nb = -(-no // 8)
                 wp = np.pad(np.asarray(d["w"], dtype=np.float64).reshape(ni, no), ((0, 0), (0, nb * 8 - no)))
@@ -99,14 +98,15 @@ def program(emu, name: str, pre=None) -> dict:
                     f"int64_t {v}[{n}];",
                     f"for (int p = 0; p < {pixels}; ++p) {{",
                     f"    const int64_t *x = {x} + p * {ni};",
-                    f"    v8d acc8[{nb}];",
-                    f"    for (int k = 0; k < {nb}; ++k) acc8[k] = {b}[k];",
+                    f"    vd acc8[{nb * 8} / VLEN];",
+                    f"    const vd *bv = reinterpret_cast<const vd *>({b});",
+                    f"    for (int k = 0; k < {nb * 8} / VLEN; ++k) acc8[k] = bv[k];",
                     # No skipping of zero inputs: which inputs are padding varies by event, and the
                     # mispredicted branch cost more than the multiplies it saved (measured).
                     f"    for (int i = 0; i < {ni}; ++i) {{",
                     "        const double xi = double(x[i]);",
-                    f"        const v8d *w = {w} + i * {nb};",
-                    f"        for (int k = 0; k < {nb}; ++k) acc8[k] += xi * w[k];",
+                    f"        const vd *w = reinterpret_cast<const vd *>({w} + i * {nb * 8});",
+                    f"        for (int k = 0; k < {nb * 8} / VLEN; ++k) acc8[k] += xi * w[k];",
                     "    }",
                     "    const double *accd = reinterpret_cast<const double *>(acc8);",
                 ]
@@ -118,8 +118,8 @@ def program(emu, name: str, pre=None) -> dict:
                     f"int64_t {v}[{n}];",
                     f"for (int p = 0; p < {pixels}; ++p) {{",
                     f"    const int64_t *x = {x} + p * {ni};",
-                    f"    const double *wd = reinterpret_cast<const double *>({w});",
-                    f"    const double *bd = reinterpret_cast<const double *>({b});",
+                    f"    const double *wd = {w};",
+                    f"    const double *bd = {b};",
                     f"    double accd[{no}];",
                     f"    for (int j = 0; j < {no}; ++j) {{",
                     "        double s = bd[j];",
@@ -139,14 +139,17 @@ def program(emu, name: str, pre=None) -> dict:
                     f"int64_t {v}[{n}];",
                     f"for (int p = 0; p < {pixels}; ++p) {{",
                     f"    const int64_t *x = {x} + p * {ni};",
-                    f"    v8d x8[{nb}] = {{}};",
+                    f"    vd x8[{nb * 8} / VLEN] = {{}};",
                     "    double *xd = reinterpret_cast<double *>(x8);",
                     f"    for (int i = 0; i < {ni}; ++i) xd[i] = double(x[i]);",
                     f"    double accd[{no}];",
                     f"    for (int j = 0; j < {no}; ++j) {{",
-                    "        v8d s = {};",
-                    f"        for (int k = 0; k < {nb}; ++k) s += x8[k] * {w}[j * {nb} + k];",
-                    f"        accd[j] = {b}[0][j] + (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));",
+                    "        vd s = {};",
+                    f"        const vd *w = reinterpret_cast<const vd *>({w} + j * {nb * 8});",
+                    f"        for (int k = 0; k < {nb * 8} / VLEN; ++k) s += x8[k] * w[k];",
+                    "        double t = 0;",
+                    "        for (int l = 0; l < VLEN; ++l) t += s[l];",
+                    f"        accd[j] = {b}[j] + t;",
                     "    }",
                 ]
             body += [
@@ -157,8 +160,8 @@ def program(emu, name: str, pre=None) -> dict:
                 "}",
             ]
             bp = np.pad(np.asarray(d["b"], dtype=np.float64).ravel(), (0, -(-no // 8) * 8 - no))
-            consts.append({"name": w, "blocks": wp.size // 8, "data": _doubles(wp)})
-            consts.append({"name": b, "blocks": bp.size // 8, "data": _doubles(bp)})
+            consts.append({"name": w, "data": _doubles(wp)})
+            consts.append({"name": b, "data": _doubles(bp)})
         else:
             raise NotNative(f"layer '{op.name}': kind {kind!r}")
         var[op.name] = v
@@ -208,16 +211,28 @@ def _hardware_entry(pre, in_type: FixedType, n_in: int) -> dict | None:
     }
 
 
-def render(emu, name: str, pre=None) -> str:
+def render_header(emu, name: str, pre, namespace: str) -> str:
+    """network.h for a deployed library: the network and the hardware preprocessing in `namespace`."""
+    ctx = program(emu, name, pre)
+    if ctx["hw"] is None:
+        raise NotNative("the preprocessing cannot be folded into the kernel (see hardware_entry_ok)")
+    return _env().get_template("network.h.j2").render(**ctx, namespace=namespace)
+
+
+def _env():
     from pathlib import Path
 
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(
+    return Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.get_template("kernel.cpp.j2").render(**program(emu, name, pre))
+
+
+def render(emu, name: str, pre=None) -> str:
+    """kernel.cpp: the ctypes entry points (input codes; hardware integers when `pre` folds in)."""
+    return _env().get_template("kernel.cpp.j2").render(**program(emu, name, pre))
