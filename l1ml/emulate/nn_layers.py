@@ -235,7 +235,11 @@ def build_conv2d(layer, ins: list[Info]) -> Op:
             cols = padded[:, idx].reshape(len(xq) * pixels, window)
         return core(cols).reshape(len(xq), pixels * F)
 
-    native = {**core.native, "pixels": pixels} if tiled and core.native else None
+    native = None
+    if core.native:
+        # Windows that do not tile in order read their inputs through the im2col table (padding: 0).
+        gather = None if tiled else {"index": idx.ravel(), "pad": x.size, "pad_value": 0}
+        native = {**core.native, "pixels": pixels, "gather": gather}
     return Op(
         layer.name, list(layer.inputs), Info(result_type(layer).frac, out_b, pixels * F), run, native=native
     )
@@ -291,6 +295,14 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
         _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW).reshape(OH * OW, KH * KW, C).transpose(0, 2, 1)
     )
     valid = (idx < H * W * C).sum(axis=2).reshape(1, -1)  # overlap_pixel per output
+    # For the compiled kernel: per output (pixel, channel), its window's input indices (H*W*C: padding).
+    pool_native = {
+        "index": idx.reshape(-1, KH * KW).ravel(),
+        "window": KH * KW,
+        "pad": H * W * C,
+        "acc": acc_t,
+        "t": res_t,
+    }
     if op == "average":
         if bool(a("count_pad", False)):
             valid = np.full_like(valid, KH * KW)
@@ -324,9 +336,9 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             )[0]
 
         qb = acc_t.bounds if not sb.within(acc_t.bounds) else sb
-        return Op(
-            name, list(layer.inputs), Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C), run
-        )
+        info = Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C)
+        native = {**pool_native, "kind": "avgpool", "up": int(up), "div": valid.ravel()}
+        return Op(name, list(layer.inputs), info, run, native=native)
     if op == "max":
         # Padded cells hold pad_val: the input type with only its top bit set. That is the most negative
         # value of a signed type, but 2**(W-1) LSBs, a large positive value, of an unsigned one.
@@ -343,9 +355,9 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             return cast(m, acc_t.frac, mb, res_t, inplace=True)[0]
 
         mb = _cast_bounds(xb_pad, x.frac, acc_t)
-        return Op(
-            name, list(layer.inputs), Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C), run
-        )
+        info = Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C)
+        native = {**pool_native, "kind": "maxpool", "pad_value": int(lowest), "frac": x.frac}
+        return Op(name, list(layer.inputs), info, run, native=native)
     raise UnsupportedError(f"layer '{name}': pooling op '{op}' is not emulated")
 
 

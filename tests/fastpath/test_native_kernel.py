@@ -1,6 +1,6 @@
 """The compiled emulation kernel (l1ml/emulate/native): every ap_fixed cast mode equals the numpy
-emulator's, whole networks equal it on their codes and on hardware integers, its own check refuses a
-kernel with one weight moved, and a network it does not describe stays on numpy."""
+emulator's, the dense AE, VAE encoder and CNN AE equal it on their codes and on hardware integers, its
+own check refuses a kernel with one weight moved, and a network it does not describe stays on numpy."""
 
 from __future__ import annotations
 
@@ -129,20 +129,48 @@ def test_the_check_refuses_one_weight_moved(dense_ae, monkeypatch):
         compile_kernel(emu, "moved", pre=pre)
 
 
+@pytest.mark.parametrize(
+    "kind,cfg",
+    [("vae", _models.Cfg(hidden=(16,), latent=4)), ("cnn_ae", _models.Cfg(filters=(2, 4), latent=4))],
+)
+def test_vae_and_cnn_kernels_equal_numpy(kind, cfg, tmp_path):
+    """The VAE encoder (Dense, ReLU, the squared-sum score) and the CNN AE (padded 3x3 convolutions
+    through their im2col tables, average pooling with its per-window divisor, the AE score head)."""
+    from l1ml.data import units
+    from l1ml.emulate.nn_fixed import NNEmulator
+
+    bkg = _models.events(1500, seed=7)
+    x, pre = _models.network_inputs(bkg)
+    km = _models.deploy_model(kind, seed=2, cfg=cfg)
+    emu = NNEmulator(_models.hls_model(km, tmp_path / "hls4ml", pre.input_precision(), compile=False))
+    kinds = {(op.native or {}).get("kind") for op in emu.ops}
+    assert ("avgpool" in kinds) == (kind == "cnn_ae")
+    k = compile_kernel(emu, kind, pre=pre)
+    got, want = k.run_hw(units.to_hardware(bkg)), emu(x)
+    assert set(got) == set(want) and all(np.array_equal(got[m], want[m]) for m in want)
+
+
 def test_a_network_the_kernel_does_not_describe_stays_on_numpy(tmp_path):
-    """The CNN AE's 3x3 convolution (windows that overlap and pad) has no compiled form: refused by
-    name, and the engine keeps numpy."""
+    """A sigmoid (hls4ml's lookup table) has no compiled form: refused by name, and the engine keeps
+    numpy."""
+    import tensorflow as tf
+    from qkeras import QDense, quantized_bits
+
+    from l1ml.data import units
     from l1ml.emulate.nn_fixed import NNEmulator
     from l1ml.emulate.nn_project import _Network
 
     bkg = _models.events(500, seed=6)
     x, pre = _models.network_inputs(bkg)
-    km = _models.deploy_model("cnn_ae", seed=1, cfg=_models.Cfg(filters=(2, 4), latent=4))
+    inp = tf.keras.Input((57,), name="x")
+    q = quantized_bits(8, 3, alpha=1)
+    h = QDense(4, kernel_quantizer=q, bias_quantizer=q, name="d")(inp)
+    km = tf.keras.Model(inp, tf.keras.layers.Activation("sigmoid", name="sig")(h))
     emu = NNEmulator(_models.hls_model(km, tmp_path / "hls4ml", pre.input_precision(), compile=False))
-    with pytest.raises(NotNative, match="has no compiled form"):
-        compile_kernel(emu, "cnn")
+    with pytest.raises(NotNative, match="layer 'sig' has no compiled form"):
+        compile_kernel(emu, "sig")
     eng = _Network.__new__(_Network)
     eng.emu, eng.names, eng.kernel, eng.kernel_note = emu, list(emu.output_names), None, "numpy"
-    assert eng.use_kernel(pre).startswith("numpy (layer '") and eng.kernel is None
-    q = eng.prepare(pre, __import__("l1ml.data.units", fromlist=["x"]).to_hardware(bkg))
+    assert eng.use_kernel(pre).startswith("numpy (layer 'sig'") and eng.kernel is None
+    q = eng.prepare(pre, units.to_hardware(bkg))
     assert q.dtype == np.float64  # input codes, for numpy

@@ -82,10 +82,59 @@ def program(emu, name: str, pre=None) -> dict:
                 raise NotNative(f"layer '{op.name}': merge '{d['op']}'")
             body.append(f"int64_t {v}[{n}];")
             body.append(f"for (int i = 0; i < {n}; ++i) {v}[i] = {_cast(expr, d['frac'], d['t'])};")
+        elif kind == "maxpool":
+            x, win = var[op.inputs[0]], d["window"]
+            consts.append({"name": f"G{k}", "type": "int32_t", "data": _ints(d["index"])})
+            # a padded cell holds pad_value (the input type with only its top bit set), as nnet's pad_val
+            cell = f"(g < {d['pad']} ? {x}[g] : int64_t({d['pad_value']}))"
+            inner = _cast(_cast("m", d["frac"], d["acc"]), d["acc"].frac, d["t"])
+            body += [
+                f"int64_t {v}[{n}];",
+                f"for (int o = 0; o < {n}; ++o) {{",
+                f"    const int32_t *gw = G{k} + o * {win};",
+                "    int64_t m = INT64_MIN;",
+                f"    for (int l = 0; l < {win}; ++l) {{",
+                "        const int32_t g = gw[l];",
+                f"        const int64_t c = {cell};",
+                "        m = c > m ? c : m;",
+                "    }",
+                f"    {v}[o] = {inner};",
+                "}",
+            ]
+        elif kind == "avgpool":
+            # nnet's average pooling: the window's sum in accum_t (padding adds 0), divided by the count
+            # of cells in the input (C++ integer division: towards zero), then cast to the result type
+            x, win, acc_t = var[op.inputs[0]], d["window"], d["acc"]
+            consts.append({"name": f"G{k}", "type": "int32_t", "data": _ints(d["index"])})
+            consts.append({"name": f"D{k}", "type": "int64_t", "data": _ints(d["div"])})
+            summed = _cast(f"s * {d['up']}", acc_t.frac, acc_t)
+            averaged = _cast(f"s / D{k}[o]", acc_t.frac, d["t"])
+            body += [
+                f"int64_t {v}[{n}];",
+                f"for (int o = 0; o < {n}; ++o) {{",
+                f"    const int32_t *gw = G{k} + o * {win};",
+                "    int64_t s = 0;",
+                f"    for (int l = 0; l < {win}; ++l) s += gw[l] < {d['pad']} ? {x}[gw[l]] : 0;",
+                f"    s = {summed};",
+                f"    {v}[o] = {averaged};",
+                "}",
+            ]
         elif kind == "dense":
             x = var[op.inputs[0]]
             ni, no, pixels = d["n_in"], d["n_out"], d.get("pixels", 1)
             w, b = f"W{k}", f"B{k}"
+            if d.get("gather") is not None:
+                # im2col through a table: each pixel's window gathered into xw, padding reads 0
+                g = d["gather"]
+                consts.append({"name": f"G{k}", "type": "int32_t", "data": _ints(g["index"])})
+                body += [
+                    f"int64_t xw{k}[{pixels * ni}];",
+                    f"for (int i = 0; i < {pixels * ni}; ++i) {{",
+                    f"    const int32_t g = G{k}[i];",
+                    f"    xw{k}[i] = g < {g['pad']} ? {x}[g] : int64_t({g['pad_value']});",
+                    "}",
+                ]
+                x = f"xw{k}"
             acc = "acc" if d["acc"] is None else _cast("acc", d["frac"], d["acc"])
             # The multiply-accumulate in double, as the numpy emulator's BLAS does: every product and
             # partial sum is an integer below 2**53 (nn_layers checks the bound), so none rounds. The
@@ -160,8 +209,8 @@ def program(emu, name: str, pre=None) -> dict:
                 "}",
             ]
             bp = np.pad(np.asarray(d["b"], dtype=np.float64).ravel(), (0, -(-no // 8) * 8 - no))
-            consts.append({"name": w, "data": _doubles(wp)})
-            consts.append({"name": b, "data": _doubles(bp)})
+            consts.append({"name": w, "type": "double", "data": _doubles(wp)})
+            consts.append({"name": b, "type": "double", "data": _doubles(bp)})
         else:
             raise NotNative(f"layer '{op.name}': kind {kind!r}")
         var[op.name] = v
