@@ -29,9 +29,9 @@ _JSON_PACKAGE = "nlohmann-json3-dev"
 
 
 def cache_root() -> Path:
-    env = os.environ.get("L1ML_CACHE_DIR")
-    base = Path(env) if env else Path.home() / ".cache" / "l1ml"
-    return base / "emu"
+    from l1ml.cache import cache_root as root
+
+    return root() / "emu"
 
 
 def _digest(*parts) -> str:

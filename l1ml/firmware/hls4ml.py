@@ -490,12 +490,9 @@ def layer_types(hls_model) -> dict[str, dict[str, str]]:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("L1ML_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "hls4ml"
-    from platformdirs import user_cache_dir
+    from l1ml.cache import cache_root
 
-    return Path(user_cache_dir("l1ml")) / "hls4ml"
+    return cache_root() / "hls4ml"
 
 
 def source_hash(prj: Path) -> str:

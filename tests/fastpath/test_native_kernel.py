@@ -25,7 +25,7 @@ pytest.importorskip("hls4ml")
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # compiled here, not reused
+    monkeypatch.setenv("L1ML_CACHE_DIR", str(tmp_path / "cache"))  # compiled here, not reused
 
 
 class CastChain:

@@ -4,7 +4,7 @@ with ctypes, and checked against the numpy emulator before it is used.
 Why: the numpy emulator runs ~20 array passes per layer over 4,096-event chunks (1.5 us an event on the
 dense AE), most of them casts; the kernel does each event's whole network in registers and L1 cache.
 
-The library is cached under $XDG_CACHE_HOME/l1ml/native (default ~/.cache) by the sha256 of its source,
+The library is cached under l1ml's cache (l1ml/cache.py: $L1ML_CACHE_DIR, else ~/.cache/l1ml), native/, by the sha256 of its source,
 the compiler's version and the flags, so a network compiles once per machine. `-march=native`: the
 library is built on the machine that runs it, and never shipped.
 
@@ -36,8 +36,9 @@ class KernelMismatch(L1mlError):
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "l1ml" / "native"
+    from l1ml.cache import cache_root
+
+    return cache_root() / "native"
 
 
 def _compiler() -> tuple[str, str]:
