@@ -55,20 +55,28 @@ def rss(procs: list[psutil.Process]) -> int:
     return total
 
 
-def reap_zombies() -> None:
-    # Orphans of the job are re-parented to us: collect them, or they stay as zombies.
-    while True:
+def reap_zombies(keep: int | None = None) -> None:
+    """Collect our zombie children (orphans of the job are re-parented to us, or they stay zombies),
+    except `keep`: the job's own process, which Popen waits for. Reaping it here (waitpid(-1) did) loses
+    its exit status: Popen.poll then meets ECHILD and reports 0, so a failed job was recorded succeeded."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for p in children:
+        if p.pid == keep:
+            continue
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            if p.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(p.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
 
 
-def kill_family(deadline: float = 10.0) -> int:
+def kill_family(deadline: float = 10.0, keep: int | None = None) -> int:
     """SIGSTOP then SIGKILL every descendant, again and again until none is left (a fork bomb that forks
-    faster than one pass kills is frozen first). Returns the number of processes signalled."""
+    faster than one pass kills is frozen first). Returns the number of processes signalled. `keep`: a
+    child left for its Popen to reap (reap_zombies)."""
     killed: set[int] = set()
     end = time.time() + deadline
     while time.time() < end:
@@ -81,7 +89,7 @@ def kill_family(deadline: float = 10.0) -> int:
             except psutil.Error:
                 pass
         if not live:
-            reap_zombies()
+            reap_zombies(keep)
             return len(killed)
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for p in live:
@@ -90,7 +98,7 @@ def kill_family(deadline: float = 10.0) -> int:
                     killed.add(p.pid)
                 except psutil.Error:
                     pass
-        reap_zombies()
+        reap_zombies(keep)
         time.sleep(0.02)
     return len(killed)
 
@@ -169,8 +177,8 @@ def supervise(spec: dict) -> dict:
                     except psutil.Error:
                         pass
         if ending is not None and now - term_at >= grace:
-            kill_family()
-        reap_zombies()
+            kill_family(keep=proc.pid)
+        reap_zombies(keep=proc.pid)
         time.sleep(TICK)
     left = kill_family()  # leftovers of the job (setsid, double fork) do not outlive it
     status = {

@@ -56,3 +56,34 @@ def test_worker_sigkill_mid_job_and_no_restart(home, tmp_path, procs):
     assert not tagged(tag), [p.cmdline() for p in tagged(tag)]
     # Nobody reported: the store still holds them running, to be requeued when a worker comes back.
     assert all(synth.job(i).state == "running" for i in (a, b, c))
+
+
+def _zombies(procs, timeout: float = 10.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if all(psutil.Process(p.pid).status() == psutil.STATUS_ZOMBIE for p in procs):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the children did not exit")
+
+
+def test_reaping_orphans_keeps_the_jobs_exit_code():
+    """The supervisor collects zombie orphans of the job while it runs. It must leave the job's own
+    process to Popen: reaped by a waitpid(-1), its exit status is lost, Popen.poll meets ECHILD and
+    reports 0, and a failed job was recorded succeeded (the once-flaky csim test of tests/synth)."""
+    import subprocess
+    import sys
+
+    from l1ml.synth.supervisor import reap_zombies
+
+    job = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    orphan = subprocess.Popen(["true"])
+    _zombies([job, orphan])
+    reap_zombies(keep=job.pid)
+    assert not psutil.pid_exists(orphan.pid) or psutil.Process(orphan.pid).status() != psutil.STATUS_ZOMBIE
+    assert job.wait(5) == 3
+    # what the old collection did to the job's status: reaped with the orphans, Popen reports 0
+    job = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    _zombies([job])
+    reap_zombies()
+    assert job.wait(5) == 0
