@@ -4,9 +4,10 @@ with ctypes, and checked against the numpy emulator before it is used.
 Why: the numpy emulator runs ~20 array passes per layer over 4,096-event chunks (1.5 us an event on the
 dense AE), most of them casts; the kernel does each event's whole network in registers and L1 cache.
 
-The library is cached under l1ml's cache (l1ml/cache.py: $L1ML_CACHE_DIR, else ~/.cache/l1ml), native/, by the sha256 of its source,
-the compiler's version and the flags, so a network compiles once per machine. `-march=native`: the
-library is built on the machine that runs it, and never shipped.
+The library is cached in native/ of l1ml's cache (l1ml/cache.py: $L1ML_CACHE_DIR, else ~/.cache/l1ml),
+keyed by the sha256 of its source, the compiler's version, the flags and the CPU's feature flags, so a
+network compiles once per machine. `-march=native`: the library is built on the machine that runs it, and
+never shipped.
 
 The check: before first use, `check_kernel` runs random input codes over the input type's whole range
 (and zeros, the padding) through both, and refuses a kernel whose outputs differ in any bit.
@@ -51,10 +52,24 @@ def _compiler() -> tuple[str, str]:
     return cxx, r.stdout.strip()
 
 
+def _cpu() -> str:
+    """What -march=native compiles for: a cache shared between machines (an NFS or AFS home) must not
+    hand one CPU's library to another, which would die of an illegal instruction."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.machine() + platform.processor()
+
+
 def build_library(source: str) -> Path:
     """The shared library of `source`, compiled once into the cache (atomically: a rename)."""
     cxx, version = _compiler()
-    key = hashlib.sha256("\0".join([source, version, *FLAGS]).encode()).hexdigest()[:20]
+    key = hashlib.sha256("\0".join([source, version, _cpu(), *FLAGS]).encode()).hexdigest()[:20]
     lib = cache_dir() / f"kernel-{key}.so"
     if lib.is_file():
         return lib
