@@ -109,13 +109,18 @@ class Kernel:
         """Whether `run_hw` exists: the kernel preprocesses hardware integers itself."""
         return self._hw is not None
 
-    def _outs(self, n: int, outputs):
+    def _run(self, fn, data: np.ndarray, outputs) -> dict[str, np.ndarray]:
+        """Call entry point `fn` on the rows of `data`, writing the wanted outputs (the others: null)."""
+        n = len(data)
         wanted = self.names if outputs is None else outputs
         out = {m: np.empty((n, self.emu.infos[m].size)) for m in wanted}
         ptrs = (ctypes.c_void_p * len(self.names))(
             *[out[m].ctypes.data if m in out else None for m in self.names]
         )
-        return out, ptrs
+        done = fn(data.ctypes.data, n, ctypes.cast(ptrs, ctypes.c_void_p))
+        if done != n:
+            raise L1mlError(f"the emulation kernel ran {done} of {n} events")
+        return out
 
     def run_hw(self, hw: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """The outputs for (n, 57) hardware integers: the preprocessing and the network in one pass."""
@@ -124,22 +129,13 @@ class Kernel:
         hw = np.ascontiguousarray(hw, dtype=np.int32)
         if hw.ndim != 2 or hw.shape[1] != 57:
             raise L1mlError(f"the kernel takes (n, 57) hardware integers, got shape {hw.shape}")
-        out, ptrs = self._outs(len(hw), outputs)
-        done = self._hw(hw.ctypes.data, len(hw), ctypes.cast(ptrs, ctypes.c_void_p))
-        if done != len(hw):
-            raise L1mlError(f"the emulation kernel ran {done} of {len(hw)} events")
-        return out
+        return self._run(self._hw, hw, outputs)
 
     def __call__(self, q: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         q = np.ascontiguousarray(q, dtype=np.float64)
         if q.ndim != 2 or q.shape[1] != self.n_in:
             raise L1mlError(f"the kernel takes (n, {self.n_in}) input codes, got shape {q.shape}")
-        n = len(q)
-        out, ptrs = self._outs(n, outputs)
-        done = self._fn(q.ctypes.data, n, ctypes.cast(ptrs, ctypes.c_void_p))
-        if done != n:
-            raise L1mlError(f"the emulation kernel ran {done} of {n} events")
-        return out
+        return self._run(self._fn, q, outputs)
 
 
 def random_codes(emu, n: int, seed: int = 0) -> np.ndarray:
