@@ -96,10 +96,11 @@ def wrap(
             continue  # already hidden by a parent's tmpfs; a missing dir hides nothing
         cmd += ["--tmpfs", str(h)]
         done.append(h)
-    # The Python that runs l1ml's own step commands (`python -m l1ml...`) may live under a hidden place,
-    # typically the worker's home (pyenv, a user install): show its installation again, read-only.
+    # The Python that runs l1ml's own step commands (`python -m l1ml...`) and l1ml itself may live under a
+    # hidden place: the worker's home (pyenv, a user install) or /tmp (a clone with its venv, as CI makes
+    # one). Show them again, read-only.
     for p in interpreter_dirs():
-        if _covered(p, done[1:]):
+        if _covered(p, done):
             cmd += ["--ro-bind", str(p), str(p)]
     for r in readable:  # the admin's: input data that sits under a hidden place
         r = Path(r).absolute()
@@ -119,12 +120,16 @@ def wrap(
 
 
 def interpreter_dirs() -> list[Path]:
-    """The directories of the running Python installation and its venv, symlinks resolved. They hold
-    code, not secrets."""
+    """The directories of the running Python installation and its venv, and l1ml's own package (an
+    editable install leaves it in the clone, outside the venv), symlinks resolved. They hold code, not
+    secrets."""
     import sys
+
+    import l1ml
 
     dirs = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
     dirs.add(Path(os.path.realpath(sys.executable)).parent.parent)
+    dirs.add(Path(l1ml.__file__).resolve().parent)
     return sorted(d for d in dirs if d.is_dir())
 
 

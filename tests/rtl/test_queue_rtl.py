@@ -32,10 +32,12 @@ def _log(job_id: int) -> str:
 
 @pytest.mark.slow
 def test_ysynth_jobs_wait_for_memory(home, procs, tmp_path):
-    """Budget 700M, three 300M Yosys jobs: two run at once, the third waits until one has finished."""
+    """Budget 1300M, three 600M Yosys jobs: two run at once, the third waits until one has finished.
+    (Yosys and its ABC children peak at 290-340M here, summed RSS; 300M was declared once and CI's run
+    went over it.)"""
     prj = _project(tmp_path, n_in=16, n_out=8)
-    ids = [submit_local(prj, "ysynth", memory="300M", timeout="20m")["id"] for _ in range(3)]
-    procs.worker("700M", log=tmp_path / "worker.log")
+    ids = [submit_local(prj, "ysynth", memory="600M", timeout="20m")["id"] for _ in range(3)]
+    procs.worker("1300M", log=tmp_path / "worker.log")
     wait_for(lambda: all(job(i).state == "running" for i in ids[:2]), 60, what="two Yosys jobs running")
     assert job(ids[2]).state == "queued"  # the third does not fit beside them
     done = [wait_state(i, timeout=900) for i in ids]

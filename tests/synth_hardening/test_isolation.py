@@ -135,9 +135,56 @@ def test_the_interpreter_stays_visible_when_its_home_is_hidden(tmp_path):
     (tmp_path / "secret").mkdir()
     (tmp_path / "secret" / "token").write_text("x")
     (tmp_path / "job" / "src").mkdir(parents=True)
-    argv = [sys.executable, "-c", f"import l1ml, os; print(os.path.exists({str(tmp_path / 'secret' / 'token')!r}))"]
+    argv = [
+        sys.executable,
+        "-c",
+        f"import l1ml, os; print(os.path.exists({str(tmp_path / 'secret' / 'token')!r}))",
+    ]
     cmd = sandbox.wrap(argv, tmp_path / "job", hide)
     assert ["--ro-bind", str(real), str(real)] == cmd[cmd.index(str(real)) - 1 : cmd.index(str(real)) + 2]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"  # the interpreter runs; the hidden file stays hidden
+
+
+def test_a_venv_and_clone_under_tmp_stay_visible(tmp_path):
+    """The sandbox mounts an empty /tmp. A clone made in /tmp with its venv there (CI's fresh-clone check
+    does this) must still run l1ml's own step commands: the venv and l1ml's package are bound back,
+    read-only. Before that, every `python -m l1ml...` step of such a clone exited 127."""
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    import l1ml
+
+    if sandbox.probe().mode != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    assert str(tmp_path).startswith("/tmp/") or pytest.skip("pytest's tmp_path is not under /tmp here")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    clone = tmp_path / "clone"
+    shutil.copytree(Path(l1ml.__file__).parent, clone / "l1ml", ignore=shutil.ignore_patterns("__pycache__"))
+    py = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # l1ml from the copy in /tmp; its dependencies from the running venv (outside /tmp, visible anyway)
+    (Path(site) / "l1ml_test.pth").write_text(f"{clone}\n{sysconfig.get_paths()['purelib']}\n")
+    (tmp_path / "job" / "src").mkdir(parents=True)
+    driver = (
+        "import subprocess, sys\n"
+        "from l1ml.synth import sandbox\n"
+        "argv = [sys.executable, '-c', 'import sys; import l1ml; print(l1ml.__file__); print(sys.prefix)']\n"
+        f"r = subprocess.run(sandbox.wrap(argv, __import__('pathlib').Path({str(tmp_path / 'job')!r}), []),"
+        " capture_output=True, text=True)\n"
+        "print(r.returncode); print(r.stdout, end=''); print(r.stderr, file=sys.stderr)\n"
+    )
+    r = subprocess.run([str(py), "-c", driver], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    code, *lines = r.stdout.splitlines()
+    assert code == "0", r.stdout + r.stderr  # 127 when the venv's python is hidden by the sandbox's /tmp
+    where, prefix = lines
+    assert where.startswith(str(clone / "l1ml")) and prefix == str(venv)
