@@ -291,10 +291,10 @@ def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_par
         "input": input_contract(pre),
         "output": {
             "result_type": "l1ml::Result (include/l1ml_result.h)",
-            "outputs": [{"name": o.name, "size": o.size, "type": o.type.text} for o in spec.outputs],
+            "outputs": [{"name": o.name, "size": o.size, "type": str(o.type)} for o in spec.outputs],
             "score": {
                 "output": spec.outputs[-1].name,
-                "type": spec.score_type.text,
+                "type": str(spec.score_type),
                 "frac_bits": spec.score_type.frac,
                 "what": "AE: masked squared error / 57 as deployed; VAE: sum z_mean^2; BDT: xgboost margin",
             },

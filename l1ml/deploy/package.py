@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.data import units
-from l1ml.deploy.thresholds import FixedType
+from l1ml.emulate.fixed import FixedType
 from l1ml.errors import ConfigError, L1mlError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -75,7 +75,7 @@ def spec_for(project, version: str, model_man: dict, fw_man: dict, fw_dir: Path,
             raise ConfigError(f"no {cm}; run `l1ml convert --model {version}` again")
         n_classes = int(json.loads(cm.read_text()).get("n_classes", 2))
         per_class = 1 if n_classes == 2 else n_classes  # conifer's fn_classes
-        outs = [Output("margin", per_class, FixedType(fw_man.get("precision", "")))]
+        outs = [Output("margin", per_class, FixedType.parse(fw_man.get("precision", "")))]
         bdt_trees = int(fw_man["n_trees"])
         ns = c_name(project.firmware.namespace or project.name)
         top = fw_man.get("project_name", "")
@@ -90,14 +90,14 @@ def spec_for(project, version: str, model_man: dict, fw_man: dict, fw_dir: Path,
                 "so that each model's layers live in their own namespace"
             )
         top = fw_man["project_name"]
-        outs = [Output(o["name"], int(o["size"]), FixedType(o["precision"])) for o in fw_man["outputs"]]
+        outs = [Output(o["name"], int(o["size"]), FixedType.parse(o["precision"], integers=True)) for o in fw_man["outputs"]]
         mhash = (fw_man.get("hashes") or {}).get("deploy", "")
         bdt_trees = 0
         if int(np.prod(fw_man.get("input_shape", [units.N_INPUTS]))) != units.N_INPUTS:
             raise ConfigError(f"{fw_dir / 'manifest.json'}: the network takes {fw_man['input_shape']}, not 57 inputs")
     for o in outs:
         if o.type.width > 64:
-            raise L1mlError(f"output {o.name} is {o.type.text}: wider than the 64-bit integers read_result gives")
+            raise L1mlError(f"output {o.name} is {o.type}: wider than the 64-bit integers read_result gives")
     return Spec(
         name=name,
         project=project.name,

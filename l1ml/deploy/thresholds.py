@@ -10,44 +10,11 @@ firmware makes. Rates are the background fraction above threshold times the coll
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
-from l1ml.errors import ConfigError, L1mlError
-
-_TYPE = re.compile(r"^\s*ap_(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,[^>]*)?>\s*$")
-
-
-class FixedType:
-    """An ap_fixed / ap_ufixed type: width, integer bits, signedness."""
-
-    def __init__(self, text: str):
-        m = _TYPE.match(text)
-        if not m:
-            raise ConfigError(f"'{text}' is not an ap_fixed<W,I> or ap_ufixed<W,I> type")
-        self.text = text.replace(" ", "")
-        self.signed = m.group(1) == ""
-        self.width, self.integer = int(m.group(2)), int(m.group(3))
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def short(self) -> str:
-        """ap_fixed<W,I> without rounding or overflow modes (they do not change what the bits mean)."""
-        return f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}>"
-
-    def to_bits(self, values: np.ndarray, what: str) -> np.ndarray:
-        """Exact values -> their integer bit patterns; refuses a value off this type's grid."""
-        v = np.asarray(values, np.float64)
-        codes = v * 2.0**self.frac
-        r = np.round(codes)
-        if not np.array_equal(codes, r):
-            i = int(np.argmax(codes != r))
-            raise L1mlError(f"{what}: value {v.ravel()[i]!r} is not a multiple of the LSB of {self.text}")
-        return r.astype(np.int64)
+from l1ml.emulate.fixed import FixedType
+from l1ml.errors import L1mlError
 
 
 def target_rates(project) -> list[float]:

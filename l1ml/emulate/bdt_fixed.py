@@ -17,126 +17,24 @@ What it reproduces from conifer's generated HLS (BDT_unrolled.h, bridge.cpp, par
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from l1ml.emulate.fixed import FixedType
 from l1ml.errors import ConfigError, DataError
 
-_Q_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF", "AP_RND_CONV")
-_O_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
 _CHUNK = 1 << 16  # events per block: bounds memory at ~30 MB for 57 inputs
+MAX_WIDTH = 52  # int64 codes; products of two and sums of many stay exact below 2**62 (to_int's limit)
 
 
-@dataclass(frozen=True)
-class FixedType:
-    """An ap_fixed / ap_ufixed type, as conifer writes it into parameters.h."""
-
-    width: int
-    integer: int
-    signed: bool = True
-    q_mode: str = "AP_TRN"
-    o_mode: str = "AP_WRAP"
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def lsb(self) -> float:
-        return 2.0**-self.frac
-
-    @property
-    def v_min(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
-
-    @property
-    def v_max(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
-
-    @classmethod
-    def parse(cls, text: str) -> FixedType:
-        s = text.replace(" ", "")
-        m = re.fullmatch(r"ap_(u?)fixed<(\d+),(-?\d+)((?:,\w+)*)>", s)
-        if m:
-            width, integer, extra = int(m.group(2)), int(m.group(3)), [e for e in m.group(4).split(",") if e]
-            signed = m.group(1) == ""
-        else:
-            # ap_int is left out on purpose: its bundled double constructor maps -0.5 < v < 0 to +1
-            raise ConfigError(
-                f"precision '{text}' is not an ap_fixed<W,I[,Q,O]> or ap_ufixed<...>;"
-                " for integers use ap_fixed<W,W>"
-            )
-        q = extra[0] if len(extra) > 0 else "AP_TRN"
-        o = extra[1] if len(extra) > 1 else "AP_WRAP"
-        if q not in _Q_MODES:
-            raise ConfigError(
-                f"precision '{text}': quantization mode {q} is not one of {', '.join(_Q_MODES)}"
-            )
-        if o not in _O_MODES:
-            raise ConfigError(f"precision '{text}': overflow mode {o} is not one of {', '.join(_O_MODES)}")
-        if len(extra) > 2 and extra[2] != "0":
-            raise ConfigError(f"precision '{text}': saturation bits (N) other than 0 are not supported")
-        if not 1 <= width <= 52:
-            raise ConfigError(f"precision '{text}': width must be 1..52 bits for exact emulation")
-        return cls(width, integer, signed, q, o)
-
-    def overflow(self, v: np.ndarray) -> np.ndarray:
-        """Integer mantissas already at this type's LSB -> in range, by the overflow mode."""
-        lo, hi = self.v_min, self.v_max
-        if v.size and v.min() >= lo and v.max() <= hi:  # the common case, at a fraction of the cost
-            return v
-        if self.o_mode == "AP_WRAP":
-            return (v - lo) % (1 << self.width) + lo
-        if self.o_mode == "AP_SAT":
-            return np.clip(v, lo, hi)
-        if self.o_mode == "AP_SAT_SYM":
-            return np.clip(v, -hi if self.signed else lo, hi)
-        return np.where((v < lo) | (v > hi), 0, v)  # AP_SAT_ZERO
-
-    def to_int(self, x) -> np.ndarray:
-        """float64 values -> int64 mantissas V (value = V * lsb), as `(T) double` does in C++."""
-        x = np.asarray(x, dtype=np.float64)
-        scaled = np.ldexp(x, self.frac)  # exact: a power-of-two scale
-        biggest = np.abs(scaled).max(initial=0.0)
-        if not biggest < 2.0**62:  # also true for NaN, in the same pass
-            if np.isnan(biggest):
-                raise DataError("NaN input: a fixed-point type has no NaN; clean the inputs before emulation")
-            raise DataError(f"values up to {np.abs(x).max():g} are far outside {self}; check the inputs")
-        fl = np.floor(scaled)
-        if self.q_mode == "AP_TRN":
-            return self.overflow(fl.astype(np.int64))
-        rem = scaled - fl  # exact, in [0, 1)
-        q = self.q_mode
-        if q == "AP_TRN_ZERO":
-            v = np.where((x < 0) & (rem > 0), fl + 1, fl)
-        else:
-            up = rem > 0.5
-            half = rem == 0.5
-            if q == "AP_RND":  # half towards +inf
-                tie_up = half
-            elif q == "AP_RND_ZERO":
-                tie_up = half & (x < 0)
-            elif q == "AP_RND_INF":  # half away from zero
-                tie_up = half & (x > 0)
-            elif q == "AP_RND_MIN_INF":
-                tie_up = np.zeros_like(half)
-            else:  # AP_RND_CONV: half to even
-                tie_up = half & (np.mod(fl, 2) == 1)
-            v = np.where(up | tie_up, fl + 1, fl)
-        return self.overflow(v.astype(np.int64))
-
-    def quantize(self, x) -> np.ndarray:
-        """float64 values -> float64 values representable in this type."""
-        return np.ldexp(self.to_int(x).astype(np.float64), -self.frac)
-
-    def __str__(self) -> str:
-        base = f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}"
-        return base + (
-            f",{self.q_mode},{self.o_mode}>" if (self.q_mode, self.o_mode) != ("AP_TRN", "AP_WRAP") else ">"
-        )
+def parse_type(text: str) -> FixedType:
+    """A conifer precision as a FixedType, refused beyond the widths this emulator reproduces exactly."""
+    t = FixedType.parse(text)
+    if not 1 <= t.width <= MAX_WIDTH:
+        raise ConfigError(f"precision '{text}': width must be 1..{MAX_WIDTH} bits for exact emulation")
+    return t
 
 
 @dataclass(frozen=True)
@@ -158,7 +56,7 @@ class Precisions:
         sco = (None if precision else cfg.get("score_precision")) or p
         if not all((inp, thr, wgt, sco)):
             raise ConfigError("no fixed-point precision given and none found in the conifer model's config")
-        return cls(*(FixedType.parse(t) for t in (inp, thr, wgt, sco)))
+        return cls(*(parse_type(t) for t in (inp, thr, wgt, sco)))
 
 
 def _model_dict(model) -> dict:
@@ -265,15 +163,15 @@ def _leaf_values(tree: _Tree, Xt: np.ndarray, lt: bool) -> np.ndarray:
 
 def _reduce(parts: list[np.ndarray], score: FixedType) -> np.ndarray:
     """conifer's BDT::reduce: left block = largest power of two below N, each add cast back to score_t."""
-    if score.o_mode == "AP_WRAP":  # wrapping is addition modulo 2**W: the order cannot matter
-        return score.overflow(np.sum(parts, axis=0))
+    if score.overflow == "WRAP":  # wrapping is addition modulo 2**W: the order cannot matter
+        return score.into_range(np.sum(parts, axis=0))
     n = len(parts)
     if n == 1:
         return parts[0]
     if n == 2:
-        return score.overflow(parts[0] + parts[1])
+        return score.into_range(parts[0] + parts[1])
     left = 1 << ((n - 1).bit_length() - 1)
-    return score.overflow(_reduce(parts[:left], score) + _reduce(parts[left:], score))
+    return score.into_range(_reduce(parts[:left], score) + _reduce(parts[left:], score))
 
 
 def _check_one(t: FixedType, what: str) -> None:
@@ -312,7 +210,7 @@ def decision_function_fixed(model, X, precision: str | None = None, return_int: 
         xq[used] = prec.input.quantize(X[start : start + _CHUNK].T[used])
         for c in range(n_learners):
             parts = [_leaf_values(ts[c], xq, lt) for ts in trees]
-            y = prec.score.overflow(init_v[c] + _reduce(parts, prec.score))
+            y = prec.score.into_range(init_v[c] + _reduce(parts, prec.score))
             if norm_v != 1 << prec.score.frac:
                 # score *= norm: full-precision product, cast back to score_t with its own modes
                 y = prec.score.to_int(np.ldexp((y * norm_v).astype(np.float64), -2 * prec.score.frac))

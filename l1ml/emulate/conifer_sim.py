@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.bdt_fixed import FixedType
+from l1ml.emulate.bdt_fixed import parse_type
 from l1ml.errors import L1mlError, ToolNotFound
 
 _JSON_PACKAGE = "nlohmann-json3-dev"
@@ -246,7 +246,7 @@ class GhdlSim:
             raise L1mlError(
                 f"no conifer VHDL project with GHDL scripts in {vhdl_dir}; run `l1ml convert` again"
             )
-        self.type = FixedType.parse(precision)
+        self.type = parse_type(precision)
         exe = ghdl_exe()
         version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
         sources = _tree_digest(vhdl_dir / "firmware") + [

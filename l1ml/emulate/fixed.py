@@ -1,4 +1,4 @@
-"""ap_fixed arithmetic on numpy arrays of integer codes.
+"""ap_fixed arithmetic on numpy arrays of integer codes, and `FixedType`, l1ml's one fixed-point type.
 
 A fixed-point value is held as its integer code ``q`` (value = q * 2**-frac) in a float64 array. float64
 is used instead of int64 because BLAS multiplies it, and every operation here (scaling by a power of two,
@@ -13,13 +13,14 @@ mode, then brought into range with its overflow mode.
 from __future__ import annotations
 
 import math
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.errors import DataError, L1mlError
+from l1ml.errors import ConfigError, DataError, L1mlError
 
 EXACT_BITS = 53  # float64 holds every integer of magnitude <= 2**53 exactly
 EXACT_LIMIT = 2.0**EXACT_BITS
@@ -54,17 +55,72 @@ class Bounds:
         return max(abs(self.lo), abs(self.hi))
 
 
+_TYPE = re.compile(r"ap_(u?)(fixed<(\d+),(-?\d+)((?:,\w+)*)|int<(\d+))>")
+
+
 @dataclass(frozen=True)
 class FixedType:
+    """An ap_fixed / ap_ufixed type: the one description of a fixed-point type in l1ml, for the network
+    emulator (codes in float64 arrays, `cast` below), conifer's BDTs (int64 codes, `to_int`) and deploy's
+    integer thresholds (`to_bits`). Modes are spelled without "AP_": rounding "TRN", overflow "WRAP"."""
+
     width: int
     integer: int
     signed: bool = True
     rounding: str = "TRN"
     overflow: str = "WRAP"
 
+    @classmethod
+    def parse(cls, text: str, integers: bool = False) -> FixedType:
+        """A C++ spelling, `ap_fixed<W,I[,AP_Q[,AP_O[,0]]]>` or `ap_ufixed<...>`, as hls4ml and conifer
+        write it into their headers; with `integers`, also `ap_int<W>` / `ap_uint<W>` (as ap_fixed<W,W>).
+        Where a double is converted (conifer's BDT inputs) ap_int is refused: its bundled double
+        constructor maps -0.5 < v < 0 to +1, unlike ap_fixed<W,W>."""
+        m = _TYPE.fullmatch(str(text).replace(" ", ""))
+        if not m or (m.group(6) and not integers):
+            raise ConfigError(
+                f"precision '{text}' is not an ap_fixed<W,I[,Q,O]> or ap_ufixed<...>"
+                + ("" if integers else "; for integers use ap_fixed<W,W>")
+            )
+        if m.group(6):
+            width, integer, extra = int(m.group(6)), int(m.group(6)), []
+        else:
+            width, integer = int(m.group(3)), int(m.group(4))
+            extra = [e for e in m.group(5).split(",") if e]
+        q = extra[0] if len(extra) > 0 else "AP_TRN"
+        o = extra[1] if len(extra) > 1 else "AP_WRAP"
+        if q.removeprefix("AP_") not in ROUNDING or not q.startswith("AP_"):
+            raise ConfigError(
+                f"precision '{text}': quantization mode {q} is not one of "
+                + ", ".join(f"AP_{r}" for r in ROUNDING)
+            )
+        if o.removeprefix("AP_") not in OVERFLOW or not o.startswith("AP_"):
+            raise ConfigError(
+                f"precision '{text}': overflow mode {o} is not one of "
+                + ", ".join(f"AP_{v}" for v in OVERFLOW)
+            )
+        if len(extra) > 2 and extra[2] != "0":
+            raise ConfigError(f"precision '{text}': saturation bits (N) other than 0 are not supported")
+        if len(extra) > 3 or width < 1:
+            raise ConfigError(f"precision '{text}' is not a valid ap_fixed type")
+        return cls(width, integer, m.group(1) == "", q[3:], o[3:])
+
     @property
     def frac(self) -> int:
         return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0**-self.frac
+
+    @property
+    def v_min(self) -> int:
+        """The smallest integer code (SAT_SYM still wraps and converts to -2**(W-1); see `bounds`)."""
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def v_max(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
     @property
     def bounds(self) -> Bounds:
@@ -74,9 +130,82 @@ class FixedType:
             return Bounds(lo, hi)
         return Bounds(0.0, 2.0**self.width - 1)
 
+    @property
+    def cpp_modes(self) -> tuple[str, str]:
+        return f"AP_{self.rounding}", f"AP_{self.overflow}"
+
+    @property
+    def short(self) -> str:
+        """ap_fixed<W,I> without rounding or overflow modes (they do not change what the bits mean)."""
+        return f"ap_{'' if self.signed else 'u'}fixed<{self.width},{self.integer}>"
+
     def __str__(self) -> str:
-        base = "ap_fixed" if self.signed else "ap_ufixed"
-        return f"{base}<{self.width},{self.integer},AP_{self.rounding},AP_{self.overflow}>"
+        """The C++ spelling; the default modes (AP_TRN, AP_WRAP) left out, as C++ reads them."""
+        if (self.rounding, self.overflow) == ("TRN", "WRAP"):
+            return self.short
+        return self.short[:-1] + ",{},{}>".format(*self.cpp_modes)
+
+    # int64 codes: conifer's BDTs (l1ml/emulate/bdt_fixed.py) and deploy's thresholds
+
+    def into_range(self, v: np.ndarray) -> np.ndarray:
+        """int64 codes already at this type's LSB -> in range, by the overflow mode."""
+        lo, hi = self.v_min, self.v_max
+        if v.size and v.min() >= lo and v.max() <= hi:  # the common case, at a fraction of the cost
+            return v
+        if self.overflow == "WRAP":
+            return (v - lo) % (1 << self.width) + lo
+        if self.overflow == "SAT":
+            return np.clip(v, lo, hi)
+        if self.overflow == "SAT_SYM":
+            return np.clip(v, -hi if self.signed else lo, hi)
+        return np.where((v < lo) | (v > hi), 0, v)  # SAT_ZERO
+
+    def to_int(self, x) -> np.ndarray:
+        """float64 values -> int64 codes V (value = V * lsb), as `(T) double` does in C++. For types up to
+        62 bits; values whose codes reach 2**62 are refused as nonsense inputs."""
+        x = np.asarray(x, dtype=np.float64)
+        scaled = np.ldexp(x, self.frac)  # exact: a power-of-two scale
+        biggest = np.abs(scaled).max(initial=0.0)
+        if not biggest < 2.0**62:  # also true for NaN, in the same pass
+            if np.isnan(biggest):
+                raise DataError("NaN input: a fixed-point type has no NaN; clean the inputs before emulation")
+            raise DataError(f"values up to {np.abs(x).max():g} are far outside {self}; check the inputs")
+        fl = np.floor(scaled)
+        if self.rounding == "TRN":
+            return self.into_range(fl.astype(np.int64))
+        rem = scaled - fl  # exact, in [0, 1)
+        q = self.rounding
+        if q == "TRN_ZERO":
+            v = np.where((x < 0) & (rem > 0), fl + 1, fl)
+        else:
+            up = rem > 0.5
+            half = rem == 0.5
+            if q == "RND":  # half towards +inf
+                tie_up = half
+            elif q == "RND_ZERO":
+                tie_up = half & (x < 0)
+            elif q == "RND_INF":  # half away from zero
+                tie_up = half & (x > 0)
+            elif q == "RND_MIN_INF":
+                tie_up = np.zeros_like(half)
+            else:  # RND_CONV: half to even
+                tie_up = half & (np.mod(fl, 2) == 1)
+            v = np.where(up | tie_up, fl + 1, fl)
+        return self.into_range(v.astype(np.int64))
+
+    def quantize(self, x) -> np.ndarray:
+        """float64 values -> float64 values representable in this type."""
+        return np.ldexp(self.to_int(x).astype(np.float64), -self.frac)
+
+    def to_bits(self, values, what: str) -> np.ndarray:
+        """Values already on this type's grid -> their int64 codes; refuses a value off the grid."""
+        v = np.asarray(values, np.float64)
+        codes = v * 2.0**self.frac
+        r = np.round(codes)
+        if not np.array_equal(codes, r):
+            i = int(np.argmax(codes != r))
+            raise L1mlError(f"{what}: value {v.ravel()[i]!r} is not a multiple of the LSB of {self}")
+        return r.astype(np.int64)
 
 
 def from_hls(precision, where: str) -> FixedType:

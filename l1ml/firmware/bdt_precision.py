@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.emulate.bdt_fixed import FixedType
+from l1ml.emulate.bdt_fixed import MAX_WIDTH, parse_type
+from l1ml.emulate.fixed import FixedType
 from l1ml.errors import L1mlError
 
 BASE_INTEGER, BASE_FRAC = 8, 10  # conifer's default ap_fixed<18,8>: the least l1ml chooses
-MAX_WIDTH = 52  # the emulator's exact limit (bdt_fixed.FixedType.parse)
 
 
 class PrecisionError(L1mlError):
@@ -158,8 +158,8 @@ def choose(ensemble: dict, pre=None, requested: str | None = None, default: str 
     req = (requested or "").strip()
     modes = []
     if req.lower() not in AUTO:
-        t = FixedType.parse(req)
-        modes = [t.q_mode, t.o_mode]
+        t = parse_type(req)
+        modes = list(t.cpp_modes)
         problems = check(t, n, ensemble)
         if not problems:
             return req, n
@@ -171,7 +171,7 @@ def choose(ensemble: dict, pre=None, requested: str | None = None, default: str 
     if auto is None:
         raise PrecisionError(
             f"no ap_fixed up to {MAX_WIDTH} bits holds this BDT: "
-            + "; ".join(check(FixedType.parse(f"ap_fixed<{MAX_WIDTH},{BASE_INTEGER}>"), n, ensemble))
+            + "; ".join(check(parse_type(f"ap_fixed<{MAX_WIDTH},{BASE_INTEGER}>"), n, ensemble))
         )
     return auto, n
 
@@ -186,6 +186,6 @@ def _auto(ensemble: dict, n: Needs, modes: list[str] | None = None) -> str | Non
         if integer + frac > MAX_WIDTH:
             return None
         text = f"ap_fixed<{integer + frac},{integer}{suffix}>"
-        if not check(FixedType.parse(text), n, ensemble):
+        if not check(parse_type(text), n, ensemble):
             return text
     return None

@@ -242,11 +242,11 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     board = project_board(project)
-    from l1ml.emulate.bdt_fixed import FixedType
+    from l1ml.emulate.bdt_fixed import parse_type
     from l1ml.firmware.bdt_precision import choose
 
     if project.firmware.precision.strip().lower() not in ("", "auto"):
-        FixedType.parse(project.firmware.precision)  # fail on a bad precision before any file is written
+        parse_type(project.firmware.precision)  # fail on a bad precision before any file is written
     booster = load_booster(model_dir)
     ens, corrected = ensemble_from_booster(booster)
     # The type must hold the preprocessed inputs, the thresholds and the score: chosen, or refused with the

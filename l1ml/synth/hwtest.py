@@ -38,7 +38,6 @@ AXI = {"ctrl": 0x44A00000, "in_base": 0x44A01000, "out_base": 0x44A02000}
 DONE_POLLS = 1000
 WORD_BITS = 32
 ARTIFACTS = (f"{DIR}/hardware.json", f"{DIR}/junit.xml", f"{DIR}/board_outputs.hex", f"{DIR}/program.tcl")
-_TYPE = re.compile(r"ap_(u?)(fixed|int)<(\d+)(?:,(-?\d+))?((?:,\w+)*)>")
 
 
 class HwtestError(L1mlError):
@@ -50,19 +49,16 @@ class HwtestError(L1mlError):
 
 def parse_type(text: str):
     """'ap_fixed<18,8,AP_RND>' / 'ap_ufixed<...>' / 'ap_int<W>' -> l1ml.emulate.fixed.FixedType."""
-    from l1ml.emulate.fixed import OVERFLOW, ROUNDING, FixedType
+    from l1ml.emulate.fixed import FixedType
+    from l1ml.errors import ConfigError
 
-    m = _TYPE.fullmatch(text.replace(" ", ""))
-    if not m:
-        raise HwtestError(f"precision {text!r} is not an ap_fixed/ap_ufixed/ap_int type")
-    width = int(m.group(3))
-    integer = width if m.group(2) == "int" else int(m.group(4) or width)
-    modes = [e.replace("AP_", "") for e in m.group(5).split(",") if e]
-    rounding = modes[0] if modes else "TRN"
-    overflow = modes[1] if len(modes) > 1 else "WRAP"
-    if rounding not in ROUNDING or overflow not in OVERFLOW or not 1 <= width <= 64:
-        raise HwtestError(f"precision {text!r}: width 1..64 and ap_fixed's modes only")
-    return FixedType(width, integer, m.group(1) == "", rounding, overflow)
+    try:
+        t = FixedType.parse(text, integers=True)
+    except ConfigError as exc:
+        raise HwtestError(str(exc)) from None
+    if not 1 <= t.width <= 64:
+        raise HwtestError(f"precision {text!r}: width 1..64 only")
+    return t
 
 
 def lanes(t) -> int:

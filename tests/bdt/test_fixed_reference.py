@@ -8,7 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from l1ml.emulate.bdt_fixed import FixedType, decision_function_fixed
+from l1ml.emulate.bdt_fixed import decision_function_fixed, parse_type
+from l1ml.emulate.fixed import FixedType
 from l1ml.errors import ConfigError
 
 TYPES = [
@@ -65,7 +66,14 @@ def test_parse_rejects_what_it_cannot_emulate():
     ):
         with pytest.raises(ConfigError):
             FixedType.parse(bad)
+    with pytest.raises(ConfigError, match="1..52 bits"):
+        parse_type("ap_fixed<60,8>")  # beyond the BDT emulator's exact int64 sums
+    assert FixedType.parse("ap_fixed<60,8>").width == 60  # a type the network and deploy code can hold
+    assert FixedType.parse("ap_uint<8>", integers=True) == FixedType(8, 8, False)
     assert FixedType.parse("ap_fixed< 18 , 8 >") == FixedType(18, 8)
+    t = FixedType.parse("ap_fixed<18,8,AP_RND_CONV,AP_SAT,0>")
+    assert (t.rounding, t.overflow) == ("RND_CONV", "SAT") and str(t) == "ap_fixed<18,8,AP_RND_CONV,AP_SAT>"
+    assert str(FixedType.parse("ap_ufixed<18,8,AP_TRN,AP_WRAP>")) == "ap_ufixed<18,8>"
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ def _emulate(proj, d, tmp_path):
     """`l1ml emulate` over the first N_EVENTS background events: (hw inputs, expected bits per event)."""
     from l1ml.data import units
     from l1ml.data.io import load_particles
-    from l1ml.deploy.thresholds import FixedType
+    from l1ml.emulate.fixed import FixedType
     from l1ml.emulate.nn_project import emulate_project
 
     bkg = proj.resolve(proj.data.background)
@@ -36,10 +36,10 @@ def _emulate(proj, d, tmp_path):
     names = ["margin"] if d.kind == "bdt" else fw["output_names"]
     with h5py.File(out, "r") as f:
         cols = [
-            FixedType(o["type"]).to_bits(f[f"outputs/{n}"][:], n)
+            FixedType.parse(o["type"]).to_bits(f[f"outputs/{n}"][:], n)
             for n, o in zip(names, md["output"]["outputs"], strict=True)
         ]
-        score = FixedType(md["output"]["score"]["type"]).to_bits(f["score"][:], "score")
+        score = FixedType.parse(md["output"]["score"]["type"]).to_bits(f["score"][:], "score")
     meta = d.thresholds
     fired = np.stack([score > t["threshold_int"] for t in meta["thresholds"]], axis=1).astype(np.int64)
     return units.to_hardware(parts), np.concatenate([*cols, fired], axis=1), score

@@ -37,14 +37,14 @@ def test_deployed_library_passes_audit_and_metadata(deployed):
 
 
 def test_thresholds_contract(deployed):
-    from l1ml.deploy.thresholds import FixedType
+    from l1ml.emulate.fixed import FixedType
 
     proj, d = deployed("dense_ae")
     t = json.loads((proj.build_dir / "deploy" / "v1" / "thresholds.json").read_text())
     assert t == d.thresholds
     assert t["colliding_rate_hz"] == pytest.approx(2544 * 11245.0)
     assert [r["rate_khz"] for r in t["thresholds"]] == [1.0, 100.0, 1000.0]
-    frac = FixedType(t["score_type"]).frac
+    frac = FixedType.parse(t["score_type"]).frac
     for r in t["thresholds"]:
         assert CONTRACT_KEYS <= set(r)
         assert r["threshold"] == r["threshold_int"] * 2.0**-frac

@@ -52,7 +52,7 @@ def _samples(project, n=400):
 
 @pytest.mark.slow
 def test_bdt_precision_holds_inputs_and_thresholds(tmp_path, small_data):
-    from l1ml.emulate.bdt_fixed import FixedType
+    from l1ml.emulate.fixed import FixedType
     from l1ml.firmware.bdt_precision import check, needs
     from l1ml.firmware.conifer import ensemble_from_booster, load_booster
     from l1ml.validate.bdt import validate_bdt
@@ -65,7 +65,7 @@ def test_bdt_precision_holds_inputs_and_thresholds(tmp_path, small_data):
     fw = convert(proj)
     t = FixedType.parse(fw["precision"])
     assert fw["precision_requested"] == "ap_fixed<18,8,AP_RND>" and fw["precision_chosen"]
-    assert t.q_mode == "AP_RND" and t.v_max * t.lsb >= 4095 and t.v_max * t.lsb >= _max_threshold(f)
+    assert t.rounding == "RND" and t.v_max * t.lsb >= 4095 and t.v_max * t.lsb >= _max_threshold(f)
     from l1ml.manifest import sha256
 
     cm = proj.firmware_dir("v1") / "conifer_model.json"
