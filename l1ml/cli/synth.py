@@ -168,6 +168,7 @@ def submit(
     """Package the project's generated firmware and queue one step of it; prints the job id."""
     import os
     import shutil
+    from dataclasses import replace
 
     from l1ml.synth.client import package
     from l1ml.synth.job import check_step, format_memory
@@ -182,21 +183,21 @@ def submit(
     staged = _hwtest_bitstream(client, step, bitstream, from_job)
     try:
         extra = {"hwtest/bitstream": staged} if staged else None
-        archive, fields = package(
+        archive, params = package(
             proj, model, step, memory, timeout, check_tools=client.local, extra=extra, board=board
         )
     finally:
         if staged:
             shutil.rmtree(staged, ignore_errors=True)
     try:
-        job = client.submit(archive, priority=priority, **fields)
+        job = client.submit(archive, replace(params, priority=priority))
     finally:
         os.unlink(archive)
     if as_json:
         print(json.dumps(_public(job)))
     else:
         console().print(
-            f"job [bold]{job['id']}[/]: {step} of {fields['project']} {fields['model']}, "
+            f"job [bold]{job['id']}[/]: {step} of {params.project} {params.model}, "
             f"{format_memory(job['memory'])}, queued"
         )
 

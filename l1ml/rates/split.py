@@ -121,6 +121,7 @@ def submit(
     """One queue job per file or chunk; returns the submitted jobs as the client describes them."""
     from l1ml.synth import archive
     from l1ml.synth.job import parse_duration, parse_memory
+    from l1ml.synth.params import SubmitParams
 
     ranges = plan_ranges(source.counts(), per)
     version = project.model_dir(version).name
@@ -133,12 +134,14 @@ def submit(
             out.append(
                 client.submit(
                     arc,
-                    step="emulate",
-                    memory=parse_memory(memory),
-                    timeout=parse_duration(timeout or project.synth.timeout),
-                    project=project.name,
-                    model=version,
-                    board=project.firmware.board,
+                    SubmitParams(
+                        step="emulate",
+                        memory=parse_memory(memory),
+                        timeout=parse_duration(timeout or project.synth.timeout),
+                        project=project.name,
+                        model=version,
+                        board=project.firmware.board,
+                    ),
                 )
             )
     return out

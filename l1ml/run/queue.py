@@ -23,9 +23,9 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
     client = make_client(settings)
     ids = {}
     for step in project.synth.steps:
-        archive, fields = package(project, version, step, None, None, check_tools=True)
+        archive, params = package(project, version, step, None, None, check_tools=True)
         try:
-            ids[step] = client.submit(archive, **fields)["id"]
+            ids[step] = client.submit(archive, params)["id"]
         finally:
             os.unlink(archive)
     progress.task("queue jobs", len(ids))

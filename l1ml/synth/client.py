@@ -8,6 +8,7 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
@@ -40,8 +41,8 @@ def package(
     check_tools: bool,
     extra: dict[str, Path] | None = None,
     board: str | None = None,
-) -> tuple[Path, dict]:
-    """Pack the firmware of a project's model version for a step; returns (archive, submit fields).
+) -> tuple[Path, SubmitParams]:
+    """Pack the firmware of a project's model version for a step; returns (archive, its parameters).
     `extra`: more directories to pack (archive prefix -> directory), e.g. hwtest's bitstream; `board`:
     the board the job asks for, if not the project's."""
     check_step(step)
@@ -57,19 +58,18 @@ def package(
         if check_tools:
             raise
     mem = parse_memory(memory or project.synth.memory or derived_memory(step, fw))
-    fields = {
-        "step": step,
-        "memory": mem,
-        "timeout": parse_duration(timeout or project.synth.timeout),
-        "project": project.name,
-        "model": _model_label(fw),
-        "board": board or project.firmware.board,
-    }
-    SubmitParams(**fields)  # checked before anything is packed
+    params = SubmitParams(  # checked before anything is packed
+        step=step,
+        memory=mem,
+        timeout=parse_duration(timeout or project.synth.timeout),
+        project=project.name,
+        model=_model_label(fw),
+        board=board or project.firmware.board,
+    )
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
     archive.pack(fw, Path(tmp), {**_headers_for(step, fw), **(extra or {})})
-    return Path(tmp), fields
+    return Path(tmp), params
 
 
 def _model_label(fw: Path) -> str:
@@ -125,20 +125,7 @@ class LocalClient:
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
         self.user = user or _login()
 
-    def submit(
-        self,
-        archive_path: Path,
-        *,
-        step: str,
-        memory: int,
-        timeout: float,
-        priority: int = 0,
-        project: str = "",
-        model: str = "",
-        board: str = "",
-        key: str = "",
-    ) -> dict:
-        params = SubmitParams(step, memory, timeout, priority, project, model, board, key)
+    def submit(self, archive_path: Path, params: SubmitParams) -> dict:
         params.check_priority_for("user")  # the local queue has no admins: -10..10 for everyone
         members = archive.check(archive_path, _limits(self.settings))
         self.settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -149,8 +136,8 @@ class LocalClient:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
             job = self.store.submit(
-                user=self.user,
-                **params.to_dict(),
+                self.user,
+                params,
                 archive=Path(staged),
                 archives_dir=self.settings.archives,
                 unpacked=archive.unpacked_size(members),
@@ -247,20 +234,10 @@ class HttpClient:
             raise L1mlError(f"server said {r.status_code}: {detail}")
         return r
 
-    def submit(
-        self,
-        archive_path: Path,
-        *,
-        step: str,
-        memory: int,
-        timeout: float,
-        priority: int = 0,
-        project: str = "",
-        model: str = "",
-        board: str = "",
-        key: str = "",
-    ) -> dict:
-        params = SubmitParams(step, memory, timeout, priority, project, model, board, key or new_key())
+    def submit(self, archive_path: Path, params: SubmitParams) -> dict:
+        """`params` without a key get one here, kept across the retries below."""
+        if not params.key:
+            params = replace(params, key=new_key())
         return self._retrying(
             lambda: self._post_archive(archive_path, params.to_dict()), f"submitting {archive_path.name}"
         )

@@ -1,6 +1,7 @@
-"""The parameters of one submission, checked once, the same way by all four layers that carry them: the CLI
-(through client.package), the clients, the HTTP server and the store. Everything is checked before
-anything is written, so a bad value is a 400 (or a one-line CLI error) and never a half-made job.
+"""The parameters of one submission, as one checked value: `client.package` (for the CLI and `l1ml run`) or
+the HTTP server (from the query) makes a SubmitParams, and the clients and the store take it as it is,
+so the fields are listed once, here. Making one checks every field, before anything is written, so a bad
+value is a 400 (or a one-line CLI error) and never a half-made job.
 """
 
 from __future__ import annotations

@@ -86,8 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 job = await run_in_threadpool(
                     lambda: store.submit(
-                        user=caller[0],
-                        **params.to_dict(),
+                        caller[0],
+                        params,
                         archive=Path(tmp),
                         archives_dir=settings.archives,
                         unpacked=archive.unpacked_size(members),

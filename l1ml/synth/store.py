@@ -22,6 +22,7 @@ from pathlib import Path
 from l1ml.errors import L1mlError
 from l1ml.synth.boards import device_for, free_boards, takeable
 from l1ml.synth.job import CANCELLED, FAILED, QUEUED, RUNNING, TERMINAL, Job, shown
+from l1ml.synth.params import SubmitParams
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -176,18 +177,11 @@ class Store:
 
     def submit(
         self,
-        *,
         user: str,
-        step: str,
-        memory: int,
-        timeout: float,
-        priority: int = 0,
-        project: str = "",
-        model: str = "",
-        board: str = "",
+        p: SubmitParams,
+        *,
         archive: Path | None = None,
         archives_dir: Path | None = None,
-        key: str = "",
         unpacked: int = 0,
         quota: int | None = None,
     ) -> Job:
@@ -196,10 +190,10 @@ class Store:
 
         Everything is checked before the transaction. A `key` already used by this user answers the job made
         then (the archive is left to the caller to delete). `quota`: bytes this user may hold queued
-        (unpacked archives) and kept (finished jobs' work dirs and results), this job included."""
-        from l1ml.synth.params import SubmitParams
-
-        p = SubmitParams(step, memory, timeout, priority, project, model, board, key)
+        (unpacked archives) and kept (finished jobs' work dirs and results), this job included. `p` was
+        checked when it was made (SubmitParams checks itself)."""
+        if not isinstance(p, SubmitParams):
+            raise TypeError(f"Store.submit takes SubmitParams, not {type(p).__name__}")
         if isinstance(unpacked, bool) or not isinstance(unpacked, int) or unpacked < 0:
             raise L1mlError(f"unpacked size {unpacked!r} must be a whole number of bytes")
         now = time.time()

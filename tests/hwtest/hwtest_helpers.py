@@ -72,12 +72,12 @@ def submit_hwtest(project: Path, bitstream: Path, board: str | None = None, memo
 
     staged = hwtest.stage_bitstream(bitstream)
     try:
-        arc, fields = package(
+        arc, params = package(
             load_project(project), "v1", "hwtest", memory, "60s", True, {"hwtest/bitstream": staged}, board
         )
     finally:
         shutil.rmtree(staged)
     try:
-        return LocalClient(settings()).submit(arc, **fields)
+        return LocalClient(settings()).submit(arc, params)
     finally:
         os.unlink(arc)

@@ -16,6 +16,7 @@ from hwtest_helpers import make_bitstream, make_firmware
 from l1ml.errors import ToolNotFound
 from l1ml.synth import hwtest
 from l1ml.synth.boards import BadBoard, parse_boards
+from l1ml.synth.params import SubmitParams
 
 
 def test_words_round_trip_every_sign_and_width():
@@ -133,9 +134,9 @@ def test_claim_gives_a_board_to_one_job_at_a_time(tmp_path):
 
     store = Store(tmp_path / "q.db")
     G = 1024**3
-    a = store.submit(user="u", step="hwtest", memory=G, timeout=60, board="vu9p")
-    b = store.submit(user="u", step="hwtest", memory=G, timeout=60, board="vu9p")
-    c = store.submit(user="u", step="hwtest", memory=G, timeout=60, board="ku15p")
+    a = store.submit("u", SubmitParams(step="hwtest", memory=G, timeout=60, board="vu9p"))
+    b = store.submit("u", SubmitParams(step="hwtest", memory=G, timeout=60, board="vu9p"))
+    c = store.submit("u", SubmitParams(step="hwtest", memory=G, timeout=60, board="ku15p"))
     one = (("vu9p", "dev-1"),)
     assert store.claim("w0", 8 * G, scheduler.pick) is None  # no board: no board job
     store.heartbeat("w1", "h", 1, 8 * G, one)
@@ -155,7 +156,7 @@ def test_claim_gives_a_board_to_one_job_at_a_time(tmp_path):
     store.finish(a.id, "w1", 1, "succeeded")
     assert store.claim("w1", 8 * G, scheduler.pick, one) is None  # c wants a ku15p
     # A plain job still goes to a worker with no board.
-    d = store.submit(user="u", step="csim", memory=G, timeout=60)
+    d = store.submit("u", SubmitParams(step="csim", memory=G, timeout=60))
     assert store.claim("w0", 8 * G, scheduler.pick).id == d.id
 
 

@@ -267,17 +267,18 @@ def submit_local(
     max_attempts: int | None = None,
 ) -> dict:
     """Submit in-process through the same packaging and client the CLI uses."""
+    import dataclasses
     import os as _os
 
     from l1ml.project import load_project
     from l1ml.synth.client import LocalClient, package
 
-    arc, fields = package(load_project(project), "v1", step, memory, timeout, check_tools=True)
+    arc, params = package(load_project(project), "v1", step, memory, timeout, check_tools=True)
     try:
         client = LocalClient(settings())
         if max_attempts is not None:
             client.store.max_attempts = max_attempts
-        return client.submit(arc, priority=priority, **fields)
+        return client.submit(arc, dataclasses.replace(params, priority=priority))
     finally:
         _os.unlink(arc)
 

@@ -241,8 +241,8 @@ def test_missing_vendor_tool_fails_at_once_and_names_it(home, tmp_path, procs):
     from l1ml.project import load_project
     from l1ml.synth.client import LocalClient, package
 
-    arc, fields = package(load_project(prj), "v1", "vsynth", "1G", "1h", check_tools=False)
-    jid = LocalClient(settings()).submit(arc, **fields)["id"]
+    arc, params = package(load_project(prj), "v1", "vsynth", "1G", "1h", check_tools=False)
+    jid = LocalClient(settings()).submit(arc, params)["id"]
     os.unlink(arc)
     procs.worker("2G")
     j = wait_state(jid, timeout=20)

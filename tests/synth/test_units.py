@@ -5,6 +5,7 @@ import pytest
 from l1ml.errors import L1mlError
 from l1ml.synth import scheduler
 from l1ml.synth.job import Job, check_step, format_memory, parse_duration, parse_memory
+from l1ml.synth.params import SubmitParams
 
 G = 1024**3
 
@@ -119,7 +120,7 @@ def test_a_run_waiting_in_a_batch_system_is_shown_queued_until_it_starts(tmp_pat
     from l1ml.synth.store import Store
 
     store = Store(tmp_path / "queue.db")
-    store.submit(user="a", step="csim", memory=G, timeout=60)
+    store.submit("a", SubmitParams(step="csim", memory=G, timeout=60))
     j = store.claim("w", 2 * G, scheduler.pick)
     store.record_start(j.id, "w", 1, {"system": "slurm", "slurm_id": "7"}, [])
     assert store.set_pending(j.id, "w", 1, "slurm pending (Resources)")

@@ -12,6 +12,7 @@ from hardening_helpers import synth
 from test_params import tiny_archive
 
 from l1ml.synth.client import HttpClient
+from l1ml.synth.params import SubmitParams
 from l1ml.synth.store import Store
 
 N, KILLS = 40, 4
@@ -19,9 +20,9 @@ N, KILLS = 40, 4
 
 def test_store_answers_a_repeated_key_with_the_first_job(home, tmp_path):
     store = Store(synth.settings().db)
-    first = store.submit(user="u", step="csim", memory=1 << 20, timeout=60, key="abc")
-    again = store.submit(user="u", step="csim", memory=1 << 20, timeout=60, key="abc")
-    other = store.submit(user="v", step="csim", memory=1 << 20, timeout=60, key="abc")  # keys are per user
+    first = store.submit("u", SubmitParams(step="csim", memory=1 << 20, timeout=60, key="abc"))
+    again = store.submit("u", SubmitParams(step="csim", memory=1 << 20, timeout=60, key="abc"))
+    other = store.submit("v", SubmitParams(step="csim", memory=1 << 20, timeout=60, key="abc"))  # keys are per user
     assert again.id == first.id and other.id != first.id and len(store.list()) == 2
 
 
@@ -47,7 +48,7 @@ def test_server_kills_during_a_burst_make_exactly_one_job_per_submission(home, t
 
     def one(_):
         client = HttpClient(url, tok, timeout=10, retry_for=120)
-        return client.submit(arc, step="csim", memory=1 << 28, timeout=60.0)["id"]
+        return client.submit(arc, SubmitParams(step="csim", memory=1 << 28, timeout=60.0))["id"]
 
     k = threading.Thread(target=killer)
     k.start()
@@ -85,9 +86,9 @@ def test_a_retry_after_a_lost_answer_finds_the_first_job(home, tmp_path, procs):
 
     before = 0
     lose_answer("k1")
-    again = HttpClient(url, tok).submit(arc, step="csim", memory=1 << 28, timeout=60.0, key="k1")
+    again = HttpClient(url, tok).submit(arc, SubmitParams(step="csim", memory=1 << 28, timeout=60.0, key="k1"))
     assert len(store.list()) == 1 and again["id"] == store.list()[0].id
     before = 1
     lose_answer("")  # no key: the retry cannot be told from a new submission
-    HttpClient(url, tok).submit(arc, step="csim", memory=1 << 28, timeout=60.0, key="")
+    HttpClient(url, tok).submit(arc, SubmitParams(step="csim", memory=1 << 28, timeout=60.0, key=""))
     assert len(store.list()) == 3  # 2 jobs for 1 submission: what the key prevents
