@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,28 @@ def clean_env(monkeypatch, tmp_path):
     yield
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
+
+# The synthesis queue's fixtures, for every directory whose tests run it (synth, synth_hardening, vendor,
+# backends, hwtest, rtl, rootdata...). The bodies are in tests/synth/synth_helpers.py, imported when used.
+def _synth_helpers():
+    d = str(REPO / "tests" / "synth")
+    if d not in sys.path:
+        sys.path.insert(0, d)
+    import synth_helpers
+
+    return synth_helpers
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An isolated queue home and settings file, with none of the outside queue or tool variables."""
+    return _synth_helpers().queue_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def procs(home):
+    """The worker and server processes a test starts, always stopped (and job processes left killed)."""
+    yield from _synth_helpers().stopped_procs(home)
 
 
 # With pytest-xdist (`-n 2`, as CI runs), each worker gets whole groups: a directory whose conftest.py holds

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 from _bdt import Bdt, make_bdt
+from _cache import own_cache
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("emu-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("L1ML_CACHE_DIR", str(d))
-        yield d
+    yield from own_cache(tmp_path_factory, "emu-cache")
 
 
 @pytest.fixture(scope="session")

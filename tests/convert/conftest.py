@@ -4,16 +4,14 @@ library cache for the whole session so that each C simulation is compiled once."
 from __future__ import annotations
 
 import pytest
+from _cache import own_cache
 from _convert import TINY
 from _projects import project_on_data
 
 
 @pytest.fixture(scope="session", autouse=True)
 def csim_cache(tmp_path_factory):
-    d = tmp_path_factory.mktemp("csim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("L1ML_CACHE_DIR", str(d))
-        yield d
+    yield from own_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cache import own_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "synth"))  # synth_helpers: Procs, waits
 from rtl_helpers import SMALL, trained  # noqa: E402
@@ -13,28 +14,10 @@ from rtl_helpers import SMALL, trained  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def rtl_csim_cache(tmp_path_factory):
-    d = tmp_path_factory.mktemp("csim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("L1ML_CACHE_DIR", str(d))
-        yield d
+    yield from own_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def small_vae(tmp_path_factory, small_data):
     """A small VAE encoder (57-8-4 + score), trained tiny, converted by hls4ml."""
     return trained(tmp_path_factory.mktemp("small_vae"), "vae_encoder", small_data, **SMALL)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An isolated queue home (as tests/synth's) for the queue tests of the RTL steps."""
-    from synth_helpers import queue_home
-
-    return queue_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def procs(home):
-    from synth_helpers import stopped_procs
-
-    yield from stopped_procs(home)

@@ -1,23 +1,9 @@
-"""Fixtures for the vendor-flow tests: the synthesis queue's isolated home and its worker processes, as in
-tests/synth (whose helper module, synth_helpers.py, these tests share by path)."""
+"""The vendor-flow tests share tests/synth's helper module (synth_helpers.py) by path; the queue's `home`
+and `procs` fixtures are tests/conftest.py's."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "synth"))
-
-from synth_helpers import queue_home, stopped_procs  # noqa: E402
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    return queue_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def procs(home):
-    yield from stopped_procs(home)
