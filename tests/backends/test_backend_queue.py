@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from backends_helpers import project
 from fake_backends import BACKEND_TOOLSETS
-from fake_tools import comparable, install, read_calls
+from fake_tools import comparable, install, read_calls, sandbox_settings
 
 from l1ml.backends.queue import LIBERO_COMMANDS, ONEAPI_TARGETS
 
@@ -168,10 +168,7 @@ def test_queue_steps_run_what_hls4ml_build_runs(backend, firmware, home, tmp_pat
     log = tmp_path / "calls" / "queue.jsonl"
     bin_dir = install(tmp_path / "bin", BACKEND_TOOLSETS[backend], log)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}")
-    (tmp_path / "synth.toml").write_text(
-        f'sandbox_readable = ["{bin_dir}", "{Path(__file__).resolve().parents[1]}"]\n'
-        f'sandbox_writable = ["{tmp_path / "calls"}"]\n'
-    )
+    (tmp_path / "synth.toml").write_text(sandbox_settings(bin_dir, tmp_path / "calls"))
     prj = firmware[backend]
     fw = prj.firmware_dir("v1")
     procs.worker("2G")

@@ -45,7 +45,7 @@ def make_bitstream(d: Path) -> Path:
 def fake_board(tmp_path: Path, monkeypatch, tools=("vivado_lab",), board: dict | None = None) -> Path:
     """The fake hardware manager on PATH; returns the calls log. The jobs' sandbox is told to show the
     fakes and let them write their record (synth.toml, read by workers started after this)."""
-    from fake_tools import install
+    from fake_tools import install, sandbox_settings
 
     calls = tmp_path / "calls"
     calls.mkdir(exist_ok=True)
@@ -53,9 +53,7 @@ def fake_board(tmp_path: Path, monkeypatch, tools=("vivado_lab",), board: dict |
     board_file.write_text(json.dumps(board or {}))
     bin_dir = install(tmp_path / "bin", tools, calls / "calls.jsonl", board_file=board_file)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}")
-    (tmp_path / "synth.toml").write_text(
-        f'sandbox_readable = ["{bin_dir}"]\nsandbox_writable = ["{calls}"]\n'
-    )
+    (tmp_path / "synth.toml").write_text(sandbox_settings(bin_dir, calls))
     return calls / "calls.jsonl"
 
 

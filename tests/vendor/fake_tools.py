@@ -68,6 +68,14 @@ sys.exit(main({tool!r}, {config!r}))
 """
 
 
+def sandbox_settings(bin_dir: Path, writable: Path) -> str:
+    """synth.toml lines that let sandboxed jobs run the fakes: their scripts (bin_dir), this module, which
+    the scripts import, and the vendor-report fixtures are shown read-only, and `writable` (the calls log's
+    directory) writable. The sandbox hides /tmp, where a CI clone and pytest's directories may be."""
+    readable = [str(bin_dir), str(HERE)] + ([str(FIXTURES)] if FIXTURES.is_dir() else [])
+    return f"sandbox_readable = {json.dumps(readable)}\nsandbox_writable = {json.dumps([str(writable)])}\n"
+
+
 def install(
     bin_dir: Path, tools, log: Path, fixtures: Path = FIXTURES, board_file: Path | None = None
 ) -> Path:

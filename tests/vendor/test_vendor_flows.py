@@ -22,6 +22,7 @@ from fake_tools import (
     comparable,
     install,
     read_calls,
+    sandbox_settings,
 )
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"vendor-report fixtures not at {FIXTURES}")
@@ -156,9 +157,7 @@ def test_queue_steps_run_what_the_libraries_run(toolset, firmware, home, tmp_pat
     bin_dir = install(tmp_path / "bin", TOOLSETS[toolset], log)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}")
     # Jobs run sandboxed with a private /tmp: show them the fakes, and let the fakes write their record.
-    (tmp_path / "synth.toml").write_text(
-        f'sandbox_readable = ["{bin_dir}"]\nsandbox_writable = ["{tmp_path / "calls"}"]\n'
-    )
+    (tmp_path / "synth.toml").write_text(sandbox_settings(bin_dir, tmp_path / "calls"))
     networks = ["Vivado"] if toolset.startswith("vivado") else ["Vitis"]
     cases = [(firmware[b], "hls4ml") for b in networks] + [(firmware["bdt"], "conifer")]
     procs.worker("2G")
