@@ -69,10 +69,11 @@ sys.exit(main({tool!r}, {config!r}))
 
 
 def sandbox_settings(bin_dir: Path, writable: Path) -> str:
-    """synth.toml lines that let sandboxed jobs run the fakes: their scripts (bin_dir), this module, which
-    the scripts import, and the vendor-report fixtures are shown read-only, and `writable` (the calls log's
-    directory) writable. The sandbox hides /tmp, where a CI clone and pytest's directories may be."""
-    readable = [str(bin_dir), str(HERE)] + ([str(FIXTURES)] if FIXTURES.is_dir() else [])
+    """synth.toml lines that let sandboxed jobs run the fakes: their scripts (bin_dir), the tests directory
+    (this module, which the scripts import, and fake_backends.py's fixtures beside it) and the vendor-report
+    fixtures are shown read-only, and `writable` (the calls log's directory) writable. The sandbox hides
+    /tmp, where a CI clone and pytest's directories may be."""
+    readable = [str(bin_dir), str(HERE.parent)] + ([str(FIXTURES)] if FIXTURES.is_dir() else [])
     return f"sandbox_readable = {json.dumps(readable)}\nsandbox_writable = {json.dumps([str(writable)])}\n"
 
 
