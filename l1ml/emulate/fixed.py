@@ -115,7 +115,7 @@ class FixedType:
 
     @property
     def v_min(self) -> int:
-        """The smallest integer code (SAT_SYM still wraps and converts to -2**(W-1); see `bounds`)."""
+        """The smallest code the type's bits hold (a SAT_SYM conversion never gives it: see `bounds`)."""
         return -(1 << (self.width - 1)) if self.signed else 0
 
     @property
