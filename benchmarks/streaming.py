@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/streaming.py                       # 2M events per path, 20M ROOT sample
     .venv/bin/python benchmarks/streaming.py --events 500000 --big 0
+    .venv/bin/python benchmarks/streaming.py --model cnn_ae --events 1000000 --big 0 --repeat 1
 
-What it measures, all on the project's dense AE (57-32-16-8-16-32-57, random quantized weights):
+What it measures, on the project's dense AE (57-32-16-8-16-32-57, random quantized weights), or with
+--model cnn_ae on the CNN AE example's shape:
 - core: NNEmulator on preprocessed inputs already in memory (the arithmetic alone), median of 3;
 - end to end through l1ml.emulate.nn_project.emulate_source (what `l1ml emulate` runs), HDF5 and ROOT
   input, with all outputs and with --scores-only, pipelined (threads; 1 or 2 compute threads) and serial,
@@ -112,8 +114,10 @@ def write_root(path: Path, pieces, compression="lz4") -> int:
     return total
 
 
-def build_engine(pre, out_dir: Path, seed: int):
-    """The project's dense AE deploy graph through hls4ml, wrapped as `l1ml emulate`'s engine."""
+def build_engine(pre, out_dir: Path, seed: int, kind: str = "dense_ae"):
+    """The deploy graph of a dense AE (57-32-16-8-16-32-57) or CNN AE (the cnn_ae example's shape: conv 4
+    and 8 filters, latent 8, dense 16), random quantized weights, through hls4ml, wrapped as `l1ml
+    emulate`'s engine."""
     import hls4ml
     import tensorflow as tf
 
@@ -123,11 +127,14 @@ def build_engine(pre, out_dir: Path, seed: int):
 
     class Cfg:
         hidden, latent, bits, integer, alpha, batchnorm = [32, 16], 8, 8, 3, 1, True
+        filters = [4, 8]
 
+    if kind == "cnn_ae":
+        Cfg.hidden = [16]
     tf.keras.utils.set_random_seed(seed)
-    model = ae.build_dense_ae(Cfg)
-    folded, _ = deploy.fold_batchnorm(deploy.trunk(model, "dense_ae"))
-    km = deploy.add_score_head(folded, "dense_ae")
+    model = (ae.build_cnn_ae if kind == "cnn_ae" else ae.build_dense_ae)(Cfg)
+    folded, _ = deploy.fold_batchnorm(deploy.trunk(model, kind))
+    km = deploy.add_score_head(folded, kind)
     cfg = hls4ml.utils.config_from_keras_model(km, granularity="name", backend="Vitis")
     cfg["LayerName"][km.layers[0].name]["Precision"]["result"] = pre.input_precision()
     hm = hls4ml.converters.convert_from_keras_model(
@@ -174,7 +181,7 @@ def child(args) -> int:
 
     # The same seeded model as the parent's (the emulator's ops are closures, which do not pickle).
     pre = Preprocessing.load(Path(args.child_state))
-    eng = build_engine(pre, Path(args.child_out).parent / "hls4ml_child", args.seed)
+    eng = build_engine(pre, Path(args.child_out).parent / "hls4ml_child", args.seed, args.model)
     src = Source([Path(args.child_input)], "l1ntuple")
     # The peak before the first event: TensorFlow, hls4ml and the model; what streaming adds is above it.
     rss0 = peak_rss_mb()
@@ -214,6 +221,7 @@ def main() -> int:
     ap.add_argument(
         "--workers", type=int, default=0, help="worker processes for the big sample's run (0: l1ml's choice)"
     )
+    ap.add_argument("--model", choices=("dense_ae", "cnn_ae"), default="dense_ae")
     ap.add_argument("--child-state")
     ap.add_argument("--child-input")
     ap.add_argument("--child-out")
@@ -234,7 +242,7 @@ def main() -> int:
         hw = hw_events(a.events, a.seed)
         pre = Preprocessing.fit(hw[:200_000])
         print(f"events: {len(hw):,} background-like events; input type {pre.input_precision()}", flush=True)
-        eng = build_engine(pre, tmp / "hls4ml", a.seed)
+        eng = build_engine(pre, tmp / "hls4ml", a.seed, a.model)
         X = fast_preprocess(pre, hw)
         assert np.array_equal(X, pre.apply(hw)), "fast_preprocess differs from Preprocessing.apply"
         print(f"machine   : {os.cpu_count()} cores, {load()} at the start", flush=True)
@@ -373,6 +381,8 @@ def main() -> int:
                         __file__,
                         "--seed",
                         str(a.seed),
+                        "--model",
+                        a.model,
                         "--child-state",
                         str(state),
                         "--workers",

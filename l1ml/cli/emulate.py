@@ -37,8 +37,8 @@ def emulate(
         "-w",
         min=0,
         help="Processes that read and compute, each taking every w-th chunk of events; the output is the "
-        "same for any number. 0: one when the compiled kernel runs (its threads use two cores), else one "
-        "per available core.",
+        "same for any number. 0: one per available core, except one in all when the compiled kernel "
+        "runs faster than the events are read (its threads already use two cores).",
     ),
 ) -> None:
     """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks with

@@ -273,7 +273,7 @@ def emulate_source(
     """
     import h5py
 
-    from l1ml.emulate.parallel import usable_cores
+    from l1ml.emulate.parallel import default_processes
     from l1ml.emulate.stream import ScoreCounts, run_pipeline
     from l1ml.progress import or_silent
 
@@ -286,10 +286,7 @@ def emulate_source(
         # before any fork: the workers inherit the loaded library
         engine.use_kernel(pre)
     if processes == 0:
-        # The kernel's call releases the GIL, so one process's reader and compute threads already use two
-        # cores, and measured faster than two worker processes (benchmarks/streaming.py); numpy keeps
-        # the GIL, so it needs processes to use more than one core.
-        processes = 1 if getattr(engine, "kernel", None) is not None else usable_cores()
+        processes = default_processes(getattr(engine, "kernel", None))
     rep.task("emulate", n)
     out = tmp = None
     dsets: dict = {}

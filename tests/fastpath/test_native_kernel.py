@@ -110,6 +110,19 @@ def test_dense_ae_kernel_equals_numpy_on_events(dense_ae):
     assert list(only) == [emu.output_names[-1]] and np.array_equal(
         only[emu.output_names[-1]], want[emu.output_names[-1]]
     )
+    assert 0 < k.seconds_per_event < 1e-3  # timed by the check, for --workers 0's choice
+
+
+def test_default_workers_follow_the_kernels_measured_time():
+    """--workers 0: one per core on numpy, and with a kernel slower per event than reading (the CNN AE's
+    5 us); one process with a kernel faster than that (the dense AE's 0.5 us)."""
+    from types import SimpleNamespace
+
+    from l1ml.emulate.parallel import READ_SECONDS_PER_EVENT, default_processes, usable_cores
+
+    assert default_processes(None) == usable_cores()
+    assert default_processes(SimpleNamespace(seconds_per_event=5 * READ_SECONDS_PER_EVENT)) == usable_cores()
+    assert default_processes(SimpleNamespace(seconds_per_event=READ_SECONDS_PER_EVENT / 2)) == 1
 
 
 def test_the_check_refuses_one_weight_moved(dense_ae, monkeypatch):

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,8 @@ class Kernel:
         self.names = list(emu.output_names)
         self.n_in = emu.infos[emu.input_names[0]].size
         self.pre = pre
+        # CPU seconds per event on one core, measured by check_kernel (parallel.default_processes uses it)
+        self.seconds_per_event: float | None = None
         self._hw = getattr(self._dll, "l1ml_run_hw", None) if pre is not None else None
         if self._hw is not None:
             self._hw.restype = ctypes.c_int64
@@ -164,13 +167,22 @@ def check_kernel(kernel: Kernel, events: int = CHECK_EVENTS) -> None:
     """Refuse a kernel whose outputs differ in any bit from the numpy emulator's, on random codes and (its
     hardware entry) random hardware integers through hardware_codes."""
     q = random_codes(kernel.emu, events)
-    _compare(kernel, kernel(q), kernel.emu(q, coded=True), "input codes")
+    got, kernel.seconds_per_event = _timed(lambda: kernel(q), events)
+    _compare(kernel, got, kernel.emu(q, coded=True), "input codes")
     if kernel.takes_hardware:
         from l1ml.emulate.stream import hardware_codes
 
         hw = random_hardware(events)
         want = kernel.emu(hardware_codes(kernel.pre, kernel.emu, hw), coded=True)
-        _compare(kernel, kernel.run_hw(hw), want, "hardware integers")
+        got, kernel.seconds_per_event = _timed(lambda: kernel.run_hw(hw), events)  # what streaming runs
+        _compare(kernel, got, want, "hardware integers")
+
+
+def _timed(call, events: int):
+    """call()'s result and its CPU seconds per event (this thread's, so other load does not count)."""
+    t = time.thread_time()
+    out = call()
+    return out, (time.thread_time() - t) / events
 
 
 def _compare(kernel: Kernel, got: dict, want: dict, what: str) -> None:
