@@ -48,7 +48,7 @@ def default_processes(kernel) -> int:
     """Worker processes for `--workers 0`. numpy keeps the GIL: one per core. The compiled kernel releases
     it, so one process's reader and compute threads already use two cores; forked workers pay only where
     the kernel's own time per event (measured when it was checked) exceeds the reader's. Measured: the
-    dense AE's kernel takes 0.5 us and two workers were no faster; the CNN AE's takes 5 us, and two
+    dense AE's kernel takes 0.65 us and two workers were no faster; the CNN AE's takes 7 us, and two
     workers ran 1.5x faster (benchmarks/streaming.py --model cnn_ae)."""
     if kernel is None:
         return usable_cores()

@@ -115,7 +115,7 @@ def test_dense_ae_kernel_equals_numpy_on_events(dense_ae):
 
 def test_default_workers_follow_the_kernels_measured_time():
     """--workers 0: one per core on numpy, and with a kernel slower per event than reading (the CNN AE's
-    5 us); one process with a kernel faster than that (the dense AE's 0.5 us)."""
+    7 us); one process with a kernel faster than that (the dense AE's 0.65 us)."""
     from types import SimpleNamespace
 
     from l1ml.emulate.parallel import READ_SECONDS_PER_EVENT, default_processes, usable_cores
