@@ -155,10 +155,10 @@ def bench_network(X: np.ndarray, pre, tmp: Path, seed: int) -> bool:
 def bench_alkaid(
     hm, X: np.ndarray, out: dict, t_emu: float, t_ref: float, c_emu: float, c_ref: float
 ) -> bool:
-    """alkaid's own compiled predict of the traced design (l1ml/rtl/trace.py; its C++ interpreter of the
+    """alkaid's own compiled predict of the traced design (l1ml/firmware/rtl/trace.py; its C++ interpreter of the
     adder graph, OpenMP threads) on the same events, against the emulator's outputs. Wall and CPU time per
     thread count: the machine is shared, so CPU time is each side's cost whatever else ran."""
-    from l1ml.rtl.trace import trace_model
+    from l1ml.firmware.rtl.trace import trace_model
 
     print("network: tracing the network for alkaid ...", flush=True)
     (comb, _, slots), t_trace = timed(trace_model, hm)

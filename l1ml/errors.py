@@ -19,3 +19,7 @@ class DataError(L1mlError):
 
 class ToolNotFound(L1mlError):
     """An external tool (vitis_hls, vivado, ghdl, sbatch...) is not installed or not on PATH."""
+
+
+class UnsupportedError(L1mlError):
+    """The firmware does something the batch emulator cannot reproduce bit for bit."""

@@ -92,14 +92,14 @@ class TriggerConfig:
 @dataclass(frozen=True)
 class FirmwareConfig:
     board: str = "vu9p"
-    backend: str = "Vitis"  # hls4ml backend: Vitis, Vivado, or (l1ml/backends/) Catapult, Quartus, oneAPI, Libero
+    backend: str = "Vitis"  # hls4ml backend: Vitis, Vivado, or (l1ml/firmware/backends/) Catapult, Quartus, oneAPI, Libero
     io_type: str = "io_parallel"
     strategy: str = "Latency"
     reuse_factor: int = 1
     hls_config: str = ""  # hls_configs/*.yml, relative to the repository root or absolute
     precision: str = "ap_fixed<18,8,AP_RND>"  # conifer BDTs; AP_RND: truncated leaves would bias the sum low
     namespace: str = ""  # C++ namespace; defaults to the project name
-    # Open-source RTL (l1ml/rtl/): also build alkaid Verilog on every `l1ml convert` (as --backend rtl does).
+    # Open-source RTL (l1ml/firmware/rtl/): also build alkaid Verilog on every `l1ml convert` (as --backend rtl does).
     rtl: bool = False
     # alkaid's pipeline stage budget in ns; negative: the board's clock period less its uncertainty;
     # 0: one combinational block.

@@ -39,7 +39,7 @@ def convert(
         want_rtl = backend == "rtl" or (backend == "" and proj.firmware.rtl)
         rtl = None
         if want_rtl and fw.get("kind") != "bdt":
-            from l1ml.rtl import convert_rtl
+            from l1ml.firmware.rtl import convert_rtl
 
             rtl = convert_rtl(proj, fw["version"], synth=yosys, progress=rep)
     if as_json:
@@ -138,7 +138,7 @@ def show(proj, fw: dict) -> None:
     c.print(t)
     if fw.get("emulator_refused"):
         c.print(f"[bold yellow]warning:[/] {fw['emulator_refused']}")
-    for w in fw.get("ac_widened") or []:  # Catapult/Quartus/oneAPI (l1ml/backends/acfixed.py)
+    for w in fw.get("ac_widened") or []:  # Catapult/Quartus/oneAPI (l1ml/firmware/backends/acfixed.py)
         c.print(
             f"[bold yellow]warning:[/] layer '{w['layer']}': hls4ml writes {w['precision']} as {w['written']} "
             f"for {fw['backend']} (one more fractional bit, a higher saturation limit); the emulator follows "

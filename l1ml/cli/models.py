@@ -127,7 +127,7 @@ def track(
     firmware manifest, the report; registers it as a model version. `l1ml run` does this as its last step."""
     from l1ml.errors import ConfigError
     from l1ml.project import latest_model_version
-    from l1ml.tracking import log_version, tracking_uri
+    from l1ml.lifecycle.tracking import log_version, tracking_uri
 
     proj = load(project)
     if not tracking_uri(proj):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.data import units
-from l1ml.emulate.fixed import FixedType
+from l1ml.fixed import FixedType
 from l1ml.errors import ConfigError, L1mlError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

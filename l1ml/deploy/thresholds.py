@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from l1ml.emulate.fixed import FixedType
+from l1ml.fixed import FixedType
 from l1ml.errors import L1mlError
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.fixed import FixedType
+from l1ml.fixed import FixedType
 from l1ml.errors import ConfigError, DataError
 
 _CHUNK = 1 << 16  # events per block: bounds memory at ~30 MB for 57 inputs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l1ml.emulate.fixed import EXACT_LIMIT, Bounds, UnsupportedError
+from l1ml.fixed import EXACT_LIMIT, Bounds, UnsupportedError
 
 F32_LIMIT = 2.0**24  # float32 holds every integer of magnitude <= 2**24 exactly
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.fixed import UnsupportedError, counting, in_layer
+from l1ml.fixed import UnsupportedError, counting, in_layer
 from l1ml.emulate.nn_layers import BUILDERS, Info, Op
 from l1ml.errors import DataError, L1mlError
 
@@ -45,7 +45,7 @@ class NNEmulator:
         io_type = str(hls_model.config.get_config_value("IOType", "io_parallel"))
         if io_type != "io_parallel":
             raise UnsupportedError(f"IOType '{io_type}' is not emulated; only io_parallel")
-        from l1ml.backends.acfixed import check_verified as check_ac_layer
+        from l1ml.firmware.backends.acfixed import check_verified as check_ac_layer
 
         self.ops: list[Op] = []
         infos: dict[str, Info] = {}
@@ -280,7 +280,7 @@ def check_against_firmware(hm, hls_dir: Path) -> None:
     if not defines.is_file():
         raise L1mlError(f"{defines} not found; the hls4ml project in {hls_dir} is incomplete")
     written = {}
-    # ac_fixed/ac_int: hls4ml's Catapult, Quartus and oneAPI backends (l1ml/backends/)
+    # ac_fixed/ac_int: hls4ml's Catapult, Quartus and oneAPI backends (l1ml/firmware/backends/)
     typedef = r"typedef\s+(ap_u?fixed<[^;]*>|ap_u?int<[^;]*>|ac_fixed<[^;]*>|ac_int<[^;]*>)\s+(\w+)\s*;"
     for m in re.finditer(typedef, defines.read_text()):
         written[m.group(2)] = re.sub(r"\s+", "", m.group(1))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.emulate.fixed import (
+from l1ml.fixed import (
     Bounds,
     FixedType,
     UnsupportedError,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.fixed import Bounds, FixedType, UnsupportedError, cast, check_exact, from_hls
+from l1ml.fixed import Bounds, FixedType, UnsupportedError, cast, check_exact, from_hls
 
 # function -> (init function, input range divisor, index offset as a fraction of the table): the index
 # is trunc(x * table_size / divisor) + offset * table_size, clamped to the table (nnet_activation.h).

@@ -80,7 +80,7 @@ class _Network:
         return self.emu(x)
 
     def _kernel_for(self, pre):
-        from l1ml.emulate.fixed import counting
+        from l1ml.fixed import counting
 
         k = self.kernel
         # overflow counting (explore) counts per numpy cast; a kernel built for other preprocessing is

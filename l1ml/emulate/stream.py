@@ -54,7 +54,7 @@ def hardware_codes(pre, emu, hw: np.ndarray) -> np.ndarray:
     fewer fractional bits than a shift (rounding does matter) takes the two-step path.
     """
     from l1ml.data.stream import absent_mask
-    from l1ml.emulate.fixed import overflow
+    from l1ml.fixed import overflow
 
     op = emu.ops[0] if len(getattr(emu, "input_names", ())) == 1 else None
     t = getattr(op, "fixed", None)

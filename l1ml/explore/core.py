@@ -151,7 +151,7 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     import tempfile
 
     from l1ml.compare import lsb_of
-    from l1ml.emulate.fixed import UnsupportedError, count_overflows
+    from l1ml.fixed import UnsupportedError, count_overflows
     from l1ml.emulate.nn_fixed import NNEmulator
     from l1ml.explore.physics import physics
     from l1ml.explore.resources import estimate

@@ -295,7 +295,7 @@ def layer_classes(model, layers: dict) -> dict[str, str]:
 def _convert(model, cfg: dict, project, board, out_dir: Path, name: str):
     import hls4ml
 
-    from l1ml import backends
+    from l1ml.firmware import backends
 
     if backends.is_other(project.firmware.backend):  # Catapult, Quartus, oneAPI, Libero: their own keywords
         target = backends.spec(project.firmware.backend).convert_kwargs(board, namespace(project))
@@ -527,7 +527,7 @@ def compile_cached(prj: Path, project_name: str) -> tuple[Path, bool]:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="l1ml-csim-") as tmp:
         obj = []
-        from l1ml.backends import csim_includes  # Catapult/Quartus: ac_types, as their build_lib.sh has it
+        from l1ml.firmware.backends import csim_includes  # Catapult/Quartus: ac_types, as their build_lib.sh has it
 
         inc = csim_includes(prj) or ["-Ifirmware/ap_types/", "-Ifirmware/"]
         flags = [
@@ -595,8 +595,8 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
     ptq = ptq_request(project, pre, man["kind"], deploy)
     hls_model, cfg, notes = build(deploy, project, board, hls_dir, input_precision, ptq=ptq, overrides=overrides)
     rep.advance("hls4ml")
-    from l1ml.backends import manifest_fields as backend_fields
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.firmware.backends import manifest_fields as backend_fields
+    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import NNEmulator
 
     try:
@@ -632,7 +632,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
         "widened_pooling": notes["widened_pooling"],
         "emulator_refused": emulator,
         "hls_config_file": notes["overrides_file"],
-        **backend_fields(hls_model, project),  # Catapult/Quartus/oneAPI/Libero (l1ml/backends/)
+        **backend_fields(hls_model, project),  # Catapult/Quartus/oneAPI/Libero (l1ml/firmware/backends/)
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
     }

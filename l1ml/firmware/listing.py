@@ -43,7 +43,7 @@ def _validation(project, version: str, vid: str) -> dict:
 
 
 def _resources(project, version: str, vid: str, d: Path) -> dict:
-    from l1ml.rtl import vivado_figures
+    from l1ml.firmware.rtl import vivado_figures
 
     out = {}
     rtl = _json(d / "rtl" / "resources.json")

@@ -43,7 +43,7 @@ def _save(fw_dir: Path, path: Path, rows: np.ndarray, fmt: str) -> str:
 
 
 def _network(fw_dir: Path, x: np.ndarray, kind: str) -> list[str]:
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import emulate_arrays
 
     tb = fw_dir / "hls4ml" / "tb_data"

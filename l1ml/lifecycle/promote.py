@@ -33,10 +33,10 @@ def promote(project, version: str, stage: str = "production", force: bool = Fals
     if not g.passed and not force:
         raise GateFailed(failure_line(g) + "; use --force to promote anyway (recorded as forced)")
     entry = record_promotion(project, version, stage, forced=bool(force and not g.passed), gate=g.to_dict())
-    from l1ml.tracking import tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
 
     if tracking_uri(project):
-        from l1ml.tracking import set_stage_alias
+        from l1ml.lifecycle.tracking import set_stage_alias
 
         entry["mlflow"] = set_stage_alias(project, version, stage)
     return entry, g

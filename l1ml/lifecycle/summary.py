@@ -85,7 +85,7 @@ def firmware_figures(s: dict) -> dict:
             res = r.get(block)
             if res:
                 out["resources"] = res
-                # Intel/Microchip summaries name their own figures (l1ml/backends/reports.py)
+                # Intel/Microchip summaries name their own figures (l1ml/firmware/backends/reports.py)
                 what = r.get(f"{block}_label") or ("Vivado synthesis" if block == "vsynth" else "HLS estimate")
                 out["resources_source"] = f"{step} ({what})"
     return out

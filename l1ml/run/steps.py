@@ -245,13 +245,13 @@ def report_work(c: Context, rep) -> dict:
 
 
 def track_inputs(c: Context) -> dict:
-    from l1ml.tracking import tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
 
     return {"uri": tracking_uri(c.project)}
 
 
 def track_work(c: Context, rep) -> dict:
-    from l1ml.tracking import log_version, tracking_uri
+    from l1ml.lifecycle.tracking import log_version, tracking_uri
 
     if not tracking_uri(c.project):
         return {"tracked": False, "note": "no [tracking] uri and no MLFLOW_TRACKING_URI"}

@@ -48,8 +48,8 @@ class HwtestError(L1mlError):
 
 
 def parse_type(text: str):
-    """'ap_fixed<18,8,AP_RND>' / 'ap_ufixed<...>' / 'ap_int<W>' -> l1ml.emulate.fixed.FixedType."""
-    from l1ml.emulate.fixed import FixedType
+    """'ap_fixed<18,8,AP_RND>' / 'ap_ufixed<...>' / 'ap_int<W>' -> l1ml.fixed.FixedType."""
+    from l1ml.fixed import FixedType
     from l1ml.errors import ConfigError
 
     try:
@@ -134,7 +134,7 @@ def vectors(src: Path) -> dict:
             f"tb_data holds {len(x)} input and {len(y)} output rows of {y.shape[1]} values; the manifest's "
             f"outputs have {sum(o['size'] for o in outputs)}"
         )
-    from l1ml.emulate.fixed import from_real
+    from l1ml.fixed import from_real
 
     t_in = parse_type(input_type)
     inputs = from_real(x, t_in).astype(np.int64).tolist()  # ap_fixed's own conversion of the tb inputs

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from l1ml.errors import L1mlError
 
-STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "ysynth", "emulate")  # ysynth: l1ml/rtl/queue.py; emulate: l1ml/rates/split.py
+STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "ysynth", "emulate")  # ysynth: l1ml/firmware/rtl/queue.py; emulate: l1ml/rates/split.py
 STEPS += ("hwtest",)  # a test on an attached board: l1ml/synth/hwtest.py
 
 QUEUED, RUNNING = "queued", "running"

@@ -169,10 +169,10 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
             r = read_vsynth_report(str(util)) or {}
             used = {"LUT": r.get("lut"), "FF": r.get("ff"), "DSP": r.get("dsp"), "BRAM_18K": r.get("bram18")}
             summary["vsynth"] = _resources(used, {}, board)
-    from l1ml.rtl.queue import summarize as rtl_summary  # ysynth's resources.json, a network's rtlsim.json
+    from l1ml.firmware.rtl.queue import summarize as rtl_summary  # ysynth's resources.json, a network's rtlsim.json
 
     summary.update(rtl_summary(src, step))
-    from l1ml.backends.reports import summarize as other_summary  # Catapult/Quartus/oneAPI/Libero
+    from l1ml.firmware.backends.reports import summarize as other_summary  # Catapult/Quartus/oneAPI/Libero
 
     summary.update(other_summary(src, step, board))
     csim = sorted(src.glob("**/tb_data/csim_results.log"))

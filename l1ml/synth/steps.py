@@ -269,11 +269,11 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
         from l1ml.rates.split import plan_emulate  # its own module: the queue only routes to it
 
         return plan_emulate(src, tools)
-    from l1ml.rtl import queue as rtl_queue  # the open-source steps: Verilator rtlsim, Yosys ysynth
+    from l1ml.firmware.rtl import queue as rtl_queue  # the open-source steps: Verilator rtlsim, Yosys ysynth
 
     if rtl_queue.applies(step, src):
         return rtl_queue.plan(step, src, tools)
-    from l1ml.backends.queue import plan_if_applies  # Catapult/Quartus/oneAPI/Libero (l1ml/backends/)
+    from l1ml.firmware.backends.queue import plan_if_applies  # Catapult/Quartus/oneAPI/Libero (l1ml/firmware/backends/)
 
     if (other := plan_if_applies(step, src, tools)) is not None:
         return other

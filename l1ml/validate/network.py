@@ -105,7 +105,7 @@ def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
     rep.advance("firmware")
     if n_csim == len(X):
         return fw_csim, [], f"C simulation on all {len(X)} events"
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import emulate_arrays
 
     rep.task("emulator", None)

@@ -13,8 +13,8 @@ def rtl_checks(project, fw_dir: Path, fw_man: dict, X: np.ndarray, fw: list, lab
     """OutputComparisons of the RTL design against `fw` (firmware outputs, one (N, size) array per
     output, in the manifest's order) on the first [validation] csim_events events; [] without a design."""
     from l1ml.compare import compare, lsb_of
-    from l1ml.rtl.build import RTL_DIR, pack_hex, read_info
-    from l1ml.rtl.verilator import decode, simulate
+    from l1ml.firmware.rtl.build import RTL_DIR, pack_hex, read_info
+    from l1ml.firmware.rtl.verilator import decode, simulate
 
     rtl = fw_dir / RTL_DIR
     if not (rtl / "rtl.json").is_file():
@@ -38,7 +38,7 @@ def rtl_checks(project, fw_dir: Path, fw_man: dict, X: np.ndarray, fw: list, lab
 
 def _input_codes(info: dict, x: np.ndarray) -> np.ndarray:
     """The input codes the firmware takes for real inputs: ap_fixed's conversion to the input type."""
-    from l1ml.emulate.fixed import FixedType, from_real
+    from l1ml.fixed import FixedType, from_real
 
     t = FixedType(*info["input_type"])
     q = from_real(x.astype(np.float64), t) * 2.0 ** (info["input"]["frac"] - t.frac)

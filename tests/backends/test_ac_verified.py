@@ -25,7 +25,7 @@ def _cnn(backend: str, root):
 
 
 def test_unverified_layers_are_refused_by_name(tmp_path):
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import NNEmulator
 
     _, hls_model = _cnn("Catapult", tmp_path / "c")
@@ -37,7 +37,7 @@ def test_unverified_layers_are_refused_by_name(tmp_path):
 
 @pytest.mark.extended  # compiles the Catapult CNN AE (~40 s on a loaded machine)
 def test_the_refusal_is_measured_the_catapult_cnn_differs(tmp_path, monkeypatch):
-    from l1ml.backends import acfixed
+    from l1ml.firmware.backends import acfixed
     from l1ml.emulate.nn_fixed import NNEmulator
     from l1ml.firmware.hls4ml import CSim, compile_cached, top_name
 

@@ -17,7 +17,7 @@ from backends_helpers import project
 from fake_backends import BACKEND_TOOLSETS
 from fake_tools import comparable, install, read_calls, sandbox_settings
 
-from l1ml.backends.queue import LIBERO_COMMANDS, ONEAPI_TARGETS
+from l1ml.firmware.backends.queue import LIBERO_COMMANDS, ONEAPI_TARGETS
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ LIBRARY_BUILD = (
 
 def _library_calls(backend: str, fw: Path, step: str, tmp: Path) -> list[dict]:
     """hls4ml's own build() on a copy of the firmware, with only the fakes and the system on PATH."""
-    from l1ml.backends.queue import build_kwargs
+    from l1ml.firmware.backends.queue import build_kwargs
 
     copy = tmp / f"lib-{backend}-{step}"
     shutil.copytree(fw, copy)
@@ -269,6 +269,6 @@ def test_the_comparison_catches_a_different_command(firmware, tmp_path, monkeypa
 
 
 def _name(src: Path) -> str:
-    from l1ml.backends.queue import project_name
+    from l1ml.firmware.backends.queue import project_name
 
     return project_name(src / "hls4ml")

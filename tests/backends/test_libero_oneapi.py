@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_tools import comparable, install, read_calls
 
-from l1ml.backends.queue import LIBERO_COMMANDS, build_kwargs
+from l1ml.firmware.backends.queue import LIBERO_COMMANDS, build_kwargs
 
 STEPS = ("csim", "csynth", "cosim", "vsynth")
 
@@ -39,7 +39,7 @@ def _project(d: Path) -> Path:
 @pytest.mark.parametrize("step", STEPS)
 def test_queue_commands_are_hls4ml_build_s_and_the_summary_holds_the_report(step, tmp_path):
     pytest.importorskip("hls4ml")
-    from l1ml.backends.reports import summarize
+    from l1ml.firmware.backends.reports import summarize
     from l1ml.synth.steps import plan
 
     lib = _project(tmp_path / "lib")
@@ -110,7 +110,7 @@ def test_oneapi_converts_but_its_csim_is_refused_naming_icpx(tmp_path):
     from qkeras import QDense, quantized_bits
     from tensorflow import keras
 
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.hls4ml import build, compile_cached, top_name
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from l1ml.emulate.bdt_fixed import decision_function_fixed, parse_type
-from l1ml.emulate.fixed import FixedType
+from l1ml.fixed import FixedType
 from l1ml.errors import ConfigError
 
 TYPES = [

@@ -19,7 +19,7 @@ def _emulate(proj, d, tmp_path):
     """`l1ml emulate` over the first N_EVENTS background events: (hw inputs, expected bits per event)."""
     from l1ml.data import units
     from l1ml.data.io import load_particles
-    from l1ml.emulate.fixed import FixedType
+    from l1ml.fixed import FixedType
     from l1ml.emulate.nn_project import emulate_project
 
     bkg = proj.resolve(proj.data.background)

@@ -37,7 +37,7 @@ def test_deployed_library_passes_audit_and_metadata(deployed):
 
 
 def test_thresholds_contract(deployed):
-    from l1ml.emulate.fixed import FixedType
+    from l1ml.fixed import FixedType
 
     proj, d = deployed("dense_ae")
     t = json.loads((proj.build_dir / "deploy" / "v1" / "thresholds.json").read_text())

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l1ml.emulate.fixed import OVERFLOW, ROUNDING, Bounds, FixedType, cast, from_real
+from l1ml.fixed import OVERFLOW, ROUNDING, Bounds, FixedType, cast, from_real
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

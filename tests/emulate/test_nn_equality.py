@@ -87,7 +87,7 @@ def test_rebuilt_from_written_project(dense_ae, events, tmp_path):
 def test_rebuilt_graph_differing_from_firmware_is_refused(dense_ae, tmp_path):
     import shutil
 
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import build_emulator
 
     keras_model, _, out_dir = dense_ae
@@ -146,7 +146,7 @@ def test_refuses_unknown_activation(tmp_path):
     import tensorflow as tf
     from _models import hls_model
 
-    from l1ml.emulate.fixed import UnsupportedError
+    from l1ml.fixed import UnsupportedError
 
     inp = tf.keras.Input((4,), name="x")
     out = tf.keras.layers.Dense(3, activation="softmax", name="clf")(inp)

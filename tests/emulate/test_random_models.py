@@ -11,7 +11,7 @@ import pytest
 from _models import hls_model
 from test_nn_equality import adversarial, predict
 
-from l1ml.emulate.fixed import ROUNDING, UnsupportedError
+from l1ml.fixed import ROUNDING, UnsupportedError
 from l1ml.emulate.nn_fixed import NNEmulator
 
 N_MODELS = 8

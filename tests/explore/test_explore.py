@@ -69,7 +69,7 @@ def test_three_score_precisions(trained, tmp_path):
 
 def test_overflow_counting_catches_saturation_and_wrapping():
     """The counter sees exactly the values an ap_fixed cast brings back into range, per layer and mode."""
-    from l1ml.emulate.fixed import Bounds, FixedType, cast, count_overflows, from_real, in_layer
+    from l1ml.fixed import Bounds, FixedType, cast, count_overflows, from_real, in_layer
 
     q = np.array([[-300.0, -129.0, -128.0, 0.0, 127.0, 128.0, 5000.0]])  # codes with 0 fractional bits
     b = Bounds(-300.0, 5000.0)

@@ -52,7 +52,7 @@ def _samples(project, n=400):
 
 @pytest.mark.slow
 def test_bdt_precision_holds_inputs_and_thresholds(tmp_path, small_data):
-    from l1ml.emulate.fixed import FixedType
+    from l1ml.fixed import FixedType
     from l1ml.firmware.bdt_precision import check, needs
     from l1ml.firmware.conifer import ensemble_from_booster, load_booster
     from l1ml.validate.bdt import validate_bdt

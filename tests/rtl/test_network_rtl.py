@@ -74,10 +74,10 @@ def test_verilator_catches_one_weight_moved_one_lsb(small_vae, monkeypatch, tmp_
     from l1ml.emulate.nn_fixed import NNEmulator, load_hls_model
     from l1ml.errors import L1mlError
     from l1ml.firmware.boards import project_board
-    from l1ml.rtl import trace as tr
-    from l1ml.rtl.build import build_rtl, tb_inputs, write_design
-    from l1ml.rtl.compare import compare_values
-    from l1ml.rtl.verilator import decode, simulate
+    from l1ml.firmware.rtl import trace as tr
+    from l1ml.firmware.rtl.build import build_rtl, tb_inputs, write_design
+    from l1ml.firmware.rtl.compare import compare_values
+    from l1ml.firmware.rtl.verilator import decode, simulate
 
     proj, _ = small_vae
     model_dir = proj.model_dir("v1")
@@ -126,7 +126,7 @@ def test_example_networks_through_rtl(tmp_path, small_data, example):
     Verilator against the firmware at 0 LSB on 2,100 events."""
     from rtl_helpers import trained
 
-    from l1ml.rtl import convert_rtl
+    from l1ml.firmware.rtl import convert_rtl
 
     proj, _ = trained(tmp_path, example, small_data)
     assert proj.firmware.rtl_yosys_flow == "xilinx-stages"

@@ -106,7 +106,7 @@ def test_ysynth_of_a_57_64_32_16_network_waits_for_memory(home, procs, tmp_path,
     measured."""
     from rtl_helpers import BIG, trained
 
-    from l1ml.rtl.build import build_rtl
+    from l1ml.firmware.rtl.build import build_rtl
 
     proj, _ = trained(
         tmp_path, "vae_encoder", small_data, **BIG, **{"firmware.rtl_yosys_flow": "xilinx-stages"}

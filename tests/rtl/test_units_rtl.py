@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from rtl_helpers import tiny_design
 
-from l1ml.rtl.build import pack_hex, unpack_hex
-from l1ml.rtl.yosys import family
+from l1ml.firmware.rtl.build import pack_hex, unpack_hex
+from l1ml.firmware.rtl.yosys import family
 
 VIVADO = (
     Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "vendor-reports" / "vivado-2020.1"
@@ -42,7 +42,7 @@ def test_board_parts_map_to_synth_xilinx_families():
 
 @pytest.mark.extended  # CI proves the xilinx flow once, on the small VAE (test_network_rtl.py)
 def test_yosys_xilinx_flow_counts_cells_of_a_pipelined_design(tmp_path):
-    from l1ml.rtl.yosys import synthesize
+    from l1ml.firmware.rtl.yosys import synthesize
 
     rtl = tiny_design(tmp_path, flow="xilinx")
     info = json.loads((rtl / "rtl.json").read_text())
@@ -62,7 +62,7 @@ def test_yosys_xilinx_flow_counts_cells_of_a_pipelined_design(tmp_path):
 
 @pytest.mark.skipif(not VIVADO.is_dir(), reason=f"vendor-report fixtures not found at {VIVADO}")
 def test_vivado_report_found_beside_the_rtl(tmp_path):
-    from l1ml.rtl import vivado_figures
+    from l1ml.firmware.rtl import vivado_figures
 
     assert vivado_figures(tmp_path) is None
     (tmp_path / "results").mkdir()
@@ -74,7 +74,7 @@ def test_vivado_report_found_beside_the_rtl(tmp_path):
 def test_a_ghdl_without_synthesis_is_named_in_the_plan(tmp_path):
     """ysynth of conifer VHDL refuses, naming the missing piece, when GHDL has no --synth; Debian's has."""
     from l1ml.errors import L1mlError
-    from l1ml.rtl.queue import ghdl_can_synthesise
+    from l1ml.firmware.rtl.queue import ghdl_can_synthesise
 
     old = tmp_path / "ghdl"
     old.write_text(
@@ -93,7 +93,7 @@ def test_per_stage_flow_sums_the_stage_netlists(tmp_path):
     """generic-stages keeps alkaid's stage modules: the figures are stat -top's totals over every stage,
     the depth the deepest stage's. Against the flat flow on the same design it can only keep more (a
     register bit or constant no later stage needs is not removed across a kept boundary), a few percent."""
-    from l1ml.rtl.yosys import synthesize
+    from l1ml.firmware.rtl.yosys import synthesize
 
     kw = {"n_in": 6, "n_out": 3, "cutoff_ns": 2.0}
     flat_dir, staged_dir = tiny_design(tmp_path / "flat", **kw), tiny_design(tmp_path / "staged", **kw)

@@ -58,7 +58,7 @@ def conifer_project(tmp_path_factory):
     fw = project.firmware_dir("v1")
     # The testbench data each step reads: floats for the C simulation, the inputs' integer mantissas for
     # conifer's VHDL testbench.
-    from l1ml.emulate.fixed import FixedType
+    from l1ml.fixed import FixedType
 
     events = h.dyadic_inputs(N_EVENTS, seed=5)
     (fw / "conifer_hls" / "tb_data").mkdir(exist_ok=True)  # conifer leaves it empty
@@ -73,7 +73,7 @@ def test_rtlsim_and_csim_of_a_converted_bdt_match_the_emulator(
     home, tmp_path, procs, conifer_project
 ):
     from l1ml.emulate.bdt_fixed import decision_function_fixed
-    from l1ml.emulate.fixed import FixedType
+    from l1ml.fixed import FixedType
 
     root, fw, events, manifest = conifer_project
     ids = {

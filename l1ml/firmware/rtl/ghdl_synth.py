@@ -1,4 +1,4 @@
-"""``python -m l1ml.rtl.ghdl_synth GHDL --std=.. --work=LIB TOP OUT.v``: GHDL's own synthesis of an analysed
+"""``python -m l1ml.firmware.rtl.ghdl_synth GHDL --std=.. --work=LIB TOP OUT.v``: GHDL's own synthesis of an analysed
 VHDL design to a Verilog netlist, written to OUT.v (ghdl prints it on stdout; a plan has no redirection).
 
 Debian ships GHDL 2.0 with ``--synth --out=verilog`` but no ghdl-yosys-plugin, so Yosys reads this netlist
@@ -16,7 +16,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 5:
-        print("usage: python -m l1ml.rtl.ghdl_synth GHDL --std=XX --work=LIB TOP OUT.v", file=sys.stderr)
+        print("usage: python -m l1ml.firmware.rtl.ghdl_synth GHDL --std=XX --work=LIB TOP OUT.v", file=sys.stderr)
         return 2
     ghdl, std, work, top, out = args
     r = subprocess.run(

@@ -15,7 +15,7 @@ from functools import reduce
 
 import numpy as np
 
-from l1ml.emulate.fixed import Bounds, FixedType, UnsupportedError, cast, from_hls
+from l1ml.fixed import Bounds, FixedType, UnsupportedError, cast, from_hls
 from l1ml.emulate.nn_layers import _im2col_index, conv2d_im2col, result_type, weight_codes
 
 ALKAID_ROUNDING = ("TRN", "RND", "RND_CONV")

@@ -16,7 +16,7 @@ def _mlflow(project):
             "tracking is set up ([tracking] uri or MLFLOW_TRACKING_URI) but mlflow is not installed: "
             "pip install 'l1ml[tracking]'"
         ) from None
-    from l1ml.tracking import tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri(project))
     return mlflow
@@ -58,7 +58,7 @@ def _wrap(exc: Exception, uri: str) -> L1mlError:
 def log_version(project, version: str) -> dict:
     from l1ml.lifecycle.summary import numbers, version_summary
     from l1ml.run import paths
-    from l1ml.tracking import tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
 
     uri = tracking_uri(project)
     mlflow = _mlflow(project)
@@ -103,7 +103,7 @@ def find_model_version(client, name: str, version: str):
 
 
 def set_stage_alias(project, version: str, stage: str) -> dict:
-    from l1ml.tracking import tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
 
     uri = tracking_uri(project)
     _mlflow(project)

@@ -79,7 +79,7 @@ def simulate(rtl: Path, inputs_hex: list[str], tools: dict | None = None) -> Sim
     """Compile the design in `rtl` with a testbench for these events, run it, return what it printed."""
     import time
 
-    from l1ml.rtl.build import read_info, templates
+    from l1ml.firmware.rtl.build import read_info, templates
 
     info = read_info(rtl)
     verilator = verilator_path(tools)
@@ -125,7 +125,7 @@ def simulate(rtl: Path, inputs_hex: list[str], tools: dict | None = None) -> Sim
 
 def decode(rtl: Path, lines: list[str]) -> dict[str, np.ndarray]:
     """RTL output vectors -> {output name: (events, size) float64 values}, exact."""
-    from l1ml.rtl.build import read_info, unpack_hex
+    from l1ml.firmware.rtl.build import read_info, unpack_hex
 
     info = read_info(rtl)
     ob = info["output"]

@@ -51,7 +51,7 @@ def yosys_path(tools: dict | None = None) -> str:
 
 def write_script(rtl: Path, flow: str = "xilinx") -> str:
     """Write rtl/synth.ys for `flow`; returns the flow's name as recorded ("synth_xilinx -family xcup")."""
-    from l1ml.rtl.build import read_info, templates
+    from l1ml.firmware.rtl.build import read_info, templates
 
     if flow not in FLOWS:
         raise L1mlError(f"unknown Yosys flow '{flow}'; flows: {', '.join(FLOWS)}")
@@ -135,7 +135,7 @@ def parse(rtl: Path) -> dict:
 
 def resources(rtl: Path, flow_name: str, seconds: float | None = None) -> dict:
     """resources.json's content (docs/contracts.md) from a finished run in `rtl`."""
-    from l1ml.rtl.build import read_info
+    from l1ml.firmware.rtl.build import read_info
 
     info = read_info(rtl)
     p = parse(rtl)

@@ -32,7 +32,7 @@ def templates():
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("l1ml.rtl", "templates"),
+        loader=jinja2.PackageLoader("l1ml.firmware.rtl", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -105,7 +105,7 @@ def build_rtl(project, version: str | None = None, progress=None) -> dict:
     from l1ml.firmware.hls4ml import c_name
     from l1ml.progress import or_silent
     from l1ml.project import read_json
-    from l1ml.rtl.trace import trace_model
+    from l1ml.firmware.rtl.trace import trace_model
 
     rep = or_silent(progress)
     model_dir = project.model_dir(version)
@@ -194,7 +194,7 @@ def write_design(stage: Path, comb, top: str, board, cutoff: float, x, expected,
     try:
         model.write()
     except AssertionError as exc:  # alkaid's own limits, e.g. at most 64 bits per port element
-        from l1ml.rtl.trace import RTLUnsupported
+        from l1ml.firmware.rtl.trace import RTLUnsupported
 
         raise RTLUnsupported(f"alkaid cannot write this design: {exc}") from None
     pipelined = any(sig.reg for sig in model.fsm.signals.values())

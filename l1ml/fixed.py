@@ -20,17 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.errors import ConfigError, DataError, L1mlError
+from l1ml.errors import ConfigError, DataError, L1mlError, UnsupportedError
 
 EXACT_BITS = 53  # float64 holds every integer of magnitude <= 2**53 exactly
 EXACT_LIMIT = 2.0**EXACT_BITS
 
 ROUNDING = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
-
-
-class UnsupportedError(L1mlError):
-    """The firmware does something the batch emulator cannot reproduce bit for bit."""
 
 
 class NonFiniteInput(DataError):
@@ -224,12 +220,24 @@ def from_hls(precision, where: str) -> FixedType:
     overflow = str(precision.saturation_mode).replace("AP_", "").upper()
     if rounding not in ROUNDING or overflow not in OVERFLOW:
         raise UnsupportedError(f"{where}: precision {precision}: unknown mode {rounding}/{overflow}")
-    from l1ml.backends.acfixed import written_width  # ac_fixed backends write some types wider
-
     width, integer = written_width(precision), int(precision.integer)
     # A type wider than float64's 53 bits is fine as long as the codes it actually holds stay below 2**53;
     # each layer checks that from its bounds (check_exact).
     return FixedType(width, integer, bool(precision.signed), rounding, overflow)
+
+
+def is_ac(precision) -> bool:
+    """True for a precision that hls4ml writes as ac_fixed/ac_int (its AC definitions)."""
+    return any(c.__name__.startswith("AC") for c in type(precision).__mro__)
+
+
+def written_width(precision) -> int:
+    """The width the C++ declares for an hls4ml precision (ac_fixed backends write some types wider:
+    see l1ml/firmware/backends/acfixed.py)."""
+    width = int(precision.width)
+    if is_ac(precision) and width == 1 and "Fixed" in type(precision).__name__:
+        return 2  # hls4ml's ACFixedPrecisionDefinition: at least two bits, integer bits unchanged
+    return width
 
 
 def quantize(q: np.ndarray, shift: int, mode: str, inplace: bool = False) -> np.ndarray:

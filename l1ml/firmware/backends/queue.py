@@ -24,7 +24,7 @@ HLS_DIRS = ("hls4ml", ".")
 
 
 def _project_dir(src: Path) -> tuple[Path, str] | None:
-    from l1ml.backends import BACKENDS, project_backend
+    from l1ml.firmware.backends import BACKENDS, project_backend
 
     for c in HLS_DIRS:
         d = src / c
@@ -88,7 +88,7 @@ def _gxx_csim(backend: str, src: Path, d: Path, tools: dict | None):
     """csim of Catapult and Quartus: their testbench and firmware compiled with g++ and the ac_types
     headers hls4ml bundles (the include path of their build_lib.sh), then run on tb_data/, as the Xilinx
     csim step does; it writes tb_data/csim_results.log."""
-    from l1ml.backends import BACKENDS
+    from l1ml.firmware.backends import BACKENDS
     from l1ml.synth.steps import Plan, need_tool
 
     cxx = need_tool("csim", ("g++",), tools)

@@ -17,18 +17,8 @@ compare the compiled C++ with the emulator at 0 LSB. What differs is the *type*:
 
 from __future__ import annotations
 
-
-def is_ac(precision) -> bool:
-    """True for a precision that hls4ml writes as ac_fixed/ac_int (its AC definitions)."""
-    return any(c.__name__.startswith("AC") for c in type(precision).__mro__)
-
-
-def written_width(precision) -> int:
-    """The width the C++ declares for an hls4ml precision."""
-    width = int(precision.width)
-    if is_ac(precision) and width == 1 and "Fixed" in type(precision).__name__:
-        return 2  # hls4ml's ACFixedPrecisionDefinition: at least two bits, integer bits unchanged
-    return width
+from l1ml.errors import UnsupportedError
+from l1ml.fixed import is_ac, written_width
 
 
 def widened_layers(hls_model) -> list[dict]:
@@ -62,8 +52,6 @@ def check_verified(layer) -> None:
     types = [t.precision for t in layer.types.values()]
     if not any(is_ac(p) for p in types):
         return
-    from l1ml.emulate.fixed import UnsupportedError
-
     backend = type(layer.model.config.backend).__name__.removesuffix("Backend")
     if layer.class_name == "Dense":
         # Verified: Catapult's latency dense and Quartus's resource dense (hls4ml's only io_parallel one),

@@ -1,4 +1,4 @@
-"""``python -m l1ml.rtl.ysummary DIR FLOW``: the last command of a queue `ysynth` step.
+"""``python -m l1ml.firmware.rtl.ysummary DIR FLOW``: the last command of a queue `ysynth` step.
 
 Parses the finished Yosys run in DIR (yosys.log, stat.txt, ltp.txt) into DIR/resources.json, the contract
 of docs/contracts.md, and prints the figures as one line for the job log.
@@ -15,9 +15,9 @@ from l1ml.errors import L1mlError
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m l1ml.rtl.ysummary DIR FLOW", file=sys.stderr)
+        print("usage: python -m l1ml.firmware.rtl.ysummary DIR FLOW", file=sys.stderr)
         return 2
-    from l1ml.rtl.yosys import LABEL, parse, resources, write_resources, yosys_version
+    from l1ml.firmware.rtl.yosys import LABEL, parse, resources, write_resources, yosys_version
 
     d, flow = Path(args[0]), args[1]
     try:

@@ -1,7 +1,7 @@
 """Bit-for-bit comparison of the RTL simulation's outputs with the emulator's, per output and event.
 
 Also the last command of the queue's `rtlsim` step for networks:
-``python -m l1ml.rtl.compare RTL_DIR`` reads tb/rtl_outputs.hex and tb/expected.hex, writes
+``python -m l1ml.firmware.rtl.compare RTL_DIR`` reads tb/rtl_outputs.hex and tb/expected.hex, writes
 tb/rtlsim.json and exits 1 when any bit differs (so the job fails), 0 when all are identical.
 """
 
@@ -34,7 +34,7 @@ class Comparison:
 
 def compare_values(rtl: Path, got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> Comparison:
     """Both dicts: output name -> (events, size) exact values. Differences in LSBs of each output."""
-    from l1ml.rtl.build import read_info
+    from l1ml.firmware.rtl.build import read_info
 
     info = read_info(rtl)
     n = len(next(iter(want.values())))
@@ -56,7 +56,7 @@ def compare_values(rtl: Path, got: dict[str, np.ndarray], want: dict[str, np.nda
 
 
 def compare_files(rtl: Path, outputs: Path, expected: Path) -> Comparison:
-    from l1ml.rtl.verilator import decode
+    from l1ml.firmware.rtl.verilator import decode
 
     if not outputs.is_file():
         raise L1mlError(f"{outputs} not found: the RTL simulation wrote no outputs")
@@ -68,7 +68,7 @@ def compare_files(rtl: Path, outputs: Path, expected: Path) -> Comparison:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m l1ml.rtl.compare RTL_DIR", file=sys.stderr)
+        print("usage: python -m l1ml.firmware.rtl.compare RTL_DIR", file=sys.stderr)
         return 2
     rtl = Path(args[0])
     try:

@@ -123,7 +123,7 @@ def libero_writer_works() -> None:
 
     missing = Path(hls4ml.__file__).parent / "templates" / "libero" / "build_lib.sh"
     if not missing.is_file():
-        from l1ml.emulate.fixed import UnsupportedError
+        from l1ml.fixed import UnsupportedError
 
         raise UnsupportedError(
             f"backend 'Libero': hls4ml {hls4ml.__version__}'s Libero writer needs {missing}, which its "
@@ -167,7 +167,7 @@ def csim_includes(prj) -> list[str] | None:
         return None
     b = BACKENDS[name]
     if b.no_csim:
-        from l1ml.emulate.fixed import UnsupportedError
+        from l1ml.fixed import UnsupportedError
 
         raise UnsupportedError(f"backend '{name}': {b.no_csim}")
     return list(b.includes)
@@ -179,6 +179,6 @@ def manifest_fields(hls_model, project) -> dict:
     name = project.firmware.backend
     if name not in BACKENDS:
         return {}
-    from l1ml.backends.acfixed import widened_layers
+    from l1ml.firmware.backends.acfixed import widened_layers
 
     return {"ac_widened": widened_layers(hls_model), "csim_refused": BACKENDS[name].no_csim or None}

@@ -1,7 +1,7 @@
 """The queue's open-source steps: their command lines, planned before they run (see l1ml/synth/steps.py).
 
 - ``rtlsim`` of a network (an rtl/ design from `l1ml convert --backend rtl`): Verilator compiles the
-  design and its testbench, the testbench runs the events of rtl/tb/, and ``python -m l1ml.rtl.compare``
+  design and its testbench, the testbench runs the events of rtl/tb/, and ``python -m l1ml.firmware.rtl.compare``
   fails the job unless every output is bit-identical to the emulator's. A BDT's rtlsim stays GHDL's.
 - ``ysynth``: Yosys on the network's design (synth_xilinx for the board's family, or generic cells). For a
   conifer VHDL project, GHDL 2.0's own synthesis (``ghdl --synth --out=verilog``) writes a Verilog netlist
@@ -43,8 +43,8 @@ def plan(step: str, src: Path, tools: dict | None = None):
 
 
 def plan_rtlsim(src: Path, tools: dict | None):
-    from l1ml.rtl.build import read_info
-    from l1ml.rtl.verilator import compile_argv, verilator_path
+    from l1ml.firmware.rtl.build import read_info
+    from l1ml.firmware.rtl.verilator import compile_argv, verilator_path
     from l1ml.synth.steps import Plan
 
     info = read_info(src / RTL)
@@ -55,14 +55,14 @@ def plan_rtlsim(src: Path, tools: dict | None):
         [
             {"argv": compile_argv(verilator, sources), "cwd": f"{RTL}/tb"},
             {"argv": ["./obj_dir/Vtb"], "cwd": f"{RTL}/tb"},
-            {"argv": [sys.executable, "-m", "l1ml.rtl.compare", "."], "cwd": RTL},
+            {"argv": [sys.executable, "-m", "l1ml.firmware.rtl.compare", "."], "cwd": RTL},
         ],
     )
 
 
 def plan_ysynth(src: Path, tools: dict | None):
-    from l1ml.rtl.build import read_info
-    from l1ml.rtl.yosys import SCRIPT, argv, write_script, yosys_path
+    from l1ml.firmware.rtl.build import read_info
+    from l1ml.firmware.rtl.yosys import SCRIPT, argv, write_script, yosys_path
     from l1ml.synth.steps import Plan
 
     info = read_info(src / RTL)
@@ -73,7 +73,7 @@ def plan_ysynth(src: Path, tools: dict | None):
         "ysynth",
         [
             {"argv": argv(yosys), "cwd": RTL},
-            {"argv": [sys.executable, "-m", "l1ml.rtl.ysummary", ".", name], "cwd": RTL},
+            {"argv": [sys.executable, "-m", "l1ml.firmware.rtl.ysummary", ".", name], "cwd": RTL},
         ],
         {f"{RTL}/{SCRIPT}": script},
     )
@@ -105,7 +105,7 @@ def plan_vhdl_ysynth(src: Path, tools: dict | None):
     synth = [
         sys.executable,
         "-m",
-        "l1ml.rtl.ghdl_synth",
+        "l1ml.firmware.rtl.ghdl_synth",
         ghdl,
         std,
         f"--work={lib}",
@@ -116,7 +116,7 @@ def plan_vhdl_ysynth(src: Path, tools: dict | None):
     cmds += [
         {"argv": synth, "cwd": "conifer_vhdl"},
         {"argv": [yosys, "-q", "-l", "yosys.log", "-s", "synth.ys"], "cwd": "conifer_vhdl"},
-        {"argv": [sys.executable, "-m", "l1ml.rtl.ysummary", ".", VHDL_FLOW], "cwd": "conifer_vhdl"},
+        {"argv": [sys.executable, "-m", "l1ml.firmware.rtl.ysummary", ".", VHDL_FLOW], "cwd": "conifer_vhdl"},
     ]
     return Plan("ysynth", cmds, {"conifer_vhdl/synth.ys": script})
 

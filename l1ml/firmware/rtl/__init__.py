@@ -11,8 +11,8 @@ def convert_rtl(project, version: str | None = None, synth: bool = True, progres
     """Build rtl/ for a converted network and (with `synth`) run Yosys here; returns what convert shows:
     rtl.json's fields, "resources" (resources.json) and "vivado" (Vivado figures found beside it)."""
     from l1ml.progress import or_silent
-    from l1ml.rtl.build import build_rtl, rtl_dir
-    from l1ml.rtl.yosys import synthesize
+    from l1ml.firmware.rtl.build import build_rtl, rtl_dir
+    from l1ml.firmware.rtl.yosys import synthesize
 
     info = build_rtl(project, version, progress)
     d = rtl_dir(project, info["version"])

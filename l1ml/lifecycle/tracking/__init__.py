@@ -12,12 +12,12 @@ def tracking_uri(project) -> str:
 
 
 def log_version(project, version: str) -> dict:
-    from l1ml.tracking.mlflow_adapter import log_version as log
+    from l1ml.lifecycle.tracking.mlflow_adapter import log_version as log
 
     return log(project, version)
 
 
 def set_stage_alias(project, version: str, stage: str) -> dict:
-    from l1ml.tracking.mlflow_adapter import set_stage_alias as alias
+    from l1ml.lifecycle.tracking.mlflow_adapter import set_stage_alias as alias
 
     return alias(project, version, stage)
