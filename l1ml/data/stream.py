@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.data import units
+from l1ml.data.io import check_particles, load_particles
 from l1ml.data.l1ntuple import NtupleMap
 from l1ml.errors import ConfigError, DataError
 
@@ -115,8 +116,6 @@ class Source:
         else:
             import h5py
 
-            from l1ml.data.io import load_particles
-
             out = []
             for f in self.files:
                 load_particles(f, self.key, max_events=1)  # the layout checks, with their messages
@@ -137,8 +136,6 @@ class Source:
                 yield hw
             return
         import h5py
-
-        from l1ml.data.io import check_particles
 
         with h5py.File(path, "r") as f:
             ds = f[self.key]

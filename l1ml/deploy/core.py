@@ -88,7 +88,7 @@ def background_scores(project, version: str, workdir: Path, progress=None):
     """The fast emulator (`l1ml emulate`) over the whole background sample: (hdf5 path, score bits)."""
     import h5py
 
-    from l1ml.data.io import ensure_project_data
+    from l1ml.data.samples import ensure_project_data
     from l1ml.emulate.nn_project import emulate_project
 
     ensure_project_data(project, progress)

@@ -13,8 +13,8 @@ import numpy as np
 
 from l1ml import manifest
 from l1ml.data import units
-from l1ml.data.io import ensure_project_data, load_project_samples, split_background
 from l1ml.data.preprocess import Preprocessing
+from l1ml.data.samples import ensure_project_data, load_project_samples, split_background
 from l1ml.errors import ConfigError
 from l1ml.progress import or_silent
 from l1ml.project import Project, model_versions

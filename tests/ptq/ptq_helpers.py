@@ -46,8 +46,8 @@ def import_float(project, tmp: Path, seed: int = 7) -> str:
     """Fit the project's preprocessing on its background, train the float AE on it and import both;
     returns the model version."""
     from l1ml.data import units
-    from l1ml.data.io import load_project_samples
     from l1ml.data.preprocess import Preprocessing
+    from l1ml.data.samples import load_project_samples
     from l1ml.models.importer import import_model
 
     hw = units.to_hardware(load_project_samples(project, 3000)["background"])

@@ -24,7 +24,7 @@ def _zb(zb_files):
 
 
 def test_training_reads_a_bounded_sample(root_project):
-    from l1ml.data.io import load_project_samples
+    from l1ml.data.samples import load_project_samples
 
     s = load_project_samples(root_project)
     assert len(s["background"]) == 5000  # sample_events, of 9000 in three files

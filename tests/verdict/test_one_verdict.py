@@ -25,8 +25,8 @@ def bdt(tmp_path_factory):
     xgb = pytest.importorskip("xgboost")
     from l1ml.data import units
     from l1ml.data.generate import write_samples
-    from l1ml.data.io import load_project_samples
     from l1ml.data.preprocess import Preprocessing
+    from l1ml.data.samples import load_project_samples
     from l1ml.emulate.bdt_fixed import decision_function_fixed
     from l1ml.project import load_project, read_json
 
