@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -20,6 +21,9 @@ from l1ml.errors import ConfigError
 
 SIGNAL_NAMES = ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu")
 MODEL_KINDS = ("dense_ae", "cnn_ae", "vae", "bdt")
+PTQ_MODES = ("default", "profile")  # [firmware] ptq: how a float network's precisions are chosen (firmware/ptq.py)
+# [firmware] ptq_precision: a signed fixed-point type, "ap_" optional, modes passed through to hls4ml.
+_PTQ_TYPE = re.compile(r"^\s*(?:ap_)?(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,(.*))?>\s*$")
 
 
 @dataclass(frozen=True)
@@ -211,11 +215,11 @@ class Project:
     def firmware_dir(self, version: str | None = None, variant: str | None = None) -> Path:
         """The firmware of a model version: its `variant` (id, id prefix or label), else its active
         variant (the last converted or chosen, build/firmware/vN/active.json), else build/firmware/vN
-        itself (a conversion from before variants, or none yet). See l1ml/firmware/variants.py."""
-        from l1ml.firmware.variants import resolve_dir
+        itself (a conversion from before variants, or none yet). See l1ml/layout.py."""
+        from l1ml.layout import resolve_dir, version_root
 
         v = version or latest_model_version(self)
-        return resolve_dir(self.build_dir / "firmware" / v, variant)
+        return resolve_dir(version_root(self, v), variant)
 
     @property
     def colliding_rate_hz(self) -> float:
@@ -363,9 +367,6 @@ def _validate(p: Project) -> None:
     for key in ("tpr_drop", "latency_growth", "resource_growth"):
         if getattr(p.gate, key) < 0:
             raise ConfigError(f"{where} [gate]: {key} must be >= 0")
-    from l1ml.firmware.ptq import MODES as PTQ_MODES
-    from l1ml.firmware.ptq import parse_precision
-
     if p.firmware.ptq not in PTQ_MODES:
         raise ConfigError(f"{where} [firmware]: ptq must be one of {', '.join(PTQ_MODES)}, got '{p.firmware.ptq}'")
     parse_precision(p.firmware.ptq_precision, f"{where} [firmware] ptq_precision")
@@ -375,6 +376,20 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [validation]: ptq_events must be 0 (every event) or a positive count")
     if not 0 <= p.validation.ptq_tpr_drop <= 1:
         raise ConfigError(f"{where} [validation]: ptq_tpr_drop must be between 0 and 1")
+
+
+def parse_precision(text: str, where: str) -> tuple[int, int, str]:
+    """'ap_fixed<16,6>' or 'fixed<16,6,AP_RND,AP_SAT>' -> (width, integer, ',modes' or '')."""
+    m = _PTQ_TYPE.match(text or "")
+    if not m or m.group(1):
+        raise ConfigError(
+            f"{where}: '{text}' is not a signed fixed-point type; write e.g. ap_fixed<16,6> or "
+            "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
+        )
+    width, integer = int(m.group(2)), int(m.group(3))
+    if not 2 <= width <= 64 or not 1 <= integer <= width:
+        raise ConfigError(f"{where}: '{text}' needs 2 <= width <= 64 and 1 <= integer bits <= width")
+    return width, integer, f",{m.group(4).strip()}" if m.group(4) else ""
 
 
 def model_versions(p: Project) -> list[str]:

@@ -57,12 +57,13 @@ def use(
     model: str = MODEL_OPT,
 ) -> None:
     """Make a variant the active one: what validate, emulate, synth and deploy use for the version."""
+    from l1ml import layout
     from l1ml.firmware import variants as var
 
     proj = load(project)
     v = proj.model_dir(model).name
-    root = var.version_root(proj, v)
-    rec = var.find(root, variant)
+    root = layout.version_root(proj, v)
+    rec = layout.find(root, variant)
     var.set_active(root, rec["id"], "use")
     console().print(f"[green]active[/] {v} -> {rec['id']}" + (f" ({rec['label']})" if rec.get("label") else ""))
 
@@ -75,10 +76,11 @@ def label(
     model: str = MODEL_OPT,
 ) -> None:
     """Give a variant a label, usable wherever a variant is named."""
+    from l1ml import layout
     from l1ml.firmware import variants as var
 
     proj = load(project)
-    root = var.version_root(proj, proj.model_dir(model).name)
-    rec = var.find(root, variant)
+    root = layout.version_root(proj, proj.model_dir(model).name)
+    rec = layout.find(root, variant)
     var.set_label(root, rec["id"], name)
     console().print(f"[green]labelled[/] {rec['id']} '{name}'")

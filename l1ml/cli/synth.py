@@ -130,7 +130,7 @@ def refuse_failed_validation(project, model: str | None) -> None:
         rec = json.loads(report.read_text())
     except (OSError, ValueError):
         return
-    from l1ml.firmware.variants import variant_of
+    from l1ml.layout import variant_of
 
     if rec.get("variant", variant_of(fw)) != variant_of(fw):
         return  # the report is of another firmware variant of this version

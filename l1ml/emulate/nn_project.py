@@ -171,7 +171,7 @@ def load_engine(project, version: str | None = None):
 
 
 def _variant(project, version: str) -> str:
-    from l1ml.firmware.variants import variant_of
+    from l1ml.layout import variant_of
 
     return variant_of(project.firmware_dir(version)) or "flat"
 

@@ -313,6 +313,7 @@ def explore(
     """Run a grid; returns the result (also written to build/explore/vN/<grid>.json, with a PNG)."""
     from l1ml.explore.grid import load_grid, points
     from l1ml.explore.resources import yosys_figures
+    from l1ml import layout
     from l1ml.firmware import variants as var
     from l1ml.manifest import now, write_json
     from l1ml.progress import or_silent
@@ -386,7 +387,7 @@ def explore(
     else:
         for i, _pt, proj, over, vid, cfile in todo:
             done(i, compute_point(ctx, proj, over, vid), cfile)
-    root = var.version_root(project, v)
+    root = layout.version_root(project, v)
     base_over = rows[0].get("overflows") or {}
     for (i, pt, proj, _over, vid, _c), row in zip(plan, rows, strict=True):
         row["new_overflows"] = {
@@ -398,7 +399,7 @@ def explore(
         row.update(index=i, name=pt.name if i else "project settings (baseline)", axes=pt.axes,
                    strategy=proj.firmware.strategy,
                    reuse_factor=proj.firmware.reuse_factor, overrides=pt.overrides)
-        on_disk = (root / vid / var.VARIANT_FILE).is_file()
+        on_disk = (root / vid / layout.VARIANT_FILE).is_file()
         row["on_disk"] = on_disk
         yos = yosys_figures(root / vid) if on_disk else None
         row["resources"] = (

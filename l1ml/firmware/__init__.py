@@ -6,11 +6,11 @@ directory's manifest, which links back to the model version it was made from.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from l1ml.firmware.staging import publish, repoint
 
 NETWORK_KINDS = ("dense_ae", "cnn_ae", "vae")
 
@@ -56,7 +56,7 @@ def convert(
     [firmware] hls_config file (explore passes each grid point's). `activate`: make the variant the
     version's active one, which `project.firmware_dir(version)` resolves to. `testbench`: write the
     testbench data (explore's unkept points skip it)."""
-    from l1ml import manifest
+    from l1ml import layout, manifest
     from l1ml.errors import ConfigError
     from l1ml.firmware import variants as var
     from l1ml.firmware.boards import project_board
@@ -80,9 +80,9 @@ def convert(
             overrides, ofile = load_overrides(project)
     settings = var.settings_for(project, model_dir, kind, overrides)
     vid = var.variant_id(settings)
-    root = var.version_root(project, model_dir.name)
+    root = layout.version_root(project, model_dir.name)
     out_dir = root / vid
-    if (out_dir / "manifest.json").is_file() and (out_dir / var.VARIANT_FILE).is_file():
+    if (out_dir / "manifest.json").is_file() and (out_dir / layout.VARIANT_FILE).is_file():
         if label:
             var.set_label(root, vid, label)
         if activate:
@@ -90,7 +90,7 @@ def convert(
         return {**read_json(out_dir / "manifest.json"), "reused": True}
     root.parent.mkdir(parents=True, exist_ok=True)
     if label:  # refused now, before the slow conversion, if another variant has it
-        for r in var.variants(root):
+        for r in layout.variants(root):
             if r["id"] and r.get("label") == label:
                 raise ConfigError(f"label '{label}' already names variant {r['id']} of {model_dir.name}")
     # Everything is written into a hidden staging directory beside the versions and renamed into place only
@@ -118,7 +118,7 @@ def convert(
             fw["hls_overrides"] = overrides or {}
         manifest.write_json(stage / "manifest.json", fw)
         manifest.write_json(
-            stage / var.VARIANT_FILE,
+            stage / layout.VARIANT_FILE,
             {"id": vid, "label": label, "version": model_dir.name, "settings": settings, "created": fw["created"]},
         )
         if testbench:
@@ -140,31 +140,3 @@ def convert(
     if activate:
         var.set_active(root, vid, "convert")
     return fw
-
-
-# Text files hls4ml and conifer write with their output directory in them (hls4ml_config.yml's OutputDir,
-# conifer_model.json's output_dir): they must name the published directory, not the staging one.
-_PATH_FILES = ("*.yml", "*.json", "*.tcl", "*.sh")
-
-
-def repoint(stage: Path, final: Path, old: Path | None = None) -> None:
-    """Rewrite `old` (default: `stage`) to `final` in the path-bearing files under `stage`."""
-    old_s, new = str(old or stage), str(final)
-    pat = re.compile(re.escape(old_s) + r"(?=$|[/\s'\",:\]}])", re.M)  # the whole path, not v1 inside v10
-    for pattern in _PATH_FILES:
-        for f in stage.rglob(pattern):
-            text = f.read_text(errors="surrogateescape")
-            if old_s in text:
-                f.write_text(pat.sub(lambda m: new, text), errors="surrogateescape")
-
-
-def publish(stage: Path, final: Path) -> None:
-    """Put the complete staging directory at `final`; an older conversion there is removed only after."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-    os.rename(stage, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

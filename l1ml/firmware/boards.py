@@ -82,6 +82,15 @@ def _find(name: str, directory: Path | None) -> Path | None:
     return None
 
 
+def board_file(project) -> Path | None:
+    """The file the project's board is read from (as project_board finds it), None when there is none:
+    `l1ml run` hashes it into the convert step's key, so editing a board re-runs convert."""
+    name = project.firmware.board
+    if name.endswith(".toml"):
+        return project.resolve(name)
+    return _find(name, None)
+
+
 def load_board(name: str, directory: Path | None = None) -> Board:
     """A board by name (<name>.toml on the search path, or in `directory`) or by the path of a .toml."""
     if name.endswith(".toml"):

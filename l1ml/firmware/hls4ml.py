@@ -150,29 +150,34 @@ def exact_activation_types(model) -> dict[str, str]:
     return out
 
 
+def _override_candidates(project) -> list[Path]:
+    from l1ml.project import repo_root
+
+    name = project.firmware.hls_config
+    p = Path(name).expanduser()
+    return [p] if p.is_absolute() else [project.path / name, repo_root() / name, repo_root() / "hls_configs" / name]
+
+
+def overrides_file(project) -> Path | None:
+    """The hls_configs/*.yml file load_overrides reads (None without [firmware] hls_config): `l1ml run`
+    hashes it into the convert step's key. A name found nowhere gives its first candidate."""
+    if not project.firmware.hls_config:
+        return None
+    cands = _override_candidates(project)
+    return next((c for c in cands if c.is_file()), cands[0])
+
+
 def load_overrides(project) -> tuple[dict, Path | None]:
     """hls_configs/*.yml named by project.firmware.hls_config: absolute, relative to the project, or to
     the repository root."""
     import yaml
 
-    from l1ml.project import repo_root
-
     name = project.firmware.hls_config
     if not name:
         return {}, None
-    cands = (
-        [Path(name).expanduser()]
-        if Path(name).expanduser().is_absolute()
-        else [
-            project.path / name,
-            repo_root() / name,
-            repo_root() / "hls_configs" / name,
-        ]
-    )
-    for f in cands:
-        if f.is_file():
-            break
-    else:
+    f = overrides_file(project)
+    if not f.is_file():
+        cands = _override_candidates(project)
         raise ConfigError(
             f"{project.file} [firmware]: hls_config '{name}' not found "
             f"(looked in {', '.join(map(str, cands))})"
@@ -212,7 +217,7 @@ def make_config(
     fw = project.firmware
     extra = {}
     if ptq is not None:
-        from l1ml.firmware.ptq import parse_precision
+        from l1ml.project import parse_precision
 
         parse_precision(fw.ptq_precision, f"{project.file} [firmware] ptq_precision")
         extra["default_precision"] = fw.ptq_precision
@@ -641,7 +646,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
 def ptq_request(project, pre, kind: str, deploy) -> dict | None:
     """build()'s `ptq` for a float network (post-training quantization; with profiling events in
     "profile" mode), None for a quantized one. convert and explore both ask here."""
-    from l1ml.firmware.ptq import is_float_model
+    from l1ml.models.float_net import is_float_model
 
     if not is_float_model(deploy):
         return None

@@ -66,14 +66,14 @@ def _resources(project, version: str, vid: str, d: Path) -> dict:
 
 
 def list_variants(project) -> list[dict]:
-    from l1ml.firmware import variants as var
+    from l1ml import layout
     from l1ml.project import model_versions
 
     rows = []
     for version in model_versions(project):
-        root = var.version_root(project, version)
-        active = var.read_active_raw(root)
-        for rec in var.variants(root):
+        root = layout.version_root(project, version)
+        active = layout.read_active_raw(root)
+        for rec in layout.variants(root):
             d = Path(rec["dir"])
             vid = rec["id"]
             man = _json(d / "manifest.json") or {}

@@ -24,32 +24,18 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import re
 
 import numpy as np
 
 from l1ml.errors import ConfigError
+from l1ml.models.float_net import WEIGHTED
+from l1ml.project import parse_precision
 
-MODES = ("default", "profile")
-# Layers whose weights a float network carries unquantized (hls4ml quantizes them to the config's types).
-WEIGHTED = ("Dense", "Conv1D", "Conv2D")
 # hls4ml's profiling labels: weights_keras names a layer's arrays 'w', 'b' (BatchNormalization: 's', 'b').
 
 # Float activations the batch emulator reproduces bit for bit (l1ml/emulate/nn_layers.py build_activation):
 # for a PTQ model the firmware is checked against it, not against the float software.
 EMULATED_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
-_TYPE = re.compile(r"^\s*(?:ap_)?(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,(.*))?>\s*$")
-
-
-def is_float_model(model) -> bool:
-    """True when the network outside l1ml's score head has weighted layers and no QKeras layer.
-
-    A QKeras model with one float layer in it is not a float model: its quantized layers say what the
-    firmware computes, and the float one is refused by name at conversion (firmware/hls4ml.py)."""
-    own = [layer for layer in model.layers if not layer.name.startswith("score")]
-    if any(type(layer).__module__.startswith("qkeras") for layer in own):
-        return False
-    return any(type(layer).__name__ in WEIGHTED for layer in own)
 
 
 def float_layers(model) -> list[str]:
@@ -59,20 +45,6 @@ def float_layers(model) -> list[str]:
         for layer in model.layers
         if not layer.name.startswith("score") and type(layer).__name__ != "InputLayer"
     ]
-
-
-def parse_precision(text: str, where: str) -> tuple[int, int, str]:
-    """'ap_fixed<16,6>' or 'fixed<16,6,AP_RND,AP_SAT>' -> (width, integer, ',modes' or '')."""
-    m = _TYPE.match(text or "")
-    if not m or m.group(1):
-        raise ConfigError(
-            f"{where}: '{text}' is not a signed fixed-point type; write e.g. ap_fixed<16,6> or "
-            "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
-        )
-    width, integer = int(m.group(2)), int(m.group(3))
-    if not 2 <= width <= 64 or not 1 <= integer <= width:
-        raise ConfigError(f"{where}: '{text}' needs 2 <= width <= 64 and 1 <= integer bits <= width")
-    return width, integer, f",{m.group(4).strip()}" if m.group(4) else ""
 
 
 def integer_bits(maxabs: float) -> int:

@@ -1,9 +1,5 @@
-"""Firmware variants: one model version with one set of firmware settings, side by side on disk.
-
-    projects/NAME/build/firmware/vN/
-        active.json             {"variant": "<id>", "at": ..., "by": "convert"|"use"|...}
-        <id>/                   one variant: manifest.json, hls4ml/ or conifer_*/, rtl/ ...
-            variant.json        {"id", "label", "version", "settings", "created"}
+"""Firmware variants: one model version with one set of firmware settings, side by side on disk
+(the tree is drawn in l1ml/layout.py, which also reads it: the active variant, a variant by name).
 
 A variant's id is a short content hash of its settings (precisions and overrides, reuse, strategy, board
 and clock, io type, backend, RTL target, and the model it was made from): the same settings give the same
@@ -23,11 +19,9 @@ import shutil
 from pathlib import Path
 
 from l1ml.errors import ConfigError
+from l1ml.layout import ACTIVE_FILE, LEGACY, VARIANT_FILE, is_flat, read_active_raw, variants
 
-ACTIVE_FILE = "active.json"
-VARIANT_FILE = "variant.json"
 ID_LENGTH = 10  # hex digits of sha256: 40 bits, collisions are out of reach for a version's few variants
-LEGACY = "legacy"  # where a flat (pre-variant) conversion moves when the version gets its first variant
 _ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
@@ -94,74 +88,6 @@ def _float_model(model_dir: Path) -> bool:
     return bool(((man.get("origin") or {}).get("import") or {}).get("float_model"))
 
 
-# ---- where things are ----
-
-
-def version_root(project, version: str) -> Path:
-    return project.build_dir / "firmware" / version
-
-
-def is_flat(root: Path) -> bool:
-    """A conversion made before variants: its manifest lies directly in vN/."""
-    return (root / "manifest.json").is_file()
-
-
-def read_active(root: Path) -> str | None:
-    f = root / ACTIVE_FILE
-    if not f.is_file():
-        return None
-    try:
-        v = json.loads(f.read_text()).get("variant")
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise ConfigError(f"{f}: not a valid active-variant record ({exc}); remove it or run `l1ml firmware use`") from None
-    if not isinstance(v, str) or not (root / v).is_dir():
-        raise ConfigError(f"{f} names variant {v!r}, which is not in {root}; run `l1ml firmware use` to pick one")
-    return v
-
-
-def resolve_dir(root: Path, variant: str | None = None) -> Path:
-    """The firmware directory of a version root: the named variant (id, id prefix or label), else the
-    active one, else the root itself (a flat conversion, or nothing converted yet)."""
-    if variant:
-        return root / find(root, variant)["id"]
-    active = read_active(root)
-    return root / active if active else root
-
-
-def variants(root: Path) -> list[dict]:
-    """The variant records of a version root, oldest first; a flat conversion is listed as 'flat'."""
-    out = []
-    if not root.is_dir():
-        return out
-    for d in root.iterdir():
-        f = d / VARIANT_FILE
-        if d.is_dir() and f.is_file():
-            try:
-                rec = json.loads(f.read_text())
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{f}: not valid JSON: {exc}") from None
-            rec["dir"] = str(d)
-            out.append(rec)
-    out.sort(key=lambda r: (r.get("created", ""), r["id"]))
-    if is_flat(root):
-        out.insert(0, {"id": "", "label": "flat layout (converted before variants)", "dir": str(root),
-                       "settings": None, "created": None})
-    return out
-
-
-def find(root: Path, name: str) -> dict:
-    """A variant by id, unique id prefix or label."""
-    have = [r for r in variants(root) if r["id"]]
-    hits = [r for r in have if name in (r["id"], r.get("label"))]
-    if not hits and len(name) >= 4:
-        hits = [r for r in have if r["id"].startswith(name)]
-    if len(hits) == 1:
-        return hits[0]
-    names = ", ".join(r["id"] + (f" ({r['label']})" if r.get("label") else "") for r in have) or "none"
-    what = "is ambiguous" if hits else "not found"
-    raise ConfigError(f"firmware variant '{name}' {what} in {root}; variants: {names}")
-
-
 def set_active(root: Path, variant: str, by: str) -> None:
     from l1ml.manifest import now, write_json
 
@@ -187,7 +113,7 @@ def set_label(root: Path, variant: str, label: str) -> None:
 def migrate_flat(root: Path) -> str | None:
     """Move a flat (pre-variant) conversion into root/legacy/, so that a new variant overwrites nothing.
     Files naming the old directory (hls4ml_config.yml...) are repointed. Returns the variant id or None."""
-    from l1ml.firmware import repoint
+    from l1ml.firmware.staging import repoint
     from l1ml.manifest import now, write_json
 
     if not is_flat(root) or (root / LEGACY).exists():
@@ -220,25 +146,6 @@ def migrate_flat(root: Path) -> str | None:
     if read_active_raw(root) is None:
         set_active(root, LEGACY, "migration")
     return LEGACY
-
-
-def read_active_raw(root: Path) -> str | None:
-    f = root / ACTIVE_FILE
-    try:
-        return json.loads(f.read_text()).get("variant") if f.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def variant_of(fw_dir: Path) -> str | None:
-    """The variant id a firmware directory belongs to; None for a flat conversion."""
-    f = Path(fw_dir) / VARIANT_FILE
-    if not f.is_file():
-        return None
-    try:
-        return json.loads(f.read_text()).get("id")
-    except json.JSONDecodeError:
-        return None
 
 
 def remove(root: Path, variant: str) -> None:

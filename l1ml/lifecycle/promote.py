@@ -36,7 +36,7 @@ def promote(project, version: str, stage: str = "production", force: bool = Fals
     from l1ml.lifecycle.tracking import tracking_uri
 
     if tracking_uri(project):
-        from l1ml.lifecycle.tracking import set_stage_alias
+        from l1ml.lifecycle.tracking.mlflow_adapter import set_stage_alias
 
         entry["mlflow"] = set_stage_alias(project, version, stage)
     return entry, g

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from l1ml.run import paths
+from l1ml import layout
 
 RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
 
@@ -26,7 +26,7 @@ def _json(path: Path) -> dict | None:
 
 def synth_summaries(project, version: str) -> dict[str, dict]:
     """{queue step: summary.json of its fetched result} for the version."""
-    d = paths.synth_dir(project, version)
+    d = layout.synth_dir(project, version)
     out = {}
     if d.is_dir():
         for s in sorted(d.glob("*/summary.json")):
@@ -50,12 +50,12 @@ def version_summary(project, version: str) -> dict:
         "manifest": man,
         "metrics": _json(mdir / "metrics.json"),
         "firmware": _json(project.firmware_dir(version) / "manifest.json"),
-        "validation": _json(paths.validation_report(project, version)),
-        "rate": _json(paths.rate_file(project, version)),
+        "validation": _json(layout.validation_report(project, version)),
+        "rate": _json(layout.rate_file(project, version)),
         "synth": synth_summaries(project, version),
-        "rtl": _json(paths.rtl_resources(project, version)),
-        "deploy": _json(paths.deploy_thresholds(project, version)),
-        "toolchain": _json(paths.toolchain_file(project, version)),
+        "rtl": _json(layout.rtl_resources(project, version)),
+        "deploy": _json(layout.deploy_thresholds(project, version)),
+        "toolchain": _json(layout.toolchain_file(project, version)),
         "stage": stage_of(project, version),
     }
 

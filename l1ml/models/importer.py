@@ -139,7 +139,7 @@ def _import_network(project, src: Path, stage: Path, pre: Preprocessing, kind: s
         "finetune_epochs": epochs,
         "weights_changed": bool(folds),
     }
-    from l1ml.firmware.ptq import is_float_model
+    from l1ml.models.float_net import is_float_model
 
     if is_float_model(deploy):  # no QKeras layer: convert quantizes it post-training (firmware/ptq.py)
         what["float_model"] = True

@@ -7,11 +7,10 @@ import base64
 import json
 from pathlib import Path
 
-from l1ml import manifest
+from l1ml import layout, manifest
 from l1ml.errors import ConfigError
 from l1ml.lifecycle.compare import order
 from l1ml.lifecycle.summary import firmware_figures, numbers, validation_state, version_summary
-from l1ml.run import paths
 
 
 def _scores(project, version: str) -> dict | None:
@@ -19,7 +18,7 @@ def _scores(project, version: str) -> dict | None:
     split and each signal's test half (the same seeded permutations as l1ml.models.train.prepare)."""
     import numpy as np
 
-    f = paths.scores_file(project, version)
+    f = layout.scores_file(project, version)
     if not f.is_file():
         return None
     with np.load(f) as z:
@@ -89,13 +88,10 @@ def firmware_rows(project) -> list[dict]:
 
 
 def _records(project) -> list[dict]:
-    from l1ml.run.chain import STEPS
-
     out = []
-    for step in STEPS:
-        try:
-            r = json.loads(paths.record_file(project, step).read_text())
-        except (OSError, ValueError):
+    for step in layout.RUN_STEPS:
+        r = layout.read_record(project, step)
+        if r is None:
             continue
         out.append({"step": step, "key": r.get("key", ""), "finished": r.get("finished"), "seconds": r.get("seconds")})
     return out
@@ -103,9 +99,8 @@ def _records(project) -> list[dict]:
 
 def queue_jobs(project, version: str) -> list[dict]:
     """The queue jobs of the run's synth step for this version (job id, step, state, csim check)."""
-    try:
-        rec = json.loads(paths.record_file(project, "synth").read_text())
-    except (OSError, ValueError):
+    rec = layout.read_record(project, "synth")
+    if rec is None:
         return []
     jobs = rec.get("result", {}).get("jobs", [])
     return [j for j in jobs if Path(j.get("results", "")).parent.name == version or not j.get("results")]
@@ -154,7 +149,7 @@ def build_report(project, version: str | None = None, against: str | None = None
         firmware=firmware_rows(project), records=_records(project), jobs=queue_jobs(project, version),
         created=manifest.now(), code_version=manifest.code_version(),
     )  # fmt: skip
-    dest = out or paths.report_file(project, version)
+    dest = out or layout.report_file(project, version)
     if other and out is None:
         dest = dest.with_name(f"report-vs-{other}.html")
     dest.parent.mkdir(parents=True, exist_ok=True)

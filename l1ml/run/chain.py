@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from dataclasses import dataclass, field
 
-from l1ml import manifest
+from l1ml import layout, manifest
 from l1ml.errors import ConfigError, L1mlError
 from l1ml.progress import or_silent
-from l1ml.run import paths
 from l1ml.run.keys import FileHashes, digest
 from l1ml.run.steps import STEPS as STEP_LIST
 from l1ml.run.steps import Context, StepFailed
@@ -61,13 +59,6 @@ def _check_step(name: str | None, what: str) -> None:
         raise ConfigError(f"{what} '{name}' is not a step; steps: {', '.join(STEPS)}")
 
 
-def _read_record(project, step: str) -> dict | None:
-    try:
-        return json.loads(paths.record_file(project, step).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def run_chain(
     project,
     until: str | None = None,
@@ -85,7 +76,7 @@ def run_chain(
     _check_step(until, "--until")
     _check_step(start, "--from")
     rep = or_silent(progress)
-    hashes = FileHashes(paths.run_dir(project) / "file-hashes.json")
+    hashes = FileHashes(layout.run_dir(project) / "file-hashes.json")
     ctx = Context(project, hashes, toolchain or fingerprint(), settings)
     last = STEPS.index(until) if until else len(STEPS) - 1
     first = STEPS.index(start) if start else 0
@@ -106,7 +97,7 @@ def run_chain(
 
 def _one(ctx: Context, step, forced: bool, from_record: bool, rep) -> StepOutcome:
     project = ctx.project
-    rec = _read_record(project, step.name)
+    rec = layout.read_record(project, step.name)
     if from_record:
         if rec is None:
             return StepOutcome(step.name, "failed", error=f"step {step.name} has no result yet; --from needs it: run without --from first")
@@ -119,13 +110,13 @@ def _one(ctx: Context, step, forced: bool, from_record: bool, rep) -> StepOutcom
             ctx.results[step.name], ctx.keys[step.name] = rec["result"], key
             return StepOutcome(step.name, "skipped", key, time.monotonic() - t0, rec["result"])
         # The record goes first: a step stopped midway must not leave its old record to vouch for it.
-        paths.record_file(project, step.name).unlink(missing_ok=True)
+        layout.record_file(project, step.name).unlink(missing_ok=True)
         result = step.work(ctx, rep)
         if step.rekey_after:
             key = _key(ctx, step)
         ctx.results[step.name], ctx.keys[step.name] = result, key
         seconds = time.monotonic() - t0
-        f = paths.record_file(project, step.name)
+        f = layout.record_file(project, step.name)
         f.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_json(
             f, {"step": step.name, "key": key, "result": result, "finished": manifest.now(), "seconds": seconds}
@@ -134,7 +125,7 @@ def _one(ctx: Context, step, forced: bool, from_record: bool, rep) -> StepOutcom
     except L1mlError as exc:
         return StepOutcome(step.name, "failed", seconds=time.monotonic() - t0, error=f"step {step.name} failed: {exc}")
     except Exception as exc:  # a library's own error (hls4ml, conifer, TF): one line here, the traceback logged
-        log = paths.log_file(project, step.name)
+        log = layout.log_file(project, step.name)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
         first = str(exc).splitlines()[0] if str(exc) else ""

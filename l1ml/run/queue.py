@@ -15,8 +15,7 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
     runs until these jobs are done; a server's own workers run them. Returns one dict per job."""
     import os
 
-    from l1ml.firmware.variants import variant_of
-    from l1ml.run.paths import synth_dir
+    from l1ml.layout import synth_dir, variant_of
     from l1ml.synth.client import make_client, package
     from l1ml.synth.job import TERMINAL, parse_duration, parse_memory
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from l1ml import layout
 from l1ml.errors import L1mlError
-from l1ml.run import paths
 from l1ml.run.keys import code_hash, section
 
 TRAIN_TOOLS = ("tensorflow", "qkeras", "xgboost", "numpy")
@@ -91,13 +91,17 @@ def train_work(c: Context, rep) -> dict:
 
 def convert_inputs(c: Context) -> dict:
     p = c.project
-    hc = paths.hls_config_file(p)
+    from l1ml.firmware.boards import board_file
+    from l1ml.firmware.hls4ml import overrides_file
+
+    hc = overrides_file(p)
+    board = board_file(p)
     return {
         "version": c.version,
         "model_manifest": c.hashes(p.models_dir / c.version / "manifest.json"),
         "firmware": section(p.firmware),
         "hls_config": c.hashes(hc) if hc else None,
-        "board": c.hashes(paths.board_file(p)),
+        "board": c.hashes(board) if board else None,
         "code": code_hash(),
         "tools": c.tools(FIRMWARE_TOOLS),
     }
@@ -111,7 +115,7 @@ def convert_work(c: Context, rep) -> dict:
     # convert stages into a hidden directory and publishes a variant whole (l1ml/firmware/variants.py):
     # a conversion stopped midway leaves nothing, and other variants of v must survive it.
     fw = convert(p, v, progress=rep)
-    tc = paths.toolchain_file(p, v)
+    tc = layout.toolchain_file(p, v)
     tc.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_json(tc, c.toolchain)
     return {"version": v, "firmware": str(p.firmware_dir(v)), "kind": fw.get("kind"), "variant": fw.get("variant")}
@@ -119,7 +123,7 @@ def convert_work(c: Context, rep) -> dict:
 
 def _variant(c: Context) -> str | None:
     """The active firmware variant: choosing another (`l1ml firmware use`) makes downstream steps rerun."""
-    from l1ml.firmware.variants import read_active_raw, version_root
+    from l1ml.layout import read_active_raw, version_root
 
     return read_active_raw(version_root(c.project, c.version))
 
@@ -144,7 +148,7 @@ def validate_work(c: Context, rep) -> dict:
             f"firmware of {v} is not bit-exact: {', '.join(val.failures) or 'trigger decisions'} "
             f"differ between software and firmware (report: {reports.get('json', default_report_dir(p, v))})"
         )
-    return {"passed": True, "report": str(paths.validation_report(p, v)), "variant": val.variant}
+    return {"passed": True, "report": str(layout.validation_report(p, v)), "variant": val.variant}
 
 
 def rate_inputs(c: Context) -> dict:
@@ -169,7 +173,7 @@ def rate_work(c: Context, rep) -> dict:
 
     p, v = c.project, c.version
     threshold = read_json(p.models_dir / v / "manifest.json").get("threshold")
-    out = paths.scores_file(p, v)
+    out = layout.scores_file(p, v)
     out.parent.mkdir(parents=True, exist_ok=True)
     scores = {}
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".rate-") as tmp:
@@ -196,7 +200,7 @@ def rate_work(c: Context, rep) -> dict:
             colliding_rate_hz=hz,
             signal_efficiency={k: float((s > threshold).mean()) for k, s in scores.items() if k != "background"},
         )
-    manifest.write_json(paths.rate_file(p, v), result)
+    manifest.write_json(layout.rate_file(p, v), result)
     return result
 
 
@@ -230,7 +234,7 @@ def report_inputs(c: Context) -> dict:
     # Results other commands write (deploy thresholds, open RTL resources) re-render the report when they
     # appear or change.
     return {
-        "contracts": {str(f): c.hashes(f) for f in (paths.rtl_resources(p, v), paths.deploy_thresholds(p, v))},
+        "contracts": {str(f): c.hashes(f) for f in (layout.rtl_resources(p, v), layout.deploy_thresholds(p, v))},
         "code": code_hash("presentation"),
     }
 
@@ -251,7 +255,8 @@ def track_inputs(c: Context) -> dict:
 
 
 def track_work(c: Context, rep) -> dict:
-    from l1ml.lifecycle.tracking import log_version, tracking_uri
+    from l1ml.lifecycle.tracking import tracking_uri
+    from l1ml.lifecycle.tracking.mlflow_adapter import log_version
 
     if not tracking_uri(c.project):
         return {"tracked": False, "note": "no [tracking] uri and no MLFLOW_TRACKING_URI"}
@@ -273,9 +278,9 @@ STEPS: list[Step] = [
     Step("data", (), data_inputs, data_work, lambda c, r: [Path(f["path"]) for f in r["files"].values()], True),
     Step("train", ("data",), train_inputs, train_work, _version_file(lambda p, v: p.models_dir / v / "manifest.json")),
     Step("convert", ("train",), convert_inputs, convert_work,
-         _version_file(lambda p, v: p.firmware_dir(v) / "manifest.json", paths.toolchain_file)),
-    Step("validate", ("convert",), validate_inputs, validate_work, _version_file(paths.validation_report)),
-    Step("rate", ("data", "convert"), rate_inputs, rate_work, _version_file(paths.rate_file, paths.scores_file)),
+         _version_file(lambda p, v: p.firmware_dir(v) / "manifest.json", layout.toolchain_file)),
+    Step("validate", ("convert",), validate_inputs, validate_work, _version_file(layout.validation_report)),
+    Step("rate", ("data", "convert"), rate_inputs, rate_work, _version_file(layout.rate_file, layout.scores_file)),
     Step("synth", ("convert",), synth_inputs, synth_work, lambda c, r: [Path(j["results"]) for j in r["jobs"]]),
     Step("report", ("train", "convert", "validate", "rate", "synth"), report_inputs, report_work,
          lambda c, r: [Path(r["report"])]),

@@ -74,7 +74,7 @@ def package(
 
 def _model_label(fw: Path) -> str:
     """The job's model label: the version, and the firmware variant where there is one (vN+<id>)."""
-    from l1ml.firmware.variants import variant_of
+    from l1ml.layout import variant_of
 
     v = variant_of(fw)
     return f"{fw.parent.name}+{v}" if v else fw.name

@@ -206,7 +206,7 @@ def validate(
 
             x_physics = physics_samples(project, pre, n, rep)
         result = _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics)
-    from l1ml.firmware.variants import variant_of
+    from l1ml.layout import variant_of
 
     result.variant = variant_of(fw_dir)
     return result

@@ -117,7 +117,8 @@ def test_predicted_validation_matches_l1ml_validate(trained, tmp_path):
     """What explore predicts for validation is what `l1ml validate` (the C simulation) then says, for the
     exact point and the narrowest one, each kept and made active in turn."""
     from l1ml.explore.core import explore
-    from l1ml.firmware.variants import set_active, version_root
+    from l1ml.firmware.variants import set_active
+    from l1ml.layout import version_root
     from l1ml.validate import validate
 
     grid = tmp_path / "scan.yml"

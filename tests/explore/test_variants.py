@@ -24,7 +24,7 @@ LayerName:
 def test_two_settings_two_variants_same_settings_one(trained):
     from l1ml.emulate.nn_project import emulate_project
     from l1ml.firmware import convert
-    from l1ml.firmware.variants import variants, version_root
+    from l1ml.layout import variants, version_root
 
     root = version_root(trained, "v1")
     # the project is the directory's (session) fixture: explore's tests may have kept variants already
@@ -84,21 +84,22 @@ def test_two_settings_two_variants_same_settings_one(trained):
 def test_flat_layout_reads_and_moves_aside(tmp_path):
     """A version converted before variants: firmware_dir gives vN itself; the first variant moves it to
     vN/legacy (repointed), overwriting nothing."""
+    from l1ml import layout
     from l1ml.firmware import variants as var
 
     root = tmp_path / "build" / "firmware" / "v1"
     (root / "hls4ml").mkdir(parents=True)
     (root / "manifest.json").write_text(json.dumps({"version": "v1", "strategy": "Latency"}))
     (root / "hls4ml" / "hls4ml_config.yml").write_text(f"OutputDir: {root}/hls4ml\nOther: {root}0/x\n")
-    assert var.resolve_dir(root) == root
-    assert [r["id"] for r in var.variants(root)] == [""]
-    assert var.migrate_flat(root) == var.LEGACY
-    legacy = root / var.LEGACY
+    assert layout.resolve_dir(root) == root
+    assert [r["id"] for r in layout.variants(root)] == [""]
+    assert var.migrate_flat(root) == layout.LEGACY
+    legacy = root / layout.LEGACY
     assert not (root / "manifest.json").exists() and (legacy / "manifest.json").is_file()
     text = (legacy / "hls4ml" / "hls4ml_config.yml").read_text()
     assert f"OutputDir: {legacy}/hls4ml" in text and f"Other: {root}0/x" in text  # v10 is not v1
-    assert var.resolve_dir(root) == legacy
-    assert var.variant_of(legacy) == var.LEGACY
+    assert layout.resolve_dir(root) == legacy
+    assert layout.variant_of(legacy) == layout.LEGACY
 
 
 def test_variant_id_is_a_content_hash():
@@ -111,10 +112,10 @@ def test_variant_id_is_a_content_hash():
 
 
 def test_broken_active_record_is_one_clear_error(tmp_path):
-    from l1ml.firmware import variants as var
+    from l1ml import layout
 
     root = tmp_path / "v1"
     root.mkdir()
     (root / "active.json").write_text(json.dumps({"variant": "0123456789"}))
     with pytest.raises(ConfigError, match="not in"):
-        var.resolve_dir(root)
+        layout.resolve_dir(root)

@@ -50,7 +50,7 @@ def test_sqlite_store_run_register_and_promotion_alias(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from l1ml.lifecycle.promote import promote
-    from l1ml.lifecycle.tracking import log_version
+    from l1ml.lifecycle.tracking.mlflow_adapter import log_version
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

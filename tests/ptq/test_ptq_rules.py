@@ -19,7 +19,7 @@ def test_float_models_are_told_apart_from_qkeras_ones():
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from l1ml.firmware.ptq import is_float_model
+    from l1ml.models.float_net import is_float_model
     from l1ml.models.deploy import add_score_head
 
     assert is_float_model(add_score_head(_float_model("linear"), "dense_ae"))  # the score head is QKeras

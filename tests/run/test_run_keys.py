@@ -73,3 +73,51 @@ def test_csim_check_catches_a_mismatch(tmp_path):
         r = csim_check(proj, "v1", files)
         assert r["same"] is False and "2 values printed, 3 expected" in r["how"]
         (proj.firmware_dir("v1") / sub).rename(tmp_path / f"away-{sub}")
+
+
+def test_editing_the_board_file_reruns_convert(tmp_path, monkeypatch):
+    """The convert step's key holds the hash of the board file the conversion reads: a shipped board
+    (l1ml/boards/) or a user's (L1ML_BOARDS_DIR). Editing it gives a new key, so `l1ml run` converts again
+    (a step is skipped only when its key matches its record)."""
+    import shutil
+
+    from l1ml.firmware.boards import board_file, boards_dir
+    from l1ml.lifecycle.fingerprint import toolchain
+    from l1ml.project import load_project
+    from l1ml.run.keys import FileHashes, digest
+    from l1ml.run.steps import STEPS, Context
+
+    convert = next(s for s in STEPS if s.name == "convert")
+    tc = toolchain()
+
+    def key(project) -> str:
+        ctx = Context(project, FileHashes(tmp_path / "hashes.json"), tc)
+        ctx.results["train"] = {"version": "v1"}
+        return digest(convert.inputs(ctx))
+
+    shipped = load_project(_project(tmp_path / "a"))
+    assert board_file(shipped).parent == boards_dir() and board_file(shipped).is_file()
+
+    mine = tmp_path / "boards"
+    mine.mkdir()
+    monkeypatch.setenv("L1ML_BOARDS_DIR", str(mine))
+    src = boards_dir() / "vu13p.toml"
+    shutil.copy(src, mine / "myboard.toml")
+    shutil.copy(src, mine / "other.toml")
+    proj = load_project(_project(tmp_path / "b", **{"firmware.board": "myboard"}))
+    assert board_file(proj) == mine / "myboard.toml"
+    before = key(proj)
+    (mine / "other.toml").write_text(src.read_text() + "\n# edited\n")
+    assert key(proj) == before  # another board: nothing to redo
+    text = (mine / "myboard.toml").read_text()
+    assert "clock_period_ns" in text
+    (mine / "myboard.toml").write_text(text + "\n# edited\n")
+    assert key(proj) != before
+
+
+def test_layout_names_the_run_steps_in_order():
+    """The report reads the run records by l1ml/layout.py's step names, without importing the runner."""
+    from l1ml.layout import RUN_STEPS
+    from l1ml.run.steps import STEPS
+
+    assert tuple(s.name for s in STEPS) == RUN_STEPS

@@ -57,7 +57,7 @@ def _wrap(exc: Exception, uri: str) -> L1mlError:
 
 def log_version(project, version: str) -> dict:
     from l1ml.lifecycle.summary import numbers, version_summary
-    from l1ml.run import paths
+    from l1ml import layout
     from l1ml.lifecycle.tracking import tracking_uri
 
     uri = tracking_uri(project)
@@ -76,8 +76,8 @@ def log_version(project, version: str) -> dict:
             fw = project.firmware_dir(version) / "manifest.json"
             if fw.is_file():
                 mlflow.log_artifact(str(fw), "firmware")
-            for f in (paths.report_file(project, version), paths.validation_report(project, version),
-                      paths.rate_file(project, version), paths.toolchain_file(project, version)):  # fmt: skip
+            for f in (layout.report_file(project, version), layout.validation_report(project, version),
+                      layout.rate_file(project, version), layout.toolchain_file(project, version)):  # fmt: skip
                 if f.is_file():
                     mlflow.log_artifact(str(f), f.parent.parent.name if f.name == "report.json" else f.parent.name)
             run_id, artifact_uri = run.info.run_id, run.info.artifact_uri
