@@ -98,7 +98,7 @@ def main() -> None:
         from l1ml.data.io import load_particles
         from l1ml.data.preprocess import Preprocessing
         from l1ml.firmware.boards import project_board
-        from l1ml.firmware.hls4ml import build
+        from l1ml.firmware.hls_project import build
         from l1ml.models.io import load_model
 
         mdir = proj.model_dir("v1")

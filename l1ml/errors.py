@@ -23,3 +23,7 @@ class ToolNotFound(L1mlError):
 
 class UnsupportedError(L1mlError):
     """The firmware does something the batch emulator cannot reproduce bit for bit."""
+
+
+class ConversionError(L1mlError):
+    """The network cannot be converted to firmware that computes what the software computes."""

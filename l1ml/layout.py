@@ -95,9 +95,13 @@ def rtl_resources(project, version: str) -> Path:
     return project.firmware_dir(version) / "rtl" / "resources.json"
 
 
+def deploy_dir(project, version: str) -> Path:
+    return project.build_dir / "deploy" / version
+
+
 def deploy_thresholds(project, version: str) -> Path:
     """Issue 11's contract: the thresholds `l1ml deploy` wrote."""
-    return project.build_dir / "deploy" / version / "thresholds.json"
+    return deploy_dir(project, version) / "thresholds.json"
 
 
 # ---- firmware variants: the read side ----

@@ -154,7 +154,7 @@ def compare(
     from rich.table import Table
 
     from l1ml.errors import ConfigError
-    from l1ml.lifecycle.compare import compare_versions
+    from l1ml.lifecycle.side_by_side import compare_versions
 
     if len(args) == 3 and project is None:
         project, args = Path(args[0]), args[1:]

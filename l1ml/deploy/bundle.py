@@ -22,6 +22,7 @@ import tarfile
 from importlib import metadata as im
 from pathlib import Path
 
+from l1ml import layout
 from l1ml.errors import L1mlError
 
 SKIP = {"__pycache__", ".git", "xsim.dir"}
@@ -95,7 +96,7 @@ def write_bundle(project, spec, stage: Path, fw_dir: Path, fw_man: dict, model_m
     if rtl.is_file():
         synth.mkdir(exist_ok=True)
         shutil.copy2(rtl, synth / "rtl_resources.json")
-    vdir = project.build_dir / "validation" / spec.version
+    vdir = layout.validation_dir(project, spec.version)
     if validation is not None:
         (root / "validation").mkdir()
         for f in ("report.json", "junit.xml", "differences.png"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml import layout
 from l1ml.errors import ConfigError, L1mlError
 
 PARITY_EVENTS = 1000  # the first background events, plus the highest-scoring ones (near the thresholds)
@@ -57,13 +58,9 @@ class Deployment:
         }
 
 
-def validation_report(project, version: str) -> Path:
-    return project.build_dir / "validation" / version / "report.json"
-
-
 def check_validated(project, version: str, force: bool) -> dict | None:
     """The validation report of a version; NotValidated unless it passed (or force)."""
-    f = validation_report(project, version)
+    f = layout.validation_report(project, version)
     if not f.is_file():
         if force:
             return None
@@ -122,7 +119,7 @@ def deploy(
     from l1ml.data.preprocess import Preprocessing
     from l1ml.deploy import audit, build, bundle, package
     from l1ml.deploy.thresholds import thresholds
-    from l1ml.firmware.hls4ml import c_name
+    from l1ml.firmware.names import c_name
     from l1ml.progress import or_silent
     from l1ml.project import read_json
 
@@ -214,9 +211,9 @@ def deploy(
         shutil.rmtree(stage, ignore_errors=True)
         raise
     # The contract copy for the project's report (issue 10), written last so it always matches --out.
-    dd = project.build_dir / "deploy" / version
-    dd.mkdir(parents=True, exist_ok=True)
-    manifest.write_json(dd / "thresholds.json", thr)
+    contract = layout.deploy_thresholds(project, version)
+    contract.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_json(contract, thr)
     seconds["total"] = time.perf_counter() - t0
     return Deployment(
         out=out,

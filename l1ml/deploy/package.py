@@ -64,7 +64,7 @@ class Spec:
 
 
 def spec_for(project, version: str, model_man: dict, fw_man: dict, fw_dir: Path, pre, name: str) -> Spec:
-    from l1ml.firmware.hls4ml import c_name
+    from l1ml.firmware.names import c_name
 
     kind = model_man.get("kind")
     if kind == "bdt":

@@ -96,7 +96,7 @@ def _load_extension(init_name: str, so: Path):
 def _compiler_flags() -> list[str]:
     import pybind11
 
-    from l1ml.firmware.conifer import ap_include_dir
+    from l1ml.emulate.ap_types import ap_include_dir
 
     return [
         "-I" + pybind11.get_include(),

@@ -45,7 +45,7 @@ class NNEmulator:
         io_type = str(hls_model.config.get_config_value("IOType", "io_parallel"))
         if io_type != "io_parallel":
             raise UnsupportedError(f"IOType '{io_type}' is not emulated; only io_parallel")
-        from l1ml.firmware.backends.acfixed import check_verified as check_ac_layer
+        from l1ml.emulate.ac_verified import check_verified as check_ac_layer
 
         self.ops: list[Op] = []
         infos: dict[str, Info] = {}

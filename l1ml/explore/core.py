@@ -140,7 +140,7 @@ def point_overrides(project, point) -> dict:
     """The project's own hls_config overrides with the point's on top (the point wins)."""
     import copy
 
-    from l1ml.firmware.hls4ml import _merge, load_overrides
+    from l1ml.firmware.overrides import merge_overrides as _merge, load_overrides
 
     base, _ = load_overrides(project)
     return _merge(copy.deepcopy(base or {}), point.overrides)
@@ -156,7 +156,9 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     from l1ml.explore.physics import physics
     from l1ml.explore.resources import estimate
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import ConversionError, build, output_info, ptq_request
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.hls4ml import ptq_request
+    from l1ml.firmware.hls_project import build, output_info
 
     t0 = time.perf_counter()
     from l1ml.data.preprocess import Preprocessing

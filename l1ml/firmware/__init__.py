@@ -75,7 +75,7 @@ def convert(
     if overrides is _UNSET:
         overrides = None
         if kind in NETWORK_KINDS:
-            from l1ml.firmware.hls4ml import load_overrides
+            from l1ml.firmware.overrides import load_overrides
 
             overrides, ofile = load_overrides(project)
     settings = var.settings_for(project, model_dir, kind, overrides)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.errors import ConfigError, L1mlError, ToolNotFound
+from l1ml.emulate.ap_types import ap_include_dir
+from l1ml.errors import ConfigError, L1mlError
 
 DEFAULT_PRECISION = "ap_fixed<18,8>"
 
@@ -133,18 +134,6 @@ def conifer_config(
         "clock_period": clock_ns,
         "unroll": True,
     }
-
-
-def ap_include_dir() -> Path:
-    """hls4ml's bundled ap_types headers: conifer 1.11 ships none, so conifer needs XILINX_AP_INCLUDE."""
-    import hls4ml
-
-    d = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-    if not (d / "ap_fixed.h").is_file():
-        raise ToolNotFound(
-            f"no ap_fixed.h in {d}; reinstall hls4ml==1.3.0, whose templates bundle the ap_types"
-        )
-    return d
 
 
 def tool_env() -> dict[str, str]:

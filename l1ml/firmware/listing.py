@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from l1ml import layout
+
 
 def _json(path: Path) -> dict | None:
     try:
@@ -31,7 +33,7 @@ def _settings_summary(rec: dict, man: dict) -> dict:
 
 def _validation(project, version: str, vid: str) -> dict:
     """The version's validation report, if it is of this variant; else explore's prediction, if any."""
-    rep = _json(project.build_dir / "validation" / version / "report.json")
+    rep = _json(layout.validation_report(project, version))
     if rep is not None and (rep.get("variant") or "") == vid:
         return {"state": "bit-exact" if rep.get("passed") else "MISMATCH", "source": "l1ml validate"}
     for f in sorted((project.build_dir / "explore" / version / "points").glob(f"{vid}-*.json")) if vid else []:
@@ -53,7 +55,7 @@ def _resources(project, version: str, vid: str, d: Path) -> dict:
     viv = vivado_figures(d) if d.is_dir() else None
     if viv:
         out["vivado"] = {**viv, "label": "Vivado synthesis report"}
-    sd = project.build_dir / "synth" / version
+    sd = layout.synth_dir(project, version)
     for s in sorted(sd.glob("*/summary.json")) if sd.is_dir() else []:
         tag = _json(s.parent / "variant.json") or {}
         if (tag.get("variant") or "") != vid:
@@ -66,7 +68,6 @@ def _resources(project, version: str, vid: str, d: Path) -> dict:
 
 
 def list_variants(project) -> list[dict]:
-    from l1ml import layout
     from l1ml.project import model_versions
 
     rows = []

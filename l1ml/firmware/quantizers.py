@@ -15,7 +15,7 @@ refused there (the weights would not be representable). Every refusal names the 
 
 from __future__ import annotations
 
-from l1ml.firmware.hls4ml import ConversionError
+from l1ml.errors import ConversionError
 
 WEIGHT_KEYS = ("kernel_quantizer", "bias_quantizer", "depthwise_quantizer", "pointwise_quantizer")
 EXACT = ("quantized_bits", "quantized_relu")
@@ -121,3 +121,23 @@ def check_weight_quantizer(layer: str, key: str, q) -> None:
         )
     # symmetric weights: QKeras never produces the one code AP_SAT_SYM excludes, so the signed type holds
     # them all and check_weights() confirms it on the written values.
+
+
+def is_quantizer(act) -> bool:
+    if isinstance(act, dict):
+        return "quantiz" in str(act.get("class_name", "")) or act.get("module", "").startswith("qkeras")
+    return isinstance(act, str) and "(" in act
+
+
+def exact_activation_types(model) -> dict[str, str]:
+    """hls4ml layer name -> the exact result type of each quantized activation (see the module docstring)."""
+    out = {}
+    for layer in model.layers:
+        cfg = layer.get_config()
+        act = cfg.get("activation")
+        if type(layer).__name__ == "QActivation":
+            out[layer.name] = firmware_type(layer.name, "activation", act)
+        elif is_quantizer(act):
+            name, _ = describe(act)
+            out[f"{layer.name}_{name}"] = firmware_type(layer.name, "activation", act)
+    return out

@@ -203,7 +203,7 @@ def _cost(project, d: dict, score, user_score, deployed: dict) -> dict:
 
 def _background(project, pre: Preprocessing, kind: str):
     """The project's background train/validation split, preprocessed the imported model's way."""
-    from l1ml.data.io import load_project_samples, split_background
+    from l1ml.data.samples import load_project_samples, split_background
     from l1ml.models.ae import shape_inputs
 
     bkg = units.to_hardware(load_project_samples(project)["background"])

@@ -4,12 +4,11 @@ atomically."""
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 from l1ml import layout, manifest
 from l1ml.errors import ConfigError
-from l1ml.lifecycle.compare import order
+from l1ml.lifecycle.side_by_side import order
 from l1ml.lifecycle.summary import firmware_figures, numbers, validation_state, version_summary
 
 

@@ -60,7 +60,8 @@ def data_inputs(c: Context) -> dict:
 def data_work(c: Context, rep) -> dict:
     import h5py
 
-    from l1ml.data.io import ensure_project_data, load_particles
+    from l1ml.data.io import load_particles
+    from l1ml.data.samples import ensure_project_data
 
     p = c.project
     rep.task("data", None)
@@ -92,7 +93,7 @@ def train_work(c: Context, rep) -> dict:
 def convert_inputs(c: Context) -> dict:
     p = c.project
     from l1ml.firmware.boards import board_file
-    from l1ml.firmware.hls4ml import overrides_file
+    from l1ml.firmware.overrides import overrides_file
 
     hc = overrides_file(p)
     board = board_file(p)

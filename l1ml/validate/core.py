@@ -20,6 +20,7 @@ import numpy as np
 
 from l1ml.compare import OutputComparison
 from l1ml.errors import ConfigError
+from l1ml.layout import validation_dir
 from l1ml.progress import or_silent
 
 # What each comparison measures; informative comparisons carry their role in their name.
@@ -279,4 +280,4 @@ def _validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics
 
 
 def default_report_dir(project, version: str) -> Path:
-    return project.build_dir / "validation" / version
+    return validation_dir(project, version)

@@ -20,7 +20,7 @@ def _output_label(kind: str, i: int) -> str:
 
 
 def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=None) -> Validation:
-    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.firmware.csim import load_csim
     from l1ml.models.ae import shape_inputs
     from l1ml.models.io import load_model, predict_exact
 
@@ -158,7 +158,7 @@ def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence
     """Run the failing events through a tracing build and the float64 software layer by layer; the first
     layer (in the firmware's order) whose outputs differ."""
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import traced_csim
+    from l1ml.firmware.csim import traced_csim
     from l1ml.models.io import layer_outputs_exact
 
     if not len(X):

@@ -38,7 +38,7 @@ def physics_samples(project, pre, n: int, rep) -> dict | None:
 def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_physics=None) -> Validation:
     """`x`: {sample: inputs} for the bit-exact check (and the physics when `x_physics` is None)."""
     from l1ml.emulate.nn_fixed import build_emulator, emulate_arrays
-    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.firmware.csim import load_csim
     from l1ml.models.ae import shape_inputs
     from l1ml.models.io import load_model, predict_exact
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def firmware(request, tmp_path_factory):
     pytest.importorskip("hls4ml")
     from l1ml.firmware import convert
-    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.firmware.csim import load_csim
 
     backend = request.param
     prj = project(tmp_path_factory.mktemp(backend) / "p", backend)

@@ -16,7 +16,7 @@ def _cnn(backend: str, root):
     from _models import Cfg, deploy_model
 
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import build
+    from l1ml.firmware.hls_project import build
 
     prj = project(root, backend)
     model = deploy_model("cnn_ae", 0, Cfg(hidden=(8,), latent=4, filters=(2, 2)))
@@ -37,15 +37,16 @@ def test_unverified_layers_are_refused_by_name(tmp_path):
 
 @pytest.mark.extended  # compiles the Catapult CNN AE (~40 s on a loaded machine)
 def test_the_refusal_is_measured_the_catapult_cnn_differs(tmp_path, monkeypatch):
-    from l1ml.firmware.backends import acfixed
+    from l1ml.emulate import ac_verified
     from l1ml.emulate.nn_fixed import NNEmulator
-    from l1ml.firmware.hls4ml import CSim, compile_cached, top_name
+    from l1ml.firmware.csim import CSim, compile_cached
+    from l1ml.firmware.names import top_name
 
     prj, hls_model = _cnn("Catapult", tmp_path / "c")
     lib, _ = compile_cached(tmp_path / "c" / "hls", top_name(prj))
     csim = CSim(lib, top_name(prj), 57, [int(v.size()) for v in hls_model.get_output_variables()])
     monkeypatch.setattr(
-        acfixed, "VERIFIED_CLASSES", (*acfixed.VERIFIED_CLASSES, "Conv2D", "Pooling2D", "Reshape")
+        ac_verified, "VERIFIED_CLASSES", (*ac_verified.VERIFIED_CLASSES, "Conv2D", "Pooling2D", "Reshape")
     )
     emu = NNEmulator(hls_model)
     x = events(100)

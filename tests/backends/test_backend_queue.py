@@ -37,7 +37,7 @@ class _Firmware(dict):
         from tensorflow import keras
 
         from l1ml.firmware.boards import project_board
-        from l1ml.firmware.hls4ml import build
+        from l1ml.firmware.hls_project import build
 
         q = quantized_bits(8, 3, alpha=1)
         inp = keras.Input((4,), name="in")

@@ -83,7 +83,7 @@ def test_libero_conversion_is_refused_by_name(tmp_path):
 
     from l1ml.errors import L1mlError
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import build
+    from l1ml.firmware.hls_project import build
 
     q = quantized_bits(8, 3, alpha=1)
     inp = keras.Input((4,), name="in")
@@ -112,7 +112,9 @@ def test_oneapi_converts_but_its_csim_is_refused_naming_icpx(tmp_path):
 
     from l1ml.fixed import UnsupportedError
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import build, compile_cached, top_name
+    from l1ml.firmware.csim import compile_cached
+    from l1ml.firmware.hls_project import build
+    from l1ml.firmware.names import top_name
 
     q = quantized_bits(8, 3, alpha=1)
     inp = keras.Input((4,), name="in")

@@ -27,7 +27,7 @@ TYPES = [
 
 def test_quantization_matches_ap_fixed(tmp_path):
     """Every mode on values at, between and beyond the grid, against `(T) double` compiled with g++."""
-    from l1ml.firmware.conifer import ap_include_dir
+    from l1ml.emulate.ap_types import ap_include_dir
 
     rng = np.random.default_rng(0)
     grid = np.arange(-80, 80) / 8  # halves and quarters of the coarse LSBs: every tie case

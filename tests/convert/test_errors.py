@@ -40,7 +40,8 @@ def test_unknown_board_lists_the_boards(tmp_path, small_data):
 def test_unsupported_layer_is_named():
     import tensorflow as tf
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((57,))
     out = tf.keras.layers.Lambda(lambda t: t * 2, name="my_lambda")(inp)
@@ -56,7 +57,8 @@ def test_unsupported_quantizer_is_named(quantizer, match):
     import tensorflow as tf
     from qkeras import QActivation
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((8,))
     out = QActivation(quantizer, name="odd_act")(inp)

@@ -13,7 +13,7 @@ from l1ml.validate import default_report_dir, validate, write_reports
 def _bit_exact(proj, fw) -> None:
     """Direct check on the arrays: software (float64 deploy model) equals the C simulation."""
     from l1ml.data.preprocess import Preprocessing
-    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.firmware.csim import load_csim
     from l1ml.models.ae import shape_inputs
     from l1ml.models.io import load_model, predict_exact
     from l1ml.validate import samples_hw

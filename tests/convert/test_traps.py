@@ -67,8 +67,9 @@ def _folded_vs_unfolded(tmp_path):
 def test_bn_kept_in_firmware_is_refused_naming_the_layer(tmp_path, small_data):
     """BatchNormalization after a QDense gets hls4ml's default ap_fixed<16,6> scale: the written weights
     are not the trained ones, which the conversion's weight check refuses."""
+    from l1ml.errors import ConversionError
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import ConversionError, build
+    from l1ml.firmware.hls_project import build
     from l1ml.models.deploy import add_score_head, trunk
 
     proj = tiny_project(tmp_path, "dense_ae", small_data)
@@ -101,8 +102,9 @@ def test_weights_that_do_not_fit_their_type_are_refused(tmp_path, small_data):
     unquantized Dense, whose float weights hls4ml would round to its default ap_fixed<16,6>."""
     import tensorflow as tf
 
+    from l1ml.errors import ConversionError
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import ConversionError, build
+    from l1ml.firmware.hls_project import build
     from l1ml.models.deploy import add_score_head
 
     tf.keras.utils.set_random_seed(2)
@@ -118,7 +120,8 @@ def test_quantized_bits_bits_equal_integer_is_refused():
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((4,))
     out = QDense(2, kernel_quantizer=quantized_bits(4, 4, alpha=1), name="wide_int")(inp)

@@ -34,7 +34,7 @@ def test_emulate_cli_matches_csim(trained, small_data, tmp_path):
     from l1ml.data import units
     from l1ml.data.io import load_particles
     from l1ml.data.preprocess import Preprocessing
-    from l1ml.firmware.hls4ml import load_csim
+    from l1ml.firmware.csim import load_csim
 
     out = tmp_path / "scores.h5"
     r = CliRunner().invoke(

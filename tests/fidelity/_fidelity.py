@@ -10,7 +10,9 @@ import numpy as np
 def build_and_compile(model, project, out_dir: Path, input_precision: str):
     """The l1ml hls4ml build of `model`, its compiled C simulation and the hls ModelGraph."""
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import CSim, build, compile_cached, top_name
+    from l1ml.firmware.csim import CSim, compile_cached
+    from l1ml.firmware.hls_project import build
+    from l1ml.firmware.names import top_name
 
     hm, _, _ = build(model, project, project_board(project), out_dir, input_precision)
     name = top_name(project)

@@ -20,7 +20,7 @@ def _manifest(d) -> dict:
 @pytest.mark.slow
 def test_import_reports_folding_finetuning_and_their_cost(tmp_path, small_data):
     from l1ml.validate import validate
-    from l1ml.validate.core import ROLES
+    from l1ml.validate.verdict import ROLES
 
     proj = tiny_project(tmp_path, "dense_ae", small_data)
     d = import_model(proj, save_h5(dense_ae(bn=True), tmp_path / "bn.h5"))
@@ -50,7 +50,7 @@ def test_import_reports_folding_finetuning_and_their_cost(tmp_path, small_data):
 
 
 def test_no_fold_keeps_the_model_and_convert_refuses_with_the_reason(tmp_path, small_data):
-    from l1ml.firmware.hls4ml import ConversionError
+    from l1ml.errors import ConversionError
     from l1ml.models.io import load_model
 
     proj = tiny_project(tmp_path, "dense_ae", small_data)
@@ -70,7 +70,7 @@ def test_a_batchnorm_that_cannot_be_folded_is_not_recorded_as_finetuned(tmp_path
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
-    from l1ml.firmware.hls4ml import ConversionError
+    from l1ml.errors import ConversionError
 
     q = quantized_bits(8, 3, alpha=1)
     inp = tf.keras.Input((57,), name="inputs")

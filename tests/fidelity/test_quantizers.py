@@ -41,7 +41,7 @@ def test_every_exact_quantizer_option_matches_qkeras_at_its_bounds(tmp_path, sma
     from qkeras import QActivation
 
     from l1ml.emulate.nn_fixed import emulate_arrays
-    from l1ml.firmware.hls4ml import layer_types
+    from l1ml.firmware.hls_project import layer_types
     from l1ml.project import load_project
 
     proj = load_project(project_on_data(tmp_path, "dense_ae", small_data))
@@ -87,7 +87,8 @@ def test_options_without_an_exact_type_are_refused_by_name(quantizer, reason):
     import tensorflow as tf
     from qkeras import QActivation
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((8,))
     out = QActivation(quantizer, name="odd_act")(inp)
@@ -108,7 +109,8 @@ def test_weight_quantizers_without_an_exact_type_are_refused(quantizer, reason):
     import tensorflow as tf
     from qkeras import QDense
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((8,))
     out = QDense(2, kernel_quantizer=quantizer, bias_quantizer="quantized_bits(8, 3)", name="odd_w")(inp)
@@ -121,7 +123,8 @@ def test_symmetric_weights_convert_and_the_inline_activation_gets_the_exact_type
     from _projects import project_on_data
     from qkeras import QDense
 
-    from l1ml.firmware.hls4ml import make_config, preflight
+    from l1ml.firmware.hls_project import make_config
+    from l1ml.firmware.preflight import preflight
     from l1ml.project import load_project
 
     proj = load_project(project_on_data(tmp_path, "dense_ae", small_data))
@@ -149,7 +152,8 @@ def test_symmetric_weights_convert_and_the_inline_activation_gets_the_exact_type
 def test_lookup_table_activations_are_refused_at_convert(layer, match):
     import tensorflow as tf
 
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     inp = tf.keras.Input((8,))
     if layer == "dense_softmax":

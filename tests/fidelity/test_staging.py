@@ -19,7 +19,7 @@ def _leftovers(proj) -> list[str]:
 def test_refused_conversions_leave_no_firmware(tmp_path, small_data):
     import tensorflow as tf
 
-    from l1ml.firmware.hls4ml import ConversionError
+    from l1ml.errors import ConversionError
 
     proj = tiny_project(tmp_path, "dense_ae", small_data)
     # Refused after hls4ml has written its project: a float Dense whose weights its default type rounds.

@@ -27,7 +27,7 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     from l1ml.models.importer import summary
     from l1ml.project import read_json
     from l1ml.validate import validate, write_reports
-    from l1ml.validate.core import ROLES, role_of
+    from l1ml.validate.verdict import ROLES, role_of
 
     tmp, version = imported
     # overrides work as for any model, after hls4ml's rules
@@ -161,8 +161,8 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
 def test_a_float_model_the_emulator_cannot_follow_is_refused_at_convert(imported, small_data):
     """Its validation rests on the emulator, so a firmware setting the emulator does not reproduce
     (io_stream here) is refused by name, and no firmware is left half-written."""
+    from l1ml.errors import ConversionError
     from l1ml.firmware import convert
-    from l1ml.firmware.hls4ml import ConversionError
 
     tmp, version = imported
     proj = set_settings(tmp, small_data, **{"firmware.io_type": "io_stream"})
@@ -189,7 +189,7 @@ LayerName:
 def test_explore_quantizes_a_float_model_as_convert_does(imported, small_data):
     """Explore on a float network: each point starts from the post-training quantization convert would
     apply (hls4ml's rules at ptq_precision), then the point's overrides; a 6-bit decoder costs physics."""
-    from l1ml.explore.core import explore
+    from l1ml.explore.sweep import explore
 
     tmp, version = imported
     proj = set_settings(tmp, small_data, **{"firmware.ptq": "default", "firmware.ptq_precision": "ap_fixed<14,5>"})

@@ -19,8 +19,8 @@ def test_float_models_are_told_apart_from_qkeras_ones():
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from l1ml.models.float_net import is_float_model
     from l1ml.models.deploy import add_score_head
+    from l1ml.models.float_net import is_float_model
 
     assert is_float_model(add_score_head(_float_model("linear"), "dense_ae"))  # the score head is QKeras
     inp = tf.keras.Input((57,), name="inputs")
@@ -30,7 +30,8 @@ def test_float_models_are_told_apart_from_qkeras_ones():
 
 
 def test_what_the_emulator_cannot_reproduce_is_refused_by_name():
-    from l1ml.firmware.hls4ml import ConversionError, preflight
+    from l1ml.errors import ConversionError
+    from l1ml.firmware.preflight import preflight
 
     with pytest.raises(
         ConversionError, match=r"layer 'dec'.*'softmax'.*emulator.*linear, relu, sigmoid, tanh"

@@ -70,7 +70,7 @@ def firmware(tmp_path_factory):
 
     from l1ml.firmware import convert
     from l1ml.firmware.boards import project_board
-    from l1ml.firmware.hls4ml import build
+    from l1ml.firmware.hls_project import build
 
     base = tmp_path_factory.mktemp("vendor")
     out = {}

@@ -1,0 +1,180 @@
+"""The C simulation of an hls4ml project: compiled with g++ (cached by the hash of the generated sources)
+and called through ctypes, plain or tracing every layer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import ConfigError, ConversionError, ToolNotFound
+from l1ml.firmware.hls_project import build
+from l1ml.firmware.names import top_name
+
+
+def cache_dir() -> Path:
+    from l1ml.cache import cache_root
+
+    return cache_root() / "hls4ml"
+
+
+def source_hash(prj: Path) -> str:
+    """sha256 over the sources the emulation library is compiled from (not the random build stamp, which
+    only names the .so)."""
+    import hls4ml
+
+    h = hashlib.sha256(f"hls4ml {hls4ml.__version__}\n".encode())
+    files = sorted(
+        p for p in (prj / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp")
+    )
+    files += sorted(prj.glob("*_bridge.cpp"))
+    for p in files:
+        h.update(str(p.relative_to(prj)).encode() + b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def compile_cached(prj: Path, project_name: str) -> tuple[Path, bool]:
+    """The compiled C-simulation library of an hls4ml project dir: from the cache when its sources were
+    compiled before, else built with g++ and stored. Returns (path, was_cached)."""
+    prj = Path(prj)
+    key = source_hash(prj)
+    cache = cache_dir()
+    lib = cache / f"{project_name}-{key[:32]}.so"
+    if lib.is_file():
+        return lib, True
+    if shutil.which("g++") is None:
+        raise ToolNotFound(
+            "g++ is needed to compile the hls4ml C simulation; install it (apt-get install g++)"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="l1ml-csim-") as tmp:
+        obj = []
+        from l1ml.firmware.backends import (
+            csim_includes,  # Catapult/Quartus: ac_types, as their build_lib.sh has it
+        )
+
+        inc = csim_includes(prj) or ["-Ifirmware/ap_types/", "-Ifirmware/"]
+        flags = [
+            "-O3",
+            "-fPIC",
+            "-std=c++17",
+            "-fno-gnu-unique",
+            f'-DWEIGHTS_DIR="{prj / "firmware" / "weights"}"',
+        ]
+        for src in (prj / "firmware" / f"{project_name}.cpp", prj / f"{project_name}_bridge.cpp"):
+            o = Path(tmp) / (src.stem + ".o")
+            _run(["g++", *flags, *inc, "-c", str(src), "-o", str(o)], prj)
+            obj.append(str(o))
+        out = Path(tmp) / "lib.so"
+        _run(["g++", "-O3", "-fPIC", "-shared", *obj, "-o", str(out)], prj)
+        part = cache / f".{lib.name}.{os.getpid()}.tmp"
+        shutil.copyfile(out, part)
+        part.replace(lib)  # atomic: a concurrent validation never loads half a library
+    return lib, False
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
+        raise ConversionError(
+            f"compiling the hls4ml C simulation failed (exit {r.returncode}): {' '.join(cmd)}\n{tail}"
+        )
+
+
+class CSim:
+    """The compiled C simulation of an hls4ml project, called through ctypes event by event (as hls4ml's
+    own predict does), in double so that no output type up to 53 bits is rounded on the way out."""
+
+    def __init__(
+        self, lib: Path, project_name: str, n_in: int, out_sizes: list[int], traced: dict | None = None
+    ):
+        import ctypes
+
+        self._ct = ctypes
+        self.lib = ctypes.CDLL(str(lib))  # RTLD_LOCAL: co-loaded models keep their symbols apart
+        self.top = getattr(self.lib, f"{project_name}_double")
+        ptr = np.ctypeslib.ndpointer(ctypes.c_double, flags="C_CONTIGUOUS")
+        self.top.argtypes = [ptr] * (1 + len(out_sizes))
+        self.top.restype = None
+        self.n_in, self.out_sizes = n_in, out_sizes
+        self.traced = traced or {}  # layer name -> output size, for a library built with tracing
+
+    def predict(self, x: np.ndarray) -> list[np.ndarray]:
+        return self._run(x, trace=False)[0]
+
+    def trace(self, x: np.ndarray) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        return self._run(x, trace=True)
+
+    def _run(self, x: np.ndarray, trace: bool):
+        ct = self._ct
+        x = np.ascontiguousarray(np.asarray(x, np.float64).reshape(len(x), -1))
+        if x.shape[1] != self.n_in:
+            raise ConfigError(f"the firmware takes {self.n_in} inputs per event, got {x.shape[1]}")
+        outs = [np.zeros((len(x), n), np.float64) for n in self.out_sizes]
+        layers: dict[str, np.ndarray] = {}
+        if trace:
+
+            class TraceData(ct.Structure):
+                _fields_ = [("name", ct.c_char_p), ("data", ct.c_void_p)]
+
+            collect = self.lib.collect_trace_output
+            collect.argtypes = [ct.POINTER(TraceData)]
+            self.lib.allocate_trace_storage.argtypes = [ct.c_size_t]
+            data = (TraceData * len(self.traced))()
+            layers = {k: np.zeros((len(x), n), np.float64) for k, n in self.traced.items()}
+            self.lib.allocate_trace_storage(ct.sizeof(ct.c_double))
+        try:
+            row = [np.zeros(n, np.float64) for n in self.out_sizes]
+            for i in range(len(x)):
+                self.top(x[i], *row)
+                for o, r in zip(outs, row, strict=True):
+                    o[i] = r
+                if trace:
+                    collect(data)
+                    for t in data:
+                        if not t.name:  # fewer layers traced than declared (e.g. optimised away)
+                            break
+                        name = t.name.decode()
+                        arr = ct.cast(t.data, ct.POINTER(ct.c_double))
+                        layers[name][i] = np.ctypeslib.as_array(arr, shape=(self.traced[name],))
+        finally:
+            if trace:
+                self.lib.free_trace_storage()
+        return outs, layers
+
+
+def load_csim(fw_dir: Path, fw_manifest: dict) -> tuple[CSim, bool]:
+    """The C simulation of a converted network, compiled or taken from the cache. Returns (csim, cached)."""
+    prj = Path(fw_dir) / fw_manifest["files"]["hls4ml"]
+    name = fw_manifest["project_name"]
+    if not (prj / "firmware" / f"{name}.cpp").is_file():
+        raise ConfigError(f"no hls4ml project in {prj}; run `l1ml convert` first")
+    lib, cached = compile_cached(prj, name)
+    n_in = int(np.prod(fw_manifest["input_shape"]))
+    return CSim(lib, name, n_in, [o["size"] for o in fw_manifest["outputs"]]), cached
+
+
+def traced_csim(
+    model, project, board, input_precision: str, workdir: Path, overrides="project"
+) -> tuple[CSim, list[str]]:
+    """A tracing build of the same network and config, for locating where firmware and software part.
+    Returns the csim and the layer names in the firmware's order."""
+    hls_model, _, _ = build(model, project, board, workdir, input_precision, trace=True, overrides=overrides)
+    traced, order = {}, []
+    for layer in hls_model.get_layers():
+        order.append(layer.name)
+        if layer.get_attr("function_cpp", None) and layer.get_attr("trace", False):
+            for var in layer.get_variables():
+                traced[layer.name] = int(var.size())
+    name = top_name(project)
+    lib, _ = compile_cached(workdir, name)
+    n_in = int(np.prod(model.inputs[0].shape[1:]))
+    outs = [int(v.size()) for v in hls_model.get_output_variables()]
+    return CSim(lib, name, n_in, outs, traced), order
