@@ -23,8 +23,9 @@ def deploy(
         "firmware",
         "--arithmetic",
         help="What the library runs: 'firmware' (hls4ml's firmware code, the default) or 'kernel' (l1ml's "
-        "compiled kernel of the same network: ~150x faster per event, checked by the same parity vectors, "
-        "but not hls4ml's code).",
+        "compiled kernel of the same network, checked by the same parity vectors, but not hls4ml's code). "
+        "benchmarks/deploy.py measured the dense AE's portable -O3 builds at 62-67 us CPU per event "
+        "(firmware) and 3.1 us (kernel): about 20x; 0.58 us with -march=native.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

@@ -109,8 +109,9 @@ def deploy(
     arithmetic: str = "firmware",
 ) -> Deployment:
     """`arithmetic`: "firmware" builds the library from hls4ml's firmware code (conifer's for BDTs);
-    "kernel" from l1ml's compiled kernel of the same network (l1ml/emulate/native), about 150x faster per
-    event, checked by the same parity vectors, but not hls4ml's code: the caller chooses."""
+    "kernel" from l1ml's compiled kernel of the same network (l1ml/emulate/native): faster per event
+    (benchmarks/deploy.py measures both), checked by the same parity vectors, but not hls4ml's code: the
+    caller chooses."""
     import h5py
 
     from l1ml import manifest
@@ -163,7 +164,7 @@ def deploy(
         rep.task("package", None)
         idx = _parity_events(bits)
         with h5py.File(emu_file, "r") as f:
-            outs = [f[f"outputs/{o}"][:] for o in _output_datasets(f, spec, fw_man)]
+            outs = [f[f"outputs/{o}"][:] for o in _output_datasets(f, spec)]
         parts = load_particles(bkg_file, project.data.key)[idx]
         hw = units.to_hardware(parts)
         expected = np.concatenate(
@@ -230,13 +231,22 @@ def deploy(
     )
 
 
-def _output_datasets(f, spec, fw_man: dict) -> list[str]:
-    """The emulator's output datasets in the firmware's output order (it names them by layer)."""
-    names = list(f["outputs"].keys())
-    want = ["margin"] if spec.kind == "bdt" else list(fw_man.get("output_names") or [])
-    if len(want) == len(spec.outputs) and set(want) <= set(names):
-        return want
-    raise L1mlError(f"the emulator wrote outputs {names}; the firmware declares {[o.name for o in spec.outputs]}")
+def _output_datasets(f, spec) -> list[str]:
+    """The emulator's output datasets in the firmware's output order: matched by position (the emulator
+    records its order), whatever the front-end named the layers (a post-training-quantized Keras model's
+    emulator says fout_linear where the firmware says layer13_out), and checked by size."""
+    order = [str(n) for n in f["outputs"].attrs.get("order", [])]
+    if not order:
+        raise L1mlError(f"{f.filename}: the emulator recorded no output order; emulate again with this l1ml")
+    sizes = [int(f[f"outputs/{n}"].shape[1]) for n in order]
+    if sizes != [o.size for o in spec.outputs]:
+        raise L1mlError(
+            f"the emulator wrote outputs {dict(zip(order, sizes, strict=True))}; the firmware declares "
+            f"{ {o.name: o.size for o in spec.outputs} }"
+        )
+    for o, n in zip(spec.outputs, order, strict=True):
+        o.emulator = n
+    return order
 
 
 def _parity_events(bits: np.ndarray) -> np.ndarray:
@@ -260,8 +270,33 @@ def _kernel_header(project, version: str, spec, pre) -> str:
         raise ConfigError(f"--arithmetic kernel: {exc}; deploy with --arithmetic firmware") from None
 
 
+def interfaces(spec) -> dict:
+    """The library's two interfaces, as metadata.json lists them (make check runs both)."""
+    from l1ml.deploy.package import result_type
+
+    n = spec.name
+    return {
+        "firmware": {
+            "what": "the firmware's own types, as hls4ml-based CMSSW consumers pass them (the default)",
+            "prepare_input": [f"{n}::input_t* = {spec.input_type}* (57 network inputs, after preprocessing: "
+                              f"{n}::preprocess)", f"const {n}::input_t*", f"std::array<{n}::input_t, 57>"],
+            "read_result": f"{n}::result_t* = {result_type(spec)}*",
+            "score": f"{n}::score_bits(result) > {n}::kThresholdBits[t]",
+        },
+        "hardware_integers": {
+            "what": "l1ml's interface: the 57 hardware integers in, l1ml::Result out (trigger bits included)",
+            "prepare_input": ["std::array<std::int32_t, 57>", "std::vector<std::int32_t> of 57",
+                              "const std::int32_t* or std::int32_t* to 57 values"],
+            "read_result": "l1ml::Result* (include/l1ml_result.h)",
+        },
+        "wrong_type": "any other type in the std::any: std::runtime_error naming the accepted types and the one "
+        "held",
+    }
+
+
 def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_parity: int, forced: bool) -> dict:
     from l1ml import manifest
+    from l1ml.deploy import package
     from l1ml.deploy.package import input_contract
 
     return {
@@ -280,17 +315,27 @@ def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_par
         "interface": {
             "class": "hls4mlEmulator::Model",
             "header": "include/hls4mlEmulator.h",
+            "member_order": ["prepare_input(std::any)", "predict()", "read_result(std::any)", "virtual ~Model()"],
             "factories": ['extern "C" hls4mlEmulator::Model* create_model()',
                           'extern "C" void destroy_model(hls4mlEmulator::Model*)'],
-            "usage": "prepare_input(std::array<std::int32_t,57>{...}); predict(); read_result(&result) with "
-            "l1ml::Result result (include/l1ml_result.h)",
+            "load": f'dlopen("{spec.name}" + ".so", RTLD_LAZY | RTLD_LOCAL) on the library path, as CMSSW\'s '
+            "hls4mlEmulator::ModelLoader; the library stays loaded while any of its models lives",
+            "default": "firmware",
+            "consumer_header": f"include/{spec.name}.h",
+            "example": "example/consumer.cpp (make example)",
         },
+        "interfaces": interfaces(spec),
         "input": input_contract(pre),
         "output": {
-            "result_type": "l1ml::Result (include/l1ml_result.h)",
-            "outputs": [{"name": o.name, "size": o.size, "type": str(o.type)} for o in spec.outputs],
+            "result_type": f"{spec.name}::result_t = {package.result_type(spec)} (firmware interface); "
+            "l1ml::Result (hardware-integer interface, include/l1ml_result.h)",
+            "outputs": [
+                {"name": o.role, "firmware_variable": o.name, "emulator_output": o.emulator, "size": o.size,
+                 "type": str(o.type), "cpp_type": o.ctype}
+                for o in spec.outputs
+            ],
             "score": {
-                "output": spec.outputs[-1].name,
+                "output": spec.outputs[-1].role,
                 "type": str(spec.score_type),
                 "frac_bits": spec.score_type.frac,
                 "what": "AE: masked squared error / 57 as deployed; VAE: sum z_mean^2; BDT: xgboost margin",
@@ -298,6 +343,12 @@ def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_par
         },
         "thresholds": thr,
         "trigger_rule": "fires when score_bits > threshold_int",
+        "threshold_conventions": {
+            "l1ml": f"score_bits > threshold_int, score_bits = {spec.name}::score_bits(result) (the bits of the "
+            f"{spec.score_type} score; threshold = threshold_int * 2^-{spec.score_type.frac})",
+            "axol1tl": "AXOL1TL's condition compares score = loss.to_float() * 16 with the menu's float; the same "
+            f"cut in that form is threshold_int * 2^-{spec.score_type.frac} * 16 (docs/cmssw.md)",
+        },
         "parity": {"events": n_parity, "source": "l1ml emulate (firmware-exact batch emulator)"},
         "forced": forced,
         "hashes": {

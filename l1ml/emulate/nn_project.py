@@ -304,6 +304,9 @@ def emulate_source(
                     name: out.create_dataset(f"outputs/{name}", (n, s), dtype=dtypes[name], chunks=(rows, s))
                     for name, s in engine.sizes().items()
                 }
+                # the firmware's output order, which the group's (alphabetical) listing loses: deploy maps
+                # output i to the firmware's output i by it, whatever the front-end named the layers
+                out["outputs"].attrs["order"] = names
             score_ds = out.create_dataset("score", (n,), dtype=dtypes[last], chunks=(rows,))
 
         def write(m, res):

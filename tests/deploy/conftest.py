@@ -1,4 +1,5 @@
-"""Session fixtures: a tiny dense AE (validated) and a tiny BDT (forced, never validated), trained,
+"""Session fixtures: a tiny dense AE (validated), the CNN AE and VAE encoder examples trained briefly
+(validated) and a tiny BDT (forced, never validated), trained,
 converted and deployed once; the C++ host program compiled once. "dense_ae_twin" is a second dense AE
 with another training seed but the same project name, so the same namespace, layer and library names."""
 
@@ -11,7 +12,7 @@ from deploy_helpers import BDT, DENSE, TINY, compile_host, passing_report
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory, small_data):
-    """"dense_ae", "dense_ae_twin" or "bdt" -> (project, Deployment)."""
+    """"dense_ae", "dense_ae_twin", "cnn_ae", "vae_encoder" or "bdt" -> (project, Deployment)."""
     from l1ml.deploy.core import deploy
     from l1ml.firmware import convert
     from l1ml.models.train import train_project
@@ -23,7 +24,7 @@ def deployed(tmp_path_factory, small_data):
         if key not in done:
             tmp = tmp_path_factory.mktemp(key)
             example = "dense_ae" if key == "dense_ae_twin" else key
-            extra = BDT if example == "bdt" else DENSE
+            extra = BDT if example == "bdt" else DENSE if example == "dense_ae" else {}
             if key == "dense_ae_twin":
                 extra = {**extra, "training.seed": 2}
             proj = load_project(project_on_data(tmp, example, small_data, **{**TINY, **extra}))
