@@ -359,7 +359,7 @@ def _validate(p: Project) -> None:
         raise ConfigError(f"{where} [trigger]: revolution_khz must be positive")
     if any(r <= 0 for r in p.trigger.rates_khz):
         raise ConfigError(f"{where} [trigger]: rates_khz must hold positive rates, got {p.trigger.rates_khz}")
-    from l1ml.synth.job import STEPS as QUEUE_STEPS
+    from l1ml.plan import STEPS as QUEUE_STEPS
 
     bad = [s for s in p.synth.steps if s not in QUEUE_STEPS]
     if bad:

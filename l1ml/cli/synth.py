@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load
+from l1ml.plan import steps_help
 
 app = typer.Typer(help="Queue synthesis and simulation jobs on a build host.", no_args_is_help=True)
 token_app = typer.Typer(help="Per-user API tokens for `l1ml synth serve`.", no_args_is_help=True)
@@ -98,56 +99,11 @@ def _table(jobs: list[dict]):
     return t
 
 
-VENDOR_STEPS = ("csynth", "cosim", "vsynth")
-# No build host has a pebibyte of memory: a larger declaration is a typo, not a request.
-MAX_MEMORY = 1024**5
-
-
-def check_memory(text: str) -> int:
-    from l1ml.errors import L1mlError
-    from l1ml.synth.job import parse_memory
-
-    value = parse_memory(text)
-    if value > MAX_MEMORY:
-        raise L1mlError(f"memory '{text}' is more than any build host has; write it like 32G (at most 1024T)")
-    return value
-
-
-def refuse_failed_validation(project, model: str | None) -> None:
-    """Synthesising a design that failed validation wastes the build host: refuse, unless --force.
-    A report older than the firmware belongs to an earlier conversion and does not count."""
-    from l1ml.errors import L1mlError
-    from l1ml.validate.core import default_report_dir
-
-    fw = project.firmware_dir(model)
-    version = model or project.model_dir().name
-    report = default_report_dir(project, version) / "report.json"
-    if not report.is_file() or not (fw / "manifest.json").is_file():
-        return
-    if report.stat().st_mtime < (fw / "manifest.json").stat().st_mtime:
-        return
-    try:
-        rec = json.loads(report.read_text())
-    except (OSError, ValueError):
-        return
-    from l1ml.layout import variant_of
-
-    if rec.get("variant", variant_of(fw)) != variant_of(fw):
-        return  # the report is of another firmware variant of this version
-    if rec.get("passed") is False:
-        raise L1mlError(
-            f"the last validation of {project.name} {version} failed ({report}); fix the firmware and run "
-            "`l1ml validate` again, or pass --force to synthesise it anyway"
-        )
-
-
 @app.command()
 def submit(
     project: Path = PROJECT_OPT,
     model: str = MODEL_OPT,
-    step: str = typer.Option(
-        ..., "--step", "-s", help="csim, csynth, cosim, vsynth, rtlsim, ysynth or hwtest."
-    ),
+    step: str = typer.Option(..., "--step", "-s", help=steps_help()),
     memory: str = typer.Option(None, "--memory", help="Declared memory, e.g. 32G; default from the project."),
     timeout: str = typer.Option(None, "--timeout", help="e.g. 6h; default from the project."),
     priority: int = typer.Option(0, "--priority", help="Higher runs first (users: -10..10)."),
@@ -170,15 +126,18 @@ def submit(
     import shutil
     from dataclasses import replace
 
+    from l1ml.plan import check_step
     from l1ml.synth.client import package
-    from l1ml.synth.job import check_step, format_memory
+    from l1ml.synth.job import format_memory
+    from l1ml.synth.params import check_memory
+    from l1ml.validate.gate import refuse_failed_validation
 
     check_step(step)
     if memory is not None:
         check_memory(memory)
     proj = load(project)
-    if step in VENDOR_STEPS and not force:
-        refuse_failed_validation(proj, model)
+    if not force:
+        refuse_failed_validation(proj, model, step)
     client = _client(server, token)
     staged = _hwtest_bitstream(client, step, bitstream, from_job)
     try:

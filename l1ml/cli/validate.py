@@ -48,7 +48,7 @@ def validate(
 def show(v, paths: dict) -> None:
     from rich.table import Table
 
-    from l1ml.validate.core import role_of
+    from l1ml.validate.verdict import role_of
 
     c = console()
     t = Table(

@@ -152,14 +152,19 @@ class _Trees:
         return self(x)
 
 
-def load_engine(project, version: str | None = None):
-    """(engine, model manifest, version) for a project's model version: the network or BDT emulator."""
+def load_engine(project, version: str | None = None, directory: Path | None = None):
+    """(engine, preprocessing, model manifest, version) for a project's model version: the network or BDT
+    emulator. With `directory` (no project), one directory holding the model's manifest, preprocessing
+    and firmware side by side, as a split emulation job carries them (l1ml.rates.split)."""
     from l1ml.data.preprocess import Preprocessing
     from l1ml.project import read_json
 
-    model_dir = project.model_dir(version)
+    if directory is not None:
+        model_dir = fw_dir = Path(directory)
+    else:
+        model_dir = project.model_dir(version)
+        fw_dir = project.firmware_dir(model_dir.name)
     version = model_dir.name
-    fw_dir = project.firmware_dir(version)
     if not (fw_dir / "manifest.json").is_file():
         raise ConfigError(
             f"no firmware for model {version} in {fw_dir}; run `l1ml convert --model {version}` first"

@@ -4,7 +4,7 @@ queue's local worker or on Slurm, and the jobs' score counts merged into exactly
 A job's archive holds what it needs and nothing else: emulate_job.json (the input files by absolute path,
 on a filesystem the workers see, their format and [data.inputs] mapping, and the entry ranges), the model
 manifest, preprocessing.json, the deployed network (deploy.h5) with its hls4ml project, or the BDT's
-conifer_model.json. The step (``emulate`` in l1ml/synth/job.py STEPS) runs
+conifer_model.json. The step (``emulate``; this module's STEP, named in l1ml/plan.py's table) runs
 ``python -m l1ml.rates.split emulate_job.json``, which writes counts.json; the queue returns it.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 from l1ml.emulate.stream import ScoreCounts
 from l1ml.errors import DataError, L1mlError
+from l1ml.plan import Plan, Step
 
 JOB_FILE = "emulate_job.json"
 COUNTS_FILE = "counts.json"
-ARTIFACTS = ("**/" + COUNTS_FILE,)
 _SKIP = shutil.ignore_patterns("*.so", "*.o", "*_prj", "build", "*.tar.gz", "__pycache__")
 
 
@@ -85,9 +85,8 @@ def write_job(project, version: str | None, source, ranges, dest: Path) -> Path:
 def run_job(job_file: Path) -> ScoreCounts:
     """What a queue job runs: emulate its ranges, write counts.json beside the job file."""
     from l1ml.data.l1ntuple import NtupleMap
-    from l1ml.data.preprocess import Preprocessing
     from l1ml.data.stream import Source
-    from l1ml.emulate.nn_project import _Network, _Trees
+    from l1ml.emulate.nn_project import load_engine
 
     job_file = Path(job_file)
     d = job_file.parent
@@ -96,9 +95,7 @@ def run_job(job_file: Path) -> ScoreCounts:
         files, fmt, ranges = job["files"], job["format"], job["ranges"]
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         raise L1mlError(f"{job_file}: not an emulation job description ({exc})") from None
-    man = json.loads((d / "manifest.json").read_text())
-    pre = Preprocessing.load(d / "preprocessing.json")
-    engine = _Trees(d, d, man) if man.get("kind") == "bdt" else _Network(d, d, man)
+    engine, pre, _, _ = load_engine(None, directory=d)  # write_job put preprocessing_file in the manifest
     mapping = NtupleMap.from_inputs(job.get("inputs"), f"{job_file} inputs") if fmt == "l1ntuple" else None
     source = Source([Path(f) for f in files], fmt, job.get("key", "Particles"), mapping)
     counts = emulate_ranges(engine, pre, source, ranges)
@@ -106,10 +103,8 @@ def run_job(job_file: Path) -> ScoreCounts:
     return counts
 
 
-def plan_emulate(src: Path, tools: dict | None = None):
+def plan_emulate(step: str, src: Path, tools: dict | None = None) -> Plan:
     """The queue's plan for an emulate job: this Python running this module on the job's description."""
-    from l1ml.synth.steps import Plan
-
     if not (src / JOB_FILE).is_file():
         raise L1mlError(f"no {JOB_FILE} in the job's files; submit emulate jobs with `l1ml rate --jobs`")
     return Plan("emulate", [{"argv": [sys.executable, "-m", "l1ml.rates.split", JOB_FILE], "cwd": "."}])
@@ -145,6 +140,14 @@ def submit(
                 )
             )
     return out
+
+
+STEP = Step(
+    "emulate",
+    lambda step, src: step == "emulate",
+    plan_emulate,
+    artifacts={"emulate": ("**/" + COUNTS_FILE,)},
+)
 
 
 def collect(client, job_ids: list[int], out_dir: Path) -> ScoreCounts:

@@ -18,7 +18,10 @@ def submit_and_wait(project, version: str, settings, progress, poll: float = 0.5
     from l1ml.layout import synth_dir, variant_of
     from l1ml.synth.client import make_client, package
     from l1ml.synth.job import TERMINAL, parse_duration, parse_memory
+    from l1ml.validate.gate import refuse_failed_validation
 
+    for step in project.synth.steps:  # the rule `l1ml synth submit` applies, before anything is queued
+        refuse_failed_validation(project, version, step)
     client = make_client(settings)
     ids = {}
     for step in project.synth.steps:

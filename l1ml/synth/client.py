@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from l1ml.errors import L1mlError, ToolNotFound
-from l1ml.synth import archive, gc, hwtest, steps
-from l1ml.synth.boards import BOARD_STEPS
-from l1ml.synth.job import check_step, parse_duration, parse_memory
+from l1ml.plan import check_step, provider
+from l1ml.synth import archive, gc
+from l1ml.synth.job import parse_duration, parse_memory
 from l1ml.synth.params import SubmitParams, new_key
 from l1ml.synth.settings import Settings
 
@@ -49,11 +49,12 @@ def package(
     fw = project.firmware_dir(model)
     if not fw.is_dir():
         raise L1mlError(f"no firmware at {fw}; run `l1ml convert --project {project.path}` first")
+    step_of = provider(step, fw)
     try:
-        if step in BOARD_STEPS:  # planned on the worker that holds the board; the vectors are checked here
-            hwtest.vectors(fw)
+        if step_of.check:  # e.g. planned on the worker that holds the board; what it can be is checked here
+            step_of.check(step, fw)
         else:
-            steps.plan(step, fw, None)  # the project must have what the step needs
+            step_of.plan(step, fw, None)  # the project must have what the step needs
     except ToolNotFound:
         if check_tools:
             raise
@@ -68,7 +69,8 @@ def package(
     )
     fd, tmp = tempfile.mkstemp(prefix="l1ml-submit-", suffix=".tar.gz")
     os.close(fd)
-    archive.pack(fw, Path(tmp), {**_headers_for(step, fw), **(extra or {})})
+    carried = step_of.pack(step, fw) if step_of.pack else {}  # e.g. headers a conifer csim needs
+    archive.pack(fw, Path(tmp), {**carried, **(extra or {})})
     return Path(tmp), params
 
 
@@ -78,28 +80,6 @@ def _model_label(fw: Path) -> str:
 
     v = variant_of(fw)
     return f"{fw.parent.name}+{v}" if v else fw.name
-
-
-def _headers_for(step: str, fw: Path) -> dict[str, Path]:
-    """csim of a conifer project needs the ap_types headers, which conifer does not write: send the ones
-    bundled with hls4ml (those l1ml's own emulation uses) with the job, so it builds on any host."""
-    if step != "csim":
-        return {}
-    d = steps.csim_dir(fw)
-    if not steps.needs_ap_types(d):
-        return {}
-    import importlib.util
-
-    spec = importlib.util.find_spec("hls4ml")  # its path only: importing hls4ml costs seconds
-    root = Path(next(iter(spec.submodule_search_locations))) if spec else None
-    headers = root / "templates" / "vivado" / "ap_types" if root else None
-    if headers is None or not (headers / "ap_fixed.h").is_file():
-        raise L1mlError(
-            f"{d} has no ap_types headers (ap_fixed.h) and hls4ml's bundled ones were not found; "
-            "install hls4ml (pip install hls4ml==1.3.0) or copy the ap_types into "
-            f"{d / 'firmware' / 'ap_types'}"
-        )
-    return {(d / "firmware" / "ap_types").relative_to(fw).as_posix(): headers}
 
 
 def _login() -> str:

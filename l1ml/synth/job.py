@@ -1,4 +1,5 @@
-"""The job record, its states, and the parsers for the sizes and durations users type."""
+"""The job record, its states, and the parsers for the sizes and durations users type. The step names
+are l1ml.plan.STEPS."""
 
 from __future__ import annotations
 
@@ -6,9 +7,6 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from l1ml.errors import L1mlError
-
-STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim", "ysynth", "emulate")  # ysynth: l1ml/firmware/rtl/queue.py; emulate: l1ml/rates/split.py
-STEPS += ("hwtest",)  # a test on an attached board: l1ml/synth/hwtest.py
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED = "succeeded", "failed", "oom", "timeout", "cancelled"
@@ -53,12 +51,6 @@ def parse_duration(text: str | float | int) -> float:
     if not parts or "".join(n + u for n, u in parts) != s or sum(float(n) for n, _ in parts) <= 0:
         raise L1mlError(f"duration '{text}' is not valid; write it like 6h, 90m, 1h30m or 45s")
     return sum(float(n) * _SECONDS[u] for n, u in parts)
-
-
-def check_step(step: str) -> str:
-    if step not in STEPS:
-        raise L1mlError(f"unknown step '{step}'; valid steps: {', '.join(STEPS)}")
-    return step
 
 
 @dataclass

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from l1ml.errors import L1mlError
+from l1ml.plan import STEPS
 from l1ml.synth.boards import BOARD_STEPS
-from l1ml.synth.job import STEPS
 
 MAX_MEMORY = 2**50  # 1 PiB: past any build host, and far inside SQLite's 64-bit integers
 MAX_TIMEOUT = 30 * 86400.0  # seconds
@@ -26,6 +26,16 @@ MAX_OFFSET = 2**62
 _NAME = re.compile(r"[\w.+\- ]{0,128}")
 _BOARD = re.compile(r"(?:[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127})?")
 _KEY = re.compile(r"[A-Za-z0-9_-]{0,64}")
+
+
+def check_memory(text: str) -> int:
+    """A --memory the user typed, in bytes: a size no larger than MAX_MEMORY (a larger one is a typo)."""
+    from l1ml.synth.job import parse_memory
+
+    value = parse_memory(text)
+    if value > MAX_MEMORY:
+        raise L1mlError(f"memory '{text}' is more than any build host has; write it like 32G (at most 1024T)")
+    return value
 
 
 class BadParameter(L1mlError):

@@ -136,7 +136,7 @@ def interpreter_dirs() -> list[Path]:
 def hidden_paths(settings) -> list[Path]:
     """What a job must not see: the store and archives, every work directory, the tokens' config file,
     and the worker user's home (its dotfiles hold tokens and keys)."""
-    from l1ml.synth.settings import config_file
+    from l1ml.plan import config_file
 
     paths = [settings.home, settings.work, config_file().absolute().parent]
     home = os.path.expanduser("~")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from l1ml.errors import ConfigError
+from l1ml.plan import config_file
 
 
 @dataclass(frozen=True)
@@ -104,15 +105,6 @@ def _check_types(s: Settings) -> None:
 
     if s.sandbox not in MODES:
         raise bad("sandbox", f"one of {', '.join(MODES)}")
-
-
-def config_file() -> Path:
-    env = os.environ.get("L1ML_SYNTH_CONFIG")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("l1ml")) / "synth.toml"
 
 
 def load_settings(**overrides) -> Settings:

@@ -19,11 +19,12 @@ from pathlib import Path
 import psutil
 
 from l1ml.errors import L1mlError
-from l1ml.synth import archive, hwtest, scheduler, steps
+from l1ml.firmware.vendor_reports import board_resources
+from l1ml.plan import artifacts, provider, summarize
+from l1ml.synth import archive, scheduler
 from l1ml.synth.boards import needs_board
 from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, Pending, get_dispatcher
 from l1ml.synth.job import CANCELLED, FAILED, Job
-from l1ml.synth.reports import board_resources, summarize
 from l1ml.synth.settings import Settings
 from l1ml.synth.store import Store
 
@@ -157,8 +158,10 @@ class Worker:
             with open(log, "a") as f:
                 f.write(f"=== job {job.id} attempt {job.attempts} on {self.id} at {time.ctime()}\n")
             archive.extract(self.settings.archives / f"{job.id}.tar.gz", wdir / "src", self.limits)
-            hwtest.attach(wdir / "src", job)  # a board step learns which device it holds
-            plan = steps.plan(job.step, wdir / "src", self.settings.tools)
+            step = provider(job.step, wdir / "src")
+            if step.prepare:  # e.g. a board step learns which device it holds
+                step.prepare(wdir / "src", job)
+            plan = step.plan(job.step, wdir / "src", self.settings.tools)
             for rel, text in plan.files.items():
                 (wdir / "src" / rel).parent.mkdir(parents=True, exist_ok=True)  # e.g. oneAPI's build/
                 (wdir / "src" / rel).write_text(text)
@@ -191,7 +194,12 @@ class Worker:
     def complete(self, job: Job, out: Outcome) -> None:
         src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
         drop_escaping_links(src)  # before anything of the worker's reads a file the job left
-        out = hwtest.explain(src, job, out)  # a board's mismatch names its event and output
+        try:
+            step = provider(job.step, src)
+        except (L1mlError, OSError):  # the run left a tree no provider reads: no hook to ask
+            step = None
+        if step is not None and step.explain:  # e.g. a board's mismatch names its event and output
+            out = step.explain(src, job, out)
         try:
             summary = summarize(src, job.step, board_resources(job.board))
         except Exception as exc:  # a report we cannot read must not lose the job's outcome
@@ -226,7 +234,7 @@ class Worker:
             if log_path(self.settings, job.id).exists():
                 tar.add(log_path(self.settings, job.id), "job.log")
             seen: set[Path] = set()
-            for pattern in steps.REPORTS + steps.ARTIFACTS.get(job.step, ()):
+            for pattern in artifacts(job.step):
                 for p in sorted(src.glob(pattern)):
                     # Only files really inside the run's tree: a link the job made (to the store, or to
                     # another job's results) is neither followed nor packed.

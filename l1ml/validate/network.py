@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.compare import OutputComparison, compare, flipped_decisions, lsb_of
-from l1ml.validate.core import Divergence, Validation
+from l1ml.validate.verdict import Divergence, Validation
 
 
 def _output_label(kind: str, i: int) -> str:
@@ -105,8 +105,8 @@ def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
     rep.advance("firmware")
     if n_csim == len(X):
         return fw_csim, [], f"C simulation on all {len(X)} events"
-    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import emulate_arrays
+    from l1ml.fixed import UnsupportedError
 
     rep.task("emulator", None)
     try:
@@ -124,14 +124,14 @@ def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
 
 
 def _quantization(model_dir, man, kind, X, sw, fw, diffs) -> list[OutputComparison]:
-    """The informative comparisons, each labelled for what it measures (validate.core.ROLES):
+    """The informative comparisons, each labelled for what it measures (validate.verdict.ROLES):
     - the user's (or trained) model against the deployed model: what folding BN and fine-tuning changed;
     - the float score formula on the firmware's reconstruction against the firmware's score: what the
       fixed-point score head's quantization changed.
     The deployed model against the firmware (bit-exactness) is the verdict, compared elsewhere."""
     from l1ml.models.deploy import add_score_head, score_numpy, trunk, vae_score_numpy
     from l1ml.models.io import load_model, predict_exact
-    from l1ml.validate.core import ROLES
+    from l1ml.validate.verdict import ROLES
 
     out = []
     flat = X.reshape(len(X), -1)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from l1ml.compare import compare, lsb_of
-from l1ml.validate.core import ROLES, Validation
+from l1ml.validate.verdict import ROLES, Validation
 
 
 def physics_samples(project, pre, n: int, rep) -> dict | None:
     """{sample: preprocessed inputs} for the physics cost: [validation] ptq_events per sample from the
     project's files (0: every event), or None when that is no more than the validation's own `n`."""
-    from l1ml.validate.core import samples_hw
+    from l1ml.validate.samples import samples_hw
 
     m = project.validation.ptq_events
     if n == 0 or (m != 0 and m <= n):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.validate.core import Validation
+from l1ml.validate.verdict import Validation
 
 
 def write_reports(v: Validation, out_dir: Path, junit: Path | None = None) -> dict[str, str]:

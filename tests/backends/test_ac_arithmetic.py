@@ -55,8 +55,8 @@ def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firm
     """hls4ml writes the score's 1-bit pT mask ufixed<1,0> as ac_fixed<2,0,false>: one more fractional bit
     and a saturation limit of 0.75 instead of 0.5. The emulator computes in the written type; without that
     rule (written_width as the precision says) the comparison above fails on every event with an object."""
-    from l1ml.firmware.backends import acfixed
     from l1ml.emulate.nn_fixed import emulate_arrays
+    from l1ml.firmware.backends import acfixed
 
     backend, fw, fw_dir, csim = firmware
     assert fw["ac_widened"] == [
@@ -82,13 +82,13 @@ def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firm
 
 @pytest.mark.extended  # compiles the testbench with the ac headers again (~20-50 s on a loaded machine)
 def test_queue_csim_runs_the_testbench_on_the_events(firmware, tmp_path):
-    """The queue's csim of these backends (g++ with their bundled headers, l1ml.firmware.backends.queue) runs
+    """The queue's csim of these backends (g++ with their bundled headers, l1ml.firmware.backends.steps) runs
     hls4ml's own testbench on tb_data/ events; what it logs is the emulator's outputs, to the 6 digits it prints."""
     import shutil
     import subprocess
 
     from l1ml.emulate.nn_fixed import emulate_arrays
-    from l1ml.synth.steps import plan
+    from l1ml.plan import plan
 
     backend, fw, fw_dir, _ = firmware
     src = tmp_path / "src"

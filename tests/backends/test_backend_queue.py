@@ -17,7 +17,7 @@ from backends_helpers import project
 from fake_backends import BACKEND_TOOLSETS
 from fake_tools import comparable, install, read_calls, sandbox_settings
 
-from l1ml.firmware.backends.queue import LIBERO_COMMANDS, ONEAPI_TARGETS
+from l1ml.firmware.backends.steps import LIBERO_COMMANDS, ONEAPI_TARGETS
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ LIBRARY_BUILD = (
 
 def _library_calls(backend: str, fw: Path, step: str, tmp: Path) -> list[dict]:
     """hls4ml's own build() on a copy of the firmware, with only the fakes and the system on PATH."""
-    from l1ml.firmware.backends.queue import build_kwargs
+    from l1ml.firmware.backends.steps import build_kwargs
 
     copy = tmp / f"lib-{backend}-{step}"
     shutil.copytree(fw, copy)
@@ -224,7 +224,7 @@ def test_the_comparison_catches_a_different_command(firmware, tmp_path, monkeypa
     """The check above can fail: a plan for other options differs from build()'s; the fakes refuse command
     lines the real tools refuse; a missing tool fails the plan naming it, never a faked success."""
     from l1ml.errors import L1mlError, ToolNotFound
-    from l1ml.synth.steps import plan
+    from l1ml.plan import plan
 
     fw = firmware["Catapult"].firmware_dir("v1")
     want = _library_calls("Catapult", fw, "csynth", tmp_path)
@@ -269,6 +269,6 @@ def test_the_comparison_catches_a_different_command(firmware, tmp_path, monkeypa
 
 
 def _name(src: Path) -> str:
-    from l1ml.firmware.backends.queue import project_name
+    from l1ml.firmware.backends.projects import project_name
 
     return project_name(src / "hls4ml")

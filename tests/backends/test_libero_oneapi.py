@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_tools import comparable, install, read_calls
 
-from l1ml.firmware.backends.queue import LIBERO_COMMANDS, build_kwargs
+from l1ml.firmware.backends.steps import LIBERO_COMMANDS, build_kwargs
 
 STEPS = ("csim", "csynth", "cosim", "vsynth")
 
@@ -40,7 +40,7 @@ def _project(d: Path) -> Path:
 def test_queue_commands_are_hls4ml_build_s_and_the_summary_holds_the_report(step, tmp_path):
     pytest.importorskip("hls4ml")
     from l1ml.firmware.backends.reports import summarize
-    from l1ml.synth.steps import plan
+    from l1ml.plan import plan
 
     lib = _project(tmp_path / "lib")
     log = tmp_path / "lib.jsonl"
@@ -110,11 +110,11 @@ def test_oneapi_converts_but_its_csim_is_refused_naming_icpx(tmp_path):
     from qkeras import QDense, quantized_bits
     from tensorflow import keras
 
-    from l1ml.fixed import UnsupportedError
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.csim import compile_cached
     from l1ml.firmware.hls_project import build
     from l1ml.firmware.names import top_name
+    from l1ml.fixed import UnsupportedError
 
     q = quantized_bits(8, 3, alpha=1)
     inp = keras.Input((4,), name="in")

@@ -44,7 +44,7 @@ def _max_threshold(booster_file) -> float:
 
 def _samples(project, n=400):
     from l1ml.data.preprocess import Preprocessing
-    from l1ml.validate.core import samples_hw
+    from l1ml.validate.samples import samples_hw
 
     pre = Preprocessing.identity()
     return {k: pre.apply(v) for k, v in samples_hw(project, n).items()}
@@ -52,9 +52,9 @@ def _samples(project, n=400):
 
 @pytest.mark.slow
 def test_bdt_precision_holds_inputs_and_thresholds(tmp_path, small_data):
-    from l1ml.fixed import FixedType
     from l1ml.firmware.bdt_precision import check, needs
     from l1ml.firmware.conifer import ensemble_from_booster, load_booster
+    from l1ml.fixed import FixedType
     from l1ml.validate.bdt import validate_bdt
 
     f = _hardware_bdt(tmp_path, small_data)
@@ -110,7 +110,8 @@ def test_a_precision_that_cannot_hold_the_bdt_is_refused_with_numbers(tmp_path, 
 def test_validate_prints_inputs_out_of_range(capsys):
     from l1ml.cli.validate import show
     from l1ml.validate.bdt import BdtValidation
-    from l1ml.validate.core import Validation, bdt_notes
+    from l1ml.validate.model import bdt_notes
+    from l1ml.validate.verdict import Validation
 
     r = BdtValidation(
         comparisons=[],

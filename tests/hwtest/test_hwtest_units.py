@@ -17,21 +17,22 @@ from l1ml.errors import ToolNotFound
 from l1ml.synth import hwtest
 from l1ml.synth.boards import BadBoard, parse_boards
 from l1ml.synth.params import SubmitParams
+from l1ml.validate import hardware
 
 
 def test_words_round_trip_every_sign_and_width():
-    t40 = hwtest.parse_type("ap_fixed<40,20>")
-    assert hwtest.to_words(-1, t40) == ["FFFFFFFF", "FFFFFFFF"]
-    assert hwtest.to_words(2**32 + 5, t40) == ["00000005", "00000001"]  # low word first
+    t40 = hardware.parse_type("ap_fixed<40,20>")
+    assert hardware.to_words(-1, t40) == ["FFFFFFFF", "FFFFFFFF"]
+    assert hardware.to_words(2**32 + 5, t40) == ["00000005", "00000001"]  # low word first
     for code in (-(2**39), -1, 0, 1, 2**39 - 1, -12345678901):
-        assert hwtest.from_words(hwtest.to_words(code, t40), t40) == code
-    t8 = hwtest.parse_type("ap_ufixed<8,0>")
-    assert not t8.signed and hwtest.from_words(hwtest.to_words(255, t8), t8) == 255
+        assert hardware.from_words(hardware.to_words(code, t40), t40) == code
+    t8 = hardware.parse_type("ap_ufixed<8,0>")
+    assert not t8.signed and hardware.from_words(hardware.to_words(255, t8), t8) == 255
     # A board that drives the bits above W differently is read at its type's W bits only.
-    assert hwtest.from_words(["FFFFFF7F"], hwtest.parse_type("ap_fixed<8,3>")) == 127
-    assert hwtest.parse_type("ap_int<6>").frac == 0
-    with pytest.raises(hwtest.HwtestError, match="ac_fixed"):
-        hwtest.parse_type("ac_fixed<8,3,true>")
+    assert hardware.from_words(["FFFFFF7F"], hardware.parse_type("ap_fixed<8,3>")) == 127
+    assert hardware.parse_type("ap_int<6>").frac == 0
+    with pytest.raises(hardware.HwtestError, match="ac_fixed"):
+        hardware.parse_type("ac_fixed<8,3,true>")
 
 
 def _job_tree(tmp_path: Path, device: str = "xilinx_tcf/Digilent/TEST0001") -> Path:
@@ -110,7 +111,7 @@ def test_a_short_answer_fails(tmp_path):
     _run(plan, src)
     out = src / "hwtest/board_outputs.hex"
     out.write_text("".join(out.read_text().splitlines(keepends=True)[:-1]))
-    assert hwtest.main([str(src / "hwtest")]) == 1
+    assert hardware.main([str(src / "hwtest")]) == 1
     assert (
         "returned 5 events of 6" in json.loads((src / "hwtest/hardware.json").read_text())["first_mismatch"]
     )
@@ -124,7 +125,7 @@ def test_missing_hardware_manager_names_it(tmp_path, monkeypatch):
     with pytest.raises(ToolNotFound, match="step 'hwtest' needs vivado_lab or vivado"):
         hwtest.plan_hwtest(src, {})
     os.unlink(src / "hwtest/device.json")
-    with pytest.raises(hwtest.HwtestError, match="worker that holds a board"):
+    with pytest.raises(hardware.HwtestError, match="worker that holds a board"):
         hwtest.plan_hwtest(src, {})
 
 
@@ -187,7 +188,7 @@ def test_the_submission_carries_exactly_one_bitstream(tmp_path):
     assert sorted(p.name for p in staged.iterdir()) == ["design.bit", "design.ltx"]
     sh.rmtree(staged)
     (tmp_path / "impl" / "other.bit").write_bytes(b"x")
-    with pytest.raises(hwtest.HwtestError, match="holds 2 bitstreams"):
+    with pytest.raises(hardware.HwtestError, match="holds 2 bitstreams"):
         hwtest.stage_bitstream(tmp_path / "impl")
     with pytest.raises(L1mlError, match="give --bitstream FILE or --from-job"):
         _hwtest_bitstream(None, "hwtest", None, None)

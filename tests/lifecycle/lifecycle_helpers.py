@@ -73,9 +73,10 @@ def make_version(proj, version: str, tpr: float = 0.5, passed: bool = True, tool
 
 
 def vendor_summary(proj, lut_scale: float = 1.0) -> dict:
-    """summary.json as the queue worker files it: l1ml.synth.reports.summarize over the real Vivado 2020.1
+    """summary.json as the queue worker files it: l1ml.plan.summarize over the real Vivado 2020.1
     reports laid out as in an hls4ml project; lut_scale > 1 rewrites the LUT count in the XML."""
-    from l1ml.synth.reports import board_resources, summarize
+    from l1ml.firmware.vendor_reports import board_resources
+    from l1ml.plan import summarize
 
     src = proj.build_dir / ".vendor" / f"{lut_scale}"
     rep = src / "myproject_prj" / "solution1" / "syn" / "report"

@@ -74,7 +74,7 @@ def test_vivado_report_found_beside_the_rtl(tmp_path):
 def test_a_ghdl_without_synthesis_is_named_in_the_plan(tmp_path):
     """ysynth of conifer VHDL refuses, naming the missing piece, when GHDL has no --synth; Debian's has."""
     from l1ml.errors import L1mlError
-    from l1ml.firmware.rtl.queue import ghdl_can_synthesise
+    from l1ml.firmware.rtl.steps import ghdl_can_synthesise
 
     old = tmp_path / "ghdl"
     old.write_text(

@@ -3,8 +3,9 @@
 import pytest
 
 from l1ml.errors import L1mlError
+from l1ml.plan import check_step
 from l1ml.synth import scheduler
-from l1ml.synth.job import Job, check_step, format_memory, parse_duration, parse_memory
+from l1ml.synth.job import Job, format_memory, parse_duration, parse_memory
 from l1ml.synth.params import SubmitParams
 
 G = 1024**3

@@ -28,7 +28,7 @@ from fake_tools import (
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"vendor-report fixtures not at {FIXTURES}")
 
 STEPS = ("csynth", "cosim", "vsynth")
-# The options each step means, stated here independently of l1ml.synth.steps: C synthesis after a fresh
+# The options each step means, stated here independently of l1ml.firmware.hls_steps: C synthesis after a fresh
 # reset, csim never (it is its own step), cosim and the export/logic synthesis only for their steps.
 HLS4ML_OPTS = {
     step: {
@@ -210,7 +210,7 @@ def _assert_summary(summary: dict, step: str) -> None:
 
 def test_the_comparison_catches_a_different_command(firmware, tmp_path):
     """The check above can fail: a plan for the wrong options, or a command line the tool lacks."""
-    from l1ml.synth.steps import plan
+    from l1ml.plan import plan
 
     bin_dir = install(tmp_path / "bin", TOOLSETS["vitis-2025.1"], tmp_path / "unused.jsonl")
     fw = firmware["bdt"].firmware_dir("v1")

@@ -1,5 +1,5 @@
 """Reports of a finished Catapult/Quartus/oneAPI/Libero step -> the summary fields the Vivado summary has
-(l1ml/synth/reports.py): clock, latency (cycles and ns), interval, and resources under their own vendor's
+(l1ml/firmware/vendor_reports.py): clock, latency (cycles and ns), interval, and resources under their own vendor's
 names, each {"used", "available", "percent", "board_available", "board_percent"}.
 
 The parsing is hls4ml's own reader for each backend (hls4ml/report/); this module finds the files, presents
@@ -66,9 +66,9 @@ def _latency(best, worst, target: float | None) -> dict:
 
 def summarize(src: Path, step: str, board: dict | None = None) -> dict:
     """The summary fields of the backend project in the job tree `src`; {} if there is none."""
-    from l1ml.firmware.backends.queue import _project_dir
+    from l1ml.firmware.backends.projects import project_dir
 
-    found = _project_dir(src)
+    found = project_dir(src)
     if found is None:
         return {}
     d, backend = found
@@ -84,7 +84,7 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
 def catapult(d: Path, board: dict | None = None) -> dict:
     from hls4ml.report.catapult_report import parse_catapult_report
 
-    from l1ml.firmware.backends.queue import project_name
+    from l1ml.firmware.backends.projects import project_name
 
     name = project_name(d)
     prj = re.search(r"project new -name (\S+)", (d / "build_prj.tcl").read_text())
@@ -134,7 +134,7 @@ INTEL_HLS = {"ALUT": "ALUT", "FF": "FF", "RAM": "RAM", "DSP": "DSP", "MLAB": "ML
 def quartus(d: Path) -> dict:
     from hls4ml.report.quartus_report import parse_quartus_report
 
-    from l1ml.firmware.backends.queue import project_name
+    from l1ml.firmware.backends.projects import project_name
 
     if not (d / f"{project_name(d)}-fpga.prj" / "reports" / "lib" / "report_data.js").is_file():
         return {}

@@ -1,6 +1,6 @@
 """Verilator: compile the alkaid design with its testbench, run events through it, read its outputs.
 
-The same command lines serve the queue's `rtlsim` step (planned in queue.py, run by a worker) and the local
+The same command lines serve the queue's `rtlsim` step (planned in steps.py, run by a worker) and the local
 check of `l1ml validate` (run here, in a temporary directory, on other events).
 """
 
@@ -22,7 +22,7 @@ RESULT_RE = re.compile(r"RTLSIM events=(\d+) latency_cycles=(\d+)")
 
 
 def verilator_path(tools: dict | None = None) -> str:
-    from l1ml.synth.steps import find_tool, tool_hint
+    from l1ml.plan import find_tool, tool_hint
 
     path = find_tool("verilator", tools)
     if not path:

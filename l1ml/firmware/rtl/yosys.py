@@ -41,7 +41,7 @@ def family(part: str) -> str | None:
 
 
 def yosys_path(tools: dict | None = None) -> str:
-    from l1ml.synth.steps import find_tool, tool_hint
+    from l1ml.plan import find_tool, tool_hint
 
     path = find_tool("yosys", tools)
     if not path:

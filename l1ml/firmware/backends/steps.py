@@ -18,32 +18,16 @@ import re
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.firmware.backends.projects import project_dir, project_name
+from l1ml.firmware.backends.reports import summarize
+from l1ml.plan import Plan, Step, need_tool
 
 STEPS = ("csim", "csynth", "cosim", "vsynth")
-HLS_DIRS = ("hls4ml", ".")
-
-
-def _project_dir(src: Path) -> tuple[Path, str] | None:
-    from l1ml.firmware.backends import BACKENDS, project_backend
-
-    for c in HLS_DIRS:
-        d = src / c
-        name = project_backend(d)
-        if name in BACKENDS:
-            return d, name
-    return None
 
 
 def applies(step: str, src: Path) -> bool:
     """Whether `step` of the job tree `src` is one of these backends' (else the Xilinx planners run)."""
-    return step in STEPS and _project_dir(src) is not None
-
-
-def project_name(d: Path) -> str:
-    m = re.search(r"^ProjectName:\s*(\S+)\s*$", (d / "hls4ml_config.yml").read_text(), re.MULTILINE)
-    if not m:
-        raise L1mlError(f"{d / 'hls4ml_config.yml'}: no ProjectName")
-    return m.group(1)
+    return step in STEPS and project_dir(src) is not None
 
 
 def catapult_options(step: str) -> dict:
@@ -75,7 +59,7 @@ def catapult_eval(opts: dict) -> str:
 
 
 def plan(step: str, src: Path, tools: dict | None = None):
-    found = _project_dir(src)
+    found = project_dir(src)
     if found is None:
         raise L1mlError("no hls4ml Catapult/Quartus/oneAPI/Libero project in the job's files")
     d, backend = found
@@ -89,7 +73,6 @@ def _gxx_csim(backend: str, src: Path, d: Path, tools: dict | None):
     headers hls4ml bundles (the include path of their build_lib.sh), then run on tb_data/, as the Xilinx
     csim step does; it writes tb_data/csim_results.log."""
     from l1ml.firmware.backends import BACKENDS
-    from l1ml.synth.steps import Plan, need_tool
 
     cxx = need_tool("csim", ("g++",), tools)
     name = project_name(d)
@@ -112,8 +95,6 @@ def _gxx_csim(backend: str, src: Path, d: Path, tools: dict | None):
 
 
 def _catapult(step: str, src: Path, d: Path, tools: dict | None):
-    from l1ml.synth.steps import Plan, need_tool
-
     exe = need_tool(step, ("catapult",), tools)
     if step == "vsynth":
         need_tool(step, ("vivado",), tools)  # Catapult's /Vivado/synthesize flow runs Vivado
@@ -131,8 +112,6 @@ def _catapult(step: str, src: Path, d: Path, tools: dict | None):
 
 
 def _quartus(step: str, src: Path, d: Path, tools: dict | None):
-    from l1ml.synth.steps import Plan, need_tool
-
     name = project_name(d)
     sources = re.search(r"^SOURCE_FILES\s*:=\s*(.*)$", (d / "Makefile").read_text(), re.MULTILINE)
     missing = [s for s in (sources.group(1).split() if sources else []) if not (d / s).is_file()]
@@ -159,8 +138,6 @@ ONEAPI_TARGETS = {"csim": "fpga_emu", "csynth": "report", "cosim": "fpga_sim", "
 
 
 def _oneapi(step: str, src: Path, d: Path, tools: dict | None):
-    from l1ml.synth.steps import Plan, need_tool
-
     need_tool(step, ("icpx",), tools)  # CMakeLists.txt sets icpx as the compiler
     cmake = need_tool(step, ("cmake",), tools)
     make = need_tool(step, ("make",), tools)
@@ -182,8 +159,6 @@ LIBERO_COMMANDS = {
 
 
 def _libero(step: str, src: Path, d: Path, tools: dict | None):
-    from l1ml.synth.steps import Plan, need_tool
-
     shls = need_tool(step, ("shls",), tools)
     rel = d.relative_to(src).as_posix()
     # build(reset=True, skip_preqs=True, sw_compile=False, hw=True, ...): `shls -s` skips outdated
@@ -214,6 +189,4 @@ def build_kwargs(backend: str, step: str) -> dict:
     raise L1mlError(f"no build() keywords for backend '{backend}'")
 
 
-def plan_if_applies(step: str, src: Path, tools: dict | None = None):
-    """The plan when `src` holds one of these backends' projects and `step` is theirs, else None."""
-    return plan(step, src, tools) if applies(step, src) else None
+STEP = Step("backends", applies, plan, summarize)

@@ -1,4 +1,6 @@
-"""The command lines of each step, planned before anything runs so they can be recorded and shown.
+"""The queue's Vitis/Vivado steps of hls4ml's and conifer's projects (csim, csynth, cosim, vsynth) and of
+conifer's VHDL (rtlsim with GHDL, vsynth with Vivado): their command lines, planned before anything runs so
+they can be recorded and shown (l1ml/plan.py; the provider of last resort for those steps).
 
 A plan is a list of ``{"argv": [...], "cwd": "relative/dir"}`` for the job's source tree, plus files the
 step writes first (e.g. hls4ml's build_opt.tcl). Tools are resolved to absolute paths here; a missing tool
@@ -7,88 +9,24 @@ raises ToolNotFound naming it and the way to point at it, so a job never hangs o
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from l1ml.errors import L1mlError, ToolNotFound
-from l1ml.synth.hwtest import ARTIFACTS as HWTEST_ARTIFACTS
-from l1ml.synth.hwtest import plan_hwtest
-from l1ml.synth.job import check_step
+from l1ml.errors import L1mlError
+from l1ml.plan import Plan, Step, need_tool
 
 HLS_DIRS = ("hls4ml", "conifer_hls", ".")
 VHDL_DIRS = ("conifer_vhdl", ".")
 
-# Files a step leaves behind that fetch returns, besides the log and the summary.
-REPORTS = (
-    "**/*_csynth.rpt",
-    "**/*_csynth.xml",
-    "**/*_cosim.rpt",
-    "**/vivado_synth.rpt",
-    "**/util.rpt",
-    "**/tb_data/csim_results.log",
-    "**/tb_data/rtl_cosim_results.log",
-    "**/ghdl.log",
-    "**/*.log",
-)
+STEPS = ("csim", "csynth", "cosim", "vsynth", "rtlsim")
+# Files a step leaves behind that fetch returns, besides the log, the summary and l1ml.plan.REPORTS.
 ARTIFACTS = {
-    "csim": (),
     "rtlsim": ("**/SimulationOutput.txt",),  # conifer's VHDL testbench writes its scores there
     "csynth": ("**/syn/verilog/*", "**/syn/vhdl/*"),
     "cosim": ("**/syn/verilog/*", "**/syn/vhdl/*", "**/sim/report/*"),
     "vsynth": ("**/impl/ip/*.zip", "**/*.dcp"),
-    "emulate": ("**/counts.json",),  # l1ml/rates/split.py
-    "ysynth": ("**/resources.json", "**/stat.txt", "**/ltp.txt", "**/synth.ys", "**/ghdl_synth.v"),
 }
-ARTIFACTS["rtlsim"] += ("rtl/tb/rtl_outputs.hex", "rtl/tb/rtlsim.json")  # a network's Verilator run
-ARTIFACTS.update(hwtest=HWTEST_ARTIFACTS, vsynth=ARTIFACTS["vsynth"] + ("**/*.bit", "**/*.ltx"))  # hwtest.py
-
-
-@dataclass
-class Plan:
-    step: str
-    commands: list[dict]
-    files: dict[str, str] = field(default_factory=dict)  # relative path -> content, written before running
-
-    def script(self) -> str:
-        """The plan as a bash script: stops at the first failing command and reports its exit code."""
-        lines = ["set -euo pipefail"]
-        for c in self.commands:
-            argv = " ".join(shlex.quote(a) for a in c["argv"])
-            lines.append(f"echo {shlex.quote('+ (cd ' + c['cwd'] + ') ' + argv)}")
-            lines.append(f"(cd {shlex.quote(c['cwd'])} && exec {argv})")
-        return "\n".join(lines) + "\n"
-
-
-def tool_hint(name: str) -> str:
-    from l1ml.synth.settings import config_file
-
-    var = "L1ML_" + name.upper().replace("-", "_")
-    return (
-        f"install it on the build host and put it on PATH (e.g. source the Xilinx settings64.sh), "
-        f'or point at it with {var}=/path/to/{name} or [tools] {name} = "..." in {config_file()}'
-    )
-
-
-def find_tool(name: str, tools: dict | None = None) -> str | None:
-    var = "L1ML_" + name.upper().replace("-", "_")
-    given = (tools or {}).get(name) or os.environ.get(var)
-    if given:
-        return given if os.access(given, os.X_OK) else None
-    return shutil.which(name)
-
-
-def need_tool(step: str, names: tuple[str, ...], tools: dict | None = None) -> str:
-    """The first of names that is installed, or ToolNotFound naming them all."""
-    for name in names:
-        path = find_tool(name, tools)
-        if path:
-            return path
-    wanted = " or ".join(names)
-    raise ToolNotFound(f"step '{step}' needs {wanted}, which is not installed here; {tool_hint(names[0])}")
 
 
 def _subdir(src: Path, candidates: tuple[str, ...], test, what: str) -> Path:
@@ -261,22 +199,12 @@ def plan_rtlsim(src: Path, tools: dict | None) -> Plan:
     return Plan("rtlsim", cmds)
 
 
+def applies(step: str, src: Path) -> bool:
+    """These steps of any tree: the table asks this provider last."""
+    return step in STEPS
+
+
 def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
-    check_step(step)
-    if step == "hwtest":  # a test on an attached board: l1ml/synth/hwtest.py
-        return plan_hwtest(src, tools)
-    if step == "emulate":
-        from l1ml.rates.split import plan_emulate  # its own module: the queue only routes to it
-
-        return plan_emulate(src, tools)
-    from l1ml.firmware.rtl import queue as rtl_queue  # the open-source steps: Verilator rtlsim, Yosys ysynth
-
-    if rtl_queue.applies(step, src):
-        return rtl_queue.plan(step, src, tools)
-    from l1ml.firmware.backends.queue import plan_if_applies  # Catapult/Quartus/oneAPI/Libero (l1ml/firmware/backends/)
-
-    if (other := plan_if_applies(step, src, tools)) is not None:
-        return other
     if step == "csim":
         return plan_csim(src, tools)
     if step == "rtlsim":
@@ -285,3 +213,39 @@ def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     if step == "vsynth" and not any((src / c / t).is_file() for c in HLS_DIRS for t in hls_tcl):
         return plan_vhdl_vsynth(src, tools)
     return plan_vendor(step, src, tools)
+
+
+def summarize(src: Path, step: str, board: dict | None = None) -> dict:
+    """The Vivado/Vitis reports' figures and how many outputs a csim printed."""
+    from l1ml.firmware.vendor_reports import summarize_reports
+
+    out = summarize_reports(src, board)
+    csim = sorted(src.glob("**/tb_data/csim_results.log"))
+    if csim:
+        out["csim_outputs"] = sum(1 for line in csim[0].read_text().splitlines() if line.strip())
+    return out
+
+
+def ap_types_headers(step: str, fw: Path) -> dict[str, Path]:
+    """csim of a conifer project needs the ap_types headers, which conifer does not write: send the ones
+    bundled with hls4ml (those l1ml's own emulation uses) with the job, so it builds on any host."""
+    if step != "csim":
+        return {}
+    d = csim_dir(fw)
+    if not needs_ap_types(d):
+        return {}
+    import importlib.util
+
+    spec = importlib.util.find_spec("hls4ml")  # its path only: importing hls4ml costs seconds
+    root = Path(next(iter(spec.submodule_search_locations))) if spec else None
+    headers = root / "templates" / "vivado" / "ap_types" if root else None
+    if headers is None or not (headers / "ap_fixed.h").is_file():
+        raise L1mlError(
+            f"{d} has no ap_types headers (ap_fixed.h) and hls4ml's bundled ones were not found; "
+            "install hls4ml (pip install hls4ml==1.3.0) or copy the ap_types into "
+            f"{d / 'firmware' / 'ap_types'}"
+        )
+    return {(d / "firmware" / "ap_types").relative_to(fw).as_posix(): headers}
+
+
+STEP = Step("hls", applies, plan, summarize, ARTIFACTS, pack=ap_types_headers)

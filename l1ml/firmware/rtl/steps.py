@@ -1,7 +1,7 @@
-"""The queue's open-source steps: their command lines, planned before they run (see l1ml/synth/steps.py).
+"""The queue's open-source steps: their command lines, planned before they run (l1ml/plan.py).
 
 - ``rtlsim`` of a network (an rtl/ design from `l1ml convert --backend rtl`): Verilator compiles the
-  design and its testbench, the testbench runs the events of rtl/tb/, and ``python -m l1ml.firmware.rtl.compare``
+  design and its testbench, the testbench runs the events of rtl/tb/, and ``python -m l1ml.firmware.rtl.rtlsim_check``
   fails the job unless every output is bit-identical to the emulator's. A BDT's rtlsim stays GHDL's.
 - ``ysynth``: Yosys on the network's design (synth_xilinx for the board's family, or generic cells). For a
   conifer VHDL project, GHDL 2.0's own synthesis (``ghdl --synth --out=verilog``) writes a Verilog netlist
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.plan import Plan, Step, need_tool
 
 RTL = "rtl"
 VHDL_FLOW = "ghdl --synth --out=verilog; synth -lut 6 (generic cells)"
@@ -29,7 +30,7 @@ def applies(step: str, src: Path) -> bool:
     return step == "rtlsim" and (src / RTL / "rtl.json").is_file() and not (src / "conifer_vhdl").is_dir()
 
 
-def plan(step: str, src: Path, tools: dict | None = None):
+def plan(step: str, src: Path, tools: dict | None = None) -> Plan:
     if step == "rtlsim":
         return plan_rtlsim(src, tools)
     if (src / RTL / "rtl.json").is_file():
@@ -45,7 +46,6 @@ def plan(step: str, src: Path, tools: dict | None = None):
 def plan_rtlsim(src: Path, tools: dict | None):
     from l1ml.firmware.rtl.build import read_info
     from l1ml.firmware.rtl.verilator import compile_argv, verilator_path
-    from l1ml.synth.steps import Plan
 
     info = read_info(src / RTL)
     verilator = verilator_path(tools)
@@ -55,7 +55,7 @@ def plan_rtlsim(src: Path, tools: dict | None):
         [
             {"argv": compile_argv(verilator, sources), "cwd": f"{RTL}/tb"},
             {"argv": ["./obj_dir/Vtb"], "cwd": f"{RTL}/tb"},
-            {"argv": [sys.executable, "-m", "l1ml.firmware.rtl.compare", "."], "cwd": RTL},
+            {"argv": [sys.executable, "-m", "l1ml.firmware.rtl.rtlsim_check", "."], "cwd": RTL},
         ],
     )
 
@@ -63,7 +63,6 @@ def plan_rtlsim(src: Path, tools: dict | None):
 def plan_ysynth(src: Path, tools: dict | None):
     from l1ml.firmware.rtl.build import read_info
     from l1ml.firmware.rtl.yosys import SCRIPT, argv, write_script, yosys_path
-    from l1ml.synth.steps import Plan
 
     info = read_info(src / RTL)
     yosys = yosys_path(tools)
@@ -82,8 +81,6 @@ def plan_ysynth(src: Path, tools: dict | None):
 def plan_vhdl_ysynth(src: Path, tools: dict | None):
     """conifer's VHDL: analyse its sources with GHDL (the lines of ghdl_compile.sh, without the
     testbench), synthesise the top entity with GHDL to Verilog, then Yosys."""
-    from l1ml.synth.steps import Plan, need_tool
-
     d = src / "conifer_vhdl"
     ghdl = need_tool("ysynth", ("ghdl",), tools)
     yosys = need_tool("ysynth", ("yosys",), tools)
@@ -141,7 +138,7 @@ def ghdl_can_synthesise(ghdl: str) -> None:
         )
 
 
-def summarize(src: Path, step: str) -> dict:
+def summarize(src: Path, step: str, board: dict | None = None) -> dict:
     """What a finished open-source step left in the job's tree, for its summary.json."""
     import json
 
@@ -153,3 +150,10 @@ def summarize(src: Path, step: str) -> dict:
     elif step == "rtlsim" and (src / RTL / "tb" / "rtlsim.json").is_file():
         out["rtlsim"] = json.loads((src / RTL / "tb" / "rtlsim.json").read_text())
     return out
+
+
+ARTIFACTS = {
+    "rtlsim": ("rtl/tb/rtl_outputs.hex", "rtl/tb/rtlsim.json"),  # a network's Verilator run
+    "ysynth": ("**/resources.json", "**/stat.txt", "**/ltp.txt", "**/synth.ys", "**/ghdl_synth.v"),
+}
+STEP = Step("rtl", applies, plan, summarize, ARTIFACTS)

@@ -1,4 +1,4 @@
-"""Vendor reports of a finished step -> one JSON summary: latency (cycles and ns), interval, clock, and
+"""Vitis/Vivado reports of a finished queue step -> one JSON summary: latency (cycles and ns), interval, clock, and
 LUT/FF/DSP/BRAM/URAM with their percentages of the part and of the project's board.
 
 The parsing itself is hls4ml's ``parse_vivado_report`` (for hls4ml and conifer HLS projects alike: we
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import tomllib
 from pathlib import Path
 
 from l1ml.errors import L1mlError
@@ -22,19 +21,14 @@ RESOURCES = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
 def board_resources(name: str, boards_dir: Path | None = None) -> dict | None:
     """The board's resources keyed like RESOURCES (BRAM in 18 Kb blocks), or None if the board is unknown.
 
-    Reads boards/<name>.toml through l1ml.firmware.boards when that module is there; both its layout
-    (a [resources] table with bram_36k) and a flat one (lut, ff, dsp, bram_18k, uram) are understood."""
+    Reads the board through l1ml.firmware.boards; both its layout (a [resources] table with bram_36k)
+    and a flat one (lut, ff, dsp, bram_18k, uram) are understood."""
     if not name:
         return None
+    from l1ml.firmware.boards import load_board
+
     try:
-        from l1ml.firmware.boards import load_board
-
         data = load_board(name, boards_dir).to_dict()
-    except ImportError:
-        from l1ml.project import repo_root
-
-        path = (boards_dir or repo_root() / "boards") / f"{name}.toml"
-        data = tomllib.loads(path.read_text()) if path.is_file() else None
     except L1mlError:  # an unknown board: the summary simply has no board percentages
         data = None
     if data is None:
@@ -147,9 +141,9 @@ def summarize_hls(report: dict, board: dict | None) -> dict:
     return out
 
 
-def summarize(src: Path, step: str, board: dict | None = None) -> dict:
-    """Everything the step's reports say, found anywhere under the job's source tree."""
-    summary: dict = {"step": step, "board": board.get("part") if board else None}
+def summarize_reports(src: Path, board: dict | None = None) -> dict:
+    """Everything the Vivado/Vitis reports say, found anywhere under the job's source tree."""
+    summary: dict = {}
     xmls = sorted(src.glob("**/syn/report/*_csynth.xml"))
     if xmls:
         xml = xmls[0]
@@ -162,26 +156,17 @@ def summarize(src: Path, step: str, board: dict | None = None) -> dict:
         vs = next(iter(sorted(src.glob("**/vivado_synth.rpt"))), None)
         util = next(iter(sorted(src.glob("**/util.rpt"))), None)
         if vs is not None:
-            summary.update(summarize_hls(_vsynth_only(vs), board))
+            summary.update(summarize_hls(vsynth_only(vs), board))
         elif util is not None:
             from conifer.backends.common import read_vsynth_report
 
             r = read_vsynth_report(str(util)) or {}
             used = {"LUT": r.get("lut"), "FF": r.get("ff"), "DSP": r.get("dsp"), "BRAM_18K": r.get("bram18")}
             summary["vsynth"] = _resources(used, {}, board)
-    from l1ml.firmware.rtl.queue import summarize as rtl_summary  # ysynth's resources.json, a network's rtlsim.json
-
-    summary.update(rtl_summary(src, step))
-    from l1ml.firmware.backends.reports import summarize as other_summary  # Catapult/Quartus/oneAPI/Libero
-
-    summary.update(other_summary(src, step, board))
-    csim = sorted(src.glob("**/tb_data/csim_results.log"))
-    if csim:
-        summary["csim_outputs"] = sum(1 for line in csim[0].read_text().splitlines() if line.strip())
     return summary
 
 
-def _vsynth_only(rpt: Path) -> dict:
+def vsynth_only(rpt: Path) -> dict:
     """hls4ml's parser reads vivado_synth.rpt only beside a csynth report; give it an empty solution."""
     with tempfile.TemporaryDirectory(prefix="l1ml-report-") as tmp:
         sol = Path(tmp) / "solution1" / "syn" / "report"
