@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.fixed import FixedType
 from l1ml.errors import ConfigError, DataError
+from l1ml.fixed import FixedType
 
 _CHUNK = 1 << 16  # events per block: bounds memory at ~30 MB for 57 inputs
 MAX_WIDTH = 52  # int64 codes; products of two and sums of many stay exact below 2**62 (to_int's limit)

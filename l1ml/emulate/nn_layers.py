@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from l1ml.emulate.gemm import ExactGemm
 from l1ml.fixed import (
     Bounds,
     FixedType,
@@ -27,7 +28,6 @@ from l1ml.fixed import (
     from_hls,
     from_real,
 )
-from l1ml.emulate.gemm import ExactGemm
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,19 @@ def weight_codes(layer, key: str) -> tuple[np.ndarray, FixedType]:
     return from_real(text, t), t
 
 
+def dense_weights(layer, n_in: int, n_out: int) -> tuple[np.ndarray, FixedType, np.ndarray, int]:
+    """A Dense or Conv layer's multiply-accumulate constants, as the emulator and the RTL tracer both read
+    them: the (n_in, n_out) weight codes and their type, the bias codes and their frac (zeros at frac 0
+    when the layer has no bias)."""
+    w, wt = weight_codes(layer, "weight")
+    # The Resource strategy's optimizer pass stores the kernel transposed, (n_out, n_in).
+    w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
+    if "bias" in layer.weights and layer.weights["bias"] is not None:
+        b, bt = weight_codes(layer, "bias")
+        return w, wt, b.ravel(), bt.frac
+    return w, wt, np.zeros(n_out), 0
+
+
 def var_size(layer) -> int:
     return int(np.prod(layer.get_output_variable().shape))
 
@@ -110,14 +123,7 @@ def _products_summed(layer, xfrac: int, xb: Bounds, n_in: int, n_out: int):
         raise UnsupportedError(
             f"layer '{name}': strategy '{strategy}' is not emulated; use Latency or Resource"
         )
-    w, wt = weight_codes(layer, "weight")
-    # The Resource strategy's optimizer pass stores the kernel transposed, (n_out, n_in).
-    w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
-    if "bias" in layer.weights and layer.weights["bias"] is not None:
-        b, bt = weight_codes(layer, "bias")
-        b, bfrac = b.ravel(), bt.frac
-    else:
-        b, bfrac = np.zeros(n_out), 0
+    w, wt, b, bfrac = dense_weights(layer, n_in, n_out)
     acc_t = from_hls(layer.get_attr("accum_t").precision, f"layer '{name}' accum_t")
     res_t = result_type(layer)
     pfrac = xfrac + wt.frac  # the product a*w is exact at this scale
@@ -274,41 +280,50 @@ def _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW) -> np.ndarray:
     return flat.reshape(OH * OW, KH * KW * C)
 
 
+def pool2d_windows(layer, error: type[Exception], verb: str) -> tuple[np.ndarray, int]:
+    """A Pooling2D's geometry, as the emulator and the RTL tracer both read it: per output (pixel,
+    channel), in the C++ loop order over (kk, ll), its window's indices into the flat (H, W, C) input,
+    shape (OH*OW*C, KH*KW); and the index that marks padding (H*W*C). What neither reproduces is refused
+    with `error` ("... is not <verb>")."""
+    a = layer.get_attr
+    if str(a("data_format", "channels_last")) != "channels_last":
+        raise error(f"layer '{layer.name}': data_format {a('data_format')} is not {verb}")
+    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_filt"))
+    KH, KW = int(a("pool_height")), int(a("pool_width"))
+    OH, OW = int(a("out_height")), int(a("out_width"))
+    idx = _im2col_index(
+        H, W, C, KH, KW, int(a("stride_height")), int(a("stride_width")), int(a("pad_top", 0)),
+        int(a("pad_left", 0)), OH, OW,
+    )  # fmt: skip
+    return idx.reshape(OH * OW, KH * KW, C).transpose(0, 2, 1).reshape(OH * OW * C, KH * KW), H * W * C
+
+
 def build_pooling2d(layer, ins: list[Info]) -> Op:
     """pooling2d_cl (io_parallel, channels_last): max, or the sum in accum_t divided by the window's
     count (an ap_fixed division by an integer: truncation towards zero at accum_t's LSB)."""
     (x,) = ins
     a = layer.get_attr
     name = layer.name
-    if str(a("data_format", "channels_last")) != "channels_last":
-        raise UnsupportedError(f"layer '{name}': data_format {a('data_format')} is not emulated")
+    idx, pad = pool2d_windows(layer, UnsupportedError, "emulated")
+    n_out, window = idx.shape  # outputs (pixel, channel) and cells per window
     op = str(a("pool_op", "")).lower()
-    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_filt"))
-    KH, KW = int(a("pool_height")), int(a("pool_width"))
-    SH, SW = int(a("stride_height")), int(a("stride_width"))
-    PT, PL = int(a("pad_top", 0)), int(a("pad_left", 0))
-    OH, OW = int(a("out_height")), int(a("out_width"))
     res_t = result_type(layer)
     acc_t = from_hls(a("accum_t").precision, f"layer '{name}' accum_t")
-    # One window per (output pixel, channel), in the C++ loop order over (kk, ll).
-    idx = (
-        _im2col_index(H, W, C, KH, KW, SH, SW, PT, PL, OH, OW).reshape(OH * OW, KH * KW, C).transpose(0, 2, 1)
-    )
-    valid = (idx < H * W * C).sum(axis=2).reshape(1, -1)  # overlap_pixel per output
-    # For the compiled kernel: per output (pixel, channel), its window's input indices (H*W*C: padding).
+    valid = (idx < pad).sum(axis=1).reshape(1, -1)  # overlap_pixel per output
+    # For the compiled kernel: per output (pixel, channel), its window's input indices (pad: padding).
     pool_native = {
-        "index": idx.reshape(-1, KH * KW).ravel(),
-        "window": KH * KW,
-        "pad": H * W * C,
+        "index": idx.ravel(),
+        "window": window,
+        "pad": pad,
         "acc": acc_t,
         "t": res_t,
     }
     if op == "average":
         if bool(a("count_pad", False)):
-            valid = np.full_like(valid, KH * KW)
+            valid = np.full_like(valid, window)
         f = x.frac
         xb = Bounds(min(x.bounds.lo, 0.0), max(x.bounds.hi, 0.0))
-        sb = Bounds(xb.lo * KH * KW, xb.hi * KH * KW)
+        sb = Bounds(xb.lo * window, xb.hi * window)
         if f > acc_t.frac:
             raise UnsupportedError(
                 f"layer '{name}': average pooling with accum_t {acc_t} narrower than its input"
@@ -336,7 +351,7 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             )[0]
 
         qb = acc_t.bounds if not sb.within(acc_t.bounds) else sb
-        info = Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), OH * OW * C)
+        info = Info(res_t.frac, _cast_bounds(qb, acc_t.frac, res_t), n_out)
         native = {**pool_native, "kind": "avgpool", "up": int(up), "div": valid.ravel()}
         return Op(name, list(layer.inputs), info, run, native=native)
     if op == "max":
@@ -355,7 +370,7 @@ def build_pooling2d(layer, ins: list[Info]) -> Op:
             return cast(m, acc_t.frac, mb, res_t, inplace=True)[0]
 
         mb = _cast_bounds(xb_pad, x.frac, acc_t)
-        info = Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), OH * OW * C)
+        info = Info(res_t.frac, _cast_bounds(mb, acc_t.frac, res_t), n_out)
         native = {**pool_native, "kind": "maxpool", "pad_value": int(lowest), "frac": x.frac}
         return Op(name, list(layer.inputs), info, run, native=native)
     raise UnsupportedError(f"layer '{name}': pooling op '{op}' is not emulated")
@@ -399,7 +414,7 @@ def build_activation(layer, ins: list[Info]) -> Op:
     if act in ("sigmoid", "tanh"):
         from l1ml.emulate.nn_lut import build_lut_activation
 
-        run, ob = build_lut_activation(layer, x, act)
+        run, ob = build_lut_activation(layer, x, act, res_t)
         return Op(layer.name, list(layer.inputs), Info(res_t.frac, ob, x.size), run)
     raise UnsupportedError(
         f"layer '{layer.name}': activation '{act}' is not emulated (emulated: linear, relu, sigmoid, tanh)"

@@ -82,14 +82,12 @@ int main() {{
     return values * 2.0**table_t.frac
 
 
-def build_lut_activation(layer, x, function: str):
-    """(run, output bounds) for a sigmoid/tanh Activation layer reading codes described by Info `x`."""
-    from l1ml.emulate.nn_layers import result_type
-
+def build_lut_activation(layer, x, function: str, res_t: FixedType):
+    """(run, output bounds) for a sigmoid/tanh Activation layer reading codes described by Info `x` and
+    writing its result_t `res_t`."""
     name = layer.name
     n = int(layer.get_attr("table_size"))
     table_t = from_hls(layer.get_attr("table_t").precision, f"layer '{name}' table_t")
-    res_t = result_type(layer)
     table = table_codes(function, table_t, n)
     _, divisor, (num, den) = LUTS[function]
     offset = num * n // den  # C unsigned arithmetic: 8 * table_size / 16

@@ -76,7 +76,7 @@ def test_verilator_catches_one_weight_moved_one_lsb(small_vae, monkeypatch, tmp_
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.rtl import trace as tr
     from l1ml.firmware.rtl.build import build_rtl, tb_inputs, write_design
-    from l1ml.firmware.rtl.compare import compare_values
+    from l1ml.firmware.rtl.rtlsim_check import compare_values
     from l1ml.firmware.rtl.verilator import decode, simulate
 
     proj, _ = small_vae
@@ -87,17 +87,17 @@ def test_verilator_catches_one_weight_moved_one_lsb(small_vae, monkeypatch, tmp_
     want = emu(x)
     _, in_t, slots = tr.trace_model(hm)
     expected = np.concatenate([want[s.name] for s in slots], axis=1)
-    original = tr.weight_codes
+    original = tr.dense_weights
     moved = {}
 
-    def one_lsb_up(layer, key):
-        w, t = original(layer, key)
-        if layer.name == "z_mean" and key == "weight":
+    def one_lsb_up(layer, n_in, n_out):
+        w, wt, b, bfrac = original(layer, n_in, n_out)
+        if layer.name == "z_mean":
             w = w.copy()
-            w.reshape(-1, int(layer.get_attr("n_out")))[moved["i"], 0] += 1
-        return w, t
+            w[moved["i"], 0] += 1
+        return w, wt, b, bfrac
 
-    monkeypatch.setattr(tr, "weight_codes", one_lsb_up)
+    monkeypatch.setattr(tr, "dense_weights", one_lsb_up)
     for i in range(int(hm.graph["z_mean"].get_attr("n_in"))):  # a weight whose input is not always zero
         moved["i"] = i
         comb, _, _ = tr.trace_model(hm)

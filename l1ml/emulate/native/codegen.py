@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from l1ml.fixed import FixedType
 from l1ml.errors import L1mlError
+from l1ml.fixed import FixedType
 
 MAX_WIDTH = 62  # int64 with room for the sign and for W-bit masks (1 << W) in the generated casts
 

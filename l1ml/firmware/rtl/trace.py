@@ -1,10 +1,10 @@
 """hls4ml ModelGraph -> alkaid combinational logic computing the same integer arithmetic as l1ml's emulator.
 
-Each layer is traced from the same precisions and weight codes the emulator reads (nn_layers.py:
-weight_codes, result_type, accum_t), with the same casts: exact products and sums, a wrap into accum_t
-when the sum can leave it, then the cast to result_t with its rounding and overflow modes. alkaid sizes
-every wire from value intervals, so a cast whose effect is nil for every reachable code costs nothing, as
-in the emulator. A layer or setting alkaid cannot reproduce exactly is refused by name (RTLUnsupported),
+Each layer is traced from the same precisions, weight codes and geometry the emulator reads (nn_layers.py:
+weight_codes, dense_weights, result_type, accum_t, conv2d_im2col, pool2d_windows), with the same casts:
+exact products and sums, a wrap into accum_t when the sum can leave it, then the cast to result_t with its
+rounding and overflow modes. alkaid sizes every wire from value intervals, so a cast whose effect is nil
+for every reachable code costs nothing, as in the emulator. A layer or setting alkaid cannot reproduce exactly is refused by name (RTLUnsupported),
 never approximated.
 """
 
@@ -15,8 +15,8 @@ from functools import reduce
 
 import numpy as np
 
+from l1ml.emulate.nn_layers import conv2d_im2col, dense_weights, pool2d_windows, result_type, weight_codes
 from l1ml.fixed import Bounds, FixedType, UnsupportedError, cast, from_hls
-from l1ml.emulate.nn_layers import _im2col_index, conv2d_im2col, result_type, weight_codes
 
 ALKAID_ROUNDING = ("TRN", "RND", "RND_CONV")
 ALKAID_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
@@ -99,13 +99,7 @@ def _products_summed(layer, rows, n_in: int, n_out: int):
     strategy = str(layer.get_attr("strategy", "latency")).lower()
     if strategy not in ("latency", "resource"):
         raise RTLUnsupported(f"layer '{name}': strategy '{strategy}' is not traced")
-    w, wt = weight_codes(layer, "weight")
-    w = w.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False) else w.reshape(n_in, n_out)
-    if "bias" in layer.weights and layer.weights["bias"] is not None:
-        b, bt = weight_codes(layer, "bias")
-        b, bfrac = b.ravel(), bt.frac
-    else:
-        b, bfrac = np.zeros(n_out), 0
+    w, wt, b, bfrac = dense_weights(layer, n_in, n_out)
     acc_t = _fixed(layer, "accum_t")
     res_t = result_type(layer)
     b_acc, _ = cast(b.reshape(1, n_out), bfrac, Bounds(float(b.min()), float(b.max())), acc_t)
@@ -165,34 +159,15 @@ def t_pooling2d(layer, x):
     a = layer.get_attr
     name = layer.name
     op = str(a("pool_op", "")).lower()
-    H, W, C = int(a("in_height")), int(a("in_width")), int(a("n_filt"))
-    KH, KW = int(a("pool_height")), int(a("pool_width"))
-    OH, OW = int(a("out_height")), int(a("out_width"))
     res_t, acc_t = result_type(layer), _fixed(layer, "accum_t")
-    idx = (
-        _im2col_index(
-            H,
-            W,
-            C,
-            KH,
-            KW,
-            int(a("stride_height")),
-            int(a("stride_width")),
-            int(a("pad_top", 0)),
-            int(a("pad_left", 0)),
-            OH,
-            OW,
-        )
-        .reshape(OH * OW, KH * KW, C)
-        .transpose(0, 2, 1)
-        .reshape(OH * OW * C, KH * KW)
-    )
-    valid = (idx < H * W * C).sum(axis=1)
+    idx, pad = pool2d_windows(layer, RTLUnsupported, "traced")
+    cells = idx.shape[1]
+    valid = (idx < pad).sum(axis=1)
     padded, so, hw = _zero_padded(x)
     outs = []
     if op == "average":
         if bool(a("count_pad", False)):
-            valid = np.full_like(valid, KH * KW)
+            valid = np.full_like(valid, cells)
         for j in range(len(idx)):
             window = FVArray(padded[idx[j]], so, hwconf=hw)
             total = FVArray(np.array([np.sum(window)], dtype=object), so, hwconf=hw)
@@ -211,7 +186,7 @@ def t_pooling2d(layer, x):
             q = q.quantize(k, i, f, "WRAP", "TRN")  # the integer division's floor at accum_t's LSB
             outs.append(quantize(q, res_t, f"layer '{name}' result_t"))
     elif op == "max":
-        if (valid < KH * KW).any():
+        if (valid < cells).any():
             raise RTLUnsupported(f"layer '{name}': max pooling over padding is not traced")
         for j in range(len(idx)):
             m = reduce(lambda p, q: p.max_of(q), [padded[i] for i in idx[j]])
