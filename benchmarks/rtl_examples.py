@@ -39,7 +39,7 @@ def one(path: Path, flows: list[str], timeout: float) -> None:
     from l1ml.errors import L1mlError
     from l1ml.project import load_project
     from l1ml.firmware.rtl.build import build_rtl, rtl_dir
-    from l1ml.firmware.rtl.compare import compare_values
+    from l1ml.firmware.rtl.rtlsim_check import compare_values
     from l1ml.firmware.rtl.verilator import decode, simulate
     from l1ml.firmware.rtl.yosys import synthesize
 

@@ -103,9 +103,9 @@ def build_rtl(project, version: str | None = None, progress=None) -> dict:
     from l1ml.emulate.nn_fixed import NNEmulator, load_hls_model
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.names import c_name
+    from l1ml.firmware.rtl.trace import trace_model
     from l1ml.progress import or_silent
     from l1ml.project import read_json
-    from l1ml.firmware.rtl.trace import trace_model
 
     rep = or_silent(progress)
     model_dir = project.model_dir(version)

@@ -1,7 +1,7 @@
 """Bit-for-bit comparison of the RTL simulation's outputs with the emulator's, per output and event.
 
 Also the last command of the queue's `rtlsim` step for networks:
-``python -m l1ml.firmware.rtl.compare RTL_DIR`` reads tb/rtl_outputs.hex and tb/expected.hex, writes
+``python -m l1ml.firmware.rtl.rtlsim_check RTL_DIR`` reads tb/rtl_outputs.hex and tb/expected.hex, writes
 tb/rtlsim.json and exits 1 when any bit differs (so the job fails), 0 when all are identical.
 """
 
@@ -68,7 +68,7 @@ def compare_files(rtl: Path, outputs: Path, expected: Path) -> Comparison:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m l1ml.firmware.rtl.compare RTL_DIR", file=sys.stderr)
+        print("usage: python -m l1ml.firmware.rtl.rtlsim_check RTL_DIR", file=sys.stderr)
         return 2
     rtl = Path(args[0])
     try:
