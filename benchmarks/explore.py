@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=0)
     args = ap.parse_args()
 
-    from l1ml.explore.core import explore
+    from l1ml.explore.sweep import explore
 
     with tempfile.TemporaryDirectory(prefix="l1ml-bench-explore-") as t:
         tmp = Path(t)

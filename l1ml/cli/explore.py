@@ -28,7 +28,7 @@ def explore(
     """Emulate every point of a grid of firmware settings over every event; report its physics cost
     against the software model at the target rate, its overflows and its resources."""
     from l1ml.errors import ConfigError
-    from l1ml.explore.core import explore as run
+    from l1ml.explore.sweep import explore as run
 
     if events < 0 or jobs < 0:
         raise ConfigError("--events and --jobs must be 0 or more")

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-def pareto(rows: list[dict]) -> set[int]:
-    """Indices of the points no other point beats: at most the resources and at least the mean TPR at the
-    target rate, better in one of them."""
-    from l1ml.explore.core import resource_axis
-
-    res, _ = resource_axis(rows)
-    pts = [
-        (r["index"], x, r["physics"]["mean_tpr"])
-        for r, x in zip(rows, res, strict=True)
-        if x is not None and "error" not in r and r["physics"].get("mean_tpr") is not None
-    ]
-    front = set()
-    for i, x, y in pts:
-        if not any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for _, x2, y2 in pts):
-            front.add(i)
-    return front
+from l1ml.explore.front import resource_axis
 
 
 def plot(result: dict, out: Path) -> Path:
@@ -28,8 +12,6 @@ def plot(result: dict, out: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from l1ml.explore.core import resource_axis
 
     rows = result["points"]
     res, label = resource_axis(rows)
@@ -42,14 +24,24 @@ def plot(result: dict, out: Path) -> Path:
         xs.append(x)
         ys.append(y)
         failed = not r["validation"]["passed"]
-        ax.scatter([x], [y], marker="x" if failed else "o", color="tab:red" if failed else "tab:blue", zorder=3)
+        ax.scatter(
+            [x], [y], marker="x" if failed else "o", color="tab:red" if failed else "tab:blue", zorder=3
+        )
         ax.annotate(str(r["index"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if r["pareto"]:
             front.append((x, y))
     if front:
         front.sort()
-        ax.plot([p[0] for p in front], [p[1] for p in front], "-o", color="tab:green", mfc="none", ms=12,
-                label="Pareto front", zorder=2)
+        ax.plot(
+            [p[0] for p in front],
+            [p[1] for p in front],
+            "-o",
+            color="tab:green",
+            mfc="none",
+            ms=12,
+            label="Pareto front",
+            zorder=2,
+        )
     sw = [r for r in rows if "error" not in r]
     if sw:
         sig = sw[0]["physics"]["signals"]

@@ -15,7 +15,7 @@ from l1ml.cli.main import app
 
 @pytest.mark.slow
 def test_three_score_precisions(trained, tmp_path):
-    from l1ml.explore.core import explore, make_context
+    from l1ml.explore.sweep import explore, make_context
 
     grid = tmp_path / "scan.yml"
     grid.write_text(SCORE_GRID)
@@ -116,7 +116,7 @@ def test_grid_ranges_and_errors(tmp_path):
 def test_predicted_validation_matches_l1ml_validate(trained, tmp_path):
     """What explore predicts for validation is what `l1ml validate` (the C simulation) then says, for the
     exact point and the narrowest one, each kept and made active in turn."""
-    from l1ml.explore.core import explore
+    from l1ml.explore.sweep import explore
     from l1ml.firmware.variants import set_active
     from l1ml.layout import version_root
     from l1ml.validate import validate

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.errors import ConfigError
+from l1ml.explore.front import pareto, resource_axis
+from l1ml.explore.plot import plot
 
 CACHE_VERSION = 1  # bump when what a cached point holds, or how it is computed, changes
 CHUNK = 65536
@@ -60,7 +62,7 @@ def events_key(project, model_dir: Path, man: dict, events: int) -> str:
     from l1ml.manifest import sha256
 
     if project.data.format == "hdf5":
-        from l1ml.data.io import ensure_project_data
+        from l1ml.data.samples import ensure_project_data
 
         ensure_project_data(project)  # synthetic files are written on first use: key them as they will be
     files = []
@@ -75,8 +77,8 @@ def events_key(project, model_dir: Path, man: dict, events: int) -> str:
 def load_events(project, model_dir: Path, man: dict, events: int) -> tuple[dict, str]:
     """{sample: (N, 57) float32 inputs} for the background and every signal; and a key naming the set."""
     from l1ml.data import units
-    from l1ml.data.io import load_project_samples
     from l1ml.data.preprocess import Preprocessing
+    from l1ml.data.samples import load_project_samples
     from l1ml.emulate.stream import fast_preprocess
 
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
@@ -140,10 +142,10 @@ def point_overrides(project, point) -> dict:
     """The project's own hls_config overrides with the point's on top (the point wins)."""
     import copy
 
-    from l1ml.firmware.overrides import merge_overrides as _merge, load_overrides
+    from l1ml.firmware.overrides import load_overrides, merge_overrides
 
     base, _ = load_overrides(project)
-    return _merge(copy.deepcopy(base or {}), point.overrides)
+    return merge_overrides(copy.deepcopy(base or {}), point.overrides)
 
 
 def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
@@ -151,14 +153,14 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     import tempfile
 
     from l1ml.compare import lsb_of
-    from l1ml.fixed import UnsupportedError, count_overflows
     from l1ml.emulate.nn_fixed import NNEmulator
+    from l1ml.errors import ConversionError
     from l1ml.explore.physics import physics
     from l1ml.explore.resources import estimate
     from l1ml.firmware.boards import project_board
-    from l1ml.errors import ConversionError
     from l1ml.firmware.hls4ml import ptq_request
     from l1ml.firmware.hls_project import build, output_info
+    from l1ml.fixed import UnsupportedError, count_overflows
 
     t0 = time.perf_counter()
     from l1ml.data.preprocess import Preprocessing
@@ -313,9 +315,9 @@ def explore(
     progress=None,
 ) -> dict:
     """Run a grid; returns the result (also written to build/explore/vN/<grid>.json, with a PNG)."""
+    from l1ml import layout
     from l1ml.explore.grid import load_grid, points
     from l1ml.explore.resources import yosys_figures
-    from l1ml import layout
     from l1ml.firmware import variants as var
     from l1ml.manifest import now, write_json
     from l1ml.progress import or_silent
@@ -407,8 +409,6 @@ def explore(
         row["resources"] = (
             {"source": "yosys", **yos} if yos else {"source": "estimate", **(row.get("resources_estimate") or {})}
         )
-    from l1ml.explore.plot import pareto
-
     baseline, rows, plan = rows[0], rows[1:], plan[1:]
     front = pareto(rows)
     for r in rows:
@@ -430,21 +430,9 @@ def explore(
     }
     name = grid_file.stem
     write_json(out_dir / f"{name}.json", result)
-    from l1ml.explore.plot import plot
-
     result["plot"] = str(plot(result, out_dir / f"{name}.png"))
     result["json"] = str(out_dir / f"{name}.json")
     return result
-
-
-def resource_axis(rows) -> tuple[list[float | None], str]:
-    """One resource figure per point: Yosys LUTs where every point has them, else the BOPs estimate
-    (figures of two kinds are never put on one axis)."""
-    ok = [r for r in rows if "error" not in r]
-    if ok and all(r["resources"]["source"] == "yosys" and r["resources"].get("lut") is not None for r in ok):
-        return [r["resources"].get("lut") if "error" not in r else None for r in rows], "LUT (Yosys, open-source RTL)"
-    vals = [(r.get("resources_estimate") or {}).get("bops_per_reuse") if "error" not in r else None for r in rows]
-    return vals, "estimated BOPs / reuse (not LUTs)"
 
 
 def keep_points(project, version: str, plan, rows, keep: tuple[str, ...]) -> list[dict]:
