@@ -280,7 +280,8 @@ def interfaces(spec) -> dict:
             "what": "the firmware's own types, as hls4ml-based CMSSW consumers pass them (the default)",
             "prepare_input": [f"{n}::input_t* = {spec.input_type}* (57 network inputs, after preprocessing: "
                               f"{n}::preprocess)", f"const {n}::input_t*", f"std::array<{n}::input_t, 57>"],
-            "read_result": f"{n}::result_t* = {result_type(spec)}*",
+            "read_result": [f"{n}::result_t* = {result_type(spec)}*",
+                            f"{n}::result_arrays_t* = {result_type(spec, arrays=True)}* (every output a std::array)"],
             "score": f"{n}::score_bits(result) > {n}::kThresholdBits[t]",
         },
         "hardware_integers": {

@@ -220,9 +220,11 @@ def write_package(spec: Spec, dest: Path, thresholds: dict, parity_in: np.ndarra
         "outputs": template_outputs(spec),
         "input_type": spec.input_type,
         "result_type": result_type(spec),
+        "result_arrays_type": result_type(spec, arrays=True),
         "result_doc": result_doc(spec),
         "score_member": _member(len(spec.outputs), len(spec.outputs) - 1) + ("[0]" if spec.outputs[-1].size > 1 else ""),
         "score_frac": spec.score_type.frac,
+        "score_member_arrays": _member(len(spec.outputs), len(spec.outputs) - 1) + "[0]",
         "rates": [t["rate_khz"] for t in thresholds["thresholds"]],
         "sources": spec.sources,
         "so": spec.so,
@@ -243,11 +245,12 @@ def _value_type(o: Output) -> str:
     return o.ctype if o.size == 1 else f"std::array<{o.ctype}, {o.size}>"
 
 
-def result_type(spec: Spec) -> str:
+def result_type(spec: Spec, arrays: bool = False) -> str:
     """What read_result fills in the firmware's interface: one output as itself, two as a std::pair (as
     AXOL1TL's std::pair<ResultType, ap_ufixed<18,14>>), more as a std::tuple; an output of one value as
-    its type, a wider one as a std::array of it."""
-    vals = [_value_type(o) for o in spec.outputs]
+    its type, a wider one as a std::array of it. `arrays`: every output as a std::array, even of one value
+    (as CICADA reads an array of one result); the library accepts both."""
+    vals = [f"std::array<{o.ctype}, {o.size}>" if arrays else _value_type(o) for o in spec.outputs]
     if len(vals) == 1:
         return vals[0]
     return f"std::{'pair' if len(vals) == 2 else 'tuple'}<{', '.join(vals)}>"
@@ -260,20 +263,20 @@ def result_doc(spec: Spec) -> str:
     return f"std::{'pair' if len(roles) == 2 else 'tuple'}<{', '.join(roles)}>"
 
 
-def _member(n: int, i: int) -> str:
+def _member(n: int, i: int, r: str = "r") -> str:
     """The C++ expression for output i of a result_t named r."""
     if n == 1:
-        return "r"
+        return r
     if n == 2:
-        return "r.first" if i == 0 else "r.second"
-    return f"std::get<{i}>(r)"
+        return f"{r}.first" if i == 0 else f"{r}.second"
+    return f"std::get<{i}>({r})"
 
 
 def template_outputs(spec: Spec) -> list[dict]:
     n = len(spec.outputs)
     return [
         {"name": o.name, "variable": o.name, "role": o.role, "ctype": o.ctype, "size": o.size,
-         "scale": repr(2.0**-o.type.frac), "member": _member(n, i)}
+         "scale": repr(2.0**-o.type.frac), "member": _member(n, i), "fw_member": _member(n, i, "fw")}
         for i, o in enumerate(spec.outputs)
     ]
 

@@ -92,6 +92,10 @@ static void run_both(hls4mlEmulator::Model &m) {
         std::vector<std::int64_t> got = api::output_bits(r);
         for (int t = 0; t < api::kThresholds; t++) got.push_back(api::score_bits(r) > api::kThresholdBits[t]);
         check(got, e);
+        // the same with every output as a std::array (as CICADA reads an array of one result)
+        api::result_arrays_t ra;
+        m.read_result(&ra);
+        if (api::score_bits_of_arrays(ra) != api::score_bits(r)) mismatches++;
         // l1ml's hardware-integer interface
         std::array<std::int32_t, api::kInputs> hw;
         std::copy(inputs[e].begin(), inputs[e].end(), hw.begin());
