@@ -56,8 +56,8 @@ def _wrap(exc: Exception, uri: str) -> L1mlError:
 
 
 def log_version(project, version: str) -> dict:
-    from l1ml.lifecycle.summary import numbers, version_summary
     from l1ml import layout
+    from l1ml.lifecycle.summary import numbers, version_summary
     from l1ml.lifecycle.tracking import tracking_uri
 
     uri = tracking_uri(project)
