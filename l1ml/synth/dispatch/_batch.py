@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -138,17 +137,18 @@ def read_status_file(path: Path) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def find_tool(name: str, install_hint: str, tools: dict | None = None) -> str:
-    """The executable for ``name``: settings' [tools] table first, then PATH."""
+def batch_tool(name: str, install_hint: str, tools: dict | None = None) -> str:
+    """The executable for a batch system's client ``name``, found by l1ml.plan.find_tool (settings' [tools]
+    table, L1ML_<NAME>, then PATH); a missing one raises ToolNotFound with how to install it."""
+    from l1ml.plan import find_tool
+
     configured = (tools or {}).get(name)
-    if configured:
-        if os.access(configured, os.X_OK):
-            return str(configured)
+    if configured and not os.access(configured, os.X_OK):
         raise ToolNotFound(f"{name}: '{configured}' from the settings' [tools] table is not an executable")
-    found = shutil.which(name)
+    found = find_tool(name, tools)
     if not found:
         raise ToolNotFound(f"{name} not found on PATH; {install_hint}")
-    return found
+    return str(found)
 
 
 def run_tool(argv: list[str], env: dict | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess:

@@ -35,10 +35,10 @@ from l1ml.synth.dispatch._batch import (
     BatchRun,
     BatchStatus,
     SharedPaths,
+    batch_tool,
     check_keys,
     client_env,
     common_fields,
-    find_tool,
     queue_tag,
     run_tool,
     signal_name,
@@ -222,7 +222,7 @@ class SlurmDispatcher(BatchDispatcher):
         super().__init__(settings, config.poll)
         self.config = config
         self._bin = {
-            t: find_tool(t, INSTALL_HINT, tools) for t in ("sbatch", "squeue", "scontrol", "scancel")
+            t: batch_tool(t, INSTALL_HINT, tools) for t in ("sbatch", "squeue", "scontrol", "scancel")
         }
         self._sacct = _optional_tool("sacct", tools)
         self._sstat = _optional_tool("sstat", tools)
@@ -410,7 +410,7 @@ class SlurmDispatcher(BatchDispatcher):
 
 def _optional_tool(name: str, tools: dict | None) -> str | None:
     try:
-        return find_tool(name, INSTALL_HINT, tools)
+        return batch_tool(name, INSTALL_HINT, tools)
     except ToolNotFound:  # sacct and sstat only add detail; squeue and scontrol answer without them
         return None
 
