@@ -76,15 +76,21 @@ def main() -> None:
         hw = units.to_hardware(load_particles(proj.resolve(proj.data.background), proj.data.key, args.events))
         events = tmp / "events.bin"
         np.ascontiguousarray(hw, np.int32).tofile(events)
-        host = tmp / "host"
-        subprocess.run(
-            ["g++", "-std=c++17", "-O2", f"-I{_HERE.parent / 'l1ml' / 'deploy' / 'templates'}",
-             str(_HERE / "deploy_host.cpp"), "-o", str(host), "-ldl"],
-            check=True,
-        )
         load = [os.getloadavg()[0]]
 
-        def timed_runs(lib: Path, scores: Path) -> dict:
+        def compile_host(dep) -> Path:
+            """deploy_host against the package's headers: both interfaces timed."""
+            inc = dep.out / "emulator" / "include"
+            host = tmp / f"host_{dep.out.name}"
+            subprocess.run(
+                ["g++", "-std=c++17", "-O2", f"-I{inc}", f"-I{inc / 'ap_types'}", f'-DMODEL_HEADER="{dep.name}.h"',
+                 f"-DMODEL_NS={dep.name}", str(_HERE / "deploy_host.cpp"), "-o", str(host), "-ldl"],
+                check=True,
+            )
+            return host
+
+        def timed_runs(dep, scores: Path) -> dict:
+            host, lib = compile_host(dep), dep.library
             runs = []
             for _ in range(args.repeats):
                 r = subprocess.run([str(host), str(lib), str(events), str(args.cycles), str(scores)],
@@ -92,15 +98,16 @@ def main() -> None:
                 runs.append({k: float(v) for k, v in zip(r.stdout.split()[::2], r.stdout.split()[1::2], strict=True)})
             med = {k: float(np.median([run[k] for run in runs])) for k in runs[0]}
             med["runs"] = [run["per_event_cpu_us"] for run in runs]
+            med["fw_runs"] = [run["firmware_interface_cpu_us"] for run in runs]
             return med
 
-        f = timed_runs(d.library, tmp / "scores.bin")
+        f = timed_runs(d, tmp / "scores.bin")
         # The same network as l1ml's compiled kernel (deploy --arithmetic kernel): not hls4ml's code, checked
         # by the same make check; built portable (-O3) and for this machine (-O3 -march=native).
         kernels = {}
         for label, opt in (("-O3", None), ("-O3 -march=native", "-O3 -march=native")):
             dk = deploy(proj, tmp / f"kernel{len(kernels)}", force=True, arithmetic="kernel", opt=opt)
-            kernels[label] = (timed_runs(dk.library, tmp / f"kscores{len(kernels)}.bin"), dk)
+            kernels[label] = (timed_runs(dk, tmp / f"kscores{len(kernels)}.bin"), dk)
         so_scores = np.fromfile(tmp / "scores.bin", np.float64)
         k_same = {lab: np.array_equal(np.fromfile(tmp / f"kscores{i}.bin", np.float64), so_scores)
                   for i, lab in enumerate(kernels)}
@@ -137,6 +144,8 @@ def main() -> None:
     print(f"  .so, CPU time (not wall):              {so_cpu:8.3f} us/event  "
           f"(runs: {', '.join(format(c, '.1f') for c in f['runs'])})  "
           f"target <= 10 us: {'met' if so_cpu <= 10 else 'MISSED'}")
+    print(f"  firmware-type interface, CPU time:     {f['firmware_interface_cpu_us']:8.3f} us/event  "
+          f"(runs: {', '.join(format(c, '.1f') for c in f['fw_runs'])}; preprocess in the consumer, same scores)")
     for lab, (kf, dk) in kernels.items():
         print(f"kernel library (deploy --arithmetic kernel: l1ml's compiled kernel, not hls4ml's code), g++ {lab}:")
         print(f"  .so, CPU time (not wall):              {kf['per_event_cpu_us']:8.3f} us/event  "
@@ -145,6 +154,8 @@ def main() -> None:
               f"{'met' if kf['per_event_cpu_us'] <= 10 else 'MISSED'}; {kf['per_event_cpu_us'] / so_cpu:.4f}x "
               f"the firmware library's; {dk.parity}; scores of all {len(hw):,} events equal the firmware "
               f"library's: {k_same[lab]}")
+        print(f"  firmware-type interface, CPU time:     {kf['firmware_interface_cpu_us']:8.3f} us/event  "
+              f"(runs: {', '.join(format(c, '.2f') for c in kf['fw_runs'])})")
     print(f"  hls4ml ModelGraph.predict:             {hls_us:8.3f} us/event")
     print(f"  hls4ml predict, CPU time (not wall):   {hls_cpu_us:8.3f} us/event  "
           f"(runs: {', '.join(f'{c:.1f}' for c in cpus)})")
