@@ -24,19 +24,21 @@ def events():
     return x, pre
 
 
+def _deployed(tmp_path_factory, events, kind: str, seed: int, cfg):
+    """(Keras deploy graph, its Vitis hls4ml model, the hls4ml directory) for one of the project's models."""
+    _, pre = events
+    keras_model = _models.deploy_model(kind, seed=seed, cfg=cfg)
+    out = tmp_path_factory.mktemp(kind) / "hls4ml"
+    return keras_model, _models.hls_model(keras_model, out, pre.input_precision(), backend="Vitis"), out
+
+
 @pytest.fixture(scope="session")
 def dense_ae(tmp_path_factory, events):
     """The project's deploy graph for a dense AE (folded BN, quantized_relu, on-chip score), Vitis backend."""
-    _, pre = events
-    keras_model = _models.deploy_model("dense_ae", seed=5, cfg=_models.Cfg(hidden=(16,), latent=4))
-    out = tmp_path_factory.mktemp("dense_ae") / "hls4ml"
-    return keras_model, _models.hls_model(keras_model, out, pre.input_precision(), backend="Vitis"), out
+    return _deployed(tmp_path_factory, events, "dense_ae", 5, _models.Cfg(hidden=(16,), latent=4))
 
 
 @pytest.fixture(scope="session")
 def cnn_ae(tmp_path_factory, events):
     """The project's CNN AE deploy graph: QConv2D, average pooling, flatten, dense, on-chip score."""
-    _, pre = events
-    keras_model = _models.deploy_model("cnn_ae", seed=6, cfg=_models.Cfg(hidden=(8,), latent=4))
-    out = tmp_path_factory.mktemp("cnn_ae") / "hls4ml"
-    return keras_model, _models.hls_model(keras_model, out, pre.input_precision(), backend="Vitis"), out
+    return _deployed(tmp_path_factory, events, "cnn_ae", 6, _models.Cfg(hidden=(8,), latent=4))
