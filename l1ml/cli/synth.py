@@ -300,7 +300,7 @@ def worker(
 
     boards = parse_boards(board)
     settings = load_settings(lease=lease)
-    w = Worker(settings, parse_memory(memory_budget), max_jobs, poll, boards=boards)
+    w = Worker(settings, parse_memory(memory_budget), max_jobs, poll, boards=boards, reap_strays=True)
     attached = "".join(f", board {n}={d}" for n, d in boards)
     console(stderr=True).print(
         f"worker {w.id}: budget {format_memory(w.budget)}{attached}, queue {settings.db}"

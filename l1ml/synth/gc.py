@@ -13,10 +13,10 @@ Run by every worker at start and by ``l1ml synth gc``.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
+from l1ml.synth import tree
 from l1ml.synth.job import TERMINAL
 from l1ml.synth.settings import Settings
 from l1ml.synth.store import Store
@@ -42,9 +42,9 @@ def collect(
 
     for job in store.purgeable(now - settings.keep_days * 86400, settings.delete_fetched):
         jdir = settings.work / str(job.id)
-        if jdir.is_dir():
-            freed["bytes"] += _size(jdir)
-            shutil.rmtree(jdir, ignore_errors=True)
+        if jdir.is_dir():  # bounded and iterative: a job's 1,100-level tree or symlink loop is no matter
+            freed["bytes"] += tree.size(jdir)
+            tree.remove(jdir)
         store.mark_purged(job.id)
         freed["purged_jobs"] += 1
     finished = {j.id for j in store.list(states=TERMINAL, limit=10**9)}
@@ -105,7 +105,3 @@ def uploads(settings: Settings) -> int:
                 path.unlink(missing_ok=True)
                 n += 1
     return n
-
-
-def _size(path: Path) -> int:
-    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())

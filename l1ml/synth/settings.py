@@ -50,6 +50,18 @@ class Settings:
     max_user_bytes: int = 50 * 1024**3  # per user: uploaded archives of unfinished jobs + kept results
     keep_days: float = 14.0  # finished jobs' work dirs and results are deleted this long after they end
     delete_fetched: bool = False  # ... or as soon as their results were fetched
+    # Packing a run's results (l1ml.synth.pack) is bounded: files over max_result_file bytes are left out,
+    # and a packer still running after pack_timeout seconds is killed (the outcome is kept).
+    max_result_file: int = 1024**3
+    pack_timeout: float = 600.0
+    # Limits each run is held to while it runs (l1ml.synth.supervisor); each recorded with the job.
+    max_pids: int = 1024  # processes and threads of one run
+    max_job_disk: int = 20 * 1024**3  # its work directory and log, bytes (also at most the user's quota)
+    tmpfs_size: int = 1024**3  # each of /tmp and /dev/shm inside the sandbox, bytes; counted as memory
+    max_cpu_time: float = 7 * 86400.0  # CPU seconds of all its processes together
+    max_connections: int = 512  # the server's open connections; the rest are closed at once
+    header_timeout: float = 10.0  # seconds a client may take to send a request's headers
+    upload_timeout: float = 600.0  # seconds an upload may take, and 30 s at most between its chunks
 
     @property
     def db(self) -> Path:
@@ -69,8 +81,15 @@ class Settings:
 
 # Expected type of each key, checked when the settings are read, so a bad value names its key at once
 # rather than failing a worker mid-run.
-_POSITIVE = ("lease", "max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes")
-_INTS = ("max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes")
+_POSITIVE = (
+    "lease", "max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes", "max_result_file",
+    "pack_timeout", "max_pids", "max_job_disk", "tmpfs_size", "max_cpu_time", "max_connections",
+    "header_timeout", "upload_timeout",
+)  # fmt: skip
+_INTS = (
+    "max_attempts", "max_upload", "max_unpacked", "max_members", "max_user_bytes", "max_result_file",
+    "max_pids", "max_job_disk", "tmpfs_size", "max_connections",
+)  # fmt: skip
 
 
 def _check_types(s: Settings) -> None:

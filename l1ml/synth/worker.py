@@ -7,24 +7,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import sqlite3
-import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from l1ml.errors import L1mlError
-from l1ml.firmware.vendor_reports import board_resources
-from l1ml.plan import artifacts, provider, summarize
-from l1ml.synth import archive, scheduler
+from l1ml.plan import provider
+from l1ml.synth import archive, pack, scheduler, tree
 from l1ml.synth.boards import needs_board
 from l1ml.synth.dispatch import Dispatcher, Launch, Outcome, Pending, get_dispatcher
-from l1ml.synth.job import CANCELLED, FAILED, Job
+from l1ml.synth.job import CANCELLED, FAILED, TERMINAL, Job
 from l1ml.synth.settings import Settings
 from l1ml.synth.store import Store
 
@@ -43,31 +41,87 @@ def log_path(settings: Settings, job_id: int) -> Path:
     return job_dir(settings, job_id) / "job.log"
 
 
-def drop_escaping_links(src: Path) -> int:
-    """Delete every symlink under src whose target leaves src (the job may have made any link it liked);
-    returns how many. Run once the job's processes are gone, before the worker reads its files."""
-    real = src.resolve()
-    dropped = 0
-    for root, dirs, files in os.walk(src):  # does not descend into linked directories
-        for name in dirs + files:
-            p = Path(root) / name
-            if p.is_symlink():
-                target = p.resolve()
-                if target != real and real not in target.parents:
-                    p.unlink()
-                    dropped += 1
-    return dropped
+def status_path(settings: Settings, job: Job) -> Path:
+    """Where a run's supervisor leaves its outcome (l1ml.synth.supervisor), beside the run's directory."""
+    return job_dir(settings, job.id) / f"attempt{job.attempts}.status.json"
 
 
-def disk_usage(path: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
+def decided(settings: Settings, job: Job) -> Outcome | None:
+    """The outcome a supervisor wrote for this attempt, if it ended the run while no worker followed it
+    (oom, timeout, an exit code): recorded, never re-run."""
+    if not (job.handle or {}).get("supervisor"):
+        return None
+    try:
+        st = json.loads(status_path(settings, job).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(st, dict) or st.get("state") not in TERMINAL:
+        return None
+    reason = str(st.get("reason") or "")
+    if st.get("orphaned"):
+        reason = (reason + "; " if reason else "") + "decided by its supervisor while no worker ran"
+    return Outcome(st["state"], st.get("exit_code"), reason, st.get("peak_memory"))
+
+
+class _Child:
+    """A forked child, with the part of Popen's interface the worker uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
             try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
+                pid, st = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(st)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
-    return total
+
+    def wait(self) -> int:
+        while self.poll() is None:
+            time.sleep(0.01)
+        return self.returncode
+
+
+def _fork_packer(spec: dict) -> _Child:
+    """Pack in a forked child (l1ml.synth.pack): it starts in a millisecond with everything imported,
+    and whatever a job's files do to it (a crash, a stall, a RecursionError) stays in it."""
+    pid = os.fork()
+    if pid == 0:  # the child: no store, no logging, no return into the worker's loop
+        code = 1
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            os.setpriority(os.PRIO_PROCESS, 0, 10)  # behind the runs themselves
+            verdict = pack.pack(spec)
+            dest = Path(spec["verdict"])
+            tmp = dest.with_name(dest.name + ".tmp")
+            tmp.write_text(json.dumps(verdict))
+            os.replace(tmp, dest)
+            code = 0
+        finally:
+            os._exit(code)
+    return _Child(pid)
+
+
+@dataclass
+class _Packing:
+    job: Job
+    out: Outcome
+    proc: _Child
+    verdict: Path
+    started: float
 
 
 class Worker:
@@ -79,6 +133,7 @@ class Worker:
         poll: float = 0.2,
         dispatcher: Dispatcher | None = None,
         boards: tuple[tuple[str, str], ...] = (),
+        reap_strays: bool = False,
     ):
         self.settings = settings
         self.store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
@@ -90,10 +145,15 @@ class Worker:
         self.host = socket.gethostname()
         self.id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: dict[int, Job] = {}
+        self.packing: dict[int, _Packing] = {}  # runs that ended, whose results a child is packing
         self.held: set[int] = set()  # job ids this worker holds, as of its last heartbeat or claim
         self.last_beat = 0.0
         self.stopping = False
         self.limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
+        from l1ml.synth.supervisor import make_subreaper
+
+        # What a job leaves behind after killing its own supervisor is re-parented here (reap_strays).
+        self.subreaper = reap_strays and make_subreaper()
         settings.work.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:  # every job's sources and results: for the queue's account only
             os.chmod(settings.work, 0o700)
@@ -119,15 +179,28 @@ class Worker:
 
     def recover(self, startup: bool = False) -> None:
         """Requeue runs whose worker is gone: lease lapsed, or (at startup) a dead worker on this host."""
-        lost = [(j, True) for j in self.store.expired() if j.id not in self.active]
+        mine = self.active.keys() | self.packing.keys()
+        lost = [(j, True) for j in self.store.expired() if j.id not in mine]
         if startup:
             seen = {j.id for j, _ in lost}
             lost += [
                 (j, False)
                 for j in self.store.running_on(self.host + ":")
-                if j.id not in seen and j.id not in self.active and self._worker_dead(j)
+                if j.id not in seen and j.id not in mine and self._worker_dead(j)
             ]
         for job, expired_only in lost:
+            out = decided(self.settings, job)
+            if out is not None:  # its supervisor ended it while no worker ran: record that, never re-run
+                taken = self.store.adopt(job, self.id)
+                if taken is not None:
+                    self.held.add(taken.id)
+                    try:
+                        self.dispatcher.reap(taken, taken.handle)
+                    except OSError:
+                        pass
+                    logger.info("job %s: its supervisor decided %s while no worker ran", job.id, out.state)
+                    self.complete(taken, out)
+                continue
             if self.dispatcher.adopt(job, job.handle):
                 taken = self.store.adopt(job, self.id)
                 if taken is not None:
@@ -152,7 +225,7 @@ class Worker:
         log = log_path(self.settings, job.id)
         try:  # `work` may be a network filesystem: failing to write there fails the job, not the worker
             if wdir.exists():
-                shutil.rmtree(wdir)  # a run that died before it started: nothing in it is worth keeping
+                tree.remove(wdir)  # a run that died before it started: nothing in it is worth keeping
             wdir.parent.mkdir(mode=0o700, exist_ok=True)
             (wdir / "src").mkdir(parents=True)
             with open(log, "a") as f:
@@ -186,64 +259,78 @@ class Worker:
         try:
             with open(log, "a") as f:
                 f.write(f"error: {reason}\n")
-            self._write_result(job, wdir / "src", {"step": job.step, "state": FAILED, "reason": reason})
+            summary = {"step": job.step, "state": FAILED, "reason": reason}
+            pack.write_result(job_dir(self.settings, job.id), wdir / "src", log, summary, (), job.attempts, 0)
         except OSError as err:  # e.g. the work directory's filesystem is gone: the outcome still counts
             logger.error("job %s: could not write its results: %s", job.id, err)
         self.store.finish(job.id, self.id, job.attempts, FAILED, None, reason)
 
     def complete(self, job: Job, out: Outcome) -> None:
-        src = job_dir(self.settings, job.id) / f"attempt{job.attempts}" / "src"
-        drop_escaping_links(src)  # before anything of the worker's reads a file the job left
-        try:
-            step = provider(job.step, src)
-        except (L1mlError, OSError):  # the run left a tree no provider reads: no hook to ask
-            step = None
-        if step is not None and step.explain:  # e.g. a board's mismatch names its event and output
-            out = step.explain(src, job, out)
-        try:
-            summary = summarize(src, job.step, board_resources(job.board))
-        except Exception as exc:  # a report we cannot read must not lose the job's outcome
-            summary = {"step": job.step, "error": f"could not parse the reports: {exc}"}
-        summary.update(
-            state=out.state,
-            exit_code=out.exit_code,
-            reason=out.reason,
-            peak_memory=out.peak_memory,
-            commands=job.commands,
-        )
-        try:
-            self._write_result(job, src, summary)
-        except OSError as exc:  # e.g. a full disk: the outcome is still recorded
-            logger.error("job %s: could not write its results: %s", job.id, exc)
-        if self.store.finish(
-            job.id, self.id, job.attempts, out.state, out.exit_code, out.reason, out.peak_memory
-        ):
-            self.store.set_disk(job.id, disk_usage(job_dir(self.settings, job.id)))
-        logger.info("job %s: %s %s", job.id, out.state, out.reason)
+        """The run has ended: its results are packed by a child (l1ml.synth.pack), off this loop; the
+        outcome is recorded once the packer is done (poll_packers)."""
         self.active.pop(job.id, None)
-
-    def _write_result(self, job: Job, src: Path, summary: dict) -> None:
-        """summary.json, the log, the reports and the artifacts, in one tar.gz written atomically."""
         jdir = job_dir(self.settings, job.id)
-        (jdir / "summary.json").write_text(json.dumps(summary, indent=2))
-        tmp = jdir / "result.tar.gz.tmp"
-        real = src.resolve()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            tar.add(jdir / "summary.json", "summary.json")
-            if log_path(self.settings, job.id).exists():
-                tar.add(log_path(self.settings, job.id), "job.log")
-            seen: set[Path] = set()
-            for pattern in artifacts(job.step):
-                for p in sorted(src.glob(pattern)):
-                    # Only files really inside the run's tree: a link the job made (to the store, or to
-                    # another job's results) is neither followed nor packed.
-                    if p.is_file() and not p.is_symlink() and p not in seen and real in p.resolve().parents:
-                        seen.add(p)
-                        tar.add(p, "files/" + p.relative_to(src).as_posix())
-        os.replace(tmp, jdir / "result.tar.gz")
-        for left in jdir.glob("*.tmp"):  # half-written by an earlier attempt whose worker was killed
-            left.unlink(missing_ok=True)
+        src = jdir / f"attempt{job.attempts}" / "src"
+        verdict = jdir / f"attempt{job.attempts}.packed.json"
+        spec_path = jdir / f"attempt{job.attempts}.pack.json"
+        spec = {
+            "job": job.to_dict(),
+            "outcome": {"state": out.state, "exit_code": out.exit_code, "reason": out.reason,
+                        "peak_memory": out.peak_memory},
+            "src": str(src),
+            "jdir": str(jdir),
+            "log": str(log_path(self.settings, job.id)),
+            "verdict": str(verdict),
+            "max_file": self.settings.max_result_file,
+            "limits": job.handle.get("limits", {}) if job.handle else {},
+        }  # fmt: skip
+        try:
+            verdict.unlink(missing_ok=True)
+            spec_path.write_text(json.dumps(spec))
+            proc = _fork_packer(spec)
+        except OSError as exc:  # e.g. a full disk: the outcome is still recorded
+            logger.error("job %s: could not start packing its results: %s", job.id, exc)
+            self._record(job, out, f"results not packed: {exc}", None)
+            return
+        self.packing[job.id] = _Packing(job, out, proc, verdict, time.time())
+
+    def poll_packers(self, wait: float = 0.0) -> None:
+        """Record the outcome of every run whose packer has finished, or has run past pack_timeout (it is
+        killed: that job loses its results, never its outcome). `wait`: seconds to give them (shutdown)."""
+        end = time.time() + wait
+        while self.packing:
+            for job_id, pk in list(self.packing.items()):
+                code = pk.proc.poll()
+                over = time.time() - pk.started > self.settings.pack_timeout
+                if code is None and not over:
+                    continue
+                if code is None:
+                    pk.proc.kill()
+                    pk.proc.wait()
+                del self.packing[job_id]
+                try:
+                    v = json.loads(pk.verdict.read_text())
+                except (OSError, ValueError):
+                    v = None
+                if v is None:
+                    why = (
+                        f"packing its results ran past {self.settings.pack_timeout:.0f}s; results not packed"
+                        if over
+                        else f"packing its results failed (exit {code}); results not packed"
+                    )
+                    self._record(pk.job, pk.out, why, None)
+                else:
+                    out = Outcome(*v["outcome"])
+                    self._record(pk.job, out, v.get("error", ""), v.get("disk"))
+            if not self.packing or time.time() >= end:
+                return
+            time.sleep(0.05)
+
+    def _record(self, job: Job, out: Outcome, note: str, disk: int | None) -> None:
+        reason = out.reason + (("; " if out.reason else "") + note if note else "")
+        if self.store.finish(job.id, self.id, job.attempts, out.state, out.exit_code, reason, out.peak_memory):
+            self.store.set_disk(job.id, disk if disk is not None else tree.size(job_dir(self.settings, job.id)))
+        logger.info("job %s: %s %s", job.id, out.state, reason)
 
     # --- the loop ---------------------------------------------------------------------------------------
 
@@ -280,6 +367,8 @@ class Worker:
                 self.complete(job, out)
             else:
                 self.active.pop(job_id)
+        self.poll_packers()
+        self.reap_strays()
         while not self.stopping and len(self.active) < self.max_jobs:
             job = self.store.claim(self.id, self.budget, scheduler.pick, self.boards)
             if job is None:
@@ -288,11 +377,32 @@ class Worker:
             logger.info("job %s: %s for %s, attempt %d", job.id, job.step, job.user, job.attempts)
             self.launch(job)
 
+    def reap_strays(self) -> None:
+        """This worker is a child subreaper: what a job left behind after killing its own supervisor is
+        re-parented here, and killed. Only supervisors and packers are this worker's children by right."""
+        if not self.subreaper:
+            return
+        known = {pk.proc.pid for pk in self.packing.values()}
+        known |= {r.proc.pid for r in getattr(self.dispatcher, "runs", {}).values()}
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return
+        for p in children:
+            if p.pid in known:
+                continue
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    p.kill()
+                os.waitpid(p.pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                pass
+
     def drained(self) -> bool:
         """Nothing left for this worker: no run of its own, and no queued job that fits its budget."""
         from l1ml.synth.job import QUEUED
 
-        if self.active:
+        if self.active or self.packing:
             return False
         return not any(
             j.memory <= self.budget and (not needs_board(j) or any(n == j.board for n, _ in self.boards))
@@ -326,6 +436,12 @@ class Worker:
             self.shutdown()
 
     def shutdown(self) -> None:
+        self.poll_packers(wait=30.0)  # a run that has ended keeps its outcome: never requeued
+        for job_id, pk in list(self.packing.items()):
+            pk.proc.kill()
+            pk.proc.wait()
+            self._record(pk.job, pk.out, "results not packed: its worker was stopped", None)
+        self.packing.clear()
         if getattr(self.dispatcher, "keeps_running", False):
             # The batch system holds the runs; the next worker adopts them when their lease lapses.
             self.active.clear()
