@@ -66,17 +66,3 @@ def flipped_decisions(software_score, firmware_score, threshold: float) -> int:
     sw = np.asarray(software_score).ravel() > threshold
     fw = np.asarray(firmware_score).ravel() > threshold
     return int((sw != fw).sum())
-
-
-def lsb_of(precision: str) -> float:
-    """The LSB of an ap_fixed<W,I,...> / ap_ufixed type string, e.g. 'ap_fixed<18,8>' -> 2**-10."""
-    import re
-
-    m = re.match(r"\s*ap_u?fixed\s*<\s*(\d+)\s*,\s*(-?\d+)", precision)
-    if m:
-        w, i = int(m.group(1)), int(m.group(2))
-        return 2.0 ** -(w - i)
-    m = re.match(r"\s*ap_u?int\s*<\s*(\d+)", precision)
-    if m:
-        return 1.0
-    raise ValueError(f"cannot read an LSB from precision '{precision}'")

@@ -204,6 +204,30 @@ class FixedType:
         return r.astype(np.int64)
 
 
+_AC_TYPE = re.compile(r"ac_(fixed<(\d+),(-?\d+),(true|false)((?:,\w+)*)|int<(\d+),(true|false))>")
+
+
+def lsb_of(precision: str) -> float:
+    """The LSB of a type as the firmware's C++ spells it: ap_fixed<W,I,...>, ap_ufixed, ap_int, ap_uint
+    (Vivado/Vitis), or ac_fixed<W,I,S,...> and ac_int<W,S> (Catapult, Quartus, oneAPI), e.g.
+    'ap_fixed<18,8>' -> 2**-10, 'ac_fixed<22,14,true>' -> 2**-8, 'ac_int<8,false>' -> 1."""
+    text = str(precision).replace(" ", "")
+    m = _AC_TYPE.match(text)
+    if m:
+        if m.group(6):
+            return 1.0
+        return 2.0 ** -(int(m.group(2)) - int(m.group(3)))
+    m = _TYPE.match(text)
+    if m:
+        if m.group(6):
+            return 1.0
+        return 2.0 ** -(int(m.group(3)) - int(m.group(4)))
+    raise ConfigError(
+        f"cannot read an LSB from precision '{precision}': not an ap_fixed/ap_ufixed/ap_int/ap_uint, "
+        "ac_fixed or ac_int type"
+    )
+
+
 def from_hls(precision, where: str) -> FixedType:
     """An hls4ml precision type (FixedPrecisionType or IntegerPrecisionType) as a FixedType.
 

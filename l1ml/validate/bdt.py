@@ -101,10 +101,10 @@ def validate_bdt(
     import conifer
     import xgboost as xgb
 
-    from l1ml.compare import lsb_of
     from l1ml.emulate.bdt_fixed import Precisions, decision_function_fixed
     from l1ml.emulate.conifer_sim import CppBackend, GhdlSim, HlsCsim
     from l1ml.firmware.conifer import load_booster
+    from l1ml.fixed import lsb_of
     from l1ml.project import read_json
 
     unknown = set(emulators) - set(EMULATORS)

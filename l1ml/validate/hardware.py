@@ -145,7 +145,8 @@ def hex_lines(rows: list[list[int]], types: list) -> str:
 def compare_board(src: Path, hdir: Path) -> dict:
     """The board's outputs against the emulator's, code by code; writes hardware.json and junit.xml.
     Returns the validation's dict (with "first_mismatch": str | None)."""
-    from l1ml.compare import compare, lsb_of
+    from l1ml.compare import compare
+    from l1ml.fixed import lsb_of
     from l1ml.validate.reports import junit_xml
     from l1ml.validate.verdict import Validation
 

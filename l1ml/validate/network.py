@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.compare import OutputComparison, compare, flipped_decisions, lsb_of
+from l1ml.compare import OutputComparison, compare, flipped_decisions
+from l1ml.fixed import lsb_of
 from l1ml.validate.verdict import Divergence, Validation
 
 
@@ -16,7 +17,6 @@ def _output_label(kind: str, i: int) -> str:
     if i == 1:
         return "score"
     return "z_mean" if kind == "vae" else "reconstruction"
-
 
 
 def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=None) -> Validation:
@@ -169,7 +169,11 @@ def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence
         board = project_board(project)
         # The variant's own settings and overrides, not the project file's (they may differ: explore)
         csim, order = traced_csim(
-            deploy, project_for(project, fw_man), board, fw_man["input_precision"], Path(tmp) / "hls4ml",
+            deploy,
+            project_for(project, fw_man),
+            board,
+            fw_man["input_precision"],
+            Path(tmp) / "hls4ml",
             overrides=fw_man["hls_overrides"] if "hls_overrides" in fw_man else "project",
         )
         _, fw_layers = csim.trace(X)

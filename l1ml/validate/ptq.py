@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from l1ml.compare import compare, lsb_of
+from l1ml.compare import compare
+from l1ml.fixed import lsb_of
 from l1ml.validate.verdict import ROLES, Validation
 
 

@@ -12,9 +12,10 @@ import numpy as np
 def rtl_checks(project, fw_dir: Path, fw_man: dict, X: np.ndarray, fw: list, labels: list[str], rep) -> list:
     """OutputComparisons of the RTL design against `fw` (firmware outputs, one (N, size) array per
     output, in the manifest's order) on the first [validation] csim_events events; [] without a design."""
-    from l1ml.compare import compare, lsb_of
+    from l1ml.compare import compare
     from l1ml.firmware.rtl.build import RTL_DIR, pack_hex, read_info
     from l1ml.firmware.rtl.verilator import decode, simulate
+    from l1ml.fixed import lsb_of
 
     rtl = fw_dir / RTL_DIR
     if not (rtl / "rtl.json").is_file():

@@ -103,8 +103,9 @@ def test_a_wrong_threshold_in_the_vhdl_is_caught(bdt, tmp_path, validation):
 
 def test_a_too_narrow_precision_shows_as_quantization_not_failure(bdt):
     """ap_fixed<10,4> cannot hold the inputs: the score moves a lot, but that is quantization."""
-    from l1ml.compare import compare, lsb_of
+    from l1ml.compare import compare
     from l1ml.emulate.bdt_fixed import decision_function_fixed, decision_function_float
+    from l1ml.fixed import lsb_of
 
     x = bdt.samples["background"]
     cm = bdt.fw_dir / "conifer_model.json"

@@ -28,6 +28,9 @@ class Backend:
     includes: tuple[str, ...] = ()
     no_csim: str = ""
     tool: str = ""  # the vendor executable the synthesis steps run
+    # hls4ml 1.3.0 writes a C++ namespace only for the backends whose create_initial_config takes one
+    # (Libero here); Catapult's, Quartus's and oneAPI's C++ declare none, which the manifest must say.
+    namespace: bool = False
 
     def convert_kwargs(self, board, namespace: str) -> dict:
         """hls4ml's create_initial_config keywords for this backend (Catapult's accepts no others)."""
@@ -74,6 +77,7 @@ BACKENDS = {
             no_csim="Libero's C++ includes SmartHLS's own hls/ap_fixpt.hpp, which hls4ml does not bundle; it "
             "compiles only with SmartHLS (shls)",
             tool="shls",
+            namespace=True,
         ),
     )
 }
@@ -175,10 +179,13 @@ def csim_includes(prj) -> list[str] | None:
 
 def manifest_fields(hls_model, project) -> dict:
     """What the firmware manifest records for these backends: the types hls4ml writes wider than asked
-    (see acfixed.py), and whether the C simulation can run here."""
+    (see acfixed.py), whether the C simulation can run here, and no namespace where the C++ declares none."""
     name = project.firmware.backend
     if name not in BACKENDS:
         return {}
     from l1ml.firmware.backends.acfixed import widened_layers
 
-    return {"ac_widened": widened_layers(hls_model), "csim_refused": BACKENDS[name].no_csim or None}
+    fields = {"ac_widened": widened_layers(hls_model), "csim_refused": BACKENDS[name].no_csim or None}
+    if not BACKENDS[name].namespace:
+        fields["namespace"] = None  # the generated C++ declares none (see Backend.namespace)
+    return fields
