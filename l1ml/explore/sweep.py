@@ -123,9 +123,7 @@ def software_outputs(ctx_dir: Path, deploy, kind: str, x: dict, data_key: str, m
     check = [o.reshape(len(xc), -1) for o in predict_exact(deploy, shape_inputs(kind, xc))]
     ctx_dir.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f".{f.name}.{os.getpid()}.npz")
-    np.savez(
-        tmp, **{f"score_{k}": v for k, v in scores.items()}, **{f"check_{i}": c for i, c in enumerate(check)}
-    )
+    np.savez(tmp, **{f"score_{k}": v for k, v in scores.items()}, **{f"check_{i}": c for i, c in enumerate(check)})
     tmp.replace(f)
     return scores, check, check_rows
 
@@ -171,14 +169,8 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="l1ml-explore-") as tmp:
             hls_model, _, _ = build(
-                ctx.deploy,
-                proj,
-                project_board(proj),
-                Path(tmp) / "hls4ml",
-                pre.input_precision(),
-                overrides=overrides,
-                write=False,
-                ptq=ptq_request(proj, pre, ctx.man["kind"], ctx.deploy),
+                ctx.deploy, proj, project_board(proj), Path(tmp) / "hls4ml", pre.input_precision(),
+                overrides=overrides, write=False, ptq=ptq_request(proj, pre, ctx.man["kind"], ctx.deploy),
             )
         emu = NNEmulator(hls_model)
     except (ConversionError, UnsupportedError, ConfigError) as exc:
@@ -211,7 +203,9 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
     lsbs = [lsb_of(o["precision"]) for o in outs]
     score_lsb = lsbs[-1]
     row["physics"] = physics(ctx.project, ctx.sw_scores, fw_scores, score_lsb)
-    row["overflows"] = {name: {**c, "per_event": sum(c.values()) / events} for name, c in overflows.items()}
+    row["overflows"] = {
+        name: {**c, "per_event": sum(c.values()) / events} for name, c in overflows.items()
+    }
     row["validation"] = would_validate(ctx, check_parts, lsbs, fw_scores)
     row["resources_estimate"] = estimate(hls_model)
     row["events"] = events
@@ -296,13 +290,8 @@ def make_context(project, version: str | None, events: int, progress=None) -> Co
     deploy = load_model(model_dir / man["deploy_file"])
     rep.task("software model", None)
     scores, check, rows = software_outputs(
-        explore_dir(project, model_dir.name),
-        deploy,
-        man["kind"],
-        x,
-        data_key,
-        sha256(model_dir / "manifest.json"),
-        project.validation.events,
+        explore_dir(project, model_dir.name), deploy, man["kind"], x, data_key,
+        sha256(model_dir / "manifest.json"), project.validation.events,
     )
     rep.advance("software model")
     return Context(project, model_dir, man, deploy, x, scores, check, rows, data_key)
@@ -388,9 +377,7 @@ def explore(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(
-            max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn")
-        ) as pool:
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
             futs = {
                 pool.submit(_point_worker, (str(project.path), v, events, asdict(pt), vid)): (i, cfile)
                 for i, pt, _, _, vid, cfile in todo
@@ -407,29 +394,19 @@ def explore(
     base_over = rows[0].get("overflows") or {}
     for (i, pt, proj, _over, vid, _c), row in zip(plan, rows, strict=True):
         row["new_overflows"] = {
-            layer: {
-                w: n - base_over.get(layer, {}).get(w, 0)
-                for w, n in c.items()
-                if w != "per_event" and n > base_over.get(layer, {}).get(w, 0)
-            }
+            layer: {w: n - base_over.get(layer, {}).get(w, 0) for w, n in c.items()
+                    if w != "per_event" and n > base_over.get(layer, {}).get(w, 0)}
             for layer, c in (row.get("overflows") or {}).items()
         }
         row["new_overflows"] = {k: c for k, c in row["new_overflows"].items() if c}
-        row.update(
-            index=i,
-            name=pt.name if i else "project settings (baseline)",
-            axes=pt.axes,
-            strategy=proj.firmware.strategy,
-            reuse_factor=proj.firmware.reuse_factor,
-            overrides=pt.overrides,
-        )
+        row.update(index=i, name=pt.name if i else "project settings (baseline)", axes=pt.axes,
+                   strategy=proj.firmware.strategy,
+                   reuse_factor=proj.firmware.reuse_factor, overrides=pt.overrides)
         on_disk = (root / vid / layout.VARIANT_FILE).is_file()
         row["on_disk"] = on_disk
         yos = yosys_figures(root / vid) if on_disk else None
         row["resources"] = (
-            {"source": "yosys", **yos}
-            if yos
-            else {"source": "estimate", **(row.get("resources_estimate") or {})}
+            {"source": "yosys", **yos} if yos else {"source": "estimate", **(row.get("resources_estimate") or {})}
         )
     baseline, rows, plan = rows[0], rows[1:], plan[1:]
     front = pareto(rows)
@@ -465,19 +442,12 @@ def keep_points(project, version: str, plan, rows, keep: tuple[str, ...]) -> lis
     for k in keep:
         for i, (_, _, _, _, vid, _) in enumerate(plan):
             r = rows[i]
-            if (
-                k == "all"
-                or (k == "pareto" and r["pareto"])
-                or k == str(i + 1)
-                or (len(k) >= 4 and vid.startswith(k))
-            ):
+            if k == "all" or (k == "pareto" and r["pareto"]) or k == str(i + 1) or (len(k) >= 4 and vid.startswith(k)):
                 chosen.add(i)
         if k not in ("all", "pareto") and not any(
             k == str(i + 1) or (len(k) >= 4 and p[4].startswith(k)) for i, p in enumerate(plan)
         ):
-            raise ConfigError(
-                f"--keep {k!r} names no point; give 'all', 'pareto', a point number or a variant id"
-            )
+            raise ConfigError(f"--keep {k!r} names no point; give 'all', 'pareto', a point number or a variant id")
     out = []
     for i in sorted(chosen):
         _, _, proj, over, vid, _ = plan[i]
