@@ -7,6 +7,7 @@
             <id>/                       one variant: manifest.json, hls4ml/ or conifer_*/, rtl/ ...
                 variant.json            {"id", "label", "version", "settings", "created"}
         validation/vN/report.json       `l1ml validate`'s verdict
+            trigger.json                the variant's thresholds, set on the rate sample
         emulation/vN/rate.json, scores.npz
         synth/vN/<step>/summary.json    fetched queue results
         report/vN/report.html
@@ -70,6 +71,12 @@ def rate_file(project, version: str) -> Path:
 def scores_file(project, version: str) -> Path:
     """Firmware-exact scores of the whole background and of every signal (npz), from the rate step."""
     return project.build_dir / "emulation" / version / "scores.npz"
+
+
+def trigger_file(project, version: str) -> Path:
+    """The one threshold record of the version's active firmware variant (l1ml/models/threshold.py):
+    thresholds per target rate, set on the rate sample, with rates and TPRs and their intervals."""
+    return project.firmware_dir(version) / "trigger.json"
 
 
 def synth_dir(project, version: str) -> Path:

@@ -91,6 +91,9 @@ class TriggerConfig:
     reference_fpr: float = 1e-5
     # Every rate `l1ml deploy` sets a threshold for; empty means just rate_khz.
     rates_khz: list[float] = field(default_factory=list)
+    # A threshold or rate resting on fewer background events above it (of the rate sample) is refused
+    # for deploy and promotion and flagged elsewhere: 100 events is about +-10%.
+    min_events_above: int = 100
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,13 @@ class SynthConfig:
 @dataclass(frozen=True)
 class GateConfig:
     # The regression gate against the production version (l1ml/lifecycle/gate.py).
+    # A signal's TPR at the deployed threshold fails the gate when it drops by more than tpr_drop
+    # (absolute) or tpr_drop_relative (of the reference's TPR), and the drop is significant: more than
+    # `significance` times its statistical error.
     tpr_drop: float = 0.01  # largest allowed drop of a signal's TPR at the target rate (absolute)
+    tpr_drop_relative: float = 0.1  # largest allowed drop relative to the reference's TPR
+    significance: float = 2.0  # a drop counts only beyond this many standard errors
+    rate_growth: float = 0.2  # largest allowed relative growth of the rate at the target threshold
     latency_growth: float = 0.0  # largest allowed relative growth of the latency in cycles
     resource_growth: float = 0.05  # largest allowed relative growth of LUT, FF, DSP or BRAM
 
@@ -364,7 +373,9 @@ def _validate(p: Project) -> None:
     bad = [s for s in p.synth.steps if s not in QUEUE_STEPS]
     if bad:
         raise ConfigError(f"{where} [synth]: steps {bad} unknown; valid steps: {', '.join(QUEUE_STEPS)}")
-    for key in ("tpr_drop", "latency_growth", "resource_growth"):
+    if p.trigger.min_events_above < 1:
+        raise ConfigError(f"{where} [trigger]: min_events_above must be at least 1")
+    for key in ("tpr_drop", "tpr_drop_relative", "significance", "rate_growth", "latency_growth", "resource_growth"):
         if getattr(p.gate, key) < 0:
             raise ConfigError(f"{where} [gate]: {key} must be >= 0")
     if p.firmware.ptq not in PTQ_MODES:

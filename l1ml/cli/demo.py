@@ -13,6 +13,7 @@ from l1ml.cli._common import console, progress_bars
 # Both projects read the one generated sample in ../data.
 DEMO_DATA = """[data]
 background = "../data/background.h5"
+rate_sample = "../data/rate_sample.h5"
 synthetic = false
 [data.signals]
 """ + "".join(f'{s} = "../data/{s}.h5"\n' for s in ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu"))
@@ -70,7 +71,7 @@ def demo(
     convert, prove the firmware bit-exact, measure the firmware-exact rate on the whole background sample,
     run each firmware's own testbench through the queue against the emulator, and write the reports."""
     from l1ml.cli.run import show_outcome
-    from l1ml.data.generate import SIGNALS, write_samples
+    from l1ml.data.generate import SIGNALS, rate_sample_events, write_samples
     from l1ml.emulate.conifer_sim import require_tools
     from l1ml.project import load_project
     from l1ml.run import run_chain
@@ -79,15 +80,22 @@ def demo(
     require_tools("the demo (its BDT is validated with g++, conifer's C++ backend and GHDL)")
     c = console()
     out.mkdir(parents=True, exist_ok=True)
-    c.rule("[bold]events")
-    with progress_bars() as rep:
-        rep.task("generate", 1 + len(SIGNALS))
-        write_samples(out / "data", events, seed, progress=lambda _: rep.advance("generate"))
     for name, text in DEMO_PROJECTS.items():
         d = out / name
         d.mkdir(exist_ok=True)
         (d / "project.toml").write_text(
             text.format(data=DEMO_DATA, epochs=epochs, validate_events=validate_events)
+        )
+    c.rule("[bold]events")
+    # The rate sample: background apart from the training sample, enough for [trigger] min_events_above
+    # (default 100) events above the 1 kHz threshold both projects set.
+    proj0 = load_project(out / "dense_ae")
+    rate_events = rate_sample_events(proj0.trigger_fpr, proj0.trigger.min_events_above)
+    c.print(f"{events} background events for training, {rate_events} for the rate sample")
+    with progress_bars() as rep:
+        rep.task("generate", 2 + len(SIGNALS))
+        write_samples(
+            out / "data", events, seed, progress=lambda _: rep.advance("generate"), rate_events=rate_events
         )
     # The demo's own queue: a worker in this process runs the csim jobs; nothing outside `out` is touched.
     settings = load_settings(home=out / "queue", work=None, server="")

@@ -25,6 +25,7 @@ Everything is drawn from one numpy Generator, so a seed fixes the sample.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -236,8 +237,10 @@ def _lepton_filter(events: np.ndarray) -> np.ndarray:
     return (events[:, 1:9, 0] > 23.0).any(axis=1)
 
 
-def generate(sample: str, n: int, seed: int = 0) -> np.ndarray:
-    """n events of a sample ("background" or a signal name) as (n, 19, 4) float32, after the lepton filter."""
+def generate(sample: str, n: int, seed: int = 0, stream: str | None = None) -> np.ndarray:
+    """n events of a sample ("background" or a signal name) as (n, 19, 4) float32, after the lepton filter.
+    `stream` names an independent random stream (default: the sample's own): the rate sample is
+    background from streams the training background never uses."""
     if n < 0:
         raise ValueError("number of events must be non-negative")
     if sample == "background":
@@ -247,7 +250,7 @@ def generate(sample: str, n: int, seed: int = 0) -> np.ndarray:
         names, probs = [sample], np.ones(1)
     else:
         raise ValueError(f"unknown sample '{sample}'; choose background or one of {', '.join(SIGNALS)}")
-    rng = np.random.default_rng(_sample_seed(seed, sample))
+    rng = np.random.default_rng(_sample_seed(seed, stream or sample))
     chunks, have, tried = [], 0, 0
     while have < n:
         # Oversample by the filter efficiency seen so far (ditau signals keep only a few percent).
@@ -268,8 +271,43 @@ def _sample_seed(seed: int, sample: str) -> list[int]:
     return [seed, sum((i + 1) * ord(c) for i, c in enumerate(sample))]
 
 
-def write_samples(out_dir: Path, n: int, seed: int = 0, signal_fraction: float = 0.25, progress=None) -> dict:
-    """Write background.h5 (n events) and one file per signal (n * signal_fraction events)."""
+RATE_SAMPLE = "rate_sample"
+RATE_CHUNK = 250_000  # events generated and written at a time: memory stays ~100 MB for any size
+
+
+def rate_sample_events(fpr: float, min_events_above: int, margin: float = 1.1) -> int:
+    """Rate-sample events for `min_events_above` background events above the threshold of `fpr`
+    (1 kHz of 28.6 MHz with 100 events: about 3.1M)."""
+    return int(math.ceil(min_events_above / fpr * margin))
+
+
+def write_rate_sample(path: Path, n: int, seed: int = 0) -> Path:
+    """Background events for rates alone, in chunks from streams the training sample never draws: the
+    threshold is set on events no training, early stopping or model selection has seen."""
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_suffix(".h5.tmp")
+    with h5py.File(tmp, "w") as f:
+        ds = f.create_dataset(
+            "Particles", shape=(n, 19, 4), dtype="float32", chunks=(4096, 19, 4), compression="gzip",
+            compression_opts=1,
+        )
+        for k, start in enumerate(range(0, n, RATE_CHUNK)):
+            stop = min(start + RATE_CHUNK, n)
+            ds[start:stop] = generate("background", stop - start, seed, stream=f"{RATE_SAMPLE}/{k}")
+        f.attrs["generator"] = "l1ml synthetic ADC2021-layout"
+        f.attrs["sample"] = RATE_SAMPLE
+        f.attrs["seed"] = seed
+    tmp.replace(path)
+    return path
+
+
+def write_samples(
+    out_dir: Path, n: int, seed: int = 0, signal_fraction: float = 0.25, progress=None, rate_events: int = 0
+) -> dict:
+    """Write background.h5 (n events) and one file per signal (n * signal_fraction events); with
+    rate_events, also rate_sample.h5 (write_rate_sample)."""
     import h5py
 
     from l1ml.errors import DataError
@@ -299,4 +337,8 @@ def write_samples(out_dir: Path, n: int, seed: int = 0, signal_fraction: float =
         written[sample] = path
         if progress:
             progress(sample)
+    if rate_events:
+        written[RATE_SAMPLE] = write_rate_sample(out_dir / f"{RATE_SAMPLE}.h5", rate_events, seed)
+        if progress:
+            progress(RATE_SAMPLE)
     return written

@@ -1,14 +1,19 @@
 """The regression gate: a candidate version against the production version. It fails when the candidate
-is not bit-exact, when a signal's TPR at the target rate drops by more than [gate] tpr_drop, or when the
-latency or a resource grows by more than [gate] latency_growth / resource_growth (relative). It names
-every tool whose version changed since the production version."""
+is not bit-exact; when its threshold rests on fewer than [trigger] min_events_above background events;
+when a signal's TPR at the deployed threshold (the trigger record's, l1ml/models/threshold.py) drops by
+more than [gate] tpr_drop (absolute) or tpr_drop_relative (of the reference's TPR) and the drop is
+significant (over `significance` standard errors); when the rate at the target threshold grows by more
+than rate_growth; or when the latency or a resource grows by more than latency_growth / resource_growth
+(relative). It names every tool whose version changed since the production version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from l1ml.lifecycle.fingerprint import changed
-from l1ml.lifecycle.summary import numbers, validation_state
+import math
+
+from l1ml.lifecycle.summary import numbers, trigger_target, validation_state
 
 GROWTH = ("LUT", "FF", "DSP", "BRAM_18K", "URAM", "rtl_lut", "rtl_ff", "rtl_dsp", "rtl_bram")
 LATENCY = ("latency_cycles", "rtl_latency_cycles")
@@ -52,28 +57,86 @@ class GateResult:
         }
 
 
+def judge_drop(g, before: float, after: float, err: float) -> tuple[bool, str]:
+    """A TPR going from `before` to `after` (error `err` on the change) against [gate]'s limits: it fails
+    when the drop exceeds the absolute or the relative limit and is significant. validate's quantization
+    cost is judged by this same rule."""
+    drop = before - after
+    rel = drop / before if before > 0 else 0.0
+    limit = min(g.tpr_drop, g.tpr_drop_relative * before) if before > 0 else g.tpr_drop
+    sig = drop / err if err > 0 else (math.inf if drop > 0 else 0.0)
+    ok = not (drop > limit and sig > g.significance)
+    detail = (
+        f"{after:.4f} vs {before:.4f} ({-drop:+.4f} +- {err:.4f}, {-rel:+.1%}, {sig:.1f} sigma; fails beyond "
+        f"{g.tpr_drop:g} absolute or {g.tpr_drop_relative:.0%} relative at over {g.significance:g} sigma)"
+    )
+    return ok, detail
+
+
+def _half(e: dict) -> float:
+    """One standard error of a TPR from its 68% interval."""
+    return (e["tpr_high"] - e["tpr_low"]) / 2
+
+
+def trigger_checks(project, cand: dict, ref: dict | None) -> list[Check]:
+    """The threshold's statistics, and per signal the TPR at the deployed threshold against the
+    reference's, from the two trigger records."""
+    g, minimum = project.gate, project.trigger.min_events_above
+    a = trigger_target(cand)
+    if a is None:
+        return [Check("threshold", False, f"{cand['version']} has no trigger record; run `l1ml run --from rate`")]
+    stats = [
+        Check(
+            "threshold statistics",
+            a["events_above"] >= minimum,
+            f"threshold {a['threshold_int']} ({a['threshold']:.6g}) of {cand['version']} rests on "
+            f"{a['events_above']} rate-sample events above it (need {minimum}, [trigger] min_events_above)",
+        )
+    ]
+    checks: list[Check] = []
+    b = trigger_target(ref) if ref else None
+    if b is None:
+        return stats
+    for sig in sorted(b["signals"]):
+        eb = b["signals"][sig]
+        ea = a["signals"].get(sig)
+        if ea is None:
+            checks.append(Check(f"tpr_at_target_rate/{sig}", False, f"{cand['version']} has no TPR for {sig}"))
+            continue
+        err = math.hypot(_half(ea), _half(eb))
+        ok, detail = judge_drop(g, eb["tpr"], ea["tpr"], err)
+        checks.append(Check(f"tpr_at_target_rate/{sig}", ok, f"TPR at the deployed threshold {detail}"))
+    ra, rb = a["rate_measured_khz"], b["rate_measured_khz"]
+    grow = (ra - rb) / rb if rb else 0.0
+    checks.append(
+        Check(
+            "rate",
+            grow <= g.rate_growth,
+            f"{ra:.3g} kHz [{a['rate_low_khz']:.3g}, {a['rate_high_khz']:.3g}] vs {rb:.3g} kHz ({grow:+.1%}; "
+            f"allowed rate_growth {g.rate_growth:g})",
+        )
+    )
+    return checks + stats
+
+
 def run_gate(project, cand: dict, ref: dict | None) -> GateResult:
     """cand/ref: version summaries (l1ml.lifecycle.summary.version_summary)."""
     g = project.gate
     state = validation_state(cand)
     checks = [Check("bit-exact", state == "bit-exact", f"validation of {cand['version']}: {state}")]
     res = GateResult(cand["version"], ref["version"] if ref else None, checks)
+    checks.extend(trigger_checks(project, cand, ref))
     if ref is None:
-        res.notes.append("no production version yet: only bit-exactness is checked")
+        res.notes.append("no production version yet: bit-exactness and the threshold's statistics are checked")
         return res
     a, b = numbers(cand), numbers(ref)
-    for name in sorted(k for k in b if k.startswith("tpr_at_target_rate/")):
-        if name not in a:
-            checks.append(Check(name, False, f"{cand['version']} has no {name}; {ref['version']} has {b[name]:.4f}"))
-            continue
-        drop = b[name] - a[name]
-        checks.append(
-            Check(
-                name,
-                drop <= g.tpr_drop,
-                f"{a[name]:.4f} vs {b[name]:.4f} ({-drop:+.4f}; allowed drop {g.tpr_drop:g})",
-            )
-        )
+    if trigger_target(ref) is None:  # an older reference without a trigger record: train's figures
+        for name in sorted(k for k in b if k.startswith("tpr_at_target_rate/")):
+            if name not in a:
+                checks.append(Check(name, False, f"{cand['version']} has no {name}; {ref['version']} has {b[name]:.4f}"))
+                continue
+            ok, detail = judge_drop(g, b[name], a[name], 0.0)
+            checks.append(Check(name, ok, detail))
     for names, tol, what in ((LATENCY, g.latency_growth, "latency_growth"), (GROWTH, g.resource_growth, "resource_growth")):
         for name in names:
             if name not in b:

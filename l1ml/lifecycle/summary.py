@@ -52,12 +52,22 @@ def version_summary(project, version: str) -> dict:
         "firmware": _json(project.firmware_dir(version) / "manifest.json"),
         "validation": _json(layout.validation_report(project, version)),
         "rate": _json(layout.rate_file(project, version)),
+        "trigger": _json(layout.trigger_file(project, version)),
         "synth": synth_summaries(project, version),
         "rtl": _json(layout.rtl_resources(project, version)),
         "deploy": _json(layout.deploy_thresholds(project, version)),
         "toolchain": _json(layout.toolchain_file(project, version)),
         "stage": stage_of(project, version),
     }
+
+
+def trigger_target(s: dict) -> dict | None:
+    """The trigger record's entry for its target rate (l1ml/models/threshold.py), None without one."""
+    rec = s.get("trigger") or {}
+    for e in rec.get("thresholds") or []:
+        if abs(e.get("rate_khz", -1) - rec.get("target_rate_khz", -2)) <= 1e-9 * max(1.0, e["rate_khz"]):
+            return e
+    return None
 
 
 def validation_state(s: dict) -> str:
@@ -104,6 +114,14 @@ def numbers(s: dict) -> dict[str, float]:
     r = s.get("rate") or {}
     if "rate_khz" in r:
         out["emulated_rate_khz"] = r["rate_khz"]
+    t = trigger_target(s)
+    if t is not None:  # the one threshold (set on the rate sample) overrides train's own figures
+        out["threshold"] = t["threshold"]
+        out["threshold_int"] = t["threshold_int"]
+        out["emulated_rate_khz"] = t["rate_measured_khz"]
+        out["events_above_threshold"] = t["events_above"]
+        for sig, e in t["signals"].items():
+            out[f"tpr_at_target_rate/{sig}"] = e["tpr"]
     v = s.get("validation") or {}
     if "passed" in v:
         out["validation_passed"] = 1.0 if v["passed"] else 0.0

@@ -152,9 +152,17 @@ def validate_work(c: Context, rep) -> dict:
     return {"passed": True, "report": str(layout.validation_report(p, v)), "variant": val.variant}
 
 
+def _rate_sample_files(p) -> list[Path]:
+    """[data] rate_sample's files: the background no training has seen (empty: none named)."""
+    from l1ml.data.stream import project_source
+
+    return list(project_source(p, which="rate_sample").files) if p.data.rate_sample else []
+
+
 def rate_inputs(c: Context) -> dict:
     return {
         "trigger": section(c.project.trigger),
+        "rate_sample": {str(f): c.hashes(f) for f in _rate_sample_files(c.project)},
         "code": code_hash(),
         "tools": c.tools(("numpy",)),
         "variant": _variant(c),
@@ -162,18 +170,22 @@ def rate_inputs(c: Context) -> dict:
 
 
 def rate_work(c: Context, rep) -> dict:
-    """The emulator over every background event (and every signal event, for the report's curves)."""
+    """The emulator over every event: the rate sample (its exact score counts set the project's one
+    threshold per target rate: layout.trigger_file), and the background and signal files (the report's
+    curves, and the TPRs at those thresholds)."""
     import tempfile
 
     import h5py
     import numpy as np
 
     from l1ml import manifest
-    from l1ml.emulate.nn_project import emulate_project
+    from l1ml.data.stream import project_source
+    from l1ml.emulate.nn_project import emulate_project, emulate_source, load_engine
+    from l1ml.emulate.stream import ScoreCounts
+    from l1ml.models.threshold import build, target
     from l1ml.project import read_json
 
     p, v = c.project, c.version
-    threshold = read_json(p.models_dir / v / "manifest.json").get("threshold")
     out = layout.scores_file(p, v)
     out.parent.mkdir(parents=True, exist_ok=True)
     scores = {}
@@ -186,21 +198,40 @@ def rate_work(c: Context, rep) -> dict:
         staged = Path(tmp) / "scores.npz"
         np.savez_compressed(staged, **scores)
         staged.replace(out)
-    bkg = scores["background"]
-    n = len(bkg)
-    result = {"version": v, "variant": _variant(c), "background_events": n, "threshold": threshold,
-              "scores": str(out)}
-    if threshold is not None:
-        fired = int((bkg > threshold).sum())
-        hz = p.colliding_rate_hz
-        result.update(
-            fired=fired,
-            rate_khz=fired / n * hz / 1e3,
-            rate_err_khz=float(np.sqrt(max(fired, 1))) / n * hz / 1e3,
-            target_rate_khz=p.trigger.rate_khz,
-            colliding_rate_hz=hz,
-            signal_efficiency={k: float((s > threshold).mean()) for k, s in scores.items() if k != "background"},
-        )
+    if p.data.rate_sample:
+        source = project_source(p, which="rate_sample")
+        engine, pre, _, _ = load_engine(p, v)
+        _, counts = emulate_source(engine, pre, source, None, n=sum(source.counts()), progress=rep)
+        files = source.files
+    else:  # no rate sample named: the background file, which training saw (flagged by its count)
+        counts = ScoreCounts()
+        counts.add(scores["background"])
+        files = [_data_files(p)["background"]]
+    kind = read_json(p.models_dir / v / "manifest.json").get("kind")
+    fw_man = read_json(p.firmware_dir(v) / "manifest.json")
+    signals = {k: s for k, s in scores.items() if k != "background"}
+    record = build(p, v, _variant(c), kind, fw_man, counts, signals, files)
+    record["rate_sample"]["separate"] = bool(p.data.rate_sample)
+    manifest.write_json(layout.trigger_file(p, v), record)
+    t = target(record)
+    result = {
+        "version": v,
+        "variant": _variant(c),
+        "background_events": counts.events,
+        "threshold": t["threshold"],
+        "threshold_int": t["threshold_int"],
+        "fired": t["events_above"],
+        "enough": t["enough"],
+        "rate_khz": t["rate_measured_khz"],
+        "rate_low_khz": t["rate_low_khz"],
+        "rate_high_khz": t["rate_high_khz"],
+        "rate_err_khz": (t["rate_high_khz"] - t["rate_low_khz"]) / 2,
+        "target_rate_khz": p.trigger.rate_khz,
+        "colliding_rate_hz": p.colliding_rate_hz,
+        "signal_efficiency": {k: e["tpr"] for k, e in t["signals"].items()},
+        "scores": str(out),
+        "trigger": str(layout.trigger_file(p, v)),
+    }
     manifest.write_json(layout.rate_file(p, v), result)
     return result
 
@@ -281,7 +312,8 @@ STEPS: list[Step] = [
     Step("convert", ("train",), convert_inputs, convert_work,
          _version_file(lambda p, v: p.firmware_dir(v) / "manifest.json", layout.toolchain_file)),
     Step("validate", ("convert",), validate_inputs, validate_work, _version_file(layout.validation_report)),
-    Step("rate", ("data", "convert"), rate_inputs, rate_work, _version_file(layout.rate_file, layout.scores_file)),
+    Step("rate", ("data", "convert"), rate_inputs, rate_work,
+         _version_file(layout.rate_file, layout.scores_file, layout.trigger_file)),
     Step("synth", ("convert",), synth_inputs, synth_work, lambda c, r: [Path(j["results"]) for j in r["jobs"]]),
     Step("report", ("train", "convert", "validate", "rate", "synth"), report_inputs, report_work,
          lambda c, r: [Path(r["report"])]),

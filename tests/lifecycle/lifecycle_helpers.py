@@ -24,7 +24,8 @@ def _write(path: Path, doc: dict) -> None:
 
 def make_version(proj, version: str, tpr: float = 0.5, passed: bool = True, toolchain: dict | None = None,
                  csynth: bool = False, lut_scale: float = 1.0, rtl_lut: int | None = None,
-                 deploy: bool = False) -> None:  # fmt: skip
+                 deploy: bool = False, above: int | None = 120,
+                 tprs: dict | None = None) -> None:  # fmt: skip
     b = proj.build_dir
     m = b / "models" / version
     m.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,8 @@ def make_version(proj, version: str, tpr: float = 0.5, passed: bool = True, tool
                                                  "max_diff": 0.002, "types": {}},
         "cached_library": True, "details": {},
     })  # fmt: skip
+    if above is not None:
+        write_trigger(proj, version, {s: (tprs or {}).get(s, tpr) for s in SIGNALS}, above)
     if toolchain is not None:
         _write(b / "run" / version / "toolchain.json", toolchain)
     if csynth:
@@ -70,6 +73,33 @@ def make_version(proj, version: str, tpr: float = 0.5, passed: bool = True, tool
             "thresholds": [{"rate_khz": 1.0, "fpr": 3.497e-5, "threshold": 9.5, "threshold_int": 2432,
                             "events_above": 6, "rate_measured_khz": 0.858, "rate_err_khz": 0.35}],
         })  # fmt: skip
+
+
+def write_trigger(proj, version: str, tprs: dict, above: int, events: int = 5000, n_rate: int = 3_000_000):
+    """The rate step's trigger record (l1ml/models/threshold.py), built by its own code from counts."""
+    import numpy as np
+
+    from l1ml import layout
+    from l1ml.models.threshold import binomial_interval
+
+    hz = proj.colliding_rate_hz
+    lo, hi = binomial_interval(above, n_rate)
+    sigs = {}
+    for s, t in tprs.items():
+        k = int(round(t * events))
+        a, z = binomial_interval(k, events)
+        sigs[s] = {"events": events, "passed": k, "tpr": k / events, "tpr_low": a, "tpr_high": z}
+    entry = {"fpr": proj.trigger_fpr, "rate_khz": 1.0, "threshold_int": 2432, "threshold": 9.5,
+             "events_above": above, "fraction": above / n_rate, "rate_measured_khz": above / n_rate * hz / 1e3,
+             "rate_low_khz": lo * hz / 1e3, "rate_high_khz": hi * hz / 1e3,
+             "enough": above >= proj.trigger.min_events_above, "signals": sigs}  # fmt: skip
+    _write(layout.trigger_file(proj, version), {
+        "version": version, "variant": None, "score_type": "ap_fixed<18,8>", "score_frac": 8,
+        "colliding_rate_hz": hz, "min_events_above": proj.trigger.min_events_above, "confidence": 0.6827,
+        "rate_sample": {"files": ["rate_sample.h5"], "events": n_rate, "separate": True},
+        "target_rate_khz": 1.0, "thresholds": [entry], "reference": None,
+    })  # fmt: skip
+    assert np.isfinite(lo)
 
 
 def vendor_summary(proj, lut_scale: float = 1.0) -> dict:
