@@ -46,10 +46,10 @@ def tiny_design(
     import numpy as np
     from alkaid.trace import FVArrayInput, trace
 
-    from l1ml.fixed import FixedType
     from l1ml.firmware.boards import load_board
     from l1ml.firmware.rtl.build import write_design
     from l1ml.firmware.rtl.trace import OutputSlot
+    from l1ml.fixed import FixedType
 
     rng = np.random.default_rng(seed)
     in_t = FixedType(8, 3)
