@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.emulate.ap_types import ap_include_dir
-from l1ml.errors import ConfigError, L1mlError
+from l1ml.errors import ConfigError, ConversionError, L1mlError
 
 DEFAULT_PRECISION = "ap_fixed<18,8>"
 
@@ -237,6 +237,11 @@ def convert_bdt(project, model_dir: Path, out_dir: Path) -> dict:
     if project.firmware.precision.strip().lower() not in ("", "auto"):
         parse_type(project.firmware.precision)  # fail on a bad precision before any file is written
     booster = load_booster(model_dir)
+    from l1ml.models.bdt import refusal
+
+    why = refusal(booster)  # a version imported or trained before this check existed
+    if why:
+        raise ConversionError(f"{model_file(model_dir)}: {why}")
     ens, corrected = ensemble_from_booster(booster)
     # The type must hold the preprocessed inputs, the thresholds and the score: chosen, or refused with the
     # numbers when [firmware] precision asks for one that does not (l1ml/firmware/bdt_precision.py).

@@ -15,7 +15,7 @@ from pathlib import Path
 from l1ml import manifest
 from l1ml.data import units
 from l1ml.data.preprocess import Preprocessing
-from l1ml.errors import ConfigError
+from l1ml.errors import ConfigError, ConversionError
 from l1ml.progress import or_silent
 
 NETWORK_SUFFIXES = (".h5", ".hdf5")
@@ -93,6 +93,11 @@ def _import_bdt(src: Path, stage: Path, pre: Preprocessing) -> tuple[dict, dict]
         raise ConfigError(
             f"{src}: the BDT takes {n} features; l1ml BDTs take the {units.N_INPUTS} preprocessed inputs"
         )
+    from l1ml.models.bdt import refusal
+
+    why = refusal(booster)  # refused here, before metrics on the project's data see a model they misread
+    if why:
+        raise ConversionError(f"{src}: cannot be made firmware: {why}")
     booster.save_model(str(stage / "model.json"))  # the contract's format, whatever the source format
     from l1ml.models.train import bdt_scorer
 
