@@ -10,7 +10,9 @@ from l1ml.errors import L1mlError
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED = "succeeded", "failed", "oom", "timeout", "cancelled"
-TERMINAL = (SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED)
+# A run ended for going over one of the limits a shared host holds it to (l1ml.synth.supervisor).
+PIDS, DISK, CPU = "pids", "disk", "cpu"
+TERMINAL = (SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED, PIDS, DISK, CPU)
 STATES = (QUEUED, RUNNING, *TERMINAL)
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

@@ -26,6 +26,8 @@ from pathlib import Path
 from l1ml.errors import ConfigError
 
 MODES = ("auto", "bwrap", "none")
+# Directories of host sockets a job must not reach as the queue's account (hidden if they exist).
+HOST_SOCKETS = ("/run/munge", "/var/run/munge", "/run/user", "/var/run/user")
 # Names of environment variables a job never gets: the queue's own, and anything that looks like a secret.
 _SECRET = re.compile(r"^L1ML_SYNTH_|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_?KEY|PRIVATE", re.IGNORECASE)
 
@@ -42,7 +44,7 @@ def _bwrap_works(bwrap: str) -> str:
     try:
         r = subprocess.run(
             [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
-             "--die-with-parent", "--new-session", "true"],
+             "--unshare-net", "--size", "1048576", "--tmpfs", "/tmp", "--die-with-parent", "--new-session", "true"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -64,7 +66,8 @@ def probe(mode: str = "auto") -> Isolation:
     why = "bwrap (bubblewrap) is not installed" if bwrap is None else _bwrap_works(bwrap)
     if not why:
         return Isolation(
-            "bwrap", f"{bwrap}: read-only root, own PID namespace, only the job's directory writable"
+            "bwrap",
+            f"{bwrap}: read-only root, own PID and network namespaces, only the job's directory writable",
         )
     if mode == "bwrap":
         raise ConfigError(f"sandbox = 'bwrap' but {why}")
@@ -73,8 +76,23 @@ def probe(mode: str = "auto") -> Isolation:
     )
 
 
-def job_env(environ: dict[str, str], workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if not _SECRET.search(k)}
+# What a job's environment may hold (an allow-list: DB_PASS or a cloud key under any name stays out). The
+# admin adds names or prefixes with `sandbox_env` in synth.toml (a license server, a tool's root).
+ENV_ALLOW = (
+    "PATH", "LANG", "LANGUAGE", "LC_", "TZ", "TERM", "USER", "LOGNAME", "SHELL", "PWD",
+    "XILINX", "VITIS", "VIVADO", "LM_LICENSE_FILE", "INTEL", "QUARTUS", "MGLS_", "LD_LIBRARY_PATH",
+    "PYTHONPATH", "VIRTUAL_ENV", "CXX", "CC", "OMP_NUM_THREADS",
+)  # fmt: skip
+
+
+def job_env(environ: dict[str, str], workdir: Path, allow: tuple | list = ()) -> dict[str, str]:
+    names = (*ENV_ALLOW, *allow)
+    env = {
+        k: v
+        for k, v in environ.items()
+        if any(k.startswith(n) for n in names)
+        and not _SECRET.search(k)
+    }
     env["HOME"] = str(workdir)  # the worker's home is hidden; tools that write dotfiles write them here
     env["TMPDIR"] = "/tmp"
     return env
@@ -85,11 +103,21 @@ def _covered(path: Path, hidden: list[Path]) -> bool:
 
 
 def wrap(
-    argv: list[str], workdir: Path, hide: list[Path], writable: list[Path] = (), readable: list[Path] = ()
+    argv: list[str],
+    workdir: Path,
+    hide: list[Path],
+    writable: list[Path] = (),
+    readable: list[Path] = (),
+    tmpfs_size: int = 1024**3,
+    network: bool = False,
 ) -> list[str]:
     """argv run in a sandbox: read-only root, `hide` behind empty tmpfs, `workdir` (and the admin's
-    `writable` extras) writable, cwd workdir/src."""
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    `writable` extras) writable, cwd workdir/src; /tmp and /dev/shm tmpfs of `tmpfs_size` bytes each (the
+    supervisor counts them as the run's memory); no network unless `network` (a netns with only lo: the
+    queue's server and every host TCP socket are out of reach)."""
+    size = ["--size", str(int(tmpfs_size))]
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", "--proc", "/proc",
+           *size, "--tmpfs", "/tmp"]  # fmt: skip
     done = [Path("/tmp")]
     for h in sorted({Path(p).absolute() for p in hide}, key=lambda p: len(p.parts)):
         if _covered(h, done) or not h.is_dir():
@@ -113,6 +141,7 @@ def wrap(
     for h in done[1:]:  # the empty tmpfs that hide things are read-only too (the binds in them are not)
         cmd += ["--remount-ro", str(h)]
     cmd += [
+        *([] if network else ["--unshare-net"]),
         "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
         "--cap-drop", "ALL", "--chdir", str(workdir / "src"), "--",
     ]  # fmt: skip
@@ -139,6 +168,9 @@ def hidden_paths(settings) -> list[Path]:
     from l1ml.plan import config_file
 
     paths = [settings.home, settings.work, config_file().absolute().parent]
+    # Host sockets a job must not reach as the queue's account: munge (Slurm trusts what it signs), the
+    # user session's bus and agents.
+    paths += sorted({Path(os.path.realpath(p)) for p in HOST_SOCKETS if os.path.isdir(p)})
     home = os.path.expanduser("~")
     if home and home != "/":
         paths.append(Path(home))

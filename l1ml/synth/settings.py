@@ -47,6 +47,8 @@ class Settings:
     sandbox_writable: list = field(default_factory=list)  # more directories a job may write (scratch)
     # Directories a job may read although a hidden place holds them (data under /tmp or a home directory)
     sandbox_readable: list = field(default_factory=list)
+    sandbox_env: list = field(default_factory=list)  # names (or PREFIX_) a job's environment may hold too
+    sandbox_network: bool = False  # runs get a network namespace (no network) unless this is true
     max_user_bytes: int = 50 * 1024**3  # per user: uploaded archives of unfinished jobs + kept results
     keep_days: float = 14.0  # finished jobs' work dirs and results are deleted this long after they end
     delete_fetched: bool = False  # ... or as soon as their results were fetched
@@ -110,8 +112,11 @@ def _check_types(s: Settings) -> None:
         v = getattr(s, key)
         if not isinstance(v, list) or not all(isinstance(x, str) and x.startswith("/") for x in v):
             raise bad(key, "a list of absolute paths")
-    if not isinstance(s.delete_fetched, bool):
-        raise bad("delete_fetched", "true or false")
+    for key in ("delete_fetched", "sandbox_network"):
+        if not isinstance(getattr(s, key), bool):
+            raise bad(key, "true or false")
+    if not isinstance(s.sandbox_env, list) or not all(isinstance(x, str) and x for x in s.sandbox_env):
+        raise bad("sandbox_env", "a list of variable names")
     for key in (*_POSITIVE, "keep_days"):
         v = getattr(s, key)
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):

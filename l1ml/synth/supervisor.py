@@ -45,6 +45,82 @@ def family() -> list[psutil.Process]:
         return []
 
 
+def pss(procs: list[psutil.Process]) -> int:
+    """Proportional set size: shared pages divided among the processes that share them (1,100 sleeping
+    copies of one interpreter are not 1,100 interpreters). Read only when RSS says it could matter."""
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.Error, AttributeError):
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+    return total
+
+
+def tmpfs_used(procs: list[psutil.Process], mounts: list[str]) -> int:
+    """Bytes in the run's own tmpfs mounts (/tmp, /dev/shm inside the sandbox), seen through the root of
+    one of its processes: memory the kernel holds for the run, which no process's RSS shows."""
+    if not mounts:
+        return 0
+    host = {m: _dev(m) for m in mounts}
+    for p in reversed(procs):  # the innermost processes are inside the sandbox
+        used, seen = 0, False
+        for m in mounts:
+            where = f"/proc/{p.pid}/root{m}"
+            dev = _dev(where)
+            if dev is None or dev == host[m]:
+                continue
+            try:
+                v = os.statvfs(where)
+            except OSError:
+                continue
+            seen = True
+            used += (v.f_blocks - v.f_bfree) * v.f_frsize
+        if seen:
+            return used
+    return 0
+
+
+def _dev(path: str) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """CPU time of the run: its live processes, and (we reap them, as subreaper) the ones already gone."""
+    total = 0.0
+    try:
+        own = psutil.Process().cpu_times()
+        total += own.children_user + own.children_system
+    except psutil.Error:
+        pass
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def disk_used(paths: list[str]) -> int:
+    from l1ml.synth import tree  # bounded, iterative: the run's tree may be anything
+
+    total = 0
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        total += tree.size(Path(p)) if os.path.isdir(p) else min(st.st_size, st.st_blocks * 512)
+    return total
+
+
 def rss(procs: list[psutil.Process]) -> int:
     total = 0
     for p in procs:
@@ -145,6 +221,11 @@ def supervise(spec: dict) -> dict:
     memory, timeout = int(spec["memory"]), float(spec["timeout"])
     grace, orphan_grace = float(spec.get("grace", 3.0)), float(spec.get("orphan_grace", 60.0))
     peak, ending, term_at, orphaned_at = 0, None, None, None
+    max_pids = int(spec.get("max_pids") or 0)
+    max_disk = int(spec.get("max_disk") or 0)
+    max_cpu = float(spec.get("max_cpu") or 0)
+    mounts = list(spec.get("tmpfs") or [])
+    slow_at = 0.0  # disk and CPU time are summed once a second, not every tick
     code = None
     while True:
         code = proc.poll()
@@ -152,12 +233,30 @@ def supervise(spec: dict) -> dict:
             break
         procs = family()
         used = rss(procs)
+        shm = tmpfs_used(procs, mounts)
+        if used + shm > memory:  # RSS counts shared pages once per process: PSS decides
+            used = pss(procs)
+        used += shm
         peak = max(peak, used)
         now = time.time()
+        over = None
+        if max_pids and len(procs) > max_pids:
+            over = ("pids", f"ran {len(procs)} processes, over its limit of {max_pids}; killed")
+        if over is None and now - slow_at >= 1.0:
+            slow_at = now
+            disk = disk_used(spec.get("disk_paths") or []) if max_disk else 0
+            cpu = cpu_seconds(procs) if max_cpu else 0.0
+            if max_disk and disk > max_disk:
+                over = ("disk", f"wrote {_fmt(disk)} (directory and log), over its limit of {_fmt(max_disk)}; killed")
+            elif max_cpu and cpu > max_cpu:
+                over = ("cpu", f"used {cpu:.0f}s of CPU time, over its limit of {max_cpu:.0f}s; killed")
         if worker and orphaned_at is None and os.getppid() != worker:
             orphaned_at = now  # the worker is gone: we are reparented
         if ending is None:
-            if used > memory:
+            if over is not None:
+                ending = over
+                term_at = now - grace  # straight to SIGKILL: a fork bomb or a disk filler does not wait
+            elif used > memory:
                 ending = ("oom", f"used {_fmt(used)}, over its declared {_fmt(memory)}; killed")
                 term_at = now - grace  # straight to SIGKILL: memory is the host's, not the job's
             elif now - started > timeout:

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from l1ml.synth.dispatch import Launch, Outcome
-from l1ml.synth.job import CANCELLED, FAILED, OOM, SUCCEEDED, TIMEOUT, Job, format_memory
+from l1ml.synth.job import CANCELLED, FAILED, OOM, TERMINAL, Job, format_memory
 
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 
@@ -160,7 +160,11 @@ class LocalDispatcher:
         if self.isolation.mode == "bwrap":
             writable = [Path(p) for p in getattr(self.settings, "sandbox_writable", ())]
             readable = [Path(p) for p in getattr(self.settings, "sandbox_readable", ())]
-            argv = sandbox.wrap(argv, launch.workdir, self.hide, writable, readable)
+            argv = sandbox.wrap(
+                argv, launch.workdir, self.hide, writable, readable,
+                tmpfs_size=int(getattr(self.settings, "tmpfs_size", 1024**3)),
+                network=bool(getattr(self.settings, "sandbox_network", False)),
+            )  # fmt: skip
         # The supervisor's files sit beside the run's directory, not in it: the job cannot forge its outcome.
         status = launch.workdir.parent / f"{launch.workdir.name}.status.json"
         spec_path = launch.workdir.parent / f"{launch.workdir.name}.spec.json"
@@ -168,7 +172,9 @@ class LocalDispatcher:
         spec = {
             "argv": argv,
             "cwd": str(launch.workdir / "src"),
-            "env": sandbox.job_env(dict(os.environ), launch.workdir),
+            "env": sandbox.job_env(
+                dict(os.environ), launch.workdir, getattr(self.settings, "sandbox_env", ())
+            ),
             "log": str(launch.log),
             "status": str(status),
             "memory": launch.memory,
@@ -176,6 +182,7 @@ class LocalDispatcher:
             "grace": GRACE,
             "worker_pid": os.getpid(),
             "orphan_grace": float(getattr(self.settings, "lease", 60.0)),
+            **self.limits(launch),
         }
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -203,6 +210,22 @@ class LocalDispatcher:
             "cgroup": str(cg or ""),
             "supervisor": True,
             "isolation": self.isolation.mode,
+            "limits": {k: v for k, v in self.limits(launch).items() if k != "disk_paths"},
+        }
+
+    def limits(self, launch: Launch) -> dict:
+        """The limits this run is held to while it runs (l1ml.synth.supervisor), from synth.toml."""
+        st = self.settings
+        tmpfs = int(getattr(st, "tmpfs_size", 1024**3))
+        return {
+            "max_pids": int(getattr(st, "max_pids", 1024)),
+            # Disk: its directory and log, and never more than its user's whole quota.
+            "max_disk": int(min(getattr(st, "max_job_disk", 20 * 1024**3), getattr(st, "max_user_bytes", 2**62))),
+            "disk_paths": [str(launch.workdir), str(launch.log)],
+            "max_cpu": float(getattr(st, "max_cpu_time", 7 * 86400.0)),
+            # Its /tmp and /dev/shm are memory: counted with its processes' PSS (sandboxed runs only).
+            "tmpfs": ["/tmp", "/dev/shm"] if self.isolation.mode == "bwrap" else [],
+            "tmpfs_size": tmpfs,
         }
 
     def _kill(self, run: _Run, outcome: Outcome) -> None:
@@ -252,7 +275,7 @@ class LocalDispatcher:
             except OSError:
                 pass
         state = st.get("state")
-        if state in (SUCCEEDED, FAILED, OOM, TIMEOUT, CANCELLED):
+        if state in TERMINAL:
             return Outcome(state, st.get("exit_code"), st.get("reason", ""), peak)
         return Outcome(
             FAILED, code, f"its supervisor ended without an outcome (exit {code}); see the log", peak
