@@ -78,6 +78,11 @@ def show(v, paths: dict) -> None:
     c.print(t)
     if v.ptq:
         show_ptq(v.ptq)
+    elif v.cost:
+        c.print(f"quantization cost at the deployed threshold {v.threshold:.6g} (float xgboost -> firmware):")
+        for k, q in v.cost.items():
+            line = f"  {k}: {q['detail']}"
+            c.print(line if q["ok"] else f"[bold red]{line}[/]")
     elif v.threshold is not None:
         def flip(k, n):
             allowed = v.flips_allowed.get(k, 0)

@@ -73,6 +73,20 @@ def judge_drop(g, before: float, after: float, err: float) -> tuple[bool, str]:
     return ok, detail
 
 
+def judge_rise(g, before: float, after: float, err: float) -> tuple[bool, str]:
+    """A background fraction (a rate) going from `before` to `after`: it fails when it grows by more than
+    [gate] rate_growth (relative) and the growth is significant."""
+    rise = after - before
+    rel = rise / before if before > 0 else (math.inf if rise > 0 else 0.0)
+    sig = rise / err if err > 0 else (math.inf if rise > 0 else 0.0)
+    ok = not (rel > g.rate_growth and sig > g.significance)
+    detail = (
+        f"{after:.4g} vs {before:.4g} ({rise:+.4g} +- {err:.2g}, {rel:+.1%}, {sig:.1f} sigma; fails beyond "
+        f"{g.rate_growth:.0%} relative growth at over {g.significance:g} sigma)"
+    )
+    return ok, detail
+
+
 def _half(e: dict) -> float:
     """One standard error of a TPR from its 68% interval."""
     return (e["tpr_high"] - e["tpr_low"]) / 2

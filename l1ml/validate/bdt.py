@@ -27,6 +27,19 @@ FLOAT_TOLERANCE = 1e-5
 EMULATORS = ("hls", "cpp", "ghdl")
 
 
+def decision_changes(software: np.ndarray, firmware: np.ndarray, threshold: float) -> dict:
+    """Trigger decisions (score > threshold) of each side, and the events only one side passes."""
+    a = np.asarray(software).ravel() > threshold
+    b = np.asarray(firmware).ravel() > threshold
+    return {
+        "events": int(a.size),
+        "float": int(a.sum()),
+        "firmware": int(b.sum()),
+        "gained": int((b & ~a).sum()),
+        "lost": int((a & ~b).sum()),
+    }
+
+
 @dataclass
 class BdtValidation:
     comparisons: list[OutputComparison]
@@ -36,6 +49,9 @@ class BdtValidation:
     precision: str
     events: dict[str, int]  # sample -> events compared (GHDL: see the ghdl comparisons' own counts)
     quantization: dict[str, dict] = field(default_factory=dict)  # sample -> input rounding/overflow counts
+    # sample -> {"events", "float", "firmware", "gained", "lost"}: decisions above the threshold of float
+    # xgboost and of the firmware, and the events each side alone passes (the quantization's physics cost)
+    decisions: dict[str, dict] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)  # emulator -> events per second
 
     @property
@@ -56,6 +72,7 @@ class BdtValidation:
             "flips": self.flips,
             "total_flips": self.total_flips,
             "quantization": self.quantization,
+            "decisions": self.decisions,
             "throughput": self.throughput,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
@@ -145,7 +162,7 @@ def validate_bdt(
     ghdl = GhdlSim(fw_dir / "conifer_vhdl", str(prec.input)) if "ghdl" in emulators else None
 
     lsb = lsb_of(str(precision))
-    comparisons, flips, quant, events = [], {}, {}, {}
+    comparisons, flips, quant, events, decisions = [], {}, {}, {}, {}
     ghdl_in, ghdl_ref, ghdl_names = [], [], []
     for name, X in data.items():
         events[name] = len(X)
@@ -173,8 +190,10 @@ def validate_bdt(
             comparisons.append(compare(f"{name}/{em_name}", ref, y, lsb=lsb, tolerance_lsb=0))
             if em_name == "hls_csim" and threshold is not None:
                 flips[name] = flipped_decisions(margin, y, threshold)
+                decisions[name] = decision_changes(margin, y, threshold)
         if threshold is not None and "hls_csim" not in ems:
             flips[name] = flipped_decisions(margin, ref, threshold)
+            decisions[name] = decision_changes(margin, ref, threshold)
         if ghdl is not None:
             ghdl_in.append(X[:ghdl_events])
             ghdl_ref.append(ref[:ghdl_events])
@@ -196,5 +215,6 @@ def validate_bdt(
         precision=str(precision),
         events=events,
         quantization=quant,
+        decisions=decisions,
         throughput={k: n / t for k, (n, t) in rates.items() if t > 0},
     )

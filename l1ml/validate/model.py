@@ -81,7 +81,7 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
     from l1ml.validate.bdt import validate_bdt
 
     rep.task("bdt", None)
-    r = validate_bdt(project, model_dir, fw_dir, x, man.get("threshold"))
+    r = validate_bdt(project, model_dir, fw_dir, x, deployed_threshold(project, model_dir.name, man))
     rep.advance("bdt")
     fails = [c for c in r.comparisons if not c.informative]
     return Validation(
@@ -95,9 +95,49 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
         events=dict(r.events),
         passed=bool(r.passed),
         flips_allowed={k: allowed_flips(project, n) for k, n in r.events.items()},
+        cost=quantization_cost(project, r.decisions),
         details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
         notes=bdt_notes(r),
     )
+
+
+def deployed_threshold(project, version: str, man: dict) -> float | None:
+    """The threshold the firmware is deployed with: the trigger record's for the target rate (set on the
+    rate sample by the rate step) once it exists, else the one training chose."""
+    import json
+
+    from l1ml.layout import trigger_file
+
+    try:
+        rec = json.loads(trigger_file(project, version).read_text())
+    except (OSError, ValueError):
+        return man.get("threshold")
+    for e in rec.get("thresholds") or []:
+        if abs(e["rate_khz"] - rec.get("target_rate_khz", project.trigger.rate_khz)) < 1e-9:
+            return e["threshold"]
+    return man.get("threshold")
+
+
+def quantization_cost(project, decisions: dict) -> dict:
+    """The physics cost of quantization per sample at the deployed threshold: the change of the fraction
+    passing (a signal's TPR; the background's, the rate) from the software model to the firmware, with
+    its statistical error (the events only one side passes, sqrt(gained + lost) / N), judged by [gate]'s
+    limits (l1ml/lifecycle/gate.py): a signal by its drop, the background by its rate's growth."""
+    import math
+
+    from l1ml.lifecycle.gate import judge_drop, judge_rise
+
+    out = {}
+    for name, d in decisions.items():
+        n = max(d["events"], 1)
+        before, after = d["float"] / n, d["firmware"] / n
+        err = math.sqrt(d["gained"] + d["lost"]) / n
+        judge = judge_rise if name == "background" else judge_drop
+        ok, detail = judge(project.gate, before, after, err)
+        what = "rate fraction" if name == "background" else "TPR"
+        out[name] = {**d, "before": before, "after": after, "error": err, "ok": ok,
+                     "detail": f"{what} at the deployed threshold, firmware vs software: {detail}"}  # fmt: skip
+    return out
 
 
 def allowed_flips(project, events: int) -> int:

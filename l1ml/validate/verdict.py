@@ -73,8 +73,12 @@ class Validation:
     details: dict = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     diffs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # for the plot only
-    # Decisions allowed to flip per sample: BDTs' quantization tolerance; networks none (absent = 0).
+    # Decisions allowed to flip per sample: reported beside a BDT's flips; networks none (absent = 0).
     flips_allowed: dict[str, int] = field(default_factory=dict)
+    # A BDT's quantization cost per sample at the deployed threshold (validate/model.py
+    # quantization_cost): the TPR or rate change with its error, judged by [gate]'s limits. It, not the
+    # raw number of flipped decisions, is the verdict's second part.
+    cost: dict = field(default_factory=dict)
 
     # Lines a person must read with the verdict (inputs out of range, an emulator's refusal...): the CLI
     # prints them, report.json keeps them.
@@ -108,7 +112,15 @@ class Validation:
             if not c.ok and self.divergence is not None:
                 msg += f"; first diverging layer: {self.divergence.layer}"
             out.append(Case(f"bit-exact {c.name}", c.ok, msg, msg))
+        for sample, c in self.cost.items():
+            msg = (
+                f"{sample}: {c['detail']}; {self.flips.get(sample, 0)} of {c['events']} decisions differ "
+                f"({c['gained']} gained, {c['lost']} lost) at threshold {self.threshold}"
+            )
+            out.append(Case(f"quantization cost {sample}", bool(c["ok"]), msg, msg))
         for sample, n in self.flips.items():
+            if sample in self.cost:
+                continue  # judged in physics terms above
             allowed = self.flips_allowed.get(sample, 0)
             msg = f"{sample}: {n} trigger decisions flipped at threshold {self.threshold}"
             if self.kind == "bdt":
@@ -140,6 +152,7 @@ class Validation:
             "flips": self.flips,
             "flip_kind": self.flip_kind,
             "flips_allowed": {k: self.flips_allowed.get(k, 0) for k in self.flips},
+            "quantization_cost": self.cost or None,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "quantization": [c.to_dict() for c in self.quantization],
             "first_divergence": self.divergence.to_dict() if self.divergence else None,

@@ -1,5 +1,8 @@
 """`l1ml validate` gives one verdict: its exit code and its JUnit file agree, for a pass, a failure, and a
-BDT whose float-vs-fixed-point decision flips are within [validation] quantization_flips.
+BDT whose float-vs-fixed-point decision flips cost little physics. A BDT's verdict has two parts:
+bit-exactness of the firmware against its fixed-point reference, and the quantization's physics cost at
+the deployed threshold (the TPR or rate change with its error) judged by [gate]'s limits, never a raw
+count of flipped decisions (issue 24).
 
 A real BDT (xgboost on generated events, converted by conifer) runs through the real CLI each time; the
 threshold is put where the float model and the firmware decide differently on known events, so the flips
@@ -82,12 +85,14 @@ def bdt(tmp_path_factory):
     }
 
 
-def _validate(bdt, tmp_path, threshold: float, quantization_flips: float, *extra: str):
+def _validate(bdt, tmp_path, threshold: float, strict: bool, *extra: str):
+    """strict: a [gate] that allows no loss at all (no absolute, relative or statistical slack)."""
     from l1ml.manifest import sha256
 
     toml = bdt["dir"] / "project.toml"
-    text = toml.read_text().split("quantization_flips")[0].rstrip("\n")
-    toml.write_text(text + f"\nquantization_flips = {quantization_flips}\n")
+    text = toml.read_text().split("[gate]")[0].rstrip("\n")
+    gate = "tpr_drop = 0.0\ntpr_drop_relative = 0.0\nrate_growth = 0.0\nsignificance = 0.0" if strict else ""
+    toml.write_text(text + f"\n[gate]\n{gate}\n")
     mfile = bdt["model_dir"] / "manifest.json"
     man = json.loads(mfile.read_text())
     man["threshold"] = float(threshold)
@@ -97,7 +102,7 @@ def _validate(bdt, tmp_path, threshold: float, quantization_flips: float, *extra
     fwman = json.loads(fwman_file.read_text())
     fwman["model_manifest"]["sha256"] = sha256(mfile)
     fwman_file.write_text(json.dumps(fwman))
-    junit = tmp_path / f"junit-{threshold}-{quantization_flips}.xml"
+    junit = tmp_path / f"junit-{threshold}-{strict}.xml"
     r = subprocess.run(
         [
             sys.executable,
@@ -126,32 +131,31 @@ def _failures(suite: ET.Element) -> list[str]:
 
 def test_exit_code_and_junit_agree(bdt, tmp_path):
     # A pass: the threshold above every score, so no decision can flip.
-    code, suite, out = _validate(bdt, tmp_path, bdt["top"], 0)
+    code, suite, out = _validate(bdt, tmp_path, bdt["top"], True)
     assert code == 0 and _failures(suite) == [] and suite.get("failures") == "0", out
     assert "PASS" in out
 
-    # A failure: one event's decision flips by construction, and none may.
-    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 0)
+    # A failure: one event's decision flips by construction, and a gate allowing no loss refuses it.
+    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], True)
     failed = _failures(suite)
-    assert code == 1 and failed and all(n.startswith("quantization decisions") for n in failed), (failed, out)
+    assert code == 1 and failed and all(n.startswith("quantization cost") for n in failed), (failed, out)
     assert int(suite.get("failures")) == len(failed)
     assert "FAIL" in out
 
-    # Within tolerance: the same flips, allowed by [validation] quantization_flips; reported, not failed.
-    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], 1000, "--json")
+    # The default [gate]: the same flip is a change within its statistical error; reported, not failed.
+    code, suite, out = _validate(bdt, tmp_path, bdt["flip_at"], False, "--json")
     assert code == 0 and _failures(suite) == [], out
     printed = json.loads(out)  # --json: the report itself
     assert printed["passed"] is True and printed["reports"]["junit"].endswith(".xml")
-    flips = [tc for tc in suite.iter("testcase") if tc.get("name").startswith("quantization decisions")]
-    assert any(
-        "allowed 1000" in tc.find("system-out").text and " 0 trigger" not in tc.find("system-out").text
-        for tc in flips
-    )
+    costs = [tc for tc in suite.iter("testcase") if tc.get("name").startswith("quantization cost")]
+    assert any("sigma" in tc.find("system-out").text and "1 lost" in tc.find("system-out").text
+               or "1 gained" in tc.find("system-out").text for tc in costs)  # fmt: skip
     report = json.loads((bdt["dir"] / "build" / "validation" / "v1" / "report.json").read_text())
     assert (
         report["passed"] is True
         and report["flip_kind"] == "quantization"
         and sum(report["flips"].values()) >= 1
+        and sum(c["gained"] + c["lost"] for c in report["quantization_cost"].values()) >= 1
     )
 
 
