@@ -263,14 +263,23 @@ def fetch(
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8765, "--port")) -> None:
-    """Serve the queue over HTTP (per-user tokens); run `l1ml synth worker` beside it."""
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8765, "--port"),
+    isolation: str = typer.Option(
+        "", "--isolation", help="'none': serve several users although jobs would run without bubblewrap."
+    ),
+) -> None:
+    """Serve the queue over HTTP (per-user tokens) and its status page at /; run `l1ml synth worker` beside it."""
+    from l1ml.synth.server import isolation_mode
     from l1ml.synth.server import serve as run_server
     from l1ml.synth.settings import load_settings
+    from l1ml.synth.store import Store
 
     settings = load_settings()
-    console(stderr=True).print(f"serving {settings.db} on http://{host}:{port}")
-    run_server(settings, host, port)
+    mode = isolation_mode(settings, Store(settings.db, lease=settings.lease), isolation)
+    console(stderr=True).print(f"serving {settings.db} on http://{host}:{port}; isolation: {mode}")
+    run_server(settings, host, port, mode)
 
 
 @app.command()
@@ -303,7 +312,7 @@ def worker(
     w = Worker(settings, parse_memory(memory_budget), max_jobs, poll, boards=boards, reap_strays=True)
     attached = "".join(f", board {n}={d}" for n, d in boards)
     console(stderr=True).print(
-        f"worker {w.id}: budget {format_memory(w.budget)}{attached}, queue {settings.db}"
+        f"worker {w.id}: budget {format_memory(w.budget)}{attached}, queue {settings.db}; {w.describe()}"
     )
     w.run(until=w.drained if drain else None)
 

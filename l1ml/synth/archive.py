@@ -103,7 +103,13 @@ def _inside(base: str, target: str) -> bool:
     return joined != ".." and not joined.startswith("../") and not posixpath.isabs(joined)
 
 
+MAX_NAME = 4096  # bytes of a member's path: PATH_MAX, past which it could not be extracted anyway
+MAX_DEPTH = 256  # directories on a member's path
+
+
 def _check_name(name: str) -> str:
+    if len(name) > MAX_NAME:  # checked first: every later step costs at least the name's length
+        raise UnsafeArchive(f"member name {name[:60]!r}... is longer than {MAX_NAME} characters")
     if not name or "\x00" in name or "\\" in name:
         raise UnsafeArchive(f"member name {name!r} is not allowed")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
@@ -113,6 +119,8 @@ def _check_name(name: str) -> str:
         raise UnsafeArchive(f"member {name!r} contains '..'")
     if not parts:
         raise UnsafeArchive(f"member {name!r} names the archive root")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"member {name[:60]!r}... is more than {MAX_DEPTH} directories deep")
     return "/".join(parts)
 
 
@@ -134,7 +142,7 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
                     if total > limits.max_total:
                         raise TooLarge(f"archive unpacks to more than {limits.max_total} bytes (its limit)")
                 elif m.issym():
-                    if not m.linkname or "\x00" in m.linkname:
+                    if not m.linkname or "\x00" in m.linkname or len(m.linkname) > MAX_NAME:
                         raise UnsafeArchive(f"symlink {name!r} has an empty or invalid target")
                     if os.path.isabs(m.linkname) or not _inside(posixpath.dirname(name), m.linkname):
                         raise UnsafeArchive(f"symlink {name!r} -> {m.linkname!r} leaves the tree")
@@ -153,9 +161,11 @@ def check(path: Path, limits: Limits = Limits()) -> list[tarfile.TarInfo]:
         raise UnsafeArchive(f"{path.name} is not a readable tar archive: {exc}") from None
     # A name cannot be both a directory (explicit, or the parent of another member) and a file or link.
     dirs = {m.name for m in members if m.isdir()}
-    for m in members:
-        parts = m.name.split("/")
-        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    for m in members:  # each parent added once, shallowest last: linear in the names' total length
+        i = m.name.rfind("/")
+        while i > 0 and m.name[:i] not in dirs:
+            dirs.add(m.name[:i])
+            i = m.name.rfind("/", 0, i)
     for m in members:
         if not m.isdir() and m.name in dirs:
             raise UnsafeArchive(f"member {m.name!r} is a file or link and also a directory of the archive")

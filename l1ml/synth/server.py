@@ -3,7 +3,9 @@ stored hashed. A user sees and cancels only their own jobs; the admin role sees 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -21,7 +23,10 @@ from l1ml.synth.store import QuotaExceeded, Store
 from l1ml.synth.worker import log_path, result_path
 
 
-def create_app(settings: Settings) -> FastAPI:
+CHUNK_TIMEOUT = 30.0  # seconds an upload may pause between chunks
+
+
+def create_app(settings: Settings, isolation: str = "") -> FastAPI:
     store = Store(settings.db, lease=settings.lease, max_attempts=settings.max_attempts)
     limits = archive.Limits(settings.max_members, settings.max_unpacked, settings.max_unpacked)
     gc.uploads(settings)  # what a crashed server (or client) left half-uploaded
@@ -53,7 +58,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict:
-        return {"ok": True}
+        return {"ok": True, "isolation": isolation}
+
+    from l1ml.synth import page
+
+    page.add_routes(app, store, settings, isolation)
 
     @app.post("/jobs")
     async def submit(request: Request, caller=Depends(who)) -> dict:
@@ -68,13 +77,31 @@ def create_app(settings: Settings) -> FastAPI:
         settings.archives.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp, lock = gc.staging(settings.archives)  # locked while in progress
         size = 0
+        # The quota counts the upload as it arrives: a stalled or endless upload holds no more than the
+        # user has left. Each chunk must come within CHUNK_TIMEOUT, the whole within upload_timeout.
+        room = settings.max_user_bytes - await run_in_threadpool(store.usage, caller[0])
+        started = time.monotonic()
         try:
             with os.fdopen(fd, "wb") as out:
-                async for chunk in request.stream():
+                chunks = request.stream().__aiter__()
+                while True:
+                    left = settings.upload_timeout - (time.monotonic() - started)
+                    if left <= 0:
+                        raise HTTPException(408, f"upload took longer than {settings.upload_timeout:.0f}s")
+                    try:
+                        chunk = await asyncio.wait_for(chunks.__anext__(), min(CHUNK_TIMEOUT, left))
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.TimeoutError:
+                        raise HTTPException(408, "upload stalled; send the archive without pauses") from None
                     size += len(chunk)
                     if size > settings.max_upload:
                         raise HTTPException(
                             413, f"archive is over the {settings.max_upload}-byte upload limit"
+                        )
+                    if size > room:
+                        raise HTTPException(
+                            413, f"upload is over {caller[0]}'s quota of {settings.max_user_bytes} bytes"
                         )
                     out.write(chunk)
             try:
@@ -140,7 +167,36 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def isolation_mode(settings: Settings, store: Store, forced: str = "") -> str:
+    """How jobs of this queue are isolated, for the server to state. A queue that several users share
+    refuses to serve without bubblewrap unless the admin said `--isolation none`."""
+    from l1ml.errors import ConfigError
+    from l1ml.synth import sandbox
+
+    iso = sandbox.probe(settings.sandbox)
+    if iso.mode == "none" and forced != "none" and len(store.users()) > 1:
+        raise ConfigError(
+            f"this queue has {len(store.users())} users but its jobs would run unisolated ({iso.detail}); "
+            "install bubblewrap, or start the server with --isolation none to accept that"
+        )
+    return f"{iso.mode} ({iso.detail})"
+
+
+def serve(settings: Settings, host: str, port: int, mode: str) -> None:
+    """Serve until stopped; `mode` is isolation_mode's answer, stated on /health and the status page."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    from l1ml.synth import http_guard
+
+    soft = http_guard.raise_fd_limit()
+    limit = http_guard.connection_limit(settings.max_connections, soft)
+    http_guard.quiet_logs()
+    config = uvicorn.Config(
+        create_app(settings, mode),
+        host=host,
+        port=port,
+        log_level="warning",
+        http=http_guard.guarded_protocol(limit, settings.header_timeout),
+        timeout_keep_alive=5,
+    )
+    uvicorn.Server(config).run()

@@ -584,6 +584,10 @@ class Store:
         )
         return (row[0], row[1]) if row else None
 
+    def users(self) -> list[str]:
+        """Every user holding a token: more than one makes this a shared queue."""
+        return [r[0] for r in self._conn().execute("SELECT DISTINCT user FROM tokens ORDER BY user")]
+
     def revoke_tokens(self, user: str) -> int:
         with self.tx() as db:
             return db.execute("DELETE FROM tokens WHERE user=?", (user,)).rowcount
