@@ -10,9 +10,11 @@ from l1ml.cli import explore as explore_cli
 from l1ml.cli import firmware as firmware_cli
 from l1ml.cli import report as report_cli
 from l1ml.cli import run as run_cli
+from l1ml.cli.group import L1mlGroup
 
 app = typer.Typer(
     name="l1ml",
+    cls=L1mlGroup,
     help="From training to firmware for Level-1 trigger ML: data, training, conversion, emulation, synthesis.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

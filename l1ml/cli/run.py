@@ -46,9 +46,9 @@ def run(
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict(), indent=1, default=str) + "\n")
     bad = res.failed
-    if bad:
+    if bad:  # the step's own line names it; the message is this one line, on stderr
         console(stderr=True).print(f"[bold red]error:[/] {escape(bad.error)}", soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(2 if bad.bad_input else 1)
     ran = [s.step for s in res.steps if s.status == "ran"]
     c.print(
         f"[bold green]{proj.name} {res.version}:[/] "
@@ -60,7 +60,7 @@ def show_outcome(c, o) -> None:
     """One line per step: status, name, seconds, what it produced (or why it failed)."""
     from rich.markup import escape
 
-    detail = o.error or _detail(o)
+    detail = "" if o.status == "failed" else _detail(o)  # the error is printed once, as the run's last line
     c.print(f"[{STATUS_STYLE[o.status]}]{o.status:>7}[/] {o.step:<9} {o.seconds:6.1f} s  {escape(detail)}", soft_wrap=True)
 
 

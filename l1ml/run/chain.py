@@ -24,6 +24,9 @@ class StepOutcome:
     seconds: float = 0.0
     result: dict = field(default_factory=dict)
     error: str = ""
+    # The step met bad input (a project, board or event file at fault): exit code 2, as every command
+    # gives for it; a step that ran and failed (not bit-exact, a queue job failed, a library's error) is 1.
+    bad_input: bool = False
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -123,7 +126,10 @@ def _one(ctx: Context, step, forced: bool, from_record: bool, rep) -> StepOutcom
         )
         return StepOutcome(step.name, "ran", key, seconds, result)
     except L1mlError as exc:
-        return StepOutcome(step.name, "failed", seconds=time.monotonic() - t0, error=f"step {step.name} failed: {exc}")
+        return StepOutcome(
+            step.name, "failed", seconds=time.monotonic() - t0, error=f"step {step.name} failed: {exc}",
+            bad_input=not isinstance(exc, StepFailed),
+        )  # fmt: skip
     except Exception as exc:  # a library's own error (hls4ml, conifer, TF): one line here, the traceback logged
         log = layout.log_file(project, step.name)
         log.parent.mkdir(parents=True, exist_ok=True)

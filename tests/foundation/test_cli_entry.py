@@ -53,3 +53,50 @@ def test_training_the_wrong_kind_is_explained(tmp_path):
     )
     assert r.returncode == 2
     assert "use `l1ml train bdt`" in r.stderr
+
+
+def _commands(cmd, path=()):
+    """Every command of the tree with its path: (path, click command)."""
+    yield path, cmd
+    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_section_named_in_help_is_shown():
+    """Rich markup read "[data] max_events" as a tag and dropped it ("mapped by )", issue 30): every
+    [section] that a command's docstring or an option's help mentions is in its rendered --help."""
+    import re
+
+    import typer
+    from typer.testing import CliRunner
+
+    from l1ml.cli.main import app
+
+    root = typer.main.get_command(app)
+    runner = CliRunner()
+    checked = 0
+    for path, cmd in _commands(root):
+        texts = [cmd.help or "", *[getattr(p, "help", None) or "" for p in cmd.params]]
+        wanted = {m.group(1) for t in texts for m in re.finditer(r"\\?(\[[a-z][a-z_.]*\])", t)}
+        if not wanted:
+            continue
+        r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}, terminal_width=400)
+        assert r.exit_code == 0, r.output
+        shown = " ".join(r.output.split())
+        for section in wanted:
+            assert section in shown, (" ".join(path), section, r.output)
+            checked += 1
+    assert checked >= 5  # explore's [data], models track's [tracking], convert's [firmware], ...
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--bogus"], ["run"], ["explore", "--project", ".", "--events", "abc"], ["--bogus"],
+     ["models", "track", "--bogus"], ["nosuchcommand"]],
+)  # fmt: skip
+def test_usage_errors_are_one_line(args):
+    r = subprocess.run([sys.executable, "-m", "l1ml.cli.main", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stdout + r.stderr
+    assert "--help`" in lines[0] and "╭" not in lines[0]

@@ -72,7 +72,7 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     yml.rename(yml.with_suffix(".away"))
     bad, doc = run_json(proj, tmp)
     yml.with_suffix(".away").rename(yml)
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a missing hls_config file is bad input (issue 30)
     # stderr holds the step lines (--json keeps stdout for the JSON) and TensorFlow's chatter; the error
     # itself is one line.
     err = [ln for ln in bad.stderr.splitlines() if ln.startswith("error:")]

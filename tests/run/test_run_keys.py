@@ -39,7 +39,7 @@ def test_bad_input_is_one_line(tmp_path):
     proj = _project(tmp_path, **{"data.synthetic": False, "data.background": "nowhere.h5"})
     r = l1ml(["run", "--project", proj], tmp_path)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "━" not in ln]
-    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert r.returncode == 2 and len(lines) == 1, r.stderr  # bad input: 2, as through `l1ml data` (issue 30)
     assert "step data failed" in lines[0] and "nowhere.h5" in lines[0]
     r = l1ml(["run", "--project", proj, "--until", "bake"], tmp_path)
     assert r.returncode == 2 and "'bake' is not a step" in r.stderr and "Traceback" not in r.stderr
