@@ -124,16 +124,26 @@ def open_tree(path: Path, m: NtupleMap):
     try:
         tree = f[m.tree]
     except (KeyError, uproot.KeyInFileError):
-        have = sorted({k.split(";")[0] for k in f.keys(filter_classname="TTree", recursive=True)})
+        have = _holds(f)
         f.close()
         raise DataError(
-            f"{p}: no tree '{m.tree}' (the file holds the trees: {', '.join(have) or 'none'}); "
-            "set [data.inputs] tree"
+            f"{p}: no tree '{m.tree}' (the file holds {', '.join(have) or 'nothing'}); set [data.inputs] tree"
         ) from None
-    if not hasattr(tree, "num_entries"):
+    if not isinstance(tree, uproot.behaviors.TTree.TTree):  # an RNTuple has num_entries too
+        cls = getattr(tree, "classname", type(tree).__name__)
         f.close()
-        raise DataError(f"{p}: '{m.tree}' is a {type(tree).__name__}, not a TTree")
+        raise DataError(f"{p}: '{m.tree}' is a {cls}, not a TTree (l1ml reads L1 ntuples' TTrees)")
     return f, tree
+
+
+def _holds(f) -> list[str]:
+    """What a ROOT file holds, by name, with the class of anything that is not a TTree: uproot writes an
+    RNTuple by default, and listing only TTrees said "none" for a file holding 'Events'."""
+    out = set()
+    for k, cls in f.classnames(recursive=True).items():
+        if cls != "TDirectory":
+            out.add(k.split(";")[0] if cls == "TTree" else f"{k.split(';')[0]} ({cls})")
+    return sorted(out)
 
 
 def branch_paths(tree, m: NtupleMap, where: str) -> dict[str, str]:

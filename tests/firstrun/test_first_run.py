@@ -239,3 +239,27 @@ def test_train_ae_overrides_early_stopping_and_quiet_tensorflow(tmp_path, events
     assert hist["best_epoch"] == int(np.argmin(hist["val_loss"]))
     assert man["training"]["epochs_run"] == len(hist["val_loss"])
     assert (d / "loss.png").stat().st_size > 0
+
+
+def test_wrong_tree_lists_what_the_file_holds(tmp_path):
+    """uproot writes an RNTuple by default: the message named no tree for a file holding 'Events' (issue
+    30). It lists every object there, TTree or not, and a non-TTree named as the tree is said to be one."""
+    import uproot
+
+    rn, tt = tmp_path / "rntuple.root", tmp_path / "ttree.root"
+    with uproot.recreate(rn) as f:
+        f["Events"] = {"x": np.arange(3)}
+    with uproot.recreate(tt) as f:
+        f.mktree("Events", {"x": np.int32})
+        f["Events"].extend({"x": np.arange(3, dtype=np.int32)})
+    r = l1ml("data", "inspect", str(rn))
+    one_line_error(r, "no tree 'l1UpgradeTree/L1UpgradeTree'", "Events (ROOT::RNTuple)")
+    r = l1ml("data", "inspect", str(tt))
+    one_line_error(r, "no tree 'l1UpgradeTree/L1UpgradeTree'", "the file holds Events)")
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "project.toml").write_text(
+        f'[data]\nformat = "l1ntuple"\nbackground = "{rn}"\n[data.inputs]\ntree = "Events"\n'
+    )
+    r = l1ml("data", "inspect", str(rn), "--project", str(proj))
+    one_line_error(r, "'Events' is a ROOT::RNTuple, not a TTree")
