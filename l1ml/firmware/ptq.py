@@ -74,6 +74,13 @@ def profile(model, x: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _splits_linear(layer) -> bool:
+    """True for a layer whose activation hls4ml 1.3.0 splits off as '<name>_linear' (Dense/Conv with a
+    linear activation: the Keras parser writes an identity Activation layer for it)."""
+    act = getattr(layer, "activation", None)
+    return act is not None and getattr(act, "__name__", "") == "linear"
+
+
 def ptq_config(cfg: dict, model, project, x_profile: np.ndarray | None) -> dict:
     """Apply the project's PTQ mode to an hls4ml config made with config_from_keras_model (in place).
     Returns the record for the firmware manifest: mode, default precision, and per layer what was set
@@ -115,6 +122,14 @@ def ptq_config(cfg: dict, model, project, x_profile: np.ndarray | None) -> dict:
             if act.startswith(f"{name}_") and act in layers and act not in keras_names:
                 layers[act].setdefault("Precision", {})["result"] = fixed(value)
                 record["layers"][act] = {"result": fixed(value), "max_abs": value}
+        linear = f"{name}_linear"
+        if "result" in got and linear not in keras_names and _splits_linear(model.get_layer(name)):
+            # hls4ml inserts this identity layer after a Dense/Conv with no activation, *after* the config
+            # is made, so it is not in LayerName and would keep the model default (ap_fixed<8,3> from an
+            # ap_fixed<8,3> ptq_precision) right after the profiled result: wrapping the layer's output at
+            # +-4 (issue 26). It carries its layer's output unchanged, so it takes the same type.
+            layers.setdefault(linear, {}).setdefault("Precision", {})["result"] = got["result"]
+            record["layers"][linear] = {"result": got["result"], "max_abs": ranges.get(name)}
         if got:
             ranges_used = {
                 k: ranges.get(f"{name}/{t}") for k, t in (("weight", "w"), ("scale", "s"), ("bias", "b"))

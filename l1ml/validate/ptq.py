@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from l1ml.compare import compare
-from l1ml.fixed import lsb_of
+from l1ml.fixed import count_overflows, lsb_of
 from l1ml.validate.verdict import ROLES, Validation
 
 
@@ -56,7 +56,10 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_ph
     rep.advance("firmware")
     rep.task("emulator", None)
     emulator = build_emulator(fw_dir / "hls4ml")
-    emu = [o.reshape(len(X), -1) for o in emulate_arrays(emulator, X).values()]
+    # Values an overflow mode brought back into range, per layer: a profiled type too narrow for these
+    # events (or a layer left at the default type) shows here, not only as a physics cost.
+    with count_overflows() as overflows:
+        emu = [o.reshape(len(X), -1) for o in emulate_arrays(emulator, X).values()]
     rep.advance("emulator")
     rep.task("float model", None)
     deploy = load_model(model_dir / man["deploy_file"])
@@ -95,6 +98,7 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_ph
     cost = physics_cost(project, float_scores, fw_scores)
     cost["mode"] = (fw_man.get("ptq") or {}).get("mode")
     cost["default_precision"] = (fw_man.get("ptq") or {}).get("default_precision")
+    cost["overflows"] = {layer: dict(c) for layer, c in overflows.items() if any(c.values())}
     v = Validation(
         project=project.name,
         version=model_dir.name,
@@ -120,6 +124,8 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_ph
         "firmware is checked bit for bit against the emulator; against the float model its differences are "
         "the quantization's, reported as physics"
     )
+    if cost["overflows"]:
+        v.notes.append(overflow_note(cost["overflows"], len(X)))
     if not cost["resolvable"]:
         v.notes.append(
             f"the target rate ({cost['target_rate_khz']:.3g} kHz, FPR {cost['target_fpr']:.2g}) is below "
@@ -127,6 +133,20 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_ph
             "highest background score; validate more events (--events) for a physics figure"
         )
     return v
+
+
+def overflow_note(overflows: dict, events: int) -> str:
+    """One line for the verdict: which layers' values left their type on the validated events, and how."""
+    parts = [
+        f"{layer}: " + ", ".join(f"{n:,} {how}" for how, n in sorted(c.items()) if n)
+        for layer, c in sorted(overflows.items(), key=lambda kv: -sum(kv[1].values()))
+    ]
+    wrapped = sum(c.get("wrapped", 0) for c in overflows.values())
+    return (
+        f"overflows on the {events:,} validated events (values the firmware brought back into its type): "
+        + "; ".join(parts)
+        + (f". {wrapped:,} wrapped around: such a value becomes a wrong, normal-looking one" if wrapped else "")
+    )
 
 
 def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:

@@ -137,6 +137,13 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
             assert w == 8 and 2.0 ** (i - 1) > layer[rng], (name, key)  # holds the profiled range
             assert i == 1 or 2.0 ** (i - 2) <= layer[rng], (name, key)  # and no integer bit to spare
             assert fw["layer_types"][name][f"{key}_t"] == layer[key]  # and it is what the firmware uses
+    # issue 26: the identity '<layer>_linear' hls4ml splits off a Dense with no activation takes that
+    # layer's profiled type (then hls4ml drops it), not the default ap_fixed<8,3> that wrapped at +-4
+    for name, types in fw["layer_types"].items():
+        if name.endswith("_linear") and not name.startswith("score"):
+            assert types["result_t"] == fw["layer_types"][name.removesuffix("_linear")]["result_t"], name
+    for name in ("enc", "dec"):
+        assert rec["layers"][f"{name}_linear"]["result"] == rec["layers"][name]["result"]
     # with the Dense's result type set, hls4ml keeps the BN: its own profiled types, emulated exactly
     bn = rec["layers"]["enc_bn"]
     assert fw["layer_types"]["enc_bn"]["scale_t"] == bn["scale"]
@@ -156,6 +163,12 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
     rep = json.loads((proj.build_dir / "validation" / version / "report.json").read_text())
     assert rep["passed"] is False and rep["flip_kind"] == "quantization"
     assert np.isclose(rep["ptq"]["tolerance_tpr_drop"], 0.0)
+    # validation reports the overflows the emulator saw, per layer: signals beyond the background's
+    # profiled range wrap in these AP_WRAP types, and it is said, not only felt as a physics cost
+    ovf = rep["ptq"]["overflows"]
+    assert ovf == v.ptq["overflows"] and not any(k.endswith("_linear") for k in ovf)
+    wrapped = sum(c.get("wrapped", 0) for c in ovf.values())
+    assert wrapped > 0 and "overflows on the" in out and f"{wrapped:,} wrapped around" in out
 
 
 def test_a_float_model_the_emulator_cannot_follow_is_refused_at_convert(imported, small_data):
