@@ -263,3 +263,27 @@ def test_wrong_tree_lists_what_the_file_holds(tmp_path):
     )
     r = l1ml("data", "inspect", str(rn), "--project", str(proj))
     one_line_error(r, "'Events' is a ROOT::RNTuple, not a TTree")
+
+
+def test_dead_tracking_server_fails_in_seconds(tmp_path):
+    """`models track` against a dead MLflow server took 249 s (issue 30): seconds, the URI named, and how
+    to skip tracking."""
+    import socket
+    import time
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from _projects import make_project
+
+    proj = make_project(tmp_path, "dense_ae")
+    v1 = proj / "build/models/v1"
+    v1.mkdir(parents=True)
+    (v1 / "manifest.json").write_text("{}")
+    with socket.socket() as s:  # a port nothing listens on: bound, then closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    r = l1ml("models", "track", "--project", str(proj), env={"MLFLOW_TRACKING_URI": uri}, timeout=120)
+    took = time.monotonic() - t0
+    one_line_error(r, uri, "no server answers", "unset MLFLOW_TRACKING_URI")
+    assert took < 30, took

@@ -3,6 +3,7 @@ firmware manifest, the report), one registered model version per run, and the st
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from l1ml.errors import L1mlError
@@ -18,8 +19,34 @@ def _mlflow(project):
         ) from None
     from l1ml.lifecycle.tracking import tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri(project))
+    uri = tracking_uri(project)
+    _reachable(uri)
+    # MLflow retries a failed request 7 times with a doubling back-off (4 minutes for a dead server,
+    # issue 30); a user's own settings of these variables win.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    mlflow.set_tracking_uri(uri)
     return mlflow
+
+
+SKIP = "to run without tracking, unset MLFLOW_TRACKING_URI and [tracking] uri (or stop `l1ml run` with --until report)"
+CONNECT_TIMEOUT = 5.0  # seconds: a tracking server on the network answers a connect in milliseconds
+
+
+def _reachable(uri: str) -> None:
+    """An HTTP tracking server must accept a connection within seconds, before MLflow's retry loop."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(uri)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        socket.create_connection((u.hostname, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise L1mlError(f"MLflow at {uri}: no server answers ({why}); {SKIP}") from None
 
 
 def registered_name(project) -> str:
@@ -52,7 +79,7 @@ def _params(project) -> dict:
 
 def _wrap(exc: Exception, uri: str) -> L1mlError:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return L1mlError(f"MLflow at {uri}: {first}")
+    return L1mlError(f"MLflow at {uri}: {first}; {SKIP}")
 
 
 def log_version(project, version: str) -> dict:
