@@ -172,9 +172,17 @@ def compare(
     t.add_row("validation", r["validation"][a], r["validation"][b], "")
     t.add_row("stage", r["stages"][a], r["stages"][b], "")
     for row in r["rows"]:
-        f = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
-        t.add_row(row["name"], f(row["a"]), f(row["b"]), "" if row["delta"] is None else f"{row['delta']:+.4g}")
+        t.add_row(row["name"], _figure(row["a"]), _figure(row["b"]), _figure(row["delta"], "+.4g"))
     console().print(t)
+
+
+def _figure(v, spec: str = ".6g") -> str:
+    """A number for people: integers (threshold_int, counts) whole, not as 8.41766e+08."""
+    if v is None:
+        return ""
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 2**53):
+        return f"{int(v):{'+' if spec.startswith('+') else ''}d}"
+    return f"{v:{spec}}"
 
 
 @app.command("import")

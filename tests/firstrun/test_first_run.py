@@ -287,3 +287,25 @@ def test_dead_tracking_server_fails_in_seconds(tmp_path):
     took = time.monotonic() - t0
     one_line_error(r, uri, "no server answers", "unset MLFLOW_TRACKING_URI")
     assert took < 30, took
+
+
+def test_models_compare_prints_integers_whole(tmp_path):
+    """threshold_int was printed as 8.41766e+08 (issue 30): integers are printed as integers."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from _projects import make_project
+
+    proj = make_project(tmp_path, "dense_ae")
+    for v, t_int, above in (("v1", 841766123, 12), ("v2", 841700000, 10)):
+        (proj / "build/models" / v).mkdir(parents=True)
+        (proj / "build/models" / v / "manifest.json").write_text('{"kind": "ae"}')
+        fw = proj / "build/firmware" / v
+        fw.mkdir(parents=True)
+        entry = {"rate_khz": 1.0, "threshold": t_int / 2**20, "threshold_int": t_int, "rate_measured_khz": 0.9,
+                 "events_above": above, "signals": {}}  # fmt: skip
+        (fw / "trigger.json").write_text(json.dumps({"target_rate_khz": 1.0, "thresholds": [entry]}))
+    r = l1ml("models", "compare", str(proj), "v1", "v2")
+    assert r.returncode == 0, r.stderr
+    row = next(ln for ln in r.stdout.splitlines() if "threshold_int" in ln)
+    assert "841766123" in row and "841700000" in row and "+66123" in row and "e+" not in row, row
+    row = next(ln for ln in r.stdout.splitlines() if "events_above_threshold" in ln)
+    assert " 12 " in row and " +2 " in row, row
