@@ -92,7 +92,8 @@ class TriggerConfig:
     # Every rate `l1ml deploy` sets a threshold for; empty means just rate_khz.
     rates_khz: list[float] = field(default_factory=list)
     # A threshold or rate resting on fewer background events above it (of the rate sample) is refused
-    # for deploy and promotion and flagged elsewhere: 100 events is about +-10%.
+    # for deploy and promotion and flagged elsewhere: 100 events is about +-10%. 0 turns the check off
+    # (tiny test samples).
     min_events_above: int = 100
 
 
@@ -373,8 +374,8 @@ def _validate(p: Project) -> None:
     bad = [s for s in p.synth.steps if s not in QUEUE_STEPS]
     if bad:
         raise ConfigError(f"{where} [synth]: steps {bad} unknown; valid steps: {', '.join(QUEUE_STEPS)}")
-    if p.trigger.min_events_above < 1:
-        raise ConfigError(f"{where} [trigger]: min_events_above must be at least 1")
+    if p.trigger.min_events_above < 0:
+        raise ConfigError(f"{where} [trigger]: min_events_above must be 0 (no minimum) or a positive count")
     for key in ("tpr_drop", "tpr_drop_relative", "significance", "rate_growth", "latency_growth", "resource_growth"):
         if getattr(p.gate, key) < 0:
             raise ConfigError(f"{where} [gate]: {key} must be >= 0")

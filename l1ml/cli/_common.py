@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 
 PROJECT_OPT = typer.Option(..., "--project", "-p", help="Project directory (holding project.toml).")
-MODEL_OPT = typer.Option(None, "--model", "-m", help="Model version (v1, v2, ...); default: the newest.")
+MODEL_OPT = typer.Option(
+    None, "--model", "-m", help="Model version (v1, v2, ...); default: the production version, else the newest."
+)
 
 
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON (for scripts and CI).")
@@ -102,6 +104,21 @@ def load(project: Path):
     from l1ml.project import load_project
 
     return load_project(project)
+
+
+def pick_model(proj, model: str | None, quiet: bool = False) -> str:
+    """--model, else the production version when one exists, else the newest; says which (on stderr, so
+    --json output stays JSON)."""
+    from l1ml.lifecycle.stages import current
+
+    if model:
+        return proj.model_dir(model).name
+    prod = current(proj)
+    version = prod if prod and (proj.models_dir / prod).is_dir() else proj.model_dir(None).name
+    if not quiet:
+        why = "production" if version == prod else "newest; no production version"
+        console(stderr=True).print(f"[dim]model {version} ({why})[/]")
+    return version
 
 
 class RichReporter:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import MODEL_OPT, console, load, progress_bars
+from l1ml.cli._common import MODEL_OPT, console, load, pick_model, progress_bars
 
 
 def deploy(
@@ -52,6 +52,7 @@ def deploy(
     from l1ml.deploy.core import deploy as run
 
     proj = load(project)
+    model = pick_model(proj, model)
     with progress_bars() as rep:
         d = run(
             proj, out, version=model, force=force, name=name, synth_dir=synth, progress=rep, arithmetic=arithmetic

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, pick_model, progress_bars
 
 
 def emulate(
@@ -46,6 +46,7 @@ def emulate(
     from l1ml.emulate.nn_project import emulate_project
 
     proj = load(project)
+    model = pick_model(proj, model)
     with progress_bars() as rep:
         r = emulate_project(
             proj,

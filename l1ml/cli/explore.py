@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
+from l1ml.cli._common import (
+    JSON_OPT,
+    MODEL_OPT,
+    PROJECT_OPT,
+    console,
+    load,
+    pick_model,
+    print_json,
+    progress_bars,
+)
 
 GRID_OPT = typer.Option(..., "--grid", "-g", help="Grid YAML in hls4ml's config vocabulary (see hls_configs/scan.yml).")
 KEEP_OPT = typer.Option(
@@ -33,8 +42,14 @@ def explore(
     if events < 0 or jobs < 0:
         raise ConfigError("--events and --jobs must be 0 or more")
     proj = load(project)
+    model = pick_model(proj, model)
     with progress_bars() as rep:
         result = run(proj, grid, model, events=events, jobs=jobs, keep=tuple(keep or ()), progress=rep)
+    from l1ml.models import threshold
+
+    # The baseline is the deployed firmware: its threshold, rate and TPRs are the trigger record's.
+    rec = threshold.read(proj, result["version"])
+    result["baseline"]["deployed"] = threshold.target(rec) if rec else None
     if as_json:
         print_json(result)
         return
@@ -96,6 +111,13 @@ def show(result: dict) -> None:
         )
     c.print(t)
     b = result["baseline"]
+    from l1ml.models.threshold import short, tpr_line
+
+    if b.get("deployed"):
+        d = b["deployed"]
+        c.print(f"baseline as deployed (trigger record, rate sample): {short(d)}; TPR {tpr_line(d)}", soft_wrap=True)
+    else:
+        c.print("[yellow]baseline: no trigger record yet (run `l1ml run` through its rate step)[/]")
     if "error" not in b:
         c.print(
             f"[dim]software model: {escape(result['software'])}. TPR at the target rate with each variant's own "

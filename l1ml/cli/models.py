@@ -112,6 +112,10 @@ def show_gate(g) -> None:
         t.add_row(c.name, "[green]pass[/]" if c.ok else "[bold red]FAIL[/]", c.detail)
     c = console()
     c.print(t)
+    if g.trigger:
+        from l1ml.models.threshold import short, tpr_line
+
+        c.print(f"{g.candidate} as deployed: {short(g.trigger)}; TPR {tpr_line(g.trigger)}", soft_wrap=True)
     for line in g.toolchain_changes:
         c.print(f"[yellow]toolchain changed since {g.reference}:[/] {line}")
     for line in g.notes:

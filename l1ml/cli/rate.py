@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, progress_bars
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, pick_model, progress_bars
 
 
 def rate(
@@ -33,13 +33,13 @@ def rate(
     from l1ml.rates import zerobias
 
     proj = load(project)
+    model = pick_model(proj, model)
     spec = (sample if len(sample) > 1 else sample[0]) if sample else None
     if not jobs:
         with progress_bars() as rep:
             r, counts = zerobias.measure(proj, model, spec, progress=rep)
     else:
         from l1ml.data.stream import auto_source, project_source
-        from l1ml.project import read_json
         from l1ml.rates import split
         from l1ml.synth.client import make_client
         from l1ml.synth.job import TERMINAL
@@ -73,9 +73,8 @@ def rate(
         with tempfile.TemporaryDirectory(prefix="l1ml-rate-jobs-") as tmp:  # job ids repeat across queues
             counts = split.collect(client, ids, Path(tmp))
         version = proj.model_dir(model).name
-        man = read_json(proj.model_dir(version) / "manifest.json")
         r = zerobias.report(
-            proj, version, counts, source.files, man.get("threshold"), time.perf_counter() - t0
+            proj, version, counts, source.files, zerobias.deployed(proj, version), time.perf_counter() - t0
         )
     zerobias.save(r, counts, proj.build_dir / "rates" / r.model_version)
     if json_out:
@@ -90,12 +89,19 @@ def rate(
         soft_wrap=True,
     )
     t = Table()
-    for col in ("", "threshold", "events above", "rate [kHz]"):
+    for col in ("", "threshold", "events above", "rate [kHz]", "68% interval [kHz]"):
         t.add_column(col, justify="left" if not col else "right")
     for row in r.rows:
         rate_txt = f"{row.rate_khz:.4g} ± {row.rate_err_khz:.2g} (stat.)"
         if row.rate_upper_khz is not None:
             rate_txt = f"< {row.rate_upper_khz:.3g} (68% CL)"
-        t.add_row(row.label, f"{row.threshold:.6g}", f"{row.events_above:,}", rate_txt)
+        thr = f"{row.threshold:.6g}" + (f" ({row.threshold_int} bits)" if row.threshold_int is not None else "")
+        above = f"{row.events_above:,}" + ("" if row.enough else " [bold yellow](too few)[/]")
+        t.add_row(row.label, thr, above, rate_txt, f"[{row.rate_low_khz:.3g}, {row.rate_high_khz:.3g}]")
     c.print(t)
+    if not all(row.enough for row in r.rows):
+        c.print(
+            f"[yellow]a rate resting on fewer than {proj.trigger.min_events_above} events above its threshold "
+            "([trigger] min_events_above) is not measured well enough to set or deploy a trigger[/]"
+        )
     c.print(f"written: {proj.build_dir / 'rates' / r.model_version}/rates.json, counts.json")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load
+from l1ml.cli._common import MODEL_OPT, PROJECT_OPT, console, load, pick_model
 
 
 def report(
@@ -22,6 +22,7 @@ def report(
     from l1ml.report import build_report
 
     proj = load(project)
+    model = pick_model(proj, model)
     path = build_report(proj, model, against, out)
     if as_json:
         print(json.dumps({"report": str(path)}))

@@ -20,6 +20,7 @@ def ensure_project_data(project, progress=None) -> None:
 
     if getattr(project.data, "format", "hdf5") == "l1ntuple":
         return  # real ROOT files: nothing to generate; a missing file is named when it is read
+    ensure_rate_sample(project)
     paths = [
         project.resolve(project.data.background),
         *(project.resolve(s) for s in project.data.signals.values()),
@@ -41,6 +42,21 @@ def ensure_project_data(project, progress=None) -> None:
             "point background and signals there, or set synthetic = false and give real files"
         )
     write_samples(out, project.data.generate_events, project.data.seed, progress=progress)
+
+
+def ensure_rate_sample(project) -> None:
+    """A synthetic project's [data] rate_sample, when named and missing: background from streams the
+    training sample never draws, enough for [trigger] min_events_above events above the target rate."""
+    from l1ml.data.generate import rate_sample_events, write_rate_sample
+
+    d = project.data
+    if not (d.synthetic and d.rate_sample) or any(c in d.rate_sample for c in "*?["):
+        return
+    path = project.resolve(d.rate_sample)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = rate_sample_events(project.trigger_fpr, max(project.trigger.min_events_above, 1))
+        write_rate_sample(path, n, d.seed)
 
 
 def load_project_samples(project, max_events: int = 0) -> dict[str, np.ndarray]:

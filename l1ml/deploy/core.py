@@ -119,7 +119,7 @@ def deploy(
     from l1ml.data.io import load_particles
     from l1ml.data.preprocess import Preprocessing
     from l1ml.deploy import audit, build, bundle, package
-    from l1ml.deploy.thresholds import thresholds
+    from l1ml.deploy.thresholds import thresholds, trigger_record
     from l1ml.firmware.names import c_name
     from l1ml.progress import or_silent
     from l1ml.project import read_json
@@ -156,7 +156,8 @@ def deploy(
         t = time.perf_counter()
         emu_file, bkg_file, score = background_scores(project, version, work, rep)
         bits = spec.score_type.to_bits(score, "background score")
-        thr = thresholds(project, bits, spec.score_type)
+        record = trigger_record(project, version, model_man.get("kind"), fw_man, fw_dir, score, [bkg_file])
+        thr = thresholds(project, record, spec.score_type, force)
         seconds["thresholds"] = time.perf_counter() - t
         (stage / "thresholds.json").write_text(json.dumps(thr, indent=1) + "\n")
 

@@ -8,11 +8,10 @@ than rate_growth; or when the latency or a resource grows by more than latency_g
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from l1ml.lifecycle.fingerprint import changed
-import math
-
 from l1ml.lifecycle.summary import numbers, trigger_target, validation_state
 
 GROWTH = ("LUT", "FF", "DSP", "BRAM_18K", "URAM", "rtl_lut", "rtl_ff", "rtl_dsp", "rtl_bram")
@@ -36,6 +35,8 @@ class GateResult:
     checks: list[Check]
     toolchain_changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The candidate's deployed threshold, rate and TPRs: its trigger record's entry for the target rate.
+    trigger: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -54,6 +55,7 @@ class GateResult:
             "failed": [c.name for c in self.failures],
             "toolchain_changes": self.toolchain_changes,
             "notes": self.notes,
+            "trigger": self.trigger,
         }
 
 
@@ -138,7 +140,7 @@ def run_gate(project, cand: dict, ref: dict | None) -> GateResult:
     g = project.gate
     state = validation_state(cand)
     checks = [Check("bit-exact", state == "bit-exact", f"validation of {cand['version']}: {state}")]
-    res = GateResult(cand["version"], ref["version"] if ref else None, checks)
+    res = GateResult(cand["version"], ref["version"] if ref else None, checks, trigger=trigger_target(cand))
     checks.extend(trigger_checks(project, cand, ref))
     if ref is None:
         res.notes.append("no production version yet: bit-exactness and the threshold's statistics are checked")

@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from l1ml.fixed import FixedType
 from l1ml.errors import L1mlError
+from l1ml.fixed import FixedType
 
 CONFIDENCE = 0.6827  # the intervals are central 68.27% (one sigma) Clopper-Pearson intervals
 
@@ -128,3 +128,40 @@ def target(record: dict, rate_khz: float | None = None) -> dict:
         if math.isclose(e["rate_khz"], want, rel_tol=1e-9):
             return e
     raise L1mlError(f"no threshold for {want:g} kHz in the trigger record; run `l1ml run --from rate`")
+
+
+def read(project, version: str) -> dict | None:
+    """The trigger record of the version's active firmware variant, None when the rate step has not run."""
+    import json
+
+    from l1ml.layout import trigger_file
+
+    try:
+        return json.loads(trigger_file(project, version).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise L1mlError(f"{trigger_file(project, version)}: unreadable trigger record ({exc})") from None
+
+
+def write(project, version: str, record: dict) -> None:
+    from l1ml import manifest
+    from l1ml.layout import trigger_file
+
+    manifest.write_json(trigger_file(project, version), record)
+
+
+def short(e: dict) -> str:
+    """One line of a threshold: its integer and real form, rate with interval, events above."""
+    flag = "" if e["enough"] else " (too few events)"
+    return (
+        f"threshold {e['threshold_int']} ({e['threshold']:.6g}): {e['rate_measured_khz']:.3g} kHz "
+        f"[{e['rate_low_khz']:.3g}, {e['rate_high_khz']:.3g}] from {e['events_above']} events above{flag}"
+    )
+
+
+def tpr_line(e: dict) -> str:
+    """Every signal's TPR at a threshold with its interval, on one line."""
+    return ", ".join(
+        f"{k} {s['tpr']:.4f} [{s['tpr_low']:.4f}, {s['tpr_high']:.4f}]" for k, s in e["signals"].items()
+    )

@@ -9,7 +9,13 @@ from pathlib import Path
 from l1ml import layout, manifest
 from l1ml.errors import ConfigError
 from l1ml.lifecycle.side_by_side import order
-from l1ml.lifecycle.summary import firmware_figures, numbers, validation_state, version_summary
+from l1ml.lifecycle.summary import (
+    firmware_figures,
+    numbers,
+    trigger_target,
+    validation_state,
+    version_summary,
+)
 
 
 def _scores(project, version: str) -> dict | None:
@@ -35,6 +41,22 @@ def _scores(project, version: str) -> dict | None:
         j = np.random.default_rng(project.data.seed + 1).permutation(len(s))
         out[k] = s[j[len(s) // 2 :]]
     out["_all_background"] = raw["background"]
+    return out
+
+
+def marks(s: dict) -> dict | None:
+    """ROC markers from the trigger record: per signal, (FPR, TPR, interval, label) at the deployed
+    threshold and at the reference FPR when the rate sample resolves it; None without a record."""
+    rec = s.get("trigger")
+    t = trigger_target(s)
+    if not rec or t is None:
+        return None
+    out: dict = {}
+    ref = rec.get("reference")
+    entries = [(t, f"{t['rate_khz']:g} kHz")] + ([(ref, f"FPR {ref['fpr']:.0e}")] if ref else [])
+    for e, what in entries:
+        for sig, d in e["signals"].items():
+            out.setdefault(sig, []).append((max(e["fraction"], 1e-12), d["tpr"], d["tpr_low"], d["tpr_high"], what))
     return out
 
 
@@ -123,7 +145,8 @@ def build_report(project, version: str | None = None, against: str | None = None
     if sc:
         fig["roc"] = _b64(plots.roc({k: v for k, v in sc.items() if not k.startswith("_")}, project.trigger_fpr,
                                     project.trigger.reference_fpr, label,
-                                    {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None, olabel))  # fmt: skip
+                                    {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None, olabel,
+                                    marks(s), marks(o) if o else None))  # fmt: skip
         fig["scores"] = _b64(plots.score_distributions(
             {k: v for k, v in sc.items() if not k.startswith("_")}, s["threshold"], f"{project.name} {version}: test events"))  # fmt: skip
         fig["rate"] = _b64(plots.rate_curve(
@@ -143,6 +166,7 @@ def build_report(project, version: str | None = None, against: str | None = None
     env.filters["num"] = _num
     html = env.get_template("report.html.j2").render(
         project=project, s=s, o=o, version=version, other=other, fig=fig, n=na, nb=nb,
+        trig=trigger_target(s), otrig=trigger_target(o) if o else None,
         comparison=comparison, validation_state=validation_state(s),
         other_validation_state=validation_state(o) if o else None,
         firmware=firmware_rows(project), records=_records(project), jobs=queue_jobs(project, version),

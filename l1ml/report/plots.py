@@ -25,9 +25,13 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict | None = None, other_label: str = "") -> bytes:
+def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict | None = None, other_label: str = "",
+        marks: dict | None = None, other_marks: dict | None = None) -> bytes:  # fmt: skip
     """One panel per signal: TPR against FPR, log x, with markers at FPR `ref_fpr` and at the target rate's
-    FPR (the TPR read at the threshold the background sample gives there). `other`: the --against version."""
+    FPR. `marks` ({signal: [(fpr, tpr, tpr_low, tpr_high, label)]}, from the trigger record): the
+    markers at the deployed thresholds, with their intervals; without them, the threshold the background
+    sample gives, drawn only where the sample resolves that FPR (fpr x N >= 1). `other`: the --against
+    version."""
     from l1ml.models.metrics import roc_curve, threshold_for_fpr
 
     plt = _plt()
@@ -36,16 +40,24 @@ def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict
     rows = max(1, (len(sigs) + cols - 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(10, 3.6 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), sigs, strict=False):
-        for sc, lab, ls in ((scores, label, "-"), (other, other_label, "--")):
+        for sc, lab, ls, mk in ((scores, label, "-", marks), (other, other_label, "--", other_marks)):
             if not sc or name not in sc:
                 continue
             b, s = sc["background"], sc[name]
             f, t = roc_curve(b, s, points=200)
             ax.plot(f, t, ls=ls, label=lab)
+            if mk is not None:
+                for fpr, tpr, lo, hi, what in mk.get(name, []):
+                    ax.errorbar([fpr], [tpr], yerr=[[tpr - lo], [hi - tpr]], fmt="s", ms=7, capsize=3,
+                                mfc="none" if ls == "--" else None,
+                                label=f"{what}: TPR {tpr:.3f} [{lo:.3f}, {hi:.3f}]")  # fmt: skip
+                continue
             for fpr, marker, what in ((ref_fpr, "o", f"FPR {ref_fpr:.0e}"), (target_fpr, "s", "target rate")):
+                if fpr * len(b) < 1:
+                    continue  # the sample cannot resolve this FPR: no marker rather than a wrong one
                 thr = threshold_for_fpr(b, fpr)
                 tpr = float((s > thr).mean())
-                ax.plot([max(fpr, 1.0 / len(b))], [tpr], marker, ms=7, mfc="none" if ls == "--" else None,
+                ax.plot([fpr], [tpr], marker, ms=7, mfc="none" if ls == "--" else None,
                         label=f"{what}: TPR {tpr:.3f}")  # fmt: skip
         ax.set(xscale="log", title=name, xlabel="background efficiency (FPR)", ylabel="signal efficiency (TPR)")
         ax.grid(alpha=0.3)

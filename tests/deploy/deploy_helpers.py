@@ -19,6 +19,8 @@ TINY = {
     "data.max_events": 3000,
     "validation.events": 200,
     "trigger.rates_khz": [1.0, 100.0, 1000.0],
+    # a 20k-event sample cannot hold 100 events above a 1 kHz threshold; deploy refuses that by default
+    "trigger.min_events_above": 0,
 }
 DENSE = {"model.hidden": [8], "model.latent": 3}
 BDT = {"model.n_estimators": 5, "model.max_depth": 3}
