@@ -228,6 +228,18 @@ setsid sleep 300 {tag} >/dev/null 2>&1 < /dev/null &
 sleep 0.$((RANDOM % 5))
 echo "end $PWD $(date +%s.%N)" >> {marks}/$run
 """
+# Hostile jobs mixed into the soak (--hostile): each does one thing of issue 27's table to the shared queue.
+# Every one must end (any state) without losing, failing or re-running an honest job, or leaving anything.
+HOSTILE_JOBS = {
+    "symlink-loop-and-deep-tree": "ln -s b a; ln -s a b\n"
+    "python3 -c \"import os\nfor i in range(1100):\n    os.mkdir('d'); os.chdir('d')\"\n",
+    "1100-processes": "for i in $(seq 1100); do sleep 60 & done\nwait\n",
+    "disk-and-stdout": "head -c 64M /dev/zero > big\nhead -c 64M /dev/zero | base64\nsleep 30\n",
+    "dev-shm": "head -c 300M /dev/zero > /dev/shm/fill\nsleep 30\n",
+    "sparse-3g-result": "truncate -s 3G huge_csynth.rpt\nmkdir -p tb_data\ntruncate -s 3G tb_data/csim_results.log\n",
+    "cpu-spin": "timeout 60 bash -c 'while :; do :; done'\n",
+    "kill-own-supervisor": "kill -9 $PPID 2>/dev/null; kill -9 1 2>/dev/null; sleep 20\n",
+}
 FAKE_CXX = """#!/bin/bash
 # A stand-in for g++ in the soak: writes the -o target as a script that runs the job's job.sh.
 while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out=$2; shift; done
@@ -235,8 +247,9 @@ printf '#!/bin/bash\nexec bash job.sh\n' > "$out" && chmod +x "$out"
 """
 
 
-def soak(n: int, tmp: Path, seed: int = 1) -> dict:
-    """N jobs from 4 clients on 2 workers, with random worker and server SIGKILLs; returns the counts."""
+def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
+    """N jobs from 4 clients on 2 workers, with random worker and server SIGKILLs; returns the counts.
+    `hostile`: the fraction of jobs that are one of HOSTILE_JOBS (from another user), the rest honest."""
     import random
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -260,6 +273,9 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
     conf = tmp / "soak.toml"
     conf.write_text(
         f'sandbox_writable = ["{marks}", "{tmp / "bin"}"]\nmax_attempts = 10\nkeep_days = 30\n'
+        # Limits tight enough for the hostile jobs to meet them, loose for the honest ones.
+        f"max_pids = 200\nmax_job_disk = {32 * 1024**2}\nmax_cpu_time = 5.0\ntmpfs_size = {512 * 1024**2}\n"
+        f"max_result_file = {16 * 1024**2}\n"
         f'[tools]\n"g++" = "{cxx}"\n'
     )
     s = settings_for(home)
@@ -269,6 +285,13 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
     (fw / "hls4ml" / "job.sh").write_text(SOAK_JOB.format(marks=marks, tag=tag))
     arc = tmp / "soak.tar.gz"
     pack(fw, arc)
+    hostile_arcs = []
+    for name, script in HOSTILE_JOBS.items():
+        hfw = tiny_firmware(tmp / "h" / name)
+        (hfw / "hls4ml" / "job.sh").write_text(script)
+        pack(hfw, tmp / f"hostile-{name}.tar.gz")
+        hostile_arcs.append(tmp / f"hostile-{name}.tar.gz")
+    mallory = Store(s.db).create_token("mallory")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -306,11 +329,20 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
             services[name] = start_server() if name == "server" else start_worker()
 
     acked: list[int] = []
+    bad_ids: set[int] = set()
     lock = threading.Lock()
 
     def client(k: int) -> None:
         c = HttpClient(url, token, timeout=20, retry_for=600)
+        h = HttpClient(url, mallory, timeout=20, retry_for=600)
+        local = random.Random(seed * 100 + k)
         for _ in range(n // 4 + (1 if k < n % 4 else 0)):
+            if local.random() < hostile:
+                job = h.submit(local.choice(hostile_arcs), step="csim", memory=G // 8, timeout=30.0)
+                with lock:
+                    acked.append(job["id"])
+                    bad_ids.add(job["id"])
+                continue
             job = c.submit(arc, step="csim", memory=G // 8, timeout=60.0)
             with lock:
                 acked.append(job["id"])
@@ -344,6 +376,13 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
         if j.state != "succeeded":
             reasons[j.reason[:80]] = reasons.get(j.reason[:80], 0) + 1
     lost = sum(1 for i in set(acked) if i not in jobs or jobs[i].state not in TERMINAL)
+    honest = set(acked) - bad_ids
+    honest_lost = sum(1 for i in honest if i not in jobs or jobs[i].state not in TERMINAL)
+    honest_failed = sum(1 for i in honest if i in jobs and jobs[i].state in TERMINAL and jobs[i].state != "succeeded")
+    hostile_states: dict[str, int] = {}
+    for i in bad_ids:
+        st = jobs[i].state if i in jobs else "missing"
+        hostile_states[st] = hostile_states.get(st, 0) + 1
     duplicated = (len(acked) - len(set(acked))) + sum(1 for i in jobs if i not in set(acked))
     # Runs overlapping, from the jobs' own marks: an attempt lives from its "start" to its "end", or, if it
     # was killed, until the queue recorded it ended (its run was reaped before that moment).
@@ -354,6 +393,13 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
         t = {w.split()[0]: float(w.split()[2]) for w in f.read_text().splitlines() if len(w.split()) == 3}
         end = t.get("end", ended.get((int(job_id), int(attempt)), float("inf")))
         by_job.setdefault(job_id, []).append((t.get("start", 0.0), end))
+    # Run twice: an honest job whose job.sh ran to its end in more than one attempt.
+    completed: dict[str, int] = {}
+    for f in marks.iterdir():
+        if any(line.startswith("end ") for line in f.read_text().splitlines()):
+            job_id = f.name.partition("-attempt")[0]
+            completed[job_id] = completed.get(job_id, 0) + 1
+    run_twice = sum(1 for j, c in completed.items() if c > 1 and int(j) in honest)
     overlapping = 0
     for spans in by_job.values():
         spans.sort()
@@ -376,6 +422,12 @@ def soak(n: int, tmp: Path, seed: int = 1) -> dict:
         "states": states,
         "reasons": reasons,
         "lost": lost,
+        "honest": len(honest),
+        "hostile": len(bad_ids),
+        "hostile_states": hostile_states,
+        "honest_lost": honest_lost,
+        "honest_failed": honest_failed,
+        "honest_run_twice": run_twice,
         "duplicated": duplicated,
         "overlapping": overlapping,
         "leftover_processes": len(leftover_procs),
@@ -393,14 +445,21 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=200, help="jobs for the overhead measurement")
     ap.add_argument("--http", type=int, default=200, help="submissions for the HTTP throughput")
     ap.add_argument("--soak", type=int, default=0, help="run only the soak, with this many jobs (e.g. 1000)")
+    ap.add_argument(
+        "--hostile", type=float, default=0.0, help="fraction of the soak's jobs that are hostile (e.g. 0.05)"
+    )
     a = ap.parse_args()
     if a.soak:
         with tempfile.TemporaryDirectory(prefix="l1ml-soak-") as d:
-            r = soak(a.soak, Path(d))
+            r = soak(a.soak, Path(d), hostile=a.hostile)
         print(
             f"soak: {r['jobs']} jobs from 4 clients on 2 workers in {r['seconds']:.0f} s, "
             f"{r['server_kills']} server and {r['worker_kills']} worker SIGKILLs, {r['attempts']} runs; "
             f"states {r['states']}"
+        )
+        print(
+            f"  honest jobs: {r['honest']}; hostile jobs: {r['hostile']} (ended as {r['hostile_states']}); "
+            f"honest lost {r['honest_lost']}, failed {r['honest_failed']}, run twice {r['honest_run_twice']}"
         )
         for reason, count in sorted(r["reasons"].items(), key=lambda x: -x[1]):
             print(f"  {count} x {reason}")
@@ -410,9 +469,10 @@ def main() -> None:
             print(f"    left: {name}")
         bad = [
             k
-            for k in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files")
+            for k in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files",
+                      "honest_lost", "honest_failed", "honest_run_twice")
             if r[k]
-        ]
+        ]  # fmt: skip
         sys.exit(1 if bad else 0)
     with tempfile.TemporaryDirectory(prefix="l1ml-bench-") as d:
         tmp = Path(d)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -94,6 +95,9 @@ class _Child:
         return self.returncode
 
 
+PACK_MEMORY = 1024**3  # address space a packer may add to what it inherits
+
+
 def _fork_packer(spec: dict) -> _Child:
     """Pack in a forked child (l1ml.synth.pack): it starts in a millisecond with everything imported,
     and whatever a job's files do to it (a crash, a stall, a RecursionError) stays in it."""
@@ -104,6 +108,10 @@ def _fork_packer(spec: dict) -> _Child:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
             os.setpriority(os.PRIO_PROCESS, 0, 10)  # behind the runs themselves
+            # A report parser that reads a job's 3 GiB (sparse) file whole meets MemoryError here, caught
+            # as an unreadable report, instead of taking the host's memory.
+            vm = psutil.Process().memory_info().vms
+            resource.setrlimit(resource.RLIMIT_AS, (vm + PACK_MEMORY, vm + PACK_MEMORY))
             verdict = pack.pack(spec)
             dest = Path(spec["verdict"])
             tmp = dest.with_name(dest.name + ".tmp")

@@ -89,3 +89,15 @@ def test_outcome_decided_while_no_worker_ran_is_recorded_not_rerun(home, tmp_pat
     assert job.state == "timeout" and job.attempts == 1, job
     assert "no worker ran" in job.reason
     assert not (s.work / str(j) / "attempt2").exists()
+
+
+def test_a_report_parser_reading_a_sparse_3g_file_whole_is_confined(home, tmp_path, procs):
+    prj = script_project(tmp_path, "sparse", "mkdir -p tb_data && truncate -s 3G tb_data/csim_results.log\n")
+    j = synth.submit_local(prj)["id"]
+    w = procs.worker("1G")
+    job = synth.wait_state(j, timeout=120)
+    assert job.state == "succeeded" and job.attempts == 1, job
+    s = synth.settings()
+    summary = json.loads((s.work / str(j) / "summary.json").read_text())
+    assert "could not parse" in summary.get("error", ""), summary
+    assert w.poll() is None
