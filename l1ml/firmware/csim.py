@@ -162,10 +162,23 @@ def load_csim(fw_dir: Path, fw_manifest: dict) -> tuple[CSim, bool]:
 
 
 def traced_csim(
-    model, project, board, input_precision: str, workdir: Path, overrides="project"
+    model,
+    project,
+    board,
+    input_precision: str,
+    workdir: Path,
+    overrides="project",
+    generated: Path | None = None,
 ) -> tuple[CSim, list[str]]:
-    """A tracing build of the same network and config, for locating where firmware and software part.
-    Returns the csim and the layer names in the firmware's order."""
+    """A tracing build for locating where firmware and software part. Returns the csim and the layer names
+    in the firmware's order.
+
+    hls4ml writes the per-layer trace calls only when it converts with tracing on, so the same network and
+    config are converted again with it. With `generated` (the hls4ml project that exists, as `convert`
+    wrote it or as someone edited it since), that project's own sources are what is traced: its
+    firmware/ replaces the new one, and its top function gets the new build's trace calls
+    (`with_trace_calls`). Without it, a firmware edited after conversion would be traced as the fresh
+    conversion, and a layer that differs only there could not be found."""
     hls_model, _, _ = build(model, project, board, workdir, input_precision, trace=True, overrides=overrides)
     traced, order = {}, []
     for layer in hls_model.get_layers():
@@ -174,7 +187,69 @@ def traced_csim(
             for var in layer.get_variables():
                 traced[layer.name] = int(var.size())
     name = top_name(project)
+    if generated is not None:
+        trace_generated(Path(generated), Path(workdir), name)
     lib, _ = compile_cached(workdir, name)
     n_in = int(np.prod(model.inputs[0].shape[1:]))
     outs = [int(v.size()) for v in hls_model.get_output_variables()]
     return CSim(lib, name, n_in, outs, traced), order
+
+
+def trace_generated(generated: Path, workdir: Path, name: str) -> None:
+    """Make the tracing build at `workdir` trace the sources of the project at `generated`."""
+    top = Path("firmware") / f"{name}.cpp"
+    if not (generated / top).is_file():
+        raise ConfigError(f"{generated}: no top function {top}; re-run `l1ml convert`")
+    with_trace = (workdir / top).read_text()
+    shutil.rmtree(workdir / "firmware")
+    shutil.copytree(generated / "firmware", workdir / "firmware", symlinks=True)
+    (workdir / top).write_text(with_trace_calls(with_trace, (generated / top).read_text()))
+
+
+def trace_blocks(lines: list[str]) -> list[bool]:
+    """Which lines of a top function are hls4ml's trace calls (its writer's `#ifndef __SYNTHESIS__` blocks
+    of nnet::save_layer_output after each layer's call)."""
+    marks = [False] * len(lines)
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "#ifndef __SYNTHESIS__" and "nnet::save_layer_output" in "".join(
+            lines[i + 1 : i + 2]
+        ):
+            j = i + 1
+            while j < len(lines) and lines[j].strip() != "#endif":
+                j += 1
+            marks[i : j + 1] = [True] * (j + 1 - i)
+            i = j + 1
+        else:
+            i += 1
+    return marks
+
+
+def with_trace_calls(traced: str, generated: str) -> str:
+    """The generated top function with the trace calls of `traced` (the same function written with
+    tracing on) where they stand there: the lines `traced` has without its trace calls are matched to
+    `generated` (difflib), and each trace call follows the line it followed. Edited lines are taken from
+    `generated`; a call after an edited line stays after its replacement."""
+    from difflib import SequenceMatcher
+
+    t = traced.splitlines(keepends=True)
+    marks = trace_blocks(t)
+    base_at = [k for k, m in enumerate(marks) if not m]
+    base = [t[k] for k in base_at]
+    gen = generated.splitlines(keepends=True)
+
+    def calls_after(b: int) -> list[str]:
+        end = base_at[b + 1] if b + 1 < len(base_at) else len(t)
+        return t[base_at[b] + 1 : end]
+
+    out = t[: base_at[0]] if base_at else list(t)
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, base, gen, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for b in range(i1, i2):
+                out.append(base[b])
+                out += calls_after(b)
+        else:
+            out += gen[j1:j2]
+            if i2 > i1:
+                out += calls_after(i2 - 1)
+    return "".join(out)

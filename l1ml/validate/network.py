@@ -86,7 +86,7 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=
         bad = np.zeros(len(X), bool)
         for s, f in zip(sw, fw, strict=True):
             bad |= (s != f).any(axis=1)
-        v.divergence = first_divergence(project, deploy, fw_man, X[bad][:200])
+        v.divergence = first_divergence(project, deploy, fw_man, X[bad][:200], fw_dir / "hls4ml")
         rep.advance("trace")
     return v
 
@@ -154,9 +154,12 @@ def _quantization(model_dir, man, kind, X, sw, fw, diffs) -> list[OutputComparis
     return out
 
 
-def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence | None:
+def first_divergence(
+    project, deploy, fw_man: dict, X: np.ndarray, generated: Path | None = None
+) -> Divergence | None:
     """Run the failing events through a tracing build and the float64 software layer by layer; the first
-    layer (in the firmware's order) whose outputs differ."""
+    layer (in the firmware's order) whose outputs differ. `generated`: the hls4ml project validated, whose
+    own sources the tracing build then traces (an edit made after conversion is traced too)."""
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.csim import traced_csim
     from l1ml.models.io import layer_outputs_exact
@@ -175,6 +178,7 @@ def first_divergence(project, deploy, fw_man: dict, X: np.ndarray) -> Divergence
             fw_man["input_precision"],
             Path(tmp) / "hls4ml",
             overrides=fw_man["hls_overrides"] if "hls_overrides" in fw_man else "project",
+            generated=generated,
         )
         _, fw_layers = csim.trace(X)
     keras_names = [layer.name for layer in deploy.layers]
