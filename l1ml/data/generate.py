@@ -287,10 +287,12 @@ def write_rate_sample(path: Path, n: int, seed: int = 0) -> Path:
     import h5py
 
     path = Path(path)
+    if _same_rate_sample(path, n, seed):
+        return path  # deterministic: the file holds these very events already (a resumed demo)
     tmp = path.with_suffix(".h5.tmp")
     with h5py.File(tmp, "w") as f:
         ds = f.create_dataset(
-            "Particles", shape=(n, 19, 4), dtype="float32", chunks=(4096, 19, 4), compression="gzip",
+            "Particles", shape=(n, 19, 4), dtype="float32", chunks=(max(1, min(n, 4096)), 19, 4), compression="gzip",
             compression_opts=1,
         )
         for k, start in enumerate(range(0, n, RATE_CHUNK)):
@@ -301,6 +303,17 @@ def write_rate_sample(path: Path, n: int, seed: int = 0) -> Path:
         f.attrs["seed"] = seed
     tmp.replace(path)
     return path
+
+
+def _same_rate_sample(path: Path, n: int, seed: int) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            return (a.get("sample"), int(a.get("seed", -1)), f["Particles"].shape[0]) == (RATE_SAMPLE, seed, n)
+    except (OSError, KeyError, ValueError):
+        return False
 
 
 def write_samples(

@@ -165,6 +165,11 @@ def run_gate(project, cand: dict, ref: dict | None) -> GateResult:
             checks.append(
                 Check(name, a[name] <= limit, f"{a[name]:g} vs {b[name]:g} ({growth:+.1%}; allowed {what} {tol:g})")
             )
+    if not any(n in a and n in b for n in (*LATENCY, *GROWTH)):
+        res.notes.append(
+            "latency and resources not compared: neither a vendor report nor open-RTL figures exist for both "
+            "versions (queue a csynth step, or `l1ml convert --backend rtl`)"
+        )
     res.toolchain_changes = changed(ref.get("toolchain"), cand.get("toolchain"))
     if not ref.get("toolchain") or not cand.get("toolchain"):
         res.notes.append("toolchain fingerprint missing for one version (made outside `l1ml run`)")

@@ -165,3 +165,15 @@ def tpr_line(e: dict) -> str:
     return ", ".join(
         f"{k} {s['tpr']:.4f} [{s['tpr_low']:.4f}, {s['tpr_high']:.4f}]" for k, s in e["signals"].items()
     )
+
+
+def deployed_value(project, version: str, man: dict) -> float | None:
+    """The threshold the firmware is deployed with: the record's for the target rate once the rate step
+    has run, else the one training chose (the model manifest's)."""
+    rec = read(project, version)
+    if rec is None:
+        return man.get("threshold")
+    try:
+        return target(rec, project.trigger.rate_khz)["threshold"]
+    except L1mlError:
+        return man.get("threshold")

@@ -78,10 +78,11 @@ def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:
 
 
 def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
+    from l1ml.models.threshold import deployed_value
     from l1ml.validate.bdt import validate_bdt
 
     rep.task("bdt", None)
-    r = validate_bdt(project, model_dir, fw_dir, x, deployed_threshold(project, model_dir.name, man))
+    r = validate_bdt(project, model_dir, fw_dir, x, deployed_value(project, model_dir.name, man))
     rep.advance("bdt")
     fails = [c for c in r.comparisons if not c.informative]
     return Validation(
@@ -99,23 +100,6 @@ def _validate_bdt(project, model_dir, fw_dir, man, x, rep) -> Validation:
         details={"bdt": {k: v for k, v in r.to_dict().items() if k not in ("comparisons",)}},
         notes=bdt_notes(r),
     )
-
-
-def deployed_threshold(project, version: str, man: dict) -> float | None:
-    """The threshold the firmware is deployed with: the trigger record's for the target rate (set on the
-    rate sample by the rate step) once it exists, else the one training chose."""
-    import json
-
-    from l1ml.layout import trigger_file
-
-    try:
-        rec = json.loads(trigger_file(project, version).read_text())
-    except (OSError, ValueError):
-        return man.get("threshold")
-    for e in rec.get("thresholds") or []:
-        if abs(e["rate_khz"] - rec.get("target_rate_khz", project.trigger.rate_khz)) < 1e-9:
-            return e["threshold"]
-    return man.get("threshold")
 
 
 def quantization_cost(project, decisions: dict) -> dict:

@@ -47,7 +47,9 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=
         lsb = lsb_of(info["precision"])
         comps.append(compare(label, s, f, lsb, tol))
         diffs[label] = ((f - s) / lsb).ravel()
-    thr = man.get("threshold")
+    from l1ml.models.threshold import deployed_value
+
+    thr = deployed_value(project, model_dir.name, man)
     flips, bounds, start = {}, {}, 0
     for k in names:
         bounds[k] = slice(start, start + sizes[k])
@@ -56,6 +58,7 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=
         flips = {k: flipped_decisions(sw[1][b], fw[1][b], thr) for k, b in bounds.items()}
     quant = _quantization(model_dir, man, kind, X, sw, fw, diffs)
     comps += emu_checks
+    comps += _hardware_range(model_dir, man, kind, csim, deploy, fw_man, tol)
     from l1ml.validate.rtl import rtl_checks  # where `convert --backend rtl` built a design
 
     comps += rtl_checks(project, fw_dir, fw_man, X, fw, [_output_label(kind, i) for i in range(len(fw))], rep)
@@ -89,6 +92,26 @@ def validate_network(project, model_dir, fw_dir, man, fw_man, x, rep, x_physics=
         v.divergence = first_divergence(project, deploy, fw_man, X[bad][:200], fw_dir / "hls4ml")
         rep.advance("trace")
     return v
+
+
+def _hardware_range(model_dir, man, kind, csim, deploy, fw_man, tol) -> list[OutputComparison]:
+    """The deployed model against the C simulation on events at the corners of the hardware range and
+    beyond the project's samples (l1ml/firmware/wrap.py): an anomaly trigger sees such events by design,
+    and a type that wraps on them turns one into a small, normal-looking score. On the project's events
+    alone that hazard passes unseen."""
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.firmware.wrap import hardware_extremes
+    from l1ml.models.ae import shape_inputs
+    from l1ml.models.io import predict_exact
+
+    pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    X = shape_inputs(kind, hardware_extremes(pre))
+    sw = [o.reshape(len(X), -1) for o in predict_exact(deploy, X)]
+    fw = [np.asarray(o).reshape(len(X), -1) for o in csim.predict(X)]
+    return [
+        compare(f"{_output_label(kind, i)} (hardware-range events)", s, f, lsb_of(info["precision"]), tol)
+        for i, (s, f, info) in enumerate(zip(sw, fw, fw_man["outputs"], strict=True))
+    ]
 
 
 def _firmware_outputs(project, csim, fw_dir, fw_man, X, rep):
