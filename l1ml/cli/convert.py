@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from l1ml.cli._common import JSON_OPT, MODEL_OPT, PROJECT_OPT, console, load, print_json, progress_bars
 
@@ -146,6 +147,11 @@ def show(proj, fw: dict) -> None:
         )
     if fw.get("csim_refused"):
         c.print(f"[yellow]note:[/] {fw['backend']}: {fw['csim_refused']}; the C simulation cannot run here")
+    if fw.get("wrap_hazard"):  # an AP_WRAP input or score type that wrapped (l1ml/firmware/wrap.py)
+        from l1ml.firmware.wrap import warnings
+
+        for line in warnings(fw["wrap_hazard"]):
+            c.print(f"[bold yellow]warning:[/] {escape(line)}")
     c.print(f"[green]firmware[/] {proj.firmware_dir(fw['version'])}")
     if fw.get("variant"):
         c.print(

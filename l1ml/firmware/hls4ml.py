@@ -67,7 +67,10 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
             f"the bit-exact batch emulator cannot reproduce this firmware ({exc}); validation falls back to "
             "the C simulation on every event and the testbench gets no expected outputs"
         )
+    score_layer = deploy.outputs[-1].name.split("/")[0]
+    hazard = _wrap_hazard(project, pre, hls_model, score_layer) if emulator is None else None
     return {
+        "wrap_hazard": hazard,
         "software_model": "float" if ptq is not None else "fixed",
         "ptq": notes.get("ptq"),
         "tool": "hls4ml",
@@ -90,6 +93,24 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
         "files": {"hls4ml": "hls4ml"},
         "hashes": {"deploy": sha256(model_dir / man["deploy_file"]), "sources": source_hash(hls_dir)},
     }
+
+
+def _wrap_hazard(project, pre, hls_model, score_layer: str) -> dict:
+    """Where the input or score type wraps: what wrapped on the project's background events and on the
+    hardware range's corners (l1ml/firmware/wrap.py)."""
+    from l1ml.data import units
+    from l1ml.data.io import load_particles
+    from l1ml.errors import DataError
+    from l1ml.firmware.wrap import BACKGROUND_EVENTS, hardware_extremes, wrap_hazard
+
+    samples = {}
+    try:
+        events = load_particles(project.resolve(project.data.background), project.data.key, BACKGROUND_EVENTS)
+        samples["background"] = pre.apply(units.to_hardware(events))
+    except DataError:
+        pass  # a project without event files yet: the hardware range is still checked
+    samples["hardware-range"] = hardware_extremes(pre)
+    return {**wrap_hazard(hls_model, samples, score_layer), "events": {k: len(v) for k, v in samples.items()}}
 
 
 def ptq_request(project, pre, kind: str, deploy) -> dict | None:
