@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -148,41 +149,48 @@ def point_overrides(project, point) -> dict:
     return merge_overrides(copy.deepcopy(base or {}), point.overrides)
 
 
-def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
-    """Build the variant's graph, emulate every event with overflow counting, and measure it."""
+_BUILD_LOCK = threading.Lock()
+
+
+def point_graph(ctx: Context, proj, overrides: dict):
+    """The point's hls4ml ModelGraph (nothing written, nothing compiled)."""
     import tempfile
 
-    from l1ml.emulate.nn_fixed import NNEmulator
-    from l1ml.errors import ConversionError
-    from l1ml.explore.physics import physics
-    from l1ml.explore.resources import estimate
+    from l1ml.data.preprocess import Preprocessing
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.hls4ml import ptq_request
-    from l1ml.firmware.hls_project import build, output_info
-    from l1ml.fixed import UnsupportedError, count_overflows, lsb_of
-
-    t0 = time.perf_counter()
-    from l1ml.data.preprocess import Preprocessing
+    from l1ml.firmware.hls_project import build
 
     pre = Preprocessing.load(ctx.model_dir / ctx.man.get("preprocessing_file", "preprocessing.json"))
-    row: dict = {"variant": vid}
+    with tempfile.TemporaryDirectory(prefix="l1ml-explore-") as tmp:
+        hls_model, _, _ = build(
+            ctx.deploy, proj, project_board(proj), Path(tmp) / "hls4ml", pre.input_precision(),
+            overrides=overrides, write=False, ptq=ptq_request(proj, pre, ctx.man["kind"], ctx.deploy),
+        )
+    return hls_model
+
+
+def point_kernel(emu):
+    """The point's compiled kernel with overflow counting (compiled once per network: the library is
+    cached by its source, which the variant's settings determine), and what computes; numpy where the
+    kernel does not describe a layer or g++ is missing."""
+    from l1ml.emulate.native.kernel import KernelMismatch, NotNative, compile_kernel
+    from l1ml.errors import ToolNotFound
+
     try:
-        with tempfile.TemporaryDirectory(prefix="l1ml-explore-") as tmp:
-            hls_model, _, _ = build(
-                ctx.deploy, proj, project_board(proj), Path(tmp) / "hls4ml", pre.input_precision(),
-                overrides=overrides, write=False, ptq=ptq_request(proj, pre, ctx.man["kind"], ctx.deploy),
-            )
-        emu = NNEmulator(hls_model)
-    except (ConversionError, UnsupportedError, ConfigError) as exc:
-        row.update(error=str(exc), seconds=time.perf_counter() - t0)
-        return row
-    outs = output_info(hls_model)
-    row["output_precisions"] = [o["precision"] for o in outs]
-    row["layer_types"] = {
-        layer.name: {k: t.precision.definition_cpp() for k, t in layer.types.items() if k != "index_t"}
-        for layer in hls_model.get_layers()
-    }
-    t_conv = time.perf_counter() - t0
+        return compile_kernel(emu, "explore", count=True), "compiled kernel, checked bit for bit against numpy"
+    except (NotNative, ToolNotFound, KernelMismatch) as exc:
+        return None, f"numpy ({exc})"
+
+
+def emulate_point(ctx: Context, emu, kernel=None):
+    """Every event of every sample through the point's network, counting overflows per layer:
+    (scores per sample, every output on the validation events, overflow counts, events). On `kernel`
+    (a counting one) when given, else the numpy emulator; the two are held equal by
+    tests/explore/test_kernel_equals_numpy.py. The input layer's codes come from numpy in both (the
+    input type's conversion of the real inputs, counted under the input layer)."""
+    from l1ml.fixed import count_overflows, in_layer
+
     score_name = emu.output_names[-1]
     fw_scores, check_parts = {}, [[] for _ in emu.output_names]
     overflows: dict = {}
@@ -191,14 +199,55 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
         for k, v in ctx.x.items():
             sc = np.empty(len(v))
             for s in range(0, len(v), CHUNK):
-                res = emu(v[s : s + CHUNK])
-                sc[s : s + len(res[score_name])] = res[score_name][:, 0]
                 m = ctx.check_rows[k] - s
+                part = v[s : s + CHUNK]
+                if kernel is None:
+                    res = emu(part)
+                else:
+                    with in_layer(emu.input_names[0]):
+                        q = emu.input_codes(part)
+                    # every output for the validation events, the score alone for the rest
+                    res = kernel(q, None if m > 0 else [score_name], counter=overflows)
+                sc[s : s + len(part)] = res[score_name][:, 0]
                 if m > 0:
                     for i, name in enumerate(emu.output_names):
                         check_parts[i].append(res[name][:m])
             fw_scores[k] = sc
             events += len(v)
+    return fw_scores, check_parts, overflows, events
+
+
+def compute_point(ctx: Context, proj, overrides: dict, vid: str, kernel: bool = True) -> dict:
+    """Build the variant's graph, emulate every event with overflow counting, and measure it: on the
+    point's compiled kernel (checked bit for bit, counts included, against numpy), else on numpy."""
+    from l1ml.emulate.nn_fixed import NNEmulator
+    from l1ml.errors import ConversionError
+    from l1ml.explore.physics import physics
+    from l1ml.explore.resources import estimate
+    from l1ml.firmware.hls_project import output_info
+    from l1ml.fixed import UnsupportedError, lsb_of
+
+    t0 = time.perf_counter()
+    row: dict = {"variant": vid}
+    try:
+        # hls4ml's conversion is Python (and keeps global state): one point at a time; the compile and
+        # the events below run beside the other points (g++ is a process, ctypes releases the GIL).
+        with _BUILD_LOCK:
+            hls_model = point_graph(ctx, proj, overrides)
+            emu = NNEmulator(hls_model)
+            outs = output_info(hls_model)
+            row["output_precisions"] = [o["precision"] for o in outs]
+            row["layer_types"] = {
+                layer.name: {k: t.precision.definition_cpp() for k, t in layer.types.items() if k != "index_t"}
+                for layer in hls_model.get_layers()
+            }
+            row["resources_estimate"] = estimate(hls_model)
+    except (ConversionError, UnsupportedError, ConfigError) as exc:
+        row.update(error=str(exc), seconds=time.perf_counter() - t0)
+        return row
+    k, row["arithmetic"] = point_kernel(emu) if kernel else (None, "numpy (asked)")
+    t_conv = time.perf_counter() - t0
+    fw_scores, check_parts, overflows, events = emulate_point(ctx, emu, k)
     t_emu = time.perf_counter() - t0 - t_conv
     lsbs = [lsb_of(o["precision"]) for o in outs]
     score_lsb = lsbs[-1]
@@ -207,7 +256,6 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str) -> dict:
         name: {**c, "per_event": sum(c.values()) / events} for name, c in overflows.items()
     }
     row["validation"] = would_validate(ctx, check_parts, lsbs, fw_scores)
-    row["resources_estimate"] = estimate(hls_model)
     row["events"] = events
     row["seconds"] = {"convert": t_conv, "emulate": t_emu, "events_per_second": events / max(t_emu, 1e-9)}
     return row
@@ -238,30 +286,6 @@ def would_validate(ctx: Context, check_parts, lsbs, fw_scores) -> dict:
         "flips_at_model_threshold": flips,
         "how": "predicted: the emulator (bit-exact to the C simulation) against the software model",
     }
-
-
-def _point_worker(args):
-    """A pool worker's point: (project dir, version, events, point fields) -> row. Loads its own context
-    once per process (spawned workers share nothing with the parent but the caches on disk)."""
-    from l1ml.explore.grid import Point
-
-    proj_dir, version, events, fields, vid = args
-    ctx = _worker_context(proj_dir, version, events)
-    point = Point(**fields)
-    return compute_point(ctx, point_project(ctx.project, point), point_overrides(ctx.project, point), vid)
-
-
-_WORKER: dict = {}  # per worker process: the context, loaded on its first point
-
-
-def _worker_context(proj_dir, version, events) -> Context:
-    key = (proj_dir, version, events)
-    if key not in _WORKER:
-        from l1ml.project import load_project
-
-        _WORKER.clear()
-        _WORKER[key] = make_context(load_project(proj_dir), version, events)
-    return _WORKER[key]
 
 
 def check_model(model_dir: Path, man: dict) -> None:
@@ -298,10 +322,10 @@ def make_context(project, version: str | None, events: int, progress=None) -> Co
 
 
 def default_jobs(n_points: int) -> int:
-    """Points run in worker processes only where cores are spare: each worker loads TensorFlow and hls4ml
-    (seconds, and ~0.5 GB) and holds the events, which pays off with several idle cores, not on two."""
+    """Points at once: one per core. They are threads sharing the events; each point's kernel runs
+    without the GIL, so two points keep two cores busy while a third converts."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if cores <= 2 else max(1, min(n_points, cores - 1))
+    return max(1, min(n_points, cores))
 
 
 def explore(
@@ -374,22 +398,15 @@ def explore(
         rep.advance("explore")
 
     if n_jobs > 1 and len(todo) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        # Points in threads of this process: they share the events and the software model (read once
+        # per grid); the kernels run without the GIL, hls4ml's conversions take turns (_BUILD_LOCK).
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
-            futs = {
-                pool.submit(_point_worker, (str(project.path), v, events, asdict(pt), vid)): (i, cfile)
-                for i, pt, _, _, vid, cfile in todo
-            }
-            from concurrent.futures import as_completed
-
+        with ThreadPoolExecutor(max_workers=min(n_jobs, len(todo))) as pool:
+            futs = {pool.submit(compute_point, ctx, proj, over, vid): (i, cfile) for i, _pt, proj, over, vid, cfile in todo}
             for f in as_completed(futs):
                 i, cfile = futs[f]
                 done(i, f.result(), cfile)
-    else:
-        for i, _pt, proj, over, vid, cfile in todo:
-            done(i, compute_point(ctx, proj, over, vid), cfile)
     root = layout.version_root(project, v)
     base_over = rows[0].get("overflows") or {}
     for (i, pt, proj, _over, vid, _c), row in zip(plan, rows, strict=True):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.emulate.native.codegen import NotNative, render
+from l1ml.emulate.native.codegen import NotNative
 from l1ml.errors import L1mlError, ToolNotFound
 
 FLAGS = ["-std=c++17", "-O3", "-march=native", "-shared", "-fPIC", "-fvisibility=hidden"]
@@ -91,12 +91,16 @@ def build_library(source: str) -> Path:
 class Kernel:
     """`kernel(q, outputs)`: the listed outputs' real values (float64) for input codes `q` (n, n_in)."""
 
-    def __init__(self, emu, lib: Path, source: str, pre=None):
+    def __init__(self, emu, lib: Path, source: str, pre=None, counts: list | None = None):
         self.emu, self.lib, self.source = emu, lib, source
         self._dll = ctypes.CDLL(str(lib))  # ctypes releases the GIL during the call
         self._fn = self._dll.l1ml_run
         self._fn.restype = ctypes.c_int64
-        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+        # counts: the (layer, word) of each overflow counter when built with count=True, else None
+        self.counts = [tuple(c) for c in counts] if counts is not None else None
+        self._fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p] + (
+            [ctypes.c_void_p] if self.counts is not None else []
+        )
         self.names = list(emu.output_names)
         self.n_in = emu.infos[emu.input_names[0]].size
         self.pre = pre
@@ -112,15 +116,29 @@ class Kernel:
         """Whether `run_hw` exists: the kernel preprocesses hardware integers itself."""
         return self._hw is not None
 
-    def _run(self, fn, data: np.ndarray, outputs) -> dict[str, np.ndarray]:
-        """Call entry point `fn` on the rows of `data`, writing the wanted outputs (the others: null)."""
+    def _run(self, fn, data: np.ndarray, outputs, counter: dict | None = None) -> dict[str, np.ndarray]:
+        """Call entry point `fn` on the rows of `data`, writing the wanted outputs (the others: null);
+        a counting kernel adds its overflow counts into `counter` ({layer: {word: n}}, as
+        fixed.count_overflows holds them: only layers and words with a count)."""
         n = len(data)
         wanted = self.names if outputs is None else outputs
         out = {m: np.empty((n, self.emu.infos[m].size)) for m in wanted}
         ptrs = (ctypes.c_void_p * len(self.names))(
             *[out[m].ctypes.data if m in out else None for m in self.names]
         )
-        done = fn(data.ctypes.data, n, ctypes.cast(ptrs, ctypes.c_void_p))
+        args = [data.ctypes.data, n, ctypes.cast(ptrs, ctypes.c_void_p)]
+        cnt = None
+        if self.counts is not None:
+            if counter is None:
+                raise L1mlError("a counting kernel needs a counter dict")
+            cnt = np.zeros(len(self.counts), dtype=np.int64)
+            args.append(cnt.ctypes.data)
+        done = fn(*args)
+        if cnt is not None:
+            for (layer, word), c in zip(self.counts, cnt.tolist(), strict=True):
+                if c:
+                    per = counter.setdefault(layer, {})
+                    per[word] = per.get(word, 0) + c
         if done != n:
             raise L1mlError(f"the emulation kernel ran {done} of {n} events")
         return out
@@ -134,11 +152,14 @@ class Kernel:
             raise L1mlError(f"the kernel takes (n, 57) hardware integers, got shape {hw.shape}")
         return self._run(self._hw, hw, outputs)
 
-    def __call__(self, q: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, q: np.ndarray, outputs: list[str] | None = None, counter: dict | None = None
+    ) -> dict[str, np.ndarray]:
+        """The outputs for input codes `q`; a counting kernel adds its overflow counts into `counter`."""
         q = np.ascontiguousarray(q, dtype=np.float64)
         if q.ndim != 2 or q.shape[1] != self.n_in:
             raise L1mlError(f"the kernel takes (n, {self.n_in}) input codes, got shape {q.shape}")
-        return self._run(self._fn, q, outputs)
+        return self._run(self._fn, q, outputs, counter)
 
 
 def random_codes(emu, n: int, seed: int = 0) -> np.ndarray:
@@ -166,7 +187,22 @@ def random_hardware(n: int, seed: int = 0) -> np.ndarray:
 def check_kernel(kernel: Kernel, events: int = CHECK_EVENTS) -> None:
     """Refuse a kernel whose outputs differ in any bit from the numpy emulator's, on random codes and (its
     hardware entry) random hardware integers through hardware_codes."""
+    from l1ml.fixed import count_overflows
+
     q = random_codes(kernel.emu, events)
+    if kernel.counts is not None:
+        # the counts too: random codes over the input's whole range overflow wherever a type can
+        got_counts, want_counts = {}, {}
+        got, kernel.seconds_per_event = _timed(lambda: kernel(q, counter=got_counts), events)
+        with count_overflows(want_counts):
+            want = kernel.emu(q, coded=True)
+        _compare(kernel, got, want, "input codes")
+        if got_counts != want_counts:
+            raise KernelMismatch(
+                f"the compiled kernel's overflow counts {got_counts} differ from the numpy emulator's "
+                f"{want_counts}; not used"
+            )
+        return
     got, kernel.seconds_per_event = _timed(lambda: kernel(q), events)
     _compare(kernel, got, kernel.emu(q, coded=True), "input codes")
     if kernel.takes_hardware:
@@ -196,12 +232,16 @@ def _compare(kernel: Kernel, got: dict, want: dict, what: str) -> None:
             )
 
 
-def compile_kernel(emu, name: str = "network", pre=None) -> Kernel:
+def compile_kernel(emu, name: str = "network", pre=None, count: bool = False) -> Kernel:
     """Generate, build (or take from the cache), load and check the kernel of NNEmulator `emu`; with
-    Preprocessing `pre`, also its hardware-integer entry where hardware_codes allows one.
+    Preprocessing `pre`, also its hardware-integer entry where hardware_codes allows one; with `count`,
+    the overflow counts per layer (explore; input codes only), checked against numpy's too.
     Raises NotNative when an op has no compiled form, ToolNotFound without g++."""
-    source = render(emu, name, pre)
-    k = Kernel(emu, build_library(source), source, pre)
+    from l1ml.emulate.native.codegen import program, render_context
+
+    ctx = program(emu, name, None if count else pre, count)
+    source = render_context(ctx)
+    k = Kernel(emu, build_library(source), source, None if count else pre, ctx["counts"])
     check_kernel(k)
     return k
 
