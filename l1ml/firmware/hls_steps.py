@@ -79,8 +79,28 @@ def plan_csim(src: Path, tools: dict | None) -> Plan:
     ]
     # hls4ml's firmware loads its weights from text files outside synthesis; build_lib.sh points at them so.
     defines = ['-DWEIGHTS_DIR="firmware/weights"'] if (d / "firmware" / "weights").is_dir() else []
+    files = {}
+    exact = exact_testbench((d / test).read_text(errors="replace"))
+    if exact is not None:
+        test = EXACT_TB
+        files[f"{rel}/{EXACT_TB}" if rel != "." else EXACT_TB] = exact
     build = [cxx, "-O2", "-std=c++17", *includes, *defines, test, *sources, "-o", "csim.exe"]
-    return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}])
+    return Plan("csim", [{"argv": build, "cwd": rel}, {"argv": ["./csim.exe"], "cwd": rel}], files)
+
+
+EXACT_TB = "l1ml_exact_tb.cpp"  # not *_test.cpp: never taken for the project's own testbench
+# hls4ml's testbench prints its outputs at the stream's default 6 significant digits, so the queue could
+# compare them with the emulator only "to print precision". ap_fixed's operator<< prints the exact decimal
+# of its value cut to the stream's precision: 80 digits hold any ap_fixed of up to 64 bits whole.
+_TB_STREAM = re.compile(r"(std::ofstream\s+fout\s*\(\s*RESULTS_LOG\s*\)\s*;)")
+
+
+def exact_testbench(text: str) -> str | None:
+    """The testbench with its results stream printing exact values, or None when it opens none we know
+    (conifer's prints its scores exactly already)."""
+    if not _TB_STREAM.search(text):
+        return None
+    return _TB_STREAM.sub(r"\1 fout.precision(80);  // l1ml: exact values, compared bit for bit", text, count=1)
 
 
 def vendor_options(step: str, kind: str) -> dict[str, bool]:

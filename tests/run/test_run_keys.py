@@ -51,8 +51,8 @@ def test_bad_input_is_one_line(tmp_path):
 
 
 def test_csim_check_catches_a_mismatch(tmp_path):
-    """The synth step's testbench-against-emulator check: exact for conifer's exact prints, to print
-    precision for hls4ml's 6 digits; one changed value or a missing one is a mismatch."""
+    """The synth step's testbench-against-emulator check: bit for bit for both testbenches (the queued
+    hls4ml csim prints exact values, issue 30); one changed value or a missing one is a mismatch."""
     from l1ml.project import load_project
     from l1ml.run.queue import csim_check
 
@@ -69,6 +69,8 @@ def test_csim_check_catches_a_mismatch(tmp_path):
         assert csim_check(proj, "v1", files)["same"] is True
         log.write_text("0.125\n3.5\n-2.0626\n" if sub == "conifer_hls" else "0.125\n3.5\n-2.07\n")
         assert csim_check(proj, "v1", files)["same"] is False
+        log.write_text("0.125\n3.5\n-2.0625001\n")  # equal to 6 digits is no longer enough
+        assert csim_check(proj, "v1", files) == {"same": False, "how": "identical", "values": 3}
         log.write_text("0.125\n3.5\n")
         r = csim_check(proj, "v1", files)
         assert r["same"] is False and "2 values printed, 3 expected" in r["how"]
@@ -121,3 +123,15 @@ def test_layout_names_the_run_steps_in_order():
     from l1ml.run.steps import STEPS
 
     assert tuple(s.name for s in STEPS) == RUN_STEPS
+
+
+def test_queued_csim_prints_exact_values():
+    """The queued csim of an hls4ml project compiles a copy of its testbench whose results stream prints
+    at 80 digits (ap_fixed prints its exact decimal cut to the stream's precision)."""
+    from l1ml.firmware.hls_steps import EXACT_TB, exact_testbench
+
+    tb = '    std::string RESULTS_LOG = "tb_data/csim_results.log";\n    std::ofstream fout(RESULTS_LOG);\n'
+    out = exact_testbench(tb)
+    assert "std::ofstream fout(RESULTS_LOG); fout.precision(80);" in out
+    assert exact_testbench("int main() {}") is None
+    assert not EXACT_TB.endswith("_test.cpp")  # csim_dir finds testbenches by that name
