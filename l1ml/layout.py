@@ -29,7 +29,7 @@ from l1ml.errors import ConfigError
 
 # The steps of `l1ml run`, in order (l1ml/run/steps.py defines them; a test ties the two). They live here
 # so that readers of the run records (the report) need not import the runner.
-RUN_STEPS = ("data", "train", "convert", "validate", "rate", "synth", "report", "track")
+RUN_STEPS = ("data", "train", "convert", "validate", "rate", "synth", "deploy", "report", "track")
 
 ACTIVE_FILE = "active.json"
 VARIANT_FILE = "variant.json"
@@ -109,6 +109,11 @@ def deploy_dir(project, version: str) -> Path:
 def deploy_thresholds(project, version: str) -> Path:
     """Issue 11's contract: the thresholds `l1ml deploy` wrote."""
     return deploy_dir(project, version) / "thresholds.json"
+
+
+def run_deployment(project, version: str) -> Path:
+    """Where `l1ml run`'s deploy step puts the library, its thresholds and the board bundle."""
+    return deploy_dir(project, version) / "run"
 
 
 # ---- firmware variants: the read side ----

@@ -1,5 +1,5 @@
-"""`l1ml run`: data check, train, convert, validate, rate, synth, report (and MLflow tracking when set up),
-each skipped when its inputs have not changed."""
+"""`l1ml run`: data check, train, convert, validate, rate, synth, deploy, report (and MLflow tracking when
+set up), each skipped when its inputs have not changed."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ def run(
     server: str = typer.Option(None, "--server", help="Synthesis queue server URL (default: the local queue)."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome of every step as JSON."),
 ) -> None:
-    """Take a project from its event files to a report; unchanged steps are skipped."""
+    """Take a project from its event files to a deployed library and a report; unchanged steps are skipped."""
     import json
     import sys
 
     from rich.markup import escape
 
+    from l1ml.deploy import step as deployer
     from l1ml.run import run_chain
     from l1ml.synth.settings import load_settings
 
@@ -37,7 +38,9 @@ def run(
 
     try:
         with progress_bars() as rep:
-            res = run_chain(proj, until=until, start=start, settings=settings, progress=rep, on_step=show)
+            res = run_chain(
+                proj, until=until, start=start, settings=settings, progress=rep, on_step=show, deployer=deployer
+            )
     except KeyboardInterrupt:
         console(stderr=True).print(
             "[bold red]interrupted[/]: the step in progress left no result; earlier steps are kept"
@@ -87,6 +90,10 @@ def _detail(o) -> str:
             extra = f", output vs emulator {chk['how']}: {chk['same']}" if chk else ""
             parts.append(f"job {j['id']} {j['step']} {j['state']}{extra}")
         return "; ".join(parts)
+    if o.step == "deploy":
+        if r.get("refused"):
+            return f"not deployed: {r['refused']}"
+        return f"library {r.get('library', '')}, bundle {Path(r.get('bundle', '')).name}" if r else ""
     if o.step == "report":
         return r.get("report", "")
     if o.step == "track":

@@ -70,9 +70,11 @@ def run_chain(
     progress=None,
     on_step=None,
     toolchain: dict | None = None,
+    deployer=None,
 ) -> RunResult:
     """Run the chain up to `until` (inclusive). `start` forces that step and those after it to run, and
     takes the steps before it from their records. `on_step(outcome)` is called as each step ends.
+    `deployer` (l1ml/deploy/step.py) does the deploy step's work; without it that step deploys nothing.
     A failing step ends the chain: its outcome is 'failed' and the rest 'not run'; nothing is raised."""
     from l1ml.lifecycle.fingerprint import toolchain as fingerprint
 
@@ -80,7 +82,7 @@ def run_chain(
     _check_step(start, "--from")
     rep = or_silent(progress)
     hashes = FileHashes(layout.run_dir(project) / "file-hashes.json")
-    ctx = Context(project, hashes, toolchain or fingerprint(), settings)
+    ctx = Context(project, hashes, toolchain or fingerprint(), settings, deployer=deployer)
     last = STEPS.index(until) if until else len(STEPS) - 1
     first = STEPS.index(start) if start else 0
     outcomes: list[StepOutcome] = []
@@ -124,7 +126,8 @@ def _one(ctx: Context, step, forced: bool, from_record: bool, rep) -> StepOutcom
         manifest.write_json(
             f, {"step": step.name, "key": key, "result": result, "finished": manifest.now(), "seconds": seconds}
         )
-        return StepOutcome(step.name, "ran", key, seconds, result)
+        # A step that declined its work (deploy refusing a version) says "skipped", with its reason.
+        return StepOutcome(step.name, "skipped" if result.get("refused") else "ran", key, seconds, result)
     except L1mlError as exc:
         return StepOutcome(
             step.name, "failed", seconds=time.monotonic() - t0, error=f"step {step.name} failed: {exc}",

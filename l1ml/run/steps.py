@@ -25,6 +25,7 @@ class Context:
     hashes: object  # keys.FileHashes
     toolchain: dict
     settings: object = None  # queue settings for the synth step
+    deployer: object = None  # l1ml/deploy/step.py, for the deploy step (None: that step deploys nothing)
     results: dict = field(default_factory=dict)  # step -> result
     keys: dict = field(default_factory=dict)  # step -> key
 
@@ -261,6 +262,36 @@ def synth_work(c: Context, rep) -> dict:
     return {"jobs": jobs, "variant": _variant(c)}
 
 
+def deploy_inputs(c: Context) -> dict:
+    templates = Path(__file__).resolve().parents[1] / "deploy" / "templates"
+    return {
+        "name": c.project.name,  # the library's name stem
+        "deployer": c.deployer is not None,  # `l1ml demo` deploys nothing; a later `l1ml run` must
+        "code": code_hash(),
+        "templates": {f.name: c.hashes(f) for f in sorted(templates.iterdir()) if f.is_file()},
+        "tools": c.tools(("g++", "numpy")),
+        "variant": _variant(c),
+    }
+
+
+def deploy_work(c: Context, rep) -> dict:
+    """`l1ml deploy` into build/deploy/vN/run: the emulator library CMSSW loads (symbol-audited,
+    parity-checked), its thresholds and the board bundle, through the deployer the caller hands over
+    (l1ml/deploy/step.py: the deploy room is on this layer). A refused version is not an error: the
+    step says why, in deploy's words, and the chain goes on to the report."""
+    p, v = c.project, c.version
+    if c.deployer is None:
+        return {"version": v, "refused": "this caller deploys nothing; `l1ml deploy` builds the library"}
+    why = c.deployer.refusal(p, v)
+    if why:
+        return {"version": v, "refused": why, "variant": _variant(c)}
+    return {"version": v, "variant": _variant(c), **c.deployer.deploy_into(p, v, layout.run_deployment(p, v), rep)}
+
+
+def _deployed(c: Context, r: dict) -> list[Path]:
+    return [] if r.get("refused") else [Path(r["library"]), Path(r["bundle"]), Path(r["thresholds"])]
+
+
 def report_inputs(c: Context) -> dict:
     p, v = c.project, c.version
     # Results other commands write (deploy thresholds, open RTL resources) re-render the report when they
@@ -315,7 +346,10 @@ STEPS: list[Step] = [
     Step("rate", ("data", "convert"), rate_inputs, rate_work,
          _version_file(layout.rate_file, layout.scores_file, layout.trigger_file)),
     Step("synth", ("convert",), synth_inputs, synth_work, lambda c, r: [Path(j["results"]) for j in r["jobs"]]),
-    Step("report", ("train", "convert", "validate", "rate", "synth"), report_inputs, report_work,
+    # deploy before the report, which shows the deployed thresholds: after it, every second run would
+    # re-render the report for the thresholds the first run's deploy wrote.
+    Step("deploy", ("data", "validate", "rate"), deploy_inputs, deploy_work, _deployed),
+    Step("report", ("train", "convert", "validate", "rate", "synth", "deploy"), report_inputs, report_work,
          lambda c, r: [Path(r["report"])]),
     Step("track", ("report",), track_inputs, track_work, lambda c, r: []),
 ]  # fmt: skip

@@ -16,7 +16,7 @@ from run_helpers import run_in_process, run_json, statuses
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
 from report_browser import load_page  # noqa: E402
 
-ALL = ("data", "train", "convert", "validate", "rate", "synth", "report", "track")
+ALL = ("data", "train", "convert", "validate", "rate", "synth", "deploy", "report", "track")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,10 @@ def dense(tmp_path_factory):
     proj = project_on_data(
         tmp, "dense_ae", tmp / "data",
         **{"training.epochs": 1, "training.finetune_epochs": 1, "validation.events": 100,
-           "validation.csim_events": 200, "synth.steps": [], "firmware.hls_config": str(yml)},
+           "validation.csim_events": 200, "synth.steps": [], "firmware.hls_config": str(yml),
+           # 3.5% of the 5000 background events, 175 above the threshold: enough for deploy to ship it
+           # ([trigger] min_events_above, 100), which it refuses on fewer.
+           "trigger.rate_khz": 1000.0},
     )  # fmt: skip
     return tmp, proj, yml
 
@@ -52,8 +55,12 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     fw_rel = loaded.firmware_dir("v1").relative_to(loaded.build_dir)  # the active variant (issue 13)
     for f in ("models/v1/manifest.json", f"{fw_rel}/manifest.json", "validation/v1/report.json",
               "emulation/v1/rate.json", "emulation/v1/scores.npz", "report/v1/report.html",
-              "run/v1/toolchain.json"):  # fmt: skip
+              "run/v1/toolchain.json", "deploy/v1/thresholds.json", "deploy/v1/run/deploy.json"):  # fmt: skip
         assert (build / f).is_file(), f
+    # One command from events to the library CMSSW loads, its thresholds and the bundle (issue 30).
+    dep = {s["step"]: s for s in doc["steps"]}["deploy"]["result"]
+    assert Path(dep["library"]).is_file() and Path(dep["bundle"]).is_file() and "parity OK" in dep["parity"]
+    print("deploy seconds:", {k: round(v, 1) for k, v in dep["seconds"].items()})
     rate = {s["step"]: s for s in doc["steps"]}["rate"]["result"]
     assert rate["background_events"] == 5000
     # The rate is the colliding-bunch rate times the fraction above the threshold, never 40 MHz.
@@ -107,6 +114,23 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     assert "tool hls4ml" in page["tables"]["provenance-table"]
     assert shot.stat().st_size > 20_000
     print(f"screenshot kept: {shot}")
+
+
+@pytest.mark.slow
+def test_queued_csim_of_the_ae_is_compared_bit_for_bit(dense):
+    """The AE's C simulation through the queue was compared with the emulator only to the testbench's 6
+    printed digits (issue 30): the queued testbench prints exact values, compared bit for bit."""
+    tmp, proj, _ = dense
+    toml = proj / "project.toml"
+    toml.write_text(toml.read_text().replace("steps = []", 'steps = ["csim"]', 1))
+    r, doc = run_json(proj, tmp, "--until", "synth")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (job,) = {s["step"]: s for s in doc["steps"]}["synth"]["result"]["jobs"]
+    assert job["state"] == "succeeded" and job["csim_check"]["how"] == "identical", job
+    assert job["csim_check"]["same"] is True and job["csim_check"]["values"] > 0
+    # The printed values carry every digit: some need more than 6 significant ones.
+    printed = (Path(job["results"]) / "files/hls4ml/tb_data/csim_results.log").read_text().split()
+    assert max(len(v.lstrip("-").replace(".", "").lstrip("0")) for v in printed) > 6, printed[:10]
 
 
 @pytest.mark.slow
