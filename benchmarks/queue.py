@@ -54,6 +54,7 @@ def settings_for(home: Path):
 def overhead(n: int, tmp: Path) -> float:
     from l1ml.synth.archive import pack
     from l1ml.synth.client import LocalClient
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.dispatch import Outcome
     from l1ml.synth.worker import Worker
 
@@ -85,7 +86,7 @@ def overhead(n: int, tmp: Path) -> float:
     for _ in range(n):
         copy = tmp / "copy.tar.gz"
         copy.write_bytes(arc.read_bytes())
-        client.submit(copy, step="csim", memory=G, timeout=60)
+        client.submit(copy, SubmitParams("csim", G, 60.0))
     w = Worker(s, budget=4 * G, poll=0, dispatcher=Instant())
     t0 = time.perf_counter()
     while len(w.store.list(states=("succeeded",), limit=n + 1)) < n:
@@ -96,11 +97,12 @@ def overhead(n: int, tmp: Path) -> float:
 def claim_latency(depth: int, tmp: Path) -> float:
     """One claim transaction (read the queue, pick, update) with `depth` jobs queued from 20 users."""
     from l1ml.synth import scheduler
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.store import Store
 
     store = Store(tmp / "claim.db")
     for i in range(depth):
-        store.submit(user=f"user{i % 20}", step="csim", memory=G, timeout=60)
+        store.submit(f"user{i % 20}", SubmitParams("csim", G, 60.0))
     t0 = time.perf_counter()
     n = 100
     for _ in range(n):
@@ -178,6 +180,7 @@ BUDGET = 64
 def makespan(tmp: Path) -> tuple[float, float, float]:
     from l1ml.synth.archive import pack
     from l1ml.synth.client import LocalClient
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.dispatch.local import LocalDispatcher
     from l1ml.synth.worker import Worker
 
@@ -204,7 +207,7 @@ def makespan(tmp: Path) -> tuple[float, float, float]:
     for mem, dur in MIX:
         copy = tmp / "copy.tar.gz"
         copy.write_bytes(arc.read_bytes())
-        durations[client.submit(copy, step="csim", memory=mem * G, timeout=60)["id"]] = dur
+        durations[client.submit(copy, SubmitParams("csim", mem * G, 60.0))["id"]] = dur
     w = Worker(s, budget=BUDGET * G, poll=0.02, dispatcher=Sleeping())
     t0 = time.perf_counter()
     w.run(until=lambda: len(w.store.list(states=("succeeded",))) == len(MIX))
@@ -260,6 +263,7 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
     from l1ml.synth.archive import pack
     from l1ml.synth.client import HttpClient
     from l1ml.synth.job import TERMINAL
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.store import Store
 
     rng = random.Random(seed)
@@ -330,6 +334,7 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
 
     acked: list[int] = []
     bad_ids: set[int] = set()
+    kinds: dict[int, str] = {}
     lock = threading.Lock()
 
     def client(k: int) -> None:
@@ -338,20 +343,29 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
         local = random.Random(seed * 100 + k)
         for _ in range(n // 4 + (1 if k < n % 4 else 0)):
             if local.random() < hostile:
-                job = h.submit(local.choice(hostile_arcs), step="csim", memory=G // 8, timeout=30.0)
+                which = local.choice(hostile_arcs)
+                job = h.submit(which, SubmitParams("csim", G // 8, 30.0))
                 with lock:
                     acked.append(job["id"])
                     bad_ids.add(job["id"])
+                    kinds[job["id"]] = which.name[len("hostile-") : -len(".tar.gz")]
                 continue
-            job = c.submit(arc, step="csim", memory=G // 8, timeout=60.0)
+            job = c.submit(arc, SubmitParams("csim", G // 8, 60.0))
             with lock:
                 acked.append(job["id"])
 
     t0 = time.time()
     monkey = threading.Thread(target=chaos)
     monkey.start()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(client, range(4)))
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(client, range(4)))
+    except BaseException:  # the chaos thread and the services must not outlive a failed soak
+        stop.set()
+        monkey.join()
+        for p in services.values():
+            p.kill()
+        raise
     store = Store(s.db)
     deadline = time.time() + 30 * 60
     while time.time() < deadline:
@@ -381,7 +395,7 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
     honest_failed = sum(1 for i in honest if i in jobs and jobs[i].state in TERMINAL and jobs[i].state != "succeeded")
     hostile_states: dict[str, int] = {}
     for i in bad_ids:
-        st = jobs[i].state if i in jobs else "missing"
+        st = f"{kinds.get(i, '?')}: {jobs[i].state if i in jobs else 'missing'}"
         hostile_states[st] = hostile_states.get(st, 0) + 1
     duplicated = (len(acked) - len(set(acked))) + sum(1 for i in jobs if i not in set(acked))
     # Runs overlapping, from the jobs' own marks: an attempt lives from its "start" to its "end", or, if it
@@ -415,7 +429,9 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
             pass
     for p in leftover_procs:  # the soak must not leave them on the machine either
         p.kill()
-    temp = [p for p in home.rglob("*") if p.name.endswith((".upload", ".tmp"))]
+    from l1ml.synth import tree  # a hostile job's 1,100-level tree is beyond rglob's recursion
+
+    temp = [Path(p) for p, _ in tree.entries(home) if p.endswith((".upload", ".tmp"))]
     return {
         "jobs": n,
         "acknowledged": len(acked),
@@ -450,17 +466,24 @@ def main() -> None:
     )
     a = ap.parse_args()
     if a.soak:
-        with tempfile.TemporaryDirectory(prefix="l1ml-soak-") as d:
+        from l1ml.synth import tree
+
+        d = tempfile.mkdtemp(prefix="l1ml-soak-")
+        try:
             r = soak(a.soak, Path(d), hostile=a.hostile)
+        finally:
+            tree.remove(Path(d))  # shutil.rmtree recurses: a hostile job's deep tree stops it
         print(
             f"soak: {r['jobs']} jobs from 4 clients on 2 workers in {r['seconds']:.0f} s, "
             f"{r['server_kills']} server and {r['worker_kills']} worker SIGKILLs, {r['attempts']} runs; "
             f"states {r['states']}"
         )
         print(
-            f"  honest jobs: {r['honest']}; hostile jobs: {r['hostile']} (ended as {r['hostile_states']}); "
+            f"  honest jobs: {r['honest']}; hostile jobs: {r['hostile']}; "
             f"honest lost {r['honest_lost']}, failed {r['honest_failed']}, run twice {r['honest_run_twice']}"
         )
+        for kind, count in sorted(r["hostile_states"].items()):
+            print(f"  hostile {kind}: {count}")
         for reason, count in sorted(r["reasons"].items(), key=lambda x: -x[1]):
             print(f"  {count} x {reason}")
         for key in ("lost", "duplicated", "overlapping", "leftover_processes", "leftover_temp_files"):
