@@ -3,14 +3,16 @@
     python -m l1ml.synth.supervisor SPEC.json
 
 It makes itself a child subreaper (``PR_SET_CHILD_SUBREAPER``), so every process the job starts, also
-those that leave with ``setsid`` or double-fork, stays its descendant. Every tick it sums the RSS of all its
-descendants, and kills all of them when the sum goes over the declared memory, at the timeout, on SIGTERM
+those that leave with ``setsid`` or double-fork, stays its descendant. Every tick it sums the memory of all
+its descendants (RSS, and PSS once RSS says it could matter, plus what the run holds in its own /tmp and
+/dev/shm tmpfs), counts them, and once a second sums its directory and log and its CPU time; it kills all of
+them when one goes over its limit (states ``oom``, ``pids``, ``disk``, ``cpu``), at the timeout, on SIGTERM
 (a cancel from the worker) and when the job's first process ends. It does not need the worker: when the
 worker dies it goes on enforcing memory and time, and after ``orphan_grace`` seconds with nobody to report
 to (the queue requeues the job once the lease lapses) it ends the job itself. The outcome goes to
 ``status`` (JSON, written atomically, outside the job's writable directory) for the worker to read.
 
-Only the standard library and psutil: it starts in a fraction of a second.
+Only the standard library, psutil and l1ml.synth.tree: it starts in a fraction of a second.
 """
 
 from __future__ import annotations
