@@ -73,17 +73,15 @@ def show(result: dict) -> None:
         f"{ev['background']:,} background events, target {result['target_rate_khz']:g} kHz "
         f"of {result['colliding_rate_hz'] / 1e6:.1f} MHz colliding"
     )
-    t.add_column("#", justify="right")
-    t.add_column("point", max_width=30, overflow="fold")
-    t.add_column("variant")
-    t.add_column("threshold", justify="right")
-    t.add_column("TPR at rate, Δ%", justify="right")
-    t.add_column(f"ΔAUC% / ΔTPR%@{ref_fpr:g}", justify="right")
-    t.add_column("flipped", justify="right")
-    t.add_column("new overflows", max_width=30)
-    t.add_column("valid.")
-    t.add_column(result["resource_axis"], justify="right", max_width=14)
-    t.add_column("P", justify="center")
+    # Signals by short tags with a legend below, and every column folding rather than cutting: a narrow
+    # terminal cut the signal names to "…" (issue 30).
+    tags = {k: f"S{i + 1}" for i, k in enumerate(first["physics"]["signals"])} if first else {}
+    for col, kw in (("#", {"justify": "right"}), ("point", {"max_width": 30}), ("variant", {}),
+                    ("threshold", {"justify": "right"}), ("TPR at rate, Δ%", {"justify": "right"}),
+                    (f"ΔAUC% / ΔTPR%@{ref_fpr:g}", {"justify": "right"}), ("flipped", {"justify": "right"}),
+                    ("new overflows", {"max_width": 30}), ("valid.", {}),
+                    (result["resource_axis"], {"justify": "right", "max_width": 14}), ("P", {"justify": "center"})):
+        t.add_column(col, overflow="fold", **kw)  # fmt: skip
     rows = [result["baseline"], *result["points"]]
     for r in rows:
         idx = str(r["index"]) if r["index"] else "base"
@@ -101,7 +99,7 @@ def show(result: dict) -> None:
             escape(r["name"]),
             r["variant"] + tag + (" [dim]cached[/]" if r.get("cached") else ""),
             f"{ph['threshold']:.6g}",
-            "\n".join(f"{k[:8]} {v['tpr']:.3f} {_pct(v['tpr_change'])}" for k, v in s.items()),
+            "\n".join(f"{tags.get(k, k)} {v['tpr']:.3f} {_pct(v['tpr_change'])}" for k, v in s.items()),
             "\n".join(f"{_pct(v['auc_change'])} / {_pct(v['tpr_ref_change'])}" for v in s.values()),
             f"{100 * ph['flipped_fraction']:.3f}%",
             escape(over) or "none",
@@ -110,6 +108,8 @@ def show(result: dict) -> None:
             "*" if r.get("pareto") else "",
         )
     c.print(t)
+    if tags:
+        c.print("signals: " + ", ".join(f"{tag} {escape(k)}" for k, tag in tags.items()), soft_wrap=True)
     b = result["baseline"]
     from l1ml.models.threshold import short, tpr_line
 

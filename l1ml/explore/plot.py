@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from l1ml.explore.front import resource_axis
+from l1ml.explore.front import pareto, resource_axis
 
 
 def plot(result: dict, out: Path) -> Path:
@@ -16,6 +16,10 @@ def plot(result: dict, out: Path) -> Path:
     rows = result["points"]
     res, label = resource_axis(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    # The front drawn is of the points that would pass validation: a point whose firmware would not be
+    # bit-exact is no choice to offer, however cheap (issue 30). Failing points are marked apart.
+    passing = [r for r in rows if "error" not in r and r["validation"]["passed"]]
+    front_of_passing = pareto(passing) if passing else set()
     xs, ys, front = [], [], []
     for r, x in zip(rows, res, strict=True):
         if x is None or "error" in r:
@@ -28,7 +32,7 @@ def plot(result: dict, out: Path) -> Path:
             [x], [y], marker="x" if failed else "o", color="tab:red" if failed else "tab:blue", zorder=3
         )
         ax.annotate(str(r["index"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        if r["pareto"]:
+        if r["index"] in front_of_passing:
             front.append((x, y))
     if front:
         front.sort()
@@ -39,7 +43,7 @@ def plot(result: dict, out: Path) -> Path:
             color="tab:green",
             mfc="none",
             ms=12,
-            label="Pareto front",
+            label="Pareto front (points that pass validation)",
             zorder=2,
         )
     sw = [r for r in rows if "error" not in r]
@@ -48,6 +52,11 @@ def plot(result: dict, out: Path) -> Path:
         ref = sum(s["tpr_software"] for s in sig.values()) / max(len(sig), 1)
         ax.axhline(ref, color="gray", ls="--", lw=1, label="software model")
     ax.scatter([], [], marker="x", color="tab:red", label="validation would fail")
+    # Figures that differ by a fraction of a percent drawn on an axis spanning just them (with an offset)
+    # look worlds apart: such an axis starts at zero, and never uses an offset.
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+    if xs and max(xs) > 0 and max(xs) - min(xs) < 0.05 * max(xs):
+        ax.set_xlim(0, 1.05 * max(xs))
     ax.set_xlabel(label)
     ax.set_ylabel(f"mean signal TPR at {result['target_rate_khz']:g} kHz")
     ax.set_title(f"{result['project']} {result['version']}: {Path(result['grid']).name}")
