@@ -267,7 +267,7 @@ def supervise(spec: dict) -> dict:
                 ending = ("cancelled", "cancelled")
             elif orphaned_at is not None and now - orphaned_at > orphan_grace:
                 ending = (
-                    "failed",
+                    "lost",
                     f"its worker died and none took it over within {orphan_grace:.0f}s; killed",
                 )
             if ending is not None and term_at is None:
@@ -282,6 +282,9 @@ def supervise(spec: dict) -> dict:
         reap_zombies(keep=proc.pid)
         time.sleep(TICK)
     left = kill_family()  # leftovers of the job (setsid, double fork) do not outlive it
+    lost = bool(ending and ending[0] == "lost")
+    if lost:
+        ending = ("failed", ending[1])
     status = {
         "state": ending[0] if ending else ("succeeded" if code == 0 else "failed"),
         "exit_code": code,
@@ -290,6 +293,8 @@ def supervise(spec: dict) -> dict:
         "leftovers_killed": left,
         "subreaper": subreaper,
         "orphaned": orphaned_at is not None,
+        # Ended for want of a worker, not for anything the job did: the queue runs it again.
+        "lost": lost,
     }
     if not ending and code != 0:
         status["reason"] = (

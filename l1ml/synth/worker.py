@@ -56,8 +56,10 @@ def decided(settings: Settings, job: Job) -> Outcome | None:
         st = json.loads(status_path(settings, job).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(st, dict) or st.get("state") not in TERMINAL:
-        return None
+    if not isinstance(st, dict) or st.get("state") not in TERMINAL or st.get("lost"):
+        return None  # still running, or ended only because no worker took it over: run it again
+    if st["state"] == CANCELLED and not job.cancel_requested:
+        return None  # a worker stopping ended it (SIGTERM), not its user: run it again
     reason = str(st.get("reason") or "")
     if st.get("orphaned"):
         reason = (reason + "; " if reason else "") + "decided by its supervisor while no worker ran"
