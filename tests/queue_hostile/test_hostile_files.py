@@ -101,3 +101,31 @@ def test_a_report_parser_reading_a_sparse_3g_file_whole_is_confined(home, tmp_pa
     summary = json.loads((s.work / str(j) / "summary.json").read_text())
     assert "could not parse" in summary.get("error", ""), summary
     assert w.poll() is None
+
+
+def test_only_the_jobs_own_outcomes_are_read_back(tmp_path):
+    """oom, timeout, limits and exit codes are the job's; 'no worker took it over' and a stopping worker's
+    SIGTERM are not: those runs go again."""
+    from l1ml.synth.job import Job
+    from l1ml.synth.settings import Settings
+    from l1ml.synth.worker import decided, status_path
+
+    s = Settings(home=tmp_path)
+    job = Job(id=7, user="u", step="csim", state="running", memory=1, attempts=2, handle={"supervisor": True})
+    path = status_path(s, job)
+    path.parent.mkdir(parents=True)
+
+    def with_status(**st):
+        path.write_text(json.dumps(st))
+        return decided(s, job)
+
+    assert with_status(state="running") is None
+    assert with_status(state="timeout", reason="ran past", orphaned=True).state == "timeout"
+    assert with_status(state="pids", reason="x").state == "pids"
+    assert with_status(state="failed", exit_code=2).exit_code == 2
+    assert with_status(state="failed", lost=True, orphaned=True) is None
+    assert with_status(state="cancelled") is None
+    job.cancel_requested = True
+    assert with_status(state="cancelled").state == "cancelled"
+    job.handle = {}  # a batch system's run: its own dispatcher adopts it
+    assert with_status(state="timeout") is None
