@@ -56,3 +56,15 @@ def test_catapult_validate_ends_with_a_verdict_junit_and_report(tmp_path, small_
     assert by_name["reconstruction"]["max_diff_lsb"] == 0 and by_name["reconstruction"]["events"] > 0
     # ...while the score differs by hls4ml's 2-bit ac_fixed mask (docs/backends.md): a verdict, not a crash
     assert by_name["score"]["mismatches"] > 0 and r.exit_code == 1 and not rep["passed"]
+
+
+def test_lsb_of_reads_the_types_every_backend_writes():
+    from l1ml.errors import ConfigError
+    from l1ml.fixed import lsb_of
+
+    assert lsb_of("ac_fixed<22,14,true>") == 2.0**-8  # the type Catapult's validate could not read
+    assert lsb_of("ac_fixed<2,0,false,AC_RND_CONV,AC_SAT>") == 0.25
+    assert lsb_of("ac_int<8,false>") == lsb_of("ap_int<8>") == lsb_of("ap_uint<3>") == 1.0
+    assert lsb_of("ap_fixed<18,8,AP_RND,AP_SAT>") == 2.0**-10 and lsb_of("ap_ufixed<9,3>") == 2.0**-6
+    with pytest.raises(ConfigError, match="cannot read an LSB"):
+        lsb_of("float")

@@ -52,3 +52,20 @@ def test_a_weight_moved_by_one_lsb_in_the_generated_firmware_is_traced_to_its_la
     assert rep["passed"] is False
     assert rep["first_divergence"] is not None and rep["first_divergence"]["layer"] == "dec_dense"
     assert rep["first_divergence"]["mismatches"] > 0
+
+
+def test_trace_calls_are_merged_into_an_edited_top_function():
+    """The tracing build's trace calls land after the same layer calls of the generated top function, and
+    an edited line (here a ReLU made linear) is the generated one, followed by its layer's trace call."""
+    from l1ml.firmware.csim import with_trace_calls
+
+    def trace(layer):
+        return f'#ifndef __SYNTHESIS__\n    nnet::save_layer_output<t>(o, "{layer}", 8);\n#endif\n'
+
+    calls = ["    nnet::dense<a>(x, o1, w2, b2); // enc\n", "    nnet::relu<b>(o1, o2); // enc_relu\n"]
+    traced = "void top() {\n" + calls[0] + trace("enc") + "\n" + calls[1] + trace("enc_relu") + "\n}\n"
+    edited = "void top() {\n" + calls[0] + "\n" + calls[1].replace("relu<", "linear<") + "\n}\n"
+    merged = with_trace_calls(traced, edited)
+    assert merged == traced.replace("relu<b>", "linear<b>")
+    plain = "void top() {\n" + calls[0] + "\n" + calls[1] + "\n}\n"
+    assert with_trace_calls(traced, plain) == traced
