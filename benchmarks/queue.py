@@ -54,8 +54,8 @@ def settings_for(home: Path):
 def overhead(n: int, tmp: Path) -> float:
     from l1ml.synth.archive import pack
     from l1ml.synth.client import LocalClient
-    from l1ml.synth.params import SubmitParams
     from l1ml.synth.dispatch import Outcome
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.worker import Worker
 
     class Instant:
@@ -180,8 +180,8 @@ BUDGET = 64
 def makespan(tmp: Path) -> tuple[float, float, float]:
     from l1ml.synth.archive import pack
     from l1ml.synth.client import LocalClient
-    from l1ml.synth.params import SubmitParams
     from l1ml.synth.dispatch.local import LocalDispatcher
+    from l1ml.synth.params import SubmitParams
     from l1ml.synth.worker import Worker
 
     durations: dict[int, float] = {}
@@ -392,7 +392,9 @@ def soak(n: int, tmp: Path, seed: int = 1, hostile: float = 0.0) -> dict:
     lost = sum(1 for i in set(acked) if i not in jobs or jobs[i].state not in TERMINAL)
     honest = set(acked) - bad_ids
     honest_lost = sum(1 for i in honest if i not in jobs or jobs[i].state not in TERMINAL)
-    honest_failed = sum(1 for i in honest if i in jobs and jobs[i].state in TERMINAL and jobs[i].state != "succeeded")
+    honest_failed = sum(
+        1 for i in honest if i in jobs and jobs[i].state in TERMINAL and jobs[i].state != "succeeded"
+    )
     hostile_states: dict[str, int] = {}
     for i in bad_ids:
         st = f"{kinds.get(i, '?')}: {jobs[i].state if i in jobs else 'missing'}"

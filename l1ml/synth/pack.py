@@ -60,7 +60,9 @@ def artifacts_in(src: Path, patterns: tuple[str, ...]) -> list[tuple[str, int]]:
     return sorted(out)
 
 
-def write_result(jdir: Path, src: Path, log: Path, summary: dict, patterns, attempt: int, max_file: int) -> None:
+def write_result(
+    jdir: Path, src: Path, log: Path, summary: dict, patterns, attempt: int, max_file: int
+) -> None:
     """summary.json, the log, the reports and the artifacts, in one tar.gz written atomically."""
     left_out = []
     files = []
@@ -125,7 +127,9 @@ def pack(spec: dict) -> dict:
     )
     verdict = {"outcome": [out.state, out.exit_code, out.reason, out.peak_memory]}
     try:
-        write_result(jdir, src, Path(spec["log"]), summary, artifacts(job.step), job.attempts, int(spec["max_file"]))
+        write_result(
+            jdir, src, Path(spec["log"]), summary, artifacts(job.step), job.attempts, int(spec["max_file"])
+        )
     except OSError as exc:  # e.g. a full disk: the outcome is still recorded
         verdict["error"] = f"could not write its results: {exc}"
     verdict["disk"] = tree.size(jdir)

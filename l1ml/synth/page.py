@@ -79,7 +79,10 @@ def render(store, settings, isolation: str) -> str:
     ]  # fmt: skip
     limits = [
         ["processes per run", settings.max_pids],
-        ["disk per run (directory and log)", format_memory(min(settings.max_job_disk, settings.max_user_bytes))],
+        [
+            "disk per run (directory and log)",
+            format_memory(min(settings.max_job_disk, settings.max_user_bytes)),
+        ],
         ["/tmp and /dev/shm in the sandbox (each, counted as memory)", format_memory(settings.tmpfs_size)],
         ["CPU time per run", f"{settings.max_cpu_time / 3600:.0f} h"],
         ["memory", "as declared at submit; measured as PSS plus the run's tmpfs"],

@@ -87,12 +87,7 @@ ENV_ALLOW = (
 
 def job_env(environ: dict[str, str], workdir: Path, allow: tuple | list = ()) -> dict[str, str]:
     names = (*ENV_ALLOW, *allow)
-    env = {
-        k: v
-        for k, v in environ.items()
-        if any(k.startswith(n) for n in names)
-        and not _SECRET.search(k)
-    }
+    env = {k: v for k, v in environ.items() if any(k.startswith(n) for n in names) and not _SECRET.search(k)}
     env["HOME"] = str(workdir)  # the worker's home is hidden; tools that write dotfiles write them here
     env["TMPDIR"] = "/tmp"
     return env

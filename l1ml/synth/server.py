@@ -22,7 +22,6 @@ from l1ml.synth.settings import Settings
 from l1ml.synth.store import QuotaExceeded, Store
 from l1ml.synth.worker import log_path, result_path
 
-
 CHUNK_TIMEOUT = 30.0  # seconds an upload may pause between chunks
 
 
@@ -92,7 +91,7 @@ def create_app(settings: Settings, isolation: str = "") -> FastAPI:
                         chunk = await asyncio.wait_for(chunks.__anext__(), min(CHUNK_TIMEOUT, left))
                     except StopAsyncIteration:
                         break
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         raise HTTPException(408, "upload stalled; send the archive without pauses") from None
                     size += len(chunk)
                     if size > settings.max_upload:

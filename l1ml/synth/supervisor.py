@@ -249,7 +249,10 @@ def supervise(spec: dict) -> dict:
             disk = disk_used(spec.get("disk_paths") or []) if max_disk else 0
             cpu = cpu_seconds(procs) if max_cpu else 0.0
             if max_disk and disk > max_disk:
-                over = ("disk", f"wrote {_fmt(disk)} (directory and log), over its limit of {_fmt(max_disk)}; killed")
+                over = (
+                    "disk",
+                    f"wrote {_fmt(disk)} (directory and log), over its limit of {_fmt(max_disk)}; killed",
+                )
             elif max_cpu and cpu > max_cpu:
                 over = ("cpu", f"used {cpu:.0f}s of CPU time, over its limit of {max_cpu:.0f}s; killed")
         if worker and orphaned_at is None and os.getppid() != worker:

@@ -338,8 +338,12 @@ class Worker:
 
     def _record(self, job: Job, out: Outcome, note: str, disk: int | None) -> None:
         reason = out.reason + (("; " if out.reason else "") + note if note else "")
-        if self.store.finish(job.id, self.id, job.attempts, out.state, out.exit_code, reason, out.peak_memory):
-            self.store.set_disk(job.id, disk if disk is not None else tree.size(job_dir(self.settings, job.id)))
+        if self.store.finish(
+            job.id, self.id, job.attempts, out.state, out.exit_code, reason, out.peak_memory
+        ):
+            self.store.set_disk(
+                job.id, disk if disk is not None else tree.size(job_dir(self.settings, job.id))
+            )
         logger.info("job %s: %s %s", job.id, out.state, reason)
 
     # --- the loop ---------------------------------------------------------------------------------------
@@ -447,7 +451,7 @@ class Worker:
 
     def shutdown(self) -> None:
         self.poll_packers(wait=30.0)  # a run that has ended keeps its outcome: never requeued
-        for job_id, pk in list(self.packing.items()):
+        for pk in list(self.packing.values()):
             pk.proc.kill()
             pk.proc.wait()
             self._record(pk.job, pk.out, "results not packed: its worker was stopped", None)

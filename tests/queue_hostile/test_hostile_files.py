@@ -8,17 +8,18 @@ import os
 import signal
 import time
 
-import pytest
 from hardening_helpers import script_project, synth
 
-from l1ml.synth import gc, pack, tree
+from l1ml.synth import pack, tree
 
 LOOP = "ln -s b a\nln -s a b\nln -s a/x c\n"
 DEEP = "python3 -c \"import os\nfor i in range(1100):\n    os.mkdir('d'); os.chdir('d')\nopen('f','w').write('x')\"\n"
 
 
 def test_symlink_loop_and_deep_tree_confined_to_the_job(home, tmp_path, procs):
-    hostile = script_project(tmp_path, "hostile", LOOP + DEEP + "mkdir -p syn/vhdl && ln -s ../a syn/vhdl/loop\n")
+    hostile = script_project(
+        tmp_path, "hostile", LOOP + DEEP + "mkdir -p syn/vhdl && ln -s ../a syn/vhdl/loop\n"
+    )
     honest = script_project(tmp_path, "honest", "sleep 2\n")
     h = synth.submit_local(hostile)["id"]
     o = synth.submit_local(honest)["id"]
@@ -62,7 +63,9 @@ def test_sparse_result_is_packed_off_the_loop_bounded(home, tmp_path, procs):
     another user's job runs on; each attempt writes its own temporary file."""
     (tmp_path / "synth.toml").write_text(f"max_result_file = {64 * 1024**2}\n")
     big = script_project(
-        tmp_path, "big", "mkdir -p syn/vhdl && truncate -s 3G syn/vhdl/huge.vhd && echo ok > syn/vhdl/small.vhd\n"
+        tmp_path,
+        "big",
+        "mkdir -p syn/vhdl && truncate -s 3G syn/vhdl/huge.vhd && echo ok > syn/vhdl/small.vhd\n",
     )
     b = synth.submit_local(big, step="csim")["id"]
     procs.worker("1G")

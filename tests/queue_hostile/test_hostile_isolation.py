@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from hardening_helpers import M, escapees, script_project, synth, tagged, wait_gone
+from hardening_helpers import escapees, script_project, synth, tagged, wait_gone
 
 from l1ml.synth import sandbox
 
-needs_bwrap = pytest.mark.skipif(sandbox.probe("auto").mode != "bwrap", reason="bubblewrap does not work here")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.probe("auto").mode != "bwrap", reason="bubblewrap does not work here"
+)
 
 KILL_SUPERVISOR = r"""p=$$
 while [ "$p" -gt 1 ]; do

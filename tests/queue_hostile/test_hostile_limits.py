@@ -13,7 +13,9 @@ from hardening_helpers import M, status, supervise, tagged, wait_gone
 
 from l1ml.synth import sandbox
 
-needs_bwrap = pytest.mark.skipif(sandbox.probe("auto").mode != "bwrap", reason="bubblewrap does not work here")
+needs_bwrap = pytest.mark.skipif(
+    sandbox.probe("auto").mode != "bwrap", reason="bubblewrap does not work here"
+)
 
 
 def _run(tmp_path, script, memory=1024 * M, timeout=120, sandboxed=True, **spec):
@@ -36,8 +38,8 @@ def test_1100_sleeping_processes_end_with_pids(tmp_path):
 def test_shared_pages_are_counted_once(tmp_path):
     """40 forks of one process holding 60 MB: RSS sums to 2.4 GB, PSS to about 60 MB; 500 MB declared."""
     script = (
-        "python3 -c \"\nimport os, time\nx = bytearray(60 << 20)\nfor i in range(40):\n"
-        "    if os.fork() == 0:\n        time.sleep(6); os._exit(0)\ntime.sleep(6)\n\"\n"
+        'python3 -c "\nimport os, time\nx = bytearray(60 << 20)\nfor i in range(40):\n'
+        '    if os.fork() == 0:\n        time.sleep(6); os._exit(0)\ntime.sleep(6)\n"\n'
     )
     st = _run(tmp_path, script, memory=500 * M, sandboxed=False)
     assert st["state"] == "succeeded", st

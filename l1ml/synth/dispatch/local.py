@@ -220,7 +220,9 @@ class LocalDispatcher:
         return {
             "max_pids": int(getattr(st, "max_pids", 1024)),
             # Disk: its directory and log, and never more than its user's whole quota.
-            "max_disk": int(min(getattr(st, "max_job_disk", 20 * 1024**3), getattr(st, "max_user_bytes", 2**62))),
+            "max_disk": int(
+                min(getattr(st, "max_job_disk", 20 * 1024**3), getattr(st, "max_user_bytes", 2**62))
+            ),
             "disk_paths": [str(launch.workdir), str(launch.log)],
             "max_cpu": float(getattr(st, "max_cpu_time", 7 * 86400.0)),
             # Its /tmp and /dev/shm are memory: counted with its processes' PSS (sandboxed runs only).
