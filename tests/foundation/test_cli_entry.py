@@ -83,6 +83,7 @@ def test_every_section_named_in_help_is_shown():
         r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}, terminal_width=400)
         assert r.exit_code == 0, r.output
         shown = " ".join(r.output.split())
+        assert "\\[" not in shown, r.output  # escaped once, never shown escaped
         for section in wanted:
             assert section in shown, (" ".join(path), section, r.output)
             checked += 1
