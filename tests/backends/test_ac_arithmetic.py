@@ -55,8 +55,8 @@ def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firm
     """hls4ml writes the score's 1-bit pT mask ufixed<1,0> as ac_fixed<2,0,false>: one more fractional bit
     and a saturation limit of 0.75 instead of 0.5. The emulator computes in the written type; without that
     rule (written_width as the precision says) the comparison above fails on every event with an object."""
+    from l1ml import fixed
     from l1ml.emulate.nn_fixed import emulate_arrays
-    from l1ml.firmware.backends import acfixed
 
     backend, fw, fw_dir, csim = firmware
     assert fw["ac_widened"] == [
@@ -67,7 +67,7 @@ def test_the_one_bit_mask_is_written_two_bits_wide_and_the_emulator_follows(firm
             "written": "ac_fixed<2,0,false,AC_RND_CONV,AC_SAT>",
         }
     ]
-    monkeypatch.setattr(acfixed, "written_width", lambda p: int(p.width))
+    monkeypatch.setattr(fixed, "written_width", lambda p: int(p.width))  # from_hls reads it there
     x = events(50)
     x[0] = 0
     x[0, :3] = (100, 12, -30)  # one object present: the score is its squared error times the mask squared
