@@ -76,7 +76,12 @@ def write_result(
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
         tar.add(jdir / "summary.json", "summary.json")
         if log.is_file() and not log.is_symlink():
-            tar.add(log, "job.log")
+            with open(log, "rb") as fh:  # a job that floods its log gets its last max_file bytes packed
+                info = tar.gettarinfo(fileobj=fh, arcname="job.log")
+                if info.size > max_file > 0:
+                    fh.seek(info.size - max_file)
+                    info.size = max_file
+                tar.addfile(info, fh)
         for rel in files:
             p = src / rel
             try:  # opened without following a link the job may have swapped in since the walk
@@ -90,6 +95,20 @@ def write_result(
                 info = tar.gettarinfo(fileobj=fh, arcname="files/" + rel)
                 tar.addfile(info, fh)
     os.replace(tmp, jdir / "result.tar.gz")
+    for left in jdir.glob("result.tar.gz.attempt*.tmp"):  # of packers killed with an earlier worker
+        pid = left.name.split(".")[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            left.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pack(spec: dict) -> dict:

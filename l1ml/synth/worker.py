@@ -4,6 +4,7 @@ alive, requeues the jobs of dead workers, and files each finished run's summary 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -98,6 +99,21 @@ class _Child:
 
 
 PACK_MEMORY = 1024**3  # address space a packer may add to what it inherits
+PR_SET_PDEATHSIG = 1
+
+
+def warm_packing() -> None:
+    """Import what packing imports lazily (report parsers, numpy), once in the worker: every forked
+    packer then starts with it instead of paying the imports per run."""
+    import tempfile
+
+    from l1ml.plan import summarize
+
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            summarize(Path(d), "csim", None)
+        except Exception:  # noqa: BLE001 - a warm-up only
+            pass
 
 
 def _fork_packer(spec: dict) -> _Child:
@@ -109,7 +125,8 @@ def _fork_packer(spec: dict) -> _Child:
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
-            os.setpriority(os.PRIO_PROCESS, 0, 10)  # behind the runs themselves
+            # It dies with the worker: the next worker start packs the run again (decided()).
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             # A report parser that reads a job's 3 GiB (sparse) file whole meets MemoryError here, caught
             # as an unreadable report, instead of taking the host's memory.
             vm = psutil.Process().memory_info().vms
@@ -164,6 +181,8 @@ class Worker:
 
         # What a job leaves behind after killing its own supervisor is re-parented here (reap_strays).
         self.subreaper = reap_strays and make_subreaper()
+        if reap_strays:  # the CLI worker, which forks packers
+            warm_packing()
         settings.work.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:  # every job's sources and results: for the queue's account only
             os.chmod(settings.work, 0o700)
