@@ -57,6 +57,10 @@ class CastChain:
         return out
 
 
+# extended: since the casts count overflows, this one library of all 448 modes takes g++ over 25 minutes;
+# CI proves the counting casts on 96 modes (tests/fastpath/test_kernel_counts.py) and every network's kernel
+# is checked bit for bit against numpy before use. Split it per rounding mode to bring it back.
+@pytest.mark.extended
 def test_every_cast_mode_equals_numpy():
     """7 roundings x 4 overflows x signed/unsigned x four shifts (one bit added, none, 2 and 5 dropped),
     with and without the ReLU clamp, from a 16-bit input: 448 casts checked on 4,096 random codes."""
