@@ -43,9 +43,10 @@ def emulate(
 ) -> None:
     """Firmware-exact scores for every event (bit-identical to the C simulation), streamed in chunks with
     reading, computing and writing overlapped; memory stays flat whatever the number of events."""
-    from l1ml.emulate.nn_project import emulate_project
+    from l1ml.emulate.nn_project import check_out, emulate_project
 
     proj = load(project)
+    check_out(out)  # a wrong --out is named before "no model yet" or any other project state
     model = pick_model(proj, model)
     with progress_bars() as rep:
         r = emulate_project(

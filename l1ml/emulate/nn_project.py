@@ -181,6 +181,17 @@ def _variant(project, version: str) -> str:
     return variant_of(project.firmware_dir(version)) or "flat"
 
 
+def check_out(out_path: Path, inputs=()) -> None:
+    """Refuse an --out that is an input file or a directory: found before the model loads and the run starts,
+    not when the finished file is renamed into place."""
+    out_path = Path(out_path)
+    for f in inputs:
+        if Path(f).resolve() == out_path.resolve():
+            raise DataError(f"--out {out_path} is an input file; choose another path")
+    if out_path.is_dir():
+        raise DataError(f"--out {out_path} is a directory; give the path of the HDF5 file to write")
+
+
 def emulate_project(
     project,
     input_path,
@@ -208,11 +219,7 @@ def emulate_project(
     source = auto_source(input_path, project)
     if key:
         source.key = key
-    for f in source.files:
-        if f.resolve() == out_path.resolve():
-            raise DataError(f"--out {out_path} is an input file; choose another path")
-    if out_path.is_dir():  # found now, not when the finished file is renamed into place
-        raise DataError(f"--out {out_path} is a directory; give the path of the HDF5 file to write")
+    check_out(out_path, source.files)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

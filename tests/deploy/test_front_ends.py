@@ -39,7 +39,8 @@ def test_ptq_float_keras_model_deploys(tmp_path, small_data):
     sys.path.insert(0, str(HERE.parent / "ptq"))
     from ptq_helpers import import_float, ptq_project
 
-    proj = ptq_project(tmp_path, small_data, **{"trigger.rates_khz": [100.0, 1000.0]})
+    # Rates the 20k-event rate sample resolves: 500 kHz leaves ~350 events above, over min_events_above
+    proj = ptq_project(tmp_path, small_data, **{"trigger.rates_khz": [500.0, 1000.0]})
     version = import_float(proj, tmp_path)
     d, outs = _deploy_and_check(proj, version, tmp_path / "out")
     assert any(o["emulator_output"] != o["firmware_variable"] for o in outs)
