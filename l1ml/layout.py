@@ -79,6 +79,12 @@ def trigger_file(project, version: str) -> Path:
     return project.firmware_dir(version) / "trigger.json"
 
 
+def review_file(project, version: str) -> Path:
+    """The trigger review's numbers beside the record (l1ml/models/review.py): the cut baseline at the
+    same rate, the model's gain over it, turn-on curves; written by the rate step, read by the report."""
+    return project.firmware_dir(version) / "review.json"
+
+
 def synth_dir(project, version: str) -> Path:
     """Fetched queue results: <step>/summary.json and the job's files."""
     return project.build_dir / "synth" / version
@@ -100,6 +106,11 @@ def validation_report(project, version: str) -> Path:
 def rtl_resources(project, version: str) -> Path:
     """Issue 12's contract: open-source synthesis figures of the RTL path."""
     return project.firmware_dir(version) / "rtl" / "resources.json"
+
+
+def estimate_file(project, version: str) -> Path:
+    """The labelled resource and latency estimate of the active variant (l1ml/firmware/estimate.py)."""
+    return project.firmware_dir(version) / "estimate.json"
 
 
 def deploy_dir(project, version: str) -> Path:

@@ -60,6 +60,55 @@ def marks(s: dict) -> dict | None:
     return out
 
 
+def review(project, version: str) -> dict | None:
+    """The rate step's review numbers (l1ml/models/review.py): cut baseline, gain, turn-ons."""
+    import json
+
+    f = layout.review_file(project, version)
+    try:
+        return json.loads(f.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{f}: unreadable review record ({exc}); run `l1ml run --from rate`") from None
+
+
+def previous_production(project, version: str) -> str | None:
+    """The production version this one is judged against: the current one when that is another version,
+    else (this version is production) the one it replaced; None when there is none."""
+    from l1ml.lifecycle.stages import load_stages
+
+    doc = load_stages(project)
+    cur = doc["current"].get("production")
+    if cur and cur != version:
+        return cur
+    if cur == version:
+        for h in reversed(doc["history"]):
+            if h.get("version") == version and h.get("stage") == "production":
+                return h.get("previous")
+    return None
+
+
+def _half(e: dict) -> float:
+    """One standard error from a 68% interval, as the gate takes it (l1ml/lifecycle/gate.py)."""
+    return (e["tpr_high"] - e["tpr_low"]) / 2
+
+
+def tpr_rows(trig: dict | None, ptrig: dict | None) -> list[dict]:
+    """Per signal at the deployed threshold: this version's TPR and interval, the previous production
+    version's, and the change (this minus previous, the gate's sign) with the gate's error."""
+    import math
+
+    if not trig:
+        return []
+    rows = []
+    for sig, a in trig["signals"].items():
+        b = (ptrig or {}).get("signals", {}).get(sig)
+        d = None if b is None else {"value": a["tpr"] - b["tpr"], "error": math.hypot(_half(a), _half(b))}
+        rows.append({"signal": sig, "a": a, "b": b, "delta": d})
+    return rows
+
+
 def _b64(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -140,6 +189,11 @@ def build_report(project, version: str | None = None, against: str | None = None
         raise ConfigError(f"{project.models_dir / version}: no metrics.json; the report needs a trained version")
     sc = _scores(project, version)
     osc = _scores(project, other) if other else None
+    rv = review(project, version)
+    orv = review(project, other) if other else None
+    prev = previous_production(project, version)
+    p = version_summary(project, prev) if prev else None
+    trig = trigger_target(s)
     fig = {}
     label, olabel = f"{version} (firmware)", f"{other} (firmware)" if other else ""
     if sc:
@@ -147,8 +201,11 @@ def build_report(project, version: str | None = None, against: str | None = None
                                     project.trigger.reference_fpr, label,
                                     {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None, olabel,
                                     marks(s), marks(o) if o else None))  # fmt: skip
+        thr = trig["threshold"] if trig else s["threshold"]
         fig["scores"] = _b64(plots.score_distributions(
-            {k: v for k, v in sc.items() if not k.startswith("_")}, s["threshold"], f"{project.name} {version}: test events"))  # fmt: skip
+            {k: v for k, v in sc.items() if not k.startswith("_")}, thr, f"{project.name} {version}: test events"))  # fmt: skip
+    if rv and rv.get("turn_on"):
+        fig["turnon"] = _b64(plots.turn_ons(rv["turn_on"], label, (orv or {}).get("turn_on"), olabel))
         fig["rate"] = _b64(plots.rate_curve(
             sc["_all_background"], project.colliding_rate_hz, s["threshold"], project.trigger.rate_khz,
             (s.get("deploy") or {}).get("thresholds"), osc["_all_background"] if osc else None, olabel, label))  # fmt: skip
@@ -166,7 +223,9 @@ def build_report(project, version: str | None = None, against: str | None = None
     env.filters["num"] = _num
     html = env.get_template("report.html.j2").render(
         project=project, s=s, o=o, version=version, other=other, fig=fig, n=na, nb=nb,
-        trig=trigger_target(s), otrig=trigger_target(o) if o else None,
+        trig=trig, otrig=trigger_target(o) if o else None,
+        prev=prev, tprs=tpr_rows(trig, trigger_target(p) if p else None),
+        otprs=tpr_rows(trig, trigger_target(o)) if o else [], rv=rv, orv=orv,
         comparison=comparison, validation_state=validation_state(s),
         other_validation_state=validation_state(o) if o else None,
         firmware=firmware_rows(project), records=_records(project), jobs=queue_jobs(project, version),

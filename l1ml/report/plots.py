@@ -59,7 +59,9 @@ def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict
                 tpr = float((s > thr).mean())
                 ax.plot([fpr], [tpr], marker, ms=7, mfc="none" if ls == "--" else None,
                         label=f"{what}: TPR {tpr:.3f}")  # fmt: skip
-        ax.set(xscale="log", title=name, xlabel="background efficiency (FPR)", ylabel="signal efficiency (TPR)")
+        ax.set(
+            xscale="log", title=name, xlabel="background efficiency (FPR)", ylabel="signal efficiency (TPR)"
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     for ax in axes.ravel()[len(sigs) :]:
@@ -67,20 +69,94 @@ def roc(scores: dict, target_fpr: float, ref_fpr: float, label: str, other: dict
     return _png(fig)
 
 
-def score_distributions(scores: dict, threshold: float | None, title: str) -> bytes:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    allv = np.concatenate([np.ravel(v) for v in scores.values()])
-    hi = np.quantile(allv, 0.999)
-    bins = np.linspace(np.min(allv), hi if hi > np.min(allv) else np.min(allv) + 1, 80)
-    ax.hist(scores["background"], bins=bins, histtype="stepfilled", alpha=0.35, density=True, label="background")
-    for name, s in scores.items():
-        if name != "background":
-            ax.hist(s, bins=bins, histtype="step", density=True, label=name)
+def score_range(scores: dict, threshold: float | None) -> tuple[np.ndarray, bool]:
+    """Bin edges over the pooled scores' 0.01%..99.99% quantiles (the threshold always inside), and
+    whether the x axis is logarithmic: when the positive scores span more than two decades, as an
+    autoencoder's reconstruction error does, a linear axis puts every weak signal in the first bin."""
+    allv = np.concatenate([np.ravel(v) for v in scores.values()]).astype(np.float64)
+    lo, hi = np.quantile(allv, [1e-4, 1 - 1e-4])
     if threshold is not None:
-        ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.5g}")
-    ax.set(yscale="log", xlabel="firmware score", ylabel="density", title=title)
-    ax.legend(fontsize=8)
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    pos = allv[allv > 0]
+    log = len(pos) > 0 and lo >= 0 and np.quantile(pos, 1 - 1e-4) > 100 * np.quantile(pos, 1e-4)
+    if log:
+        lo = np.quantile(pos, 1e-4)
+        if threshold is not None and threshold > 0:
+            lo = min(lo, threshold)
+        return np.geomspace(lo, max(hi, lo * 10), 90), True
+    if hi <= lo:
+        hi = lo + 1
+    return np.linspace(lo, hi, 90), False
+
+
+def score_distributions(scores: dict, threshold: float | None, title: str) -> bytes:
+    """Background filled, each signal a line, each normalised to its own events (a fraction per bin, so
+    a signal of 1,000 events shows beside a background of millions), log y; the deployed threshold as a
+    vertical line. Events outside the range are counted in the edge bins, so nothing is dropped."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    bins, logx = score_range(scores, threshold)
+    floor = np.inf
+    for name, s in scores.items():
+        s = np.clip(np.ravel(s), bins[0], bins[-1])
+        w = np.full(len(s), 1.0 / max(len(s), 1))
+        floor = min(floor, w[0] if len(w) else np.inf)
+        if name == "background":
+            ax.hist(
+                s,
+                bins=bins,
+                weights=w,
+                histtype="stepfilled",
+                alpha=0.35,
+                color="grey",
+                label=f"background ({len(s):,})",
+            )
+        else:
+            ax.hist(s, bins=bins, weights=w, histtype="step", lw=1.6, label=f"{name} ({len(s):,})")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", label=f"deployed threshold {threshold:.5g}")
+    ax.set(yscale="log", xscale="log" if logx else "linear", xlabel="firmware score" + (" (log)" if logx else ""),
+           ylabel="fraction of events per bin", title=title)  # fmt: skip
+    if np.isfinite(floor):
+        ax.set_ylim(bottom=floor / 2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return _png(fig)
+
+
+def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: str = "") -> bytes:
+    """One row per signal, one column per observable: efficiency at the deployed threshold against it,
+    with Clopper-Pearson error bars; `other` (the --against version) dashed with open markers.
+    curves: {signal: {observable: [{low_gev, high_gev, tpr, tpr_low, tpr_high}]}} (review.json)."""
+    plt = _plt()
+    sigs = list(curves)
+    obs = list(next(iter(curves.values()))) if sigs else []
+    fig, axes = plt.subplots(
+        max(1, len(sigs)), max(1, len(obs)), figsize=(11, 2.9 * max(1, len(sigs))), squeeze=False
+    )
+    for r, sig in enumerate(sigs):
+        for c, o in enumerate(obs):
+            ax = axes[r][c]
+            for cur, lab, ls, mfc in ((curves, label, "-", None), (other, other_label, "--", "none")):
+                pts = ((cur or {}).get(sig) or {}).get(o) or []
+                if not pts:
+                    continue
+                x = np.array([(p["low_gev"] + p["high_gev"]) / 2 for p in pts])
+                xerr = np.array([(p["high_gev"] - p["low_gev"]) / 2 for p in pts])
+                y = np.array([p["tpr"] for p in pts])
+                yerr = [y - np.array([p["tpr_low"] for p in pts]), np.array([p["tpr_high"] for p in pts]) - y]
+                ax.errorbar(
+                    x, y, xerr=xerr, yerr=yerr, fmt="o", ls=ls, ms=3.5, mfc=mfc, capsize=2, lw=1, label=lab
+                )
+            ax.set(
+                ylim=(-0.02, 1.05),
+                xlabel=f"{o} (GeV)",
+                title=f"{sig}",
+                ylabel="efficiency" if c == 0 else None,
+            )
+            ax.grid(alpha=0.3)
+            if r == 0 and c == 0:
+                ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
 
@@ -102,7 +178,9 @@ def rate_curve(background, colliding_rate_hz: float, threshold, target_khz: floa
     if threshold is not None:
         ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.5g}")
     for t in deploy or []:
-        ax.plot([t["threshold"]], [t["rate_measured_khz"]], "v", ms=8, label=f"deployed @ {t['rate_khz']:g} kHz")
+        ax.plot(
+            [t["threshold"]], [t["rate_measured_khz"]], "v", ms=8, label=f"deployed @ {t['rate_khz']:g} kHz"
+        )
     ax.set(yscale="log", xlabel="threshold (firmware score)", ylabel="L1 rate (kHz)",
            title=f"rate vs threshold ({colliding_rate_hz / 1e6:.1f} MHz colliding-bunch rate)")  # fmt: skip
     ax.grid(alpha=0.3)

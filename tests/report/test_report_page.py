@@ -5,8 +5,9 @@ the documented format), all loaded in headless Chromium."""
 from __future__ import annotations
 
 import pytest
-from lifecycle_helpers import VENDOR, make_version, write_scores
+from lifecycle_helpers import SIGNALS, VENDOR, make_version, write_scores
 from report_browser import load_page
+from review_helpers import write_review
 
 from l1ml.errors import ConfigError
 from l1ml.lifecycle.promote import promote
@@ -30,14 +31,35 @@ def test_report_against_production_in_chromium(proj, tmp_path):
     write_scores(proj, "v2", shift=3.0, seed=2)
     with pytest.raises(ConfigError, match="no production version"):
         build_report(proj, "v2", "production")
+    rv1, rv2 = write_review(proj, "v1", seed=1), write_review(proj, "v2", seed=2)
     promote(proj, "v1")
     path = build_report(proj, "v2", "production")
     assert path.name == "report-vs-v1.html"
-    page = load_page(path, tmp_path / "against.png")
+    shot = tmp_path / "against.png"
+    page = load_page(path, shot)
+    print(f"screenshot: {shot} (kept also as {page['kept']})")
     assert page["errors"] == []
-    for fig in ("fig-roc", "fig-scores", "fig-rate"):
-        assert page["figures"][fig]["complete"] and page["figures"][fig]["width"] > 300
+    for fig in ("fig-roc", "fig-scores", "fig-rate", "fig-turnon"):
+        assert page["figures"][fig]["complete"] and page["figures"][fig]["width"] > 300, fig
+    assert page["figures"]["fig-turnon"]["height"] > 200 * len(SIGNALS)  # one row per signal
     t = page["tables"]
+    # Per signal at the deployed threshold, with the previous production version (v1) and new minus old.
+    tpr = {ln.split("\t")[0]: ln.split("\t")[1:] for ln in t["tpr-table"].splitlines()[2:]}
+    assert set(tpr) == set(SIGNALS)
+    assert tpr["Ato4l"][1].startswith("0.5500 [") and tpr["Ato4l"][2].startswith("0.5000 [")
+    assert tpr["Ato4l"][3].startswith("+0.0500 ± 0.0")
+    # The baseline: every cut with its rate, the chosen one named, the gain per signal as the record has it.
+    assert all(
+        c in t["cuts-table"] for c in ("HT", "MET", "leading e/gamma pT", "leading muon pT", "leading jet pT")
+    )
+    assert f"baseline, {rv2['baseline']}" in t["gain-table"]
+    g = rv2["gain"]["Ato4l"]
+    gain = {ln.split("\t")[0]: ln.split("\t")[1:] for ln in t["gain-table"].splitlines()[2:]}
+    assert gain["Ato4l"][2] == f"{g['difference']:+.4f} ± {g['error']:.4f}"
+    assert (
+        gain["Ato4l"][3] == f"{rv1['gain']['Ato4l']['difference']:+.4f} ± {rv1['gain']['Ato4l']['error']:.4f}"
+    )
+    assert "Δ (v2 − v1)" in t["comparison-table"]
     rows = {ln.split("\t")[0]: ln.split("\t")[1:] for ln in t["comparison-table"].splitlines()}
     assert rows["tpr_at_target_rate/Ato4l"] == ["0.55", "0.5", "+0.05"]
     assert rows["LUT"] == ["2,608", "2,532", "+76"]
@@ -48,7 +70,22 @@ def test_report_against_production_in_chromium(proj, tmp_path):
     assert "v1\tcsynth (HLS estimate)\t10\t50\t8\t2,532 (0.21%)" in fw
     assert "yosys 0.23: open-source synthesis" in fw and "not Vivado figures" in fw
     assert "2432" in t["deploy-table"].replace(",", "") and "0.858" in t["deploy-table"]
-    assert (tmp_path / "against.png").stat().st_size > 20_000
+    assert shot.stat().st_size > 20_000
+
+
+def test_score_axis_follows_the_scores():
+    """An autoencoder's scores span decades: log x, the threshold inside; scores in a narrow band: linear."""
+    import numpy as np
+
+    from l1ml.report.plots import score_range
+
+    rng = np.random.default_rng(0)
+    ae = {"background": rng.lognormal(0, 1.0, 50_000), "weak": rng.lognormal(0.3, 1.0, 2_000)}
+    edges, logx = score_range(ae, 200.0)
+    assert logx and edges[0] < np.quantile(ae["background"], 0.01) and edges[-1] >= 200.0
+    bdt = {"background": rng.uniform(0.2, 0.4, 5000), "s": rng.uniform(0.3, 0.9, 500)}
+    edges, logx = score_range(bdt, 0.85)
+    assert not logx and edges[0] < 0.21 and edges[-1] > 0.85
 
 
 def test_report_without_results_says_what_is_missing(proj, tmp_path):
