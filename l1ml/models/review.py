@@ -106,7 +106,9 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 def turn_on(x: np.ndarray, passed: np.ndarray, bins: int = TURN_ON_BINS) -> list[dict]:
     """Efficiency against an observable (pT LSBs in, GeV out), in bins at the observable's quantiles
-    (rounded to whole GeV, the top bin open to the highest event), each with its Clopper-Pearson interval."""
+    (rounded to whole GeV, the top bin open to the highest event), each with its events' median (where a
+    plot puts the point: the open top bin's middle can lie far beyond its events) and its Clopper-Pearson
+    interval."""
     x = np.asarray(x) * units.PT_LSB
     if len(x) == 0:
         return []
@@ -117,8 +119,14 @@ def turn_on(x: np.ndarray, passed: np.ndarray, bins: int = TURN_ON_BINS) -> list
     idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
     n = np.bincount(idx, minlength=len(edges) - 1)
     k = np.bincount(idx, weights=passed.astype(np.float64), minlength=len(edges) - 1).astype(np.int64)
+    med = [float(np.median(x[idx == i])) if n[i] else 0.0 for i in range(len(n))]
     return [
-        {"low_gev": float(edges[i]), "high_gev": float(edges[i + 1]), **_eff(int(k[i]), int(n[i]))}
+        {
+            "low_gev": float(edges[i]),
+            "high_gev": float(edges[i + 1]),
+            "median_gev": med[i],
+            **_eff(int(k[i]), int(n[i])),
+        }
         for i in range(len(n))
         if n[i] > 0
     ]

@@ -128,7 +128,8 @@ def resolve_against(project, against: str | None, version: str) -> str | None:
 
 
 def firmware_rows(project) -> list[dict]:
-    """The firmware table: one row per version with parsed synthesis reports, one per open-RTL result."""
+    """The firmware table: one row per version with parsed synthesis reports, one per open-RTL result,
+    and for a version with neither, its labelled estimate (l1ml/firmware/estimate.py) when one was written."""
     from l1ml.project import model_versions
 
     rows = []
@@ -144,7 +145,19 @@ def firmware_rows(project) -> list[dict]:
                 "res": {k: res.get(k) or {} for k in ("LUT", "FF", "DSP", "BRAM_18K")},
             })  # fmt: skip
         rtl = s.get("rtl")
-        if rtl and "error" not in rtl:
+        has_rtl = bool(rtl) and "error" not in rtl
+        est = None if fw or has_rtl else _estimate(project, v)
+        if est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
+            rows.append({
+                "version": v, "source": f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis",
+                "latency_cycles": est.get("latency_cycles"),
+                "latency_ns": None if est.get("latency_cycles") is None or not est.get("clock_ns")
+                else round(est["latency_cycles"] * est["clock_ns"], 3),
+                "interval": None,
+                "res": {"LUT": {"used": est.get("lut")}, "FF": {"used": est.get("ff")},
+                        "DSP": {"used": est.get("dsp")}, "BRAM_18K": {"used": est.get("bram")}},
+            })  # fmt: skip
+        if has_rtl:
             rows.append({
                 "version": v, "source": f"{rtl.get('tool')}: {rtl.get('label', '')}",
                 "latency_cycles": rtl.get("latency_cycles"),
@@ -155,6 +168,16 @@ def firmware_rows(project) -> list[dict]:
                         "DSP": {"used": rtl.get("dsp")}, "BRAM_18K": {"used": rtl.get("bram")}},
             })  # fmt: skip
     return rows
+
+
+def _estimate(project, version: str) -> dict | None:
+    """The labelled estimate next to the firmware (layout.estimate_file), None where there is none."""
+    import json
+
+    try:
+        return json.loads(layout.estimate_file(project, version).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _records(project) -> list[dict]:

@@ -137,17 +137,22 @@ def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: s
     for r, sig in enumerate(sigs):
         for c, o in enumerate(obs):
             ax = axes[r][c]
+            right = 0.0
             for cur, lab, ls, mfc in ((curves, label, "-", None), (other, other_label, "--", "none")):
                 pts = ((cur or {}).get(sig) or {}).get(o) or []
                 if not pts:
                     continue
-                x = np.array([(p["low_gev"] + p["high_gev"]) / 2 for p in pts])
-                xerr = np.array([(p["high_gev"] - p["low_gev"]) / 2 for p in pts])
+                x = np.array([p.get("median_gev", (p["low_gev"] + p["high_gev"]) / 2) for p in pts])
+                xerr = [x - np.array([p["low_gev"] for p in pts]), np.array([p["high_gev"] for p in pts]) - x]
+                # the open top bin reaches the highest event: show up to a little past its median
+                right = max(right, x[-1] * 1.25, pts[-2]["high_gev"] if len(pts) > 1 else 0.0)
                 y = np.array([p["tpr"] for p in pts])
                 yerr = [y - np.array([p["tpr_low"] for p in pts]), np.array([p["tpr_high"] for p in pts]) - y]
                 ax.errorbar(
                     x, y, xerr=xerr, yerr=yerr, fmt="o", ls=ls, ms=3.5, mfc=mfc, capsize=2, lw=1, label=lab
                 )
+            if right > 0:
+                ax.set_xlim(0, right)
             ax.set(
                 ylim=(-0.02, 1.05),
                 xlabel=f"{o} (GeV)",

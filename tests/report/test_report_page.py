@@ -93,3 +93,24 @@ def test_report_without_results_says_what_is_missing(proj, tmp_path):
     page = load_page(build_report(proj, "v1"), tmp_path / "bare.png")
     assert page["errors"] == [] and page["figures"] == {}
     assert "No synthesis results yet" in page["tables"]["firmware-table"]
+
+
+def test_firmware_table_falls_back_to_a_labelled_estimate(proj, tmp_path):
+    """No vendor report and no open-RTL result: the estimate file (the format l1ml/firmware/estimate.py
+    writes) fills the row, named as an estimate; a version with open-RTL figures shows those instead."""
+    import json
+
+    from l1ml import layout
+
+    make_version(proj, "v1")
+    make_version(proj, "v2", rtl_lut=990)
+    for v in ("v1", "v2"):
+        layout.estimate_file(proj, v).write_text(json.dumps({
+            "source": "estimate (BOPs)", "method": "bit operations from layer widths and bit widths",
+            "bops": 120000, "lut": 14780, "dsp": 0, "latency_cycles": 3, "clock_ns": 4.0,
+        }))  # fmt: skip
+    fw = load_page(build_report(proj, "v1"), tmp_path / "estimate.png")["tables"]["firmware-table"]
+    rows = [r for r in fw.splitlines()[1:] if r.strip()]
+    assert rows[0].startswith("v1\testimate (BOPs): bit operations") and "not synthesis\t3\t12\t" in rows[0]
+    assert "14,780" in rows[0]
+    assert [r.split("\t")[1].split(":")[0] for r in rows[1:]] == ["yosys 0.23"]  # v2: open RTL, no estimate
