@@ -225,8 +225,11 @@ def build_report(project, version: str | None = None, against: str | None = None
                                     {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None, olabel,
                                     marks(s), marks(o) if o else None))  # fmt: skip
         thr = trig["threshold"] if trig else s["threshold"]
+        otrig = trigger_target(o) if o else None
         fig["scores"] = _b64(plots.score_distributions(
-            {k: v for k, v in sc.items() if not k.startswith("_")}, thr, f"{project.name} {version}: test events"))  # fmt: skip
+            {k: v for k, v in sc.items() if not k.startswith("_")}, thr, f"{project.name} {version}: test events",
+            {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None,
+            otrig["threshold"] if otrig else (o or {}).get("threshold"), f"{other}: test events (dashed)"))  # fmt: skip
     if rv and rv.get("turn_on"):
         fig["turnon"] = _b64(plots.turn_ons(rv["turn_on"], label, (orv or {}).get("turn_on"), olabel))
         fig["rate"] = _b64(plots.rate_curve(

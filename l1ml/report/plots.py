@@ -89,12 +89,22 @@ def score_range(scores: dict, threshold: float | None) -> tuple[np.ndarray, bool
     return np.linspace(lo, hi, 90), False
 
 
-def score_distributions(scores: dict, threshold: float | None, title: str) -> bytes:
+def score_distributions(scores: dict, threshold: float | None, title: str, other: dict | None = None,
+                        other_threshold: float | None = None, other_title: str = "") -> bytes:  # fmt: skip
     """Background filled, each signal a line, each normalised to its own events (a fraction per bin, so
     a signal of 1,000 events shows beside a background of millions), log y; the deployed threshold as a
-    vertical line. Events outside the range are counted in the edge bins, so nothing is dropped."""
+    vertical line. Events outside the range are counted in the edge bins, so nothing is dropped.
+    `other` (the --against version): its own panel below (its scores have their own scale), dashed."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 4.6))
+    n = 2 if other else 1
+    fig, axes = plt.subplots(n, 1, figsize=(9, 4.6 * n), squeeze=False)
+    _score_panel(axes[0][0], scores, threshold, title, "-")
+    if other:
+        _score_panel(axes[1][0], other, other_threshold, other_title, "--")
+    return _png(fig)
+
+
+def _score_panel(ax, scores: dict, threshold: float | None, title: str, ls: str) -> None:
     bins, logx = score_range(scores, threshold)
     floor = np.inf
     for name, s in scores.items():
@@ -112,7 +122,7 @@ def score_distributions(scores: dict, threshold: float | None, title: str) -> by
                 label=f"background ({len(s):,})",
             )
         else:
-            ax.hist(s, bins=bins, weights=w, histtype="step", lw=1.6, label=f"{name} ({len(s):,})")
+            ax.hist(s, bins=bins, weights=w, histtype="step", lw=1.6, ls=ls, label=f"{name} ({len(s):,})")
     if threshold is not None:
         ax.axvline(threshold, color="k", ls="--", label=f"deployed threshold {threshold:.5g}")
     ax.set(yscale="log", xscale="log" if logx else "linear", xlabel="firmware score" + (" (log)" if logx else ""),
@@ -121,7 +131,6 @@ def score_distributions(scores: dict, threshold: float | None, title: str) -> by
         ax.set_ylim(bottom=floor / 2)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
-    return _png(fig)
 
 
 def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: str = "") -> bytes:

@@ -42,6 +42,7 @@ def test_report_against_production_in_chromium(proj, tmp_path):
     for fig in ("fig-roc", "fig-scores", "fig-rate", "fig-turnon"):
         assert page["figures"][fig]["complete"] and page["figures"][fig]["width"] > 300, fig
     assert page["figures"]["fig-turnon"]["height"] > 200 * len(SIGNALS)  # one row per signal
+    assert page["figures"]["fig-scores"]["height"] > 700  # v1's distributions in a panel of their own
     t = page["tables"]
     # Per signal at the deployed threshold, with the previous production version (v1) and new minus old.
     tpr = {ln.split("\t")[0]: ln.split("\t")[1:] for ln in t["tpr-table"].splitlines()[2:]}
