@@ -56,6 +56,14 @@ def observables(hw: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def stream_observables(chunks) -> dict[str, np.ndarray]:
+    """observables() over a stream of (n, 57) chunks, concatenated: 48 bytes an event, not the events."""
+    parts = [observables(hw) for hw in chunks]
+    if not parts:
+        return {k: np.zeros(0, dtype=np.int64) for k in (*CUTS, "leading object pT")}
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 class CutCounts:
     """Exact histograms of the cut observables over a stream of background chunks (flat memory)."""
 
@@ -133,17 +141,19 @@ def turn_on(x: np.ndarray, passed: np.ndarray, bins: int = TURN_ON_BINS) -> list
 
 
 def build(counts: CutCounts, signals: dict, fpr: float, colliding_rate_hz: float, model: dict) -> dict:
-    """The review record. signals: {name: (hw (n, 57), scores (n,))}, the same events in the same order;
-    model: the trigger record's target entry (its `threshold` decides which events the model keeps)."""
+    """The review record. signals: {name: (observables (stream_observables) or hw (n, 57), scores (n,))},
+    the same events in the same order; model: the trigger record's target entry (its `threshold` decides
+    which events the model keeps)."""
     if counts.events == 0:
         raise L1mlError("the rate sample holds no events: no cut baseline can be set")
     khz = colliding_rate_hz / 1e3
     obs, keep = {}, {}
-    for name, (hw, sc) in signals.items():
+    for name, (ev, sc) in signals.items():
         sc = np.asarray(sc, dtype=np.float64).ravel()
-        if len(hw) != len(sc):
-            raise L1mlError(f"signal {name}: {len(hw)} events but {len(sc)} scores; run the rate step again")
-        obs[name] = observables(hw)
+        obs[name] = ev if isinstance(ev, dict) else observables(ev)
+        n = len(obs[name]["MET"])
+        if n != len(sc):
+            raise L1mlError(f"signal {name}: {n} events but {len(sc)} scores; run the rate step again")
         keep[name] = sc > model["threshold"]
     cuts = {}
     for c in CUTS:

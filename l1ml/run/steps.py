@@ -88,6 +88,8 @@ def train_inputs(c: Context) -> dict:
 def train_work(c: Context, rep) -> dict:
     from l1ml.models.train import train_project
 
+    if c.project.model.kind == "hgq2_ae":  # trained in the Keras 3 environment (l1ml/frontends/)
+        from l1ml.frontends.hgq2 import train_project
     return {"version": train_project(c.project, progress=rep).name}
 
 
@@ -180,7 +182,7 @@ def rate_work(c: Context, rep) -> dict:
     import numpy as np
 
     from l1ml import manifest
-    from l1ml.data.stream import project_source
+    from l1ml.data.stream import auto_source, project_source
     from l1ml.emulate.nn_project import emulate_project, emulate_source, load_engine
     from l1ml.emulate.stream import ScoreCounts
     from l1ml.models.threshold import build, target
@@ -208,6 +210,7 @@ def rate_work(c: Context, rep) -> dict:
         counts = ScoreCounts()
         counts.add(scores["background"])
         files = [_data_files(p)["background"]]
+        source = auto_source(files[0], p)
     kind = read_json(p.models_dir / v / "manifest.json").get("kind")
     fw_man = read_json(p.firmware_dir(v) / "manifest.json")
     signals = {k: s for k, s in scores.items() if k != "background"}
@@ -215,6 +218,7 @@ def rate_work(c: Context, rep) -> dict:
     record["rate_sample"]["separate"] = bool(p.data.rate_sample)
     manifest.write_json(layout.trigger_file(p, v), record)
     t = target(record)
+    manifest.write_json(layout.review_file(p, v), _review(p, source, signals, t))
     result = {
         "version": v,
         "variant": _variant(c),
@@ -235,6 +239,20 @@ def rate_work(c: Context, rep) -> dict:
     }
     manifest.write_json(layout.rate_file(p, v), result)
     return result
+
+
+def _review(p, rate_source, signals: dict, entry: dict) -> dict:
+    """The cut baseline on the same background the record was set on, and turn-ons on every signal
+    event (the scores' order is the file's): l1ml/models/review.py."""
+    from l1ml.data.stream import auto_source
+    from l1ml.models.review import CutCounts, build, stream_observables
+
+    counts = CutCounts()
+    for hw in rate_source.iter_hardware():
+        counts.add(hw)
+    files = _data_files(p)
+    events = {k: (stream_observables(auto_source(files[k], p).iter_hardware()), s) for k, s in signals.items()}
+    return build(counts, events, entry["fpr"], p.colliding_rate_hz, entry)
 
 
 def synth_inputs(c: Context) -> dict:
@@ -294,10 +312,13 @@ def _deployed(c: Context, r: dict) -> list[Path]:
 
 def report_inputs(c: Context) -> dict:
     p, v = c.project, c.version
-    # Results other commands write (deploy thresholds, open RTL resources) re-render the report when they
-    # appear or change.
+    # Results other commands write (deploy thresholds, open RTL resources, the labelled estimate) re-render
+    # the report when they appear or change.
     return {
-        "contracts": {str(f): c.hashes(f) for f in (layout.rtl_resources(p, v), layout.deploy_thresholds(p, v))},
+        "contracts": {
+            str(f): c.hashes(f)
+            for f in (layout.rtl_resources(p, v), layout.deploy_thresholds(p, v), layout.estimate_file(p, v))
+        },
         "code": code_hash("presentation"),
     }
 
@@ -344,7 +365,7 @@ STEPS: list[Step] = [
          _version_file(lambda p, v: p.firmware_dir(v) / "manifest.json", layout.toolchain_file)),
     Step("validate", ("convert",), validate_inputs, validate_work, _version_file(layout.validation_report)),
     Step("rate", ("data", "convert"), rate_inputs, rate_work,
-         _version_file(layout.rate_file, layout.scores_file, layout.trigger_file)),
+         _version_file(layout.rate_file, layout.scores_file, layout.trigger_file, layout.review_file)),
     Step("synth", ("convert",), synth_inputs, synth_work, lambda c, r: [Path(j["results"]) for j in r["jobs"]]),
     # deploy before the report, which shows the deployed thresholds: after it, every second run would
     # re-render the report for the thresholds the first run's deploy wrote.

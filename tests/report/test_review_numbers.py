@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from review_helpers import events
 
+from l1ml.errors import L1mlError
 from l1ml.models import review
 
 
@@ -44,6 +46,10 @@ def test_cut_threshold_rule_and_gain():
     s = rng.exponential(1.0, 3000)
     sig = events(rng, 3000, 20.0 + 30.0 * s)
     rec = review.build(counts, {"X": (sig, s)}, fpr, 40e6, {"threshold": 2.0})
+    with pytest.raises(L1mlError, match="signal X: 3000 events but 2999 scores"):
+        review.build(counts, {"X": (sig, s[:-1])}, fpr, 40e6, {"threshold": 2.0})
+    streamed = review.stream_observables(sig[i : i + 700] for i in range(0, 3000, 700))
+    assert review.build(counts, {"X": (streamed, s)}, fpr, 40e6, {"threshold": 2.0}) == rec
     best = rec["baseline"]
     cut = review.observables(sig)[best] > counts.threshold(best, fpr)[0]
     model = s > 2.0
