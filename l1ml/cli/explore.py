@@ -22,7 +22,9 @@ KEEP_OPT = typer.Option(
     None, "--keep", help="Convert these points into firmware variants: a point number, a variant id, 'pareto' or 'all'."
 )
 EVENTS_OPT = typer.Option(0, "--events", help="Events per sample (0: all; the project's [data] max_events applies).")
-JOBS_OPT = typer.Option(0, "--jobs", "-j", help="Worker processes for the points (0: one per spare core; 1 on two cores).")
+JOBS_OPT = typer.Option(
+    0, "--jobs", "-j", help="Grid points computed at once, as threads sharing the events (0: one per core)."
+)
 
 
 def explore(
