@@ -181,4 +181,6 @@ def build(counts: CutCounts, signals: dict, fpr: float, colliding_rate_hz: float
         "baseline": best,
         "gain": gain,
         "turn_on": {s: {o: turn_on(obs[s][o], keep[s]) for o in TURN_ON} for s in signals},
+        # the baseline cut's own turn-ons, in the same bins (the same events and quantiles)
+        "baseline_turn_on": {s: {o: turn_on(obs[s][o], obs[s][best] > tb) for o in TURN_ON} for s in signals},
     }

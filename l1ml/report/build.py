@@ -231,7 +231,8 @@ def build_report(project, version: str | None = None, against: str | None = None
             {k: v for k, v in osc.items() if not k.startswith("_")} if osc else None,
             otrig["threshold"] if otrig else (o or {}).get("threshold"), f"{other}: test events (dashed)"))  # fmt: skip
     if rv and rv.get("turn_on"):
-        fig["turnon"] = _b64(plots.turn_ons(rv["turn_on"], label, (orv or {}).get("turn_on"), olabel))
+        fig["turnon"] = _b64(plots.turn_ons(rv["turn_on"], label, (orv or {}).get("turn_on"), olabel,
+                                            rv.get("baseline_turn_on"), f"{rv['baseline']} cut, same rate"))  # fmt: skip
         fig["rate"] = _b64(plots.rate_curve(
             sc["_all_background"], project.colliding_rate_hz, s["threshold"], project.trigger.rate_khz,
             (s.get("deploy") or {}).get("thresholds"), osc["_all_background"] if osc else None, olabel, label))  # fmt: skip

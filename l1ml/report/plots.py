@@ -133,9 +133,11 @@ def _score_panel(ax, scores: dict, threshold: float | None, title: str, ls: str)
     ax.legend(fontsize=8, loc="upper right")
 
 
-def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: str = "") -> bytes:
+def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: str = "",
+             baseline: dict | None = None, baseline_label: str = "") -> bytes:  # fmt: skip
     """One row per signal, one column per observable: efficiency at the deployed threshold against it,
-    with Clopper-Pearson error bars; `other` (the --against version) dashed with open markers.
+    with Clopper-Pearson error bars; `other` (the --against version) dashed with open markers, `baseline`
+    (the cut at the same rate) grey and dotted.
     curves: {signal: {observable: [{low_gev, high_gev, tpr, tpr_low, tpr_high}]}} (review.json)."""
     plt = _plt()
     sigs = list(curves)
@@ -147,7 +149,8 @@ def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: s
         for c, o in enumerate(obs):
             ax = axes[r][c]
             right = 0.0
-            for cur, lab, ls, mfc in ((curves, label, "-", None), (other, other_label, "--", "none")):
+            for cur, lab, ls, mfc in ((curves, label, "-", None), (other, other_label, "--", "none"),
+                                      (baseline, baseline_label, ":", "none")):  # fmt: skip
                 pts = ((cur or {}).get(sig) or {}).get(o) or []
                 if not pts:
                     continue
@@ -157,8 +160,20 @@ def turn_ons(curves: dict, label: str, other: dict | None = None, other_label: s
                 right = max(right, x[-1] * 1.25, pts[-2]["high_gev"] if len(pts) > 1 else 0.0)
                 y = np.array([p["tpr"] for p in pts])
                 yerr = [y - np.array([p["tpr_low"] for p in pts]), np.array([p["tpr_high"] for p in pts]) - y]
+                grey = {"color": "grey"} if cur is baseline else {}
                 ax.errorbar(
-                    x, y, xerr=xerr, yerr=yerr, fmt="o", ls=ls, ms=3.5, mfc=mfc, capsize=2, lw=1, label=lab
+                    x,
+                    y,
+                    xerr=xerr,
+                    yerr=yerr,
+                    fmt="o",
+                    ls=ls,
+                    ms=3.5,
+                    mfc=mfc,
+                    capsize=2,
+                    lw=1,
+                    label=lab,
+                    **grey,
                 )
             if right > 0:
                 ax.set_xlim(0, right)

@@ -115,3 +115,17 @@ def test_firmware_table_falls_back_to_a_labelled_estimate(proj, tmp_path):
     assert rows[0].startswith("v1\testimate (BOPs): bit operations") and "not synthesis\t3\t12\t" in rows[0]
     assert "14,780" in rows[0]
     assert [r.split("\t")[1].split(":")[0] for r in rows[1:]] == ["yosys 0.23"]  # v2: open RTL, no estimate
+
+
+def test_previous_production_is_the_replaced_version(proj):
+    """The TPR table's comparison: the current production version, or, for the production version itself,
+    the one it replaced; none before any promotion."""
+    from l1ml.report.build import previous_production
+
+    for v in ("v1", "v2", "v3"):
+        make_version(proj, v)
+    assert previous_production(proj, "v2") is None
+    promote(proj, "v1")
+    assert previous_production(proj, "v2") == "v1" and previous_production(proj, "v1") is None
+    promote(proj, "v2", force=True)
+    assert previous_production(proj, "v2") == "v1" and previous_production(proj, "v3") == "v2"

@@ -64,5 +64,8 @@ def test_cut_threshold_rule_and_gain():
         assert sum(p["events"] for p in pts) == 3000, o
         assert sum(p["passed"] for p in pts) == int(model.sum()), o
         assert all(p["tpr_low"] <= p["tpr"] <= p["tpr_high"] for p in pts)
+    for o, pts in rec["baseline_turn_on"]["X"].items():  # the cut's own curve, in the model's bins
+        assert [p["events"] for p in pts] == [p["events"] for p in rec["turn_on"]["X"][o]], o
+        assert sum(p["passed"] for p in pts) == int(cut.sum()), o
     lead = rec["turn_on"]["X"]["leading object pT"]
     assert lead[-1]["tpr"] > lead[0]["tpr"]  # pTs grow with the score here: the curve turns on
