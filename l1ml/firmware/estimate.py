@@ -51,11 +51,24 @@ def estimate(project, version: str | None = None) -> dict:
 
 
 def write_estimate(project, version: str | None = None) -> dict:
-    """estimate() stored next to the firmware (layout.estimate_file), where the gate and report read it."""
+    """estimate() stored next to the firmware (layout.estimate_file), where the gate and report read it.
+    One already written for the same firmware (its manifest's hash) is kept: tracing a network into alkaid
+    takes tens of seconds."""
     from l1ml import layout, manifest
 
+    version = project.model_dir(version).name
+    fw_man = project.firmware_dir(version) / "manifest.json"
+    stamp = manifest.sha256(fw_man) if fw_man.is_file() else None
+    f = layout.estimate_file(project, version)
+    try:
+        old = json.loads(f.read_text())
+    except (OSError, ValueError):
+        old = None
+    if stamp and isinstance(old, dict) and old.get("firmware_manifest_sha256") == stamp:
+        return old
     est = estimate(project, version)
-    manifest.write_json(layout.estimate_file(project, est["version"]), est)
+    est["firmware_manifest_sha256"] = stamp
+    manifest.write_json(f, est)
     return est
 
 
@@ -70,6 +83,8 @@ def network_estimate(project, model_dir: Path, fw: Path) -> dict:
     from l1ml.project import read_json
 
     man = read_json(model_dir / "manifest.json")
+    if not man.get("deploy_file"):
+        raise ConfigError(f"{model_dir / 'manifest.json'} names no deploy_file: no Keras model to estimate")
     hm = load_hls_model(fw / "hls4ml", keras_model=model_dir / man["deploy_file"])
     board = project_board(project)
     cutoff = latency_cutoff_ns(project, board)

@@ -4,7 +4,8 @@ when a signal's TPR at the deployed threshold (the trigger record's, l1ml/models
 more than [gate] tpr_drop (absolute) or tpr_drop_relative (of the reference's TPR) and the drop is
 significant (over `significance` standard errors); when the rate at the target threshold grows by more
 than rate_growth; or when the latency or a resource grows by more than latency_growth / resource_growth
-(relative). It names every tool whose version changed since the production version."""
+(relative), compared like with like (cost_checks: vendor, else open-RTL, else the labelled estimate, each
+side from the same source). It names every tool whose version changed since the production version."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import math
 from dataclasses import dataclass, field
 
 from l1ml.lifecycle.fingerprint import changed
-from l1ml.lifecycle.summary import numbers, trigger_target, validation_state
+from l1ml.lifecycle.summary import cost_figures, numbers, trigger_target, validation_state
 
-GROWTH = ("LUT", "FF", "DSP", "BRAM_18K", "URAM", "rtl_lut", "rtl_ff", "rtl_dsp", "rtl_bram")
-LATENCY = ("latency_cycles", "rtl_latency_cycles")
+LATENCY = ("latency_cycles", "rtl_latency_cycles", "est_latency_cycles")
 
 
 @dataclass
@@ -100,7 +100,9 @@ def trigger_checks(project, cand: dict, ref: dict | None) -> list[Check]:
     g, minimum = project.gate, project.trigger.min_events_above
     a = trigger_target(cand)
     if a is None:
-        return [Check("threshold", False, f"{cand['version']} has no trigger record; run `l1ml run --from rate`")]
+        return [
+            Check("threshold", False, f"{cand['version']} has no trigger record; run `l1ml run --from rate`")
+        ]
     stats = [
         Check(
             "threshold statistics",
@@ -117,7 +119,9 @@ def trigger_checks(project, cand: dict, ref: dict | None) -> list[Check]:
         eb = b["signals"][sig]
         ea = a["signals"].get(sig)
         if ea is None:
-            checks.append(Check(f"tpr_at_target_rate/{sig}", False, f"{cand['version']} has no TPR for {sig}"))
+            checks.append(
+                Check(f"tpr_at_target_rate/{sig}", False, f"{cand['version']} has no TPR for {sig}")
+            )
             continue
         err = math.hypot(_half(ea), _half(eb))
         ok, detail = judge_drop(g, eb["tpr"], ea["tpr"], err)
@@ -135,6 +139,51 @@ def trigger_checks(project, cand: dict, ref: dict | None) -> list[Check]:
     return checks + stats
 
 
+def cost_checks(g, cand: dict, ref: dict, notes: list[str]) -> list[Check]:
+    """Latency and resources, like with like: vendor figures against vendor figures of the same step,
+    open-RTL against open-RTL of the same flow, and, only where neither is on both sides, the labelled
+    estimate against an estimate of the same source. Every check says which source it read."""
+    checks: list[Check] = []
+    a_all, b_all = cost_figures(cand), cost_figures(ref)
+    for tier in ("vendor", "open RTL", "estimate"):
+        if tier == "estimate" and checks:
+            break  # measured figures exist on both sides; the estimate adds nothing
+        for ea in (e for e in a_all if e["tier"] == tier):
+            for eb in (e for e in b_all if e["tier"] == tier and e["figures"].keys() & ea["figures"].keys()):
+                if ea["source"] != eb["source"]:
+                    notes.append(
+                        f"{', '.join(sorted(ea['figures']))}: {cand['version']}'s from {ea['source']}, "
+                        f"{ref['version']}'s from {eb['source']}; not compared (different sources)"
+                    )
+                    continue
+                for name in sorted(ea["figures"].keys() & eb["figures"].keys()):
+                    checks.append(
+                        _growth(g, name, ea["figures"][name], eb["figures"][name], f"{tier}: {ea['source']}")
+                    )
+    if not checks:
+        notes.append(
+            f"latency and resources not compared: no source on both sides ({cand['version']}: {_sources(a_all)}; "
+            f"{ref['version']}: {_sources(b_all)}); `l1ml validate` writes the labelled estimate"
+        )
+    return checks
+
+
+def _sources(entries: list[dict]) -> str:
+    return ", ".join(f"{e['tier']} ({e['source']})" for e in entries) or "none"
+
+
+def _growth(g, name: str, a: float, b: float, source: str) -> Check:
+    tol, what = (
+        (g.latency_growth, "latency_growth") if name in LATENCY else (g.resource_growth, "resource_growth")
+    )
+    growth = (a - b) / b if b else (0.0 if a == 0 else float("inf"))
+    return Check(
+        name,
+        a <= b * (1 + tol),
+        f"{a:g} vs {b:g} ({growth:+.1%}; allowed {what} {tol:g}; both from {source})",
+    )
+
+
 def run_gate(project, cand: dict, ref: dict | None) -> GateResult:
     """cand/ref: version summaries (l1ml.lifecycle.summary.version_summary)."""
     g = project.gate
@@ -143,33 +192,21 @@ def run_gate(project, cand: dict, ref: dict | None) -> GateResult:
     res = GateResult(cand["version"], ref["version"] if ref else None, checks, trigger=trigger_target(cand))
     checks.extend(trigger_checks(project, cand, ref))
     if ref is None:
-        res.notes.append("no production version yet: bit-exactness and the threshold's statistics are checked")
+        res.notes.append(
+            "no production version yet: bit-exactness and the threshold's statistics are checked"
+        )
         return res
     a, b = numbers(cand), numbers(ref)
     if trigger_target(ref) is None:  # an older reference without a trigger record: train's figures
         for name in sorted(k for k in b if k.startswith("tpr_at_target_rate/")):
             if name not in a:
-                checks.append(Check(name, False, f"{cand['version']} has no {name}; {ref['version']} has {b[name]:.4f}"))
+                checks.append(
+                    Check(name, False, f"{cand['version']} has no {name}; {ref['version']} has {b[name]:.4f}")
+                )
                 continue
             ok, detail = judge_drop(g, b[name], a[name], 0.0)
             checks.append(Check(name, ok, detail))
-    for names, tol, what in ((LATENCY, g.latency_growth, "latency_growth"), (GROWTH, g.resource_growth, "resource_growth")):
-        for name in names:
-            if name not in b:
-                continue
-            if name not in a:
-                res.notes.append(f"{name}: measured for {ref['version']}, not for {cand['version']}; not compared")
-                continue
-            limit = b[name] * (1 + tol)
-            growth = (a[name] - b[name]) / b[name] if b[name] else (0.0 if a[name] == 0 else float("inf"))
-            checks.append(
-                Check(name, a[name] <= limit, f"{a[name]:g} vs {b[name]:g} ({growth:+.1%}; allowed {what} {tol:g})")
-            )
-    if not any(n in a and n in b for n in (*LATENCY, *GROWTH)):
-        res.notes.append(
-            "latency and resources not compared: neither a vendor report nor open-RTL figures exist for both "
-            "versions (queue a csynth step, or `l1ml convert --backend rtl`)"
-        )
+    checks.extend(cost_checks(g, cand, ref, res.notes))
     res.toolchain_changes = changed(ref.get("toolchain"), cand.get("toolchain"))
     if not ref.get("toolchain") or not cand.get("toolchain"):
         res.notes.append("toolchain fingerprint missing for one version (made outside `l1ml run`)")

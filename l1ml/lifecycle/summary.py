@@ -55,6 +55,7 @@ def version_summary(project, version: str) -> dict:
         "trigger": _json(layout.trigger_file(project, version)),
         "synth": synth_summaries(project, version),
         "rtl": _json(layout.rtl_resources(project, version)),
+        "estimate": _json(layout.estimate_file(project, version)),
         "deploy": _json(layout.deploy_thresholds(project, version)),
         "toolchain": _json(layout.toolchain_file(project, version)),
         "stage": stage_of(project, version),
@@ -96,9 +97,53 @@ def firmware_figures(s: dict) -> dict:
             if res:
                 out["resources"] = res
                 # Intel/Microchip summaries name their own figures (l1ml/firmware/backends/reports.py)
-                what = r.get(f"{block}_label") or ("Vivado synthesis" if block == "vsynth" else "HLS estimate")
+                what = r.get(f"{block}_label") or (
+                    "Vivado synthesis" if block == "vsynth" else "HLS estimate"
+                )
                 out["resources_source"] = f"{step} ({what})"
     return out
+
+
+ESTIMATE_KEYS = {"lut": "est_lut", "ff": "est_ff", "dsp": "est_dsp", "latency_cycles": "est_latency_cycles"}
+
+
+def cost_figures(s: dict) -> list[dict]:
+    """The version's resource and latency figures by where they come from, best first: vendor reports,
+    open-RTL synthesis, the labelled estimate (l1ml/firmware/estimate.py). Each entry is {"tier",
+    "source", "figures": {numbers() name: value}}; two entries compare only with the same tier and source."""
+    out = []
+    fw = firmware_figures(s)
+    res = {k: ((fw.get("resources") or {}).get(k) or {}).get("used") for k in RESOURCE_KEYS}
+    res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+    if res:
+        out.append({"tier": "vendor", "source": fw["resources_source"], "figures": res})
+    if fw.get("latency_cycles") is not None:
+        out.append(
+            {
+                "tier": "vendor",
+                "source": fw["latency_source"],
+                "figures": {"latency_cycles": fw["latency_cycles"]},
+            }
+        )
+    rtl = s.get("rtl") or {}
+    figs = {f"rtl_{k}": rtl[k] for k in ("lut", "ff", "dsp", "bram", "latency_cycles") if _num(rtl.get(k))}
+    if figs:
+        out.append(
+            {
+                "tier": "open RTL",
+                "source": f"{rtl.get('tool', 'yosys')} {rtl.get('flow', '')}".strip(),
+                "figures": figs,
+            }
+        )
+    est = s.get("estimate") or {}
+    figs = {name: est[k] for k, name in ESTIMATE_KEYS.items() if _num(est.get(k))}
+    if figs and est.get("source"):
+        out.append({"tier": "estimate", "source": est["source"], "figures": figs})
+    return out
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def numbers(s: dict) -> dict[str, float]:
@@ -141,6 +186,10 @@ def numbers(s: dict) -> dict[str, float]:
     for k in ("lut", "ff", "dsp", "bram", "logic_depth", "latency_cycles"):
         if isinstance(rtl.get(k), (int, float)):
             out[f"rtl_{k}"] = rtl[k]
+    est = s.get("estimate") or {}
+    for k, name in ESTIMATE_KEYS.items():
+        if _num(est.get(k)):
+            out[name] = est[k]
     for t in (s.get("deploy") or {}).get("thresholds", []):
         out[f"deploy_threshold_int/{t.get('rate_khz'):g}kHz"] = t.get("threshold_int")
         out[f"deploy_rate_measured_khz/{t.get('rate_khz'):g}kHz"] = t.get("rate_measured_khz")

@@ -61,7 +61,22 @@ def validate(
     from l1ml.layout import variant_of
 
     result.variant = variant_of(fw_dir)
+    result.estimate = _estimate(project, version, result.notes)
     return result
+
+
+def _estimate(project, version: str, notes: list[str]) -> dict:
+    """The firmware's labelled resource and latency estimate (l1ml/firmware/estimate.py), written beside
+    it, so that the gate and the report have figures where no synthesis ran. Its failure is a note, never
+    the verdict's."""
+    from l1ml.errors import L1mlError
+    from l1ml.firmware.estimate import write_estimate
+
+    try:
+        return write_estimate(project, version)
+    except L1mlError as exc:
+        notes.append(f"no resource and latency estimate: {exc}")
+        return {}
 
 
 def _check_link(model_dir: Path, fw_dir: Path, fw_man: dict) -> None:

@@ -87,6 +87,8 @@ class Validation:
     ptq: dict = field(default_factory=dict)
     # The firmware variant validated (l1ml/firmware/variants.py); None for a flat, pre-variant conversion.
     variant: str | None = None
+    # The firmware's labelled resource and latency estimate (l1ml/firmware/estimate.py), {} without one.
+    estimate: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # One verdict: the exit code and the JUnit file are both read off the same checks.
@@ -161,4 +163,5 @@ class Validation:
             "notes": self.notes,
             "software_model": "float" if self.ptq or self.kind == "bdt" else "fixed",
             "ptq": self.ptq or None,
+            "estimate": self.estimate or None,
         }

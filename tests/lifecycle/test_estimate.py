@@ -36,7 +36,10 @@ def test_alkaid_estimate_is_alkaids_own_figures_of_the_rtl_design(network):
 
     est = write_estimate(network)
     assert est["source"].startswith("estimate (alkaid ")
-    assert json.loads(layout.estimate_file(network, "v1").read_text()) == est
+    f = layout.estimate_file(network, "v1")
+    assert json.loads(f.read_text()) == est
+    stamp = f.stat().st_mtime_ns
+    assert write_estimate(network) == est and f.stat().st_mtime_ns == stamp  # same firmware: kept
     info = build_rtl(network)  # the design convert --backend rtl writes, pipelined by RTLModel.write()
     meta = json.loads((network.firmware_dir("v1") / "rtl" / "design" / "metadata.json").read_text())
     assert est["lut"] == round(meta["cost"])

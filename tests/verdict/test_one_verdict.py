@@ -157,6 +157,9 @@ def test_exit_code_and_junit_agree(bdt, tmp_path):
         and sum(report["flips"].values()) >= 1
         and sum(c["gained"] + c["lost"] for c in report["quantization_cost"].values()) >= 1
     )
+    # validate writes the firmware's labelled estimate, for the gate and the report (a BDT: BOPs)
+    est = json.loads((bdt["fw"] / "estimate.json").read_text())
+    assert est == report["estimate"] and est["source"] == "estimate (BOPs)" and est["splits"] > 0
 
 
 def test_quantization_flips_setting_is_checked(tmp_path):
