@@ -91,9 +91,49 @@ def entry(counts, fpr: float, frac: int, hz: float, signals: dict, min_above: in
     }
 
 
+def held_out(project, version: str, kind, signals: dict) -> tuple[dict, str]:
+    """The signal events no training saw, from each signal file's scores (in file order), and a line
+    saying which. Networks (autoencoders) never train on signal. A BDT trained on a seeded half of the
+    first events of each file (l1ml/models/train.py signal_halves, recorded in its manifest as
+    signal_training): that half is removed, so its TPRs are not inflated by its own training events."""
+    if kind != "bdt" or not signals:
+        return signals, "all signal events (the model never trained on signal)"
+    from l1ml.models.train import signal_halves
+    from l1ml.project import read_json
+
+    man = read_json(project.models_dir / version / "manifest.json")
+    split = man.get("signal_training")
+    if split is None:
+        if man.get("source") != "train":
+            return signals, "all signal events (an imported BDT: its training events are unknown)"
+        # trained before the split was recorded: the project's settings of then are assumed unchanged
+        n_max = project.data.max_events
+        split = {"events_read": {k: min(len(v), n_max) if n_max else len(v) for k, v in signals.items()},
+                 "data_seed": project.data.seed, "format": getattr(project.data, "format", "hdf5")}  # fmt: skip
+    if split.get("format", "hdf5") == "l1ntuple":
+        return signals, "all signal events, training ones included (L1-ntuple samples are drawn at random)"
+    out = {}
+    for name, s in signals.items():
+        s = np.asarray(s).ravel()
+        n = split["events_read"].get(name)
+        if n is None:
+            out[name] = s  # a signal added after training: none of it was trained on
+            continue
+        if n > len(s):
+            raise L1mlError(
+                f"signal {name}: {len(s)} scored events, but {version} trained on the first {n} of its file; "
+                "the file changed since training: retrain, or name the file it was trained on"
+            )
+        keep = np.ones(len(s), bool)
+        keep[signal_halves(n, split["data_seed"])[0]] = False
+        out[name] = s[keep]
+    return out, "held-out signal events (the BDT's training half removed)"
+
+
 def build(project, version: str, variant, kind, fw_man: dict, counts, signals: dict, files) -> dict:
     """The trigger record of a firmware variant: every [trigger] rate (rates_khz, else rate_khz), and the
-    reference FPR (the ROC's 1e-5 point) when the sample resolves it."""
+    reference FPR (the ROC's 1e-5 point) when the sample resolves it. Signal TPRs use held_out events."""
+    signals, which = held_out(project, version, kind, signals)
     st = score_type(kind, fw_man)
     hz = project.colliding_rate_hz
     t = project.trigger
@@ -115,6 +155,7 @@ def build(project, version: str, variant, kind, fw_man: dict, counts, signals: d
         "min_events_above": t.min_events_above,
         "confidence": CONFIDENCE,
         "rate_sample": {"files": [str(f) for f in files], "events": counts.events},
+        "signal_events": which,
         "target_rate_khz": t.rate_khz,
         "thresholds": out,
         "reference": ref,

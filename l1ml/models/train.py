@@ -37,10 +37,10 @@ def prepare(project: Project, progress=None) -> dict:
     sig_train, sig_test = {}, {}
     for name, s in hw.items():
         # Signals: a seeded half for supervised training (BDT), the other half for every metric.
-        idx = np.random.default_rng(project.data.seed + 1).permutation(len(s))
-        half = len(s) // 2
-        sig_train[name], sig_test[name] = s[idx[:half]], s[idx[half:]]
+        train_idx, test_idx = signal_halves(len(s), project.data.seed)
+        sig_train[name], sig_test[name] = s[train_idx], s[test_idx]
     return {
+        "signal_events": {name: len(s) for name, s in hw.items()},
         "pre": pre,
         "b_train": b_train,
         "b_val": b_val,
@@ -48,6 +48,13 @@ def prepare(project: Project, progress=None) -> dict:
         "sig_train": sig_train,
         "sig_test": sig_test,
     }
+
+
+def signal_halves(n: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the first n events of a signal file: (the half a BDT trains on, the held-out half). The
+    trigger record (l1ml/models/threshold.py held_out) removes the training half by this same rule."""
+    idx = np.random.default_rng(data_seed + 1).permutation(n)
+    return idx[: n // 2], idx[n // 2 :]
 
 
 def _fit_keras(project: Project, d: dict, rep) -> tuple:
@@ -83,7 +90,9 @@ def _fit_keras(project: Project, d: dict, rep) -> tuple:
     tr = project.training
     callbacks = [Report()]
     if tr.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.early_stopping_patience))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=tr.early_stopping_patience)
+        )
     best = Best() if tr.best_checkpoint else None
     if best is not None:
         callbacks.append(best)
@@ -257,6 +266,13 @@ def train_project(project: Project, progress=None, overrides: dict | None = None
             "best_checkpoint": project.training.best_checkpoint,
             "epochs_run": len((d.get("history") or {}).get("val_loss", [])),
         }
+        if project.model.kind == "bdt":  # trained on signal: which events, so TPRs can leave them out
+            man["signal_training"] = {
+                "events_read": d["signal_events"],
+                "data_seed": project.data.seed,
+                "format": getattr(project.data, "format", "hdf5"),
+                "rule": "the first events_read events of each file; signal_halves(n, data_seed)[0] trained",
+            }
         return publish(project, stage, man)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
