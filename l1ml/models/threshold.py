@@ -91,11 +91,12 @@ def entry(counts, fpr: float, frac: int, hz: float, signals: dict, min_above: in
     }
 
 
-def held_out(project, version: str, kind, signals: dict) -> tuple[dict, str]:
+def held_out(project, version: str, kind, signals: dict, prefix: bool = False) -> tuple[dict, str]:
     """The signal events no training saw, from each signal file's scores (in file order), and a line
     saying which. Networks (autoencoders) never train on signal. A BDT trained on a seeded half of the
     first events of each file (l1ml/models/train.py signal_halves, recorded in its manifest as
-    signal_training): that half is removed, so its TPRs are not inflated by its own training events."""
+    signal_training): that half is removed, so its TPRs are not inflated by its own training events.
+    `prefix`: the arrays hold only the first events of each file (validate's samples), not all of it."""
     if kind != "bdt" or not signals:
         return signals, "all signal events (the model never trained on signal)"
     from l1ml.models.train import signal_halves
@@ -114,18 +115,19 @@ def held_out(project, version: str, kind, signals: dict) -> tuple[dict, str]:
         return signals, "all signal events, training ones included (L1-ntuple samples are drawn at random)"
     out = {}
     for name, s in signals.items():
-        s = np.asarray(s).ravel()
+        s = np.asarray(s)  # scores (N,) or events (N, ...): one row per event, in file order
         n = split["events_read"].get(name)
         if n is None:
             out[name] = s  # a signal added after training: none of it was trained on
             continue
-        if n > len(s):
+        if n > len(s) and not prefix:
             raise L1mlError(
                 f"signal {name}: {len(s)} scored events, but {version} trained on the first {n} of its file; "
                 "the file changed since training: retrain, or name the file it was trained on"
             )
         keep = np.ones(len(s), bool)
-        keep[signal_halves(n, split["data_seed"])[0]] = False
+        trained = signal_halves(n, split["data_seed"])[0]
+        keep[trained[trained < len(s)]] = False
         out[name] = s[keep]
     return out, "held-out signal events (the BDT's training half removed)"
 

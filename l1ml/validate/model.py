@@ -46,6 +46,8 @@ def validate(
     rep.task("data", None)
     hw = samples if samples is not None else samples_hw(project, n)
     hw = {k: v[:n] if n else v for k, v in hw.items()}
+    if samples is None and man["kind"] == "bdt":
+        hw = _without_training_signal(project, version, hw)
     rep.advance("data")
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     x = {k: pre.apply(v) for k, v in hw.items()}
@@ -63,6 +65,17 @@ def validate(
     result.variant = variant_of(fw_dir)
     result.estimate = _estimate(project, version, result.notes)
     return result
+
+
+def _without_training_signal(project, version: str, hw: dict) -> dict:
+    """A BDT's signal samples less the events it trained on (l1ml/models/threshold.py held_out): the
+    quantization cost's TPRs are on held-out events, as the trigger record's."""
+    from l1ml.models.threshold import held_out
+
+    sig, _ = held_out(
+        project, version, "bdt", {k: v for k, v in hw.items() if k != "background"}, prefix=True
+    )
+    return {"background": hw["background"], **sig}
 
 
 def _estimate(project, version: str, notes: list[str]) -> dict:

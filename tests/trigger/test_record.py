@@ -108,3 +108,9 @@ def test_held_out_signal_is_what_training_held_out(tmp_path, small_data):
     for name, ev in files.items():
         want = {units.to_hardware(ev[i : i + 1]).tobytes() for i in kept[name].astype(int)}
         assert want == {row[None].tobytes() for row in d["sig_test"][name]}
+    # validate's samples: the first events of each file, as (N, 19, 4) events; the training ones removed
+    first = {k: units.to_hardware(v[:1000]) for k, v in files.items()}
+    kept, _ = held_out(proj, "v1", "bdt", first, prefix=True)
+    for name, ev in kept.items():
+        test = {row.tobytes() for row in d["sig_test"][name]}
+        assert 300 < len(ev) < 700 and all(row.tobytes() in test for row in ev)
