@@ -183,8 +183,9 @@ def rate_work(c: Context, rep) -> dict:
 
     from l1ml import manifest
     from l1ml.data.stream import auto_source, project_source
-    from l1ml.emulate.nn_project import emulate_project, emulate_source, load_engine
+    from l1ml.emulate.nn_project import READ_CHUNK, emulate_project, emulate_source, load_engine
     from l1ml.emulate.stream import ScoreCounts
+    from l1ml.models.review import CutCounts
     from l1ml.models.threshold import build, target
     from l1ml.project import read_json
 
@@ -201,16 +202,25 @@ def rate_work(c: Context, rep) -> dict:
         staged = Path(tmp) / "scores.npz"
         np.savez_compressed(staged, **scores)
         staged.replace(out)
+    cuts = CutCounts()  # the review's cut baseline, counted on the same events as the threshold
+
+    def counted(chunks):
+        for hw in chunks:
+            cuts.add(hw)
+            yield hw
+
     if p.data.rate_sample:
         source = project_source(p, which="rate_sample")
         engine, pre, _, _ = load_engine(p, v)
-        _, counts = emulate_source(engine, pre, source, None, n=sum(source.counts()), progress=rep)
+        _, counts = emulate_source(engine, pre, source, None, n=sum(source.counts()), progress=rep,
+                                   chunks=counted(source.iter_hardware(READ_CHUNK)))  # fmt: skip
         files = source.files
     else:  # no rate sample named: the background file, which training saw (flagged by its count)
         counts = ScoreCounts()
         counts.add(scores["background"])
         files = [_data_files(p)["background"]]
-        source = auto_source(files[0], p)
+        for _ in counted(auto_source(files[0], p).iter_hardware()):
+            pass
     kind = read_json(p.models_dir / v / "manifest.json").get("kind")
     fw_man = read_json(p.firmware_dir(v) / "manifest.json")
     signals = {k: s for k, s in scores.items() if k != "background"}
@@ -218,7 +228,7 @@ def rate_work(c: Context, rep) -> dict:
     record["rate_sample"]["separate"] = bool(p.data.rate_sample)
     manifest.write_json(layout.trigger_file(p, v), record)
     t = target(record)
-    manifest.write_json(layout.review_file(p, v), _review(p, source, signals, t))
+    manifest.write_json(layout.review_file(p, v), _review(p, cuts, signals, t))
     result = {
         "version": v,
         "variant": _variant(c),
@@ -241,15 +251,12 @@ def rate_work(c: Context, rep) -> dict:
     return result
 
 
-def _review(p, rate_source, signals: dict, entry: dict) -> dict:
-    """The cut baseline on the same background the record was set on, and turn-ons on every signal
-    event (the scores' order is the file's): l1ml/models/review.py."""
+def _review(p, counts, signals: dict, entry: dict) -> dict:
+    """The cut baseline on the counts of the background the record was set on, and turn-ons on every
+    signal event (the scores' order is the file's): l1ml/models/review.py."""
     from l1ml.data.stream import auto_source
-    from l1ml.models.review import CutCounts, build, stream_observables
+    from l1ml.models.review import build, stream_observables
 
-    counts = CutCounts()
-    for hw in rate_source.iter_hardware():
-        counts.add(hw)
     files = _data_files(p)
     events = {k: (stream_observables(auto_source(files[k], p).iter_hardware()), s) for k, s in signals.items()}
     return build(counts, events, entry["fpr"], p.colliding_rate_hz, entry)
