@@ -55,9 +55,10 @@ def show_metrics(model_dir: Path) -> None:
     m = json.loads((model_dir / "metrics.json").read_text())
     man = json.loads((model_dir / "manifest.json").read_text())
     t = Table(
-        title=f"{man['kind']} {man['version']}: trigger metrics",
-        caption=f"threshold {m['threshold']:.5g} for {m['target_rate_khz']:.3g} kHz, "
-        f"{m['background_events']:,} background test events",
+        title=f"{man['kind']} {man['version']}: first look on the test split (not the trigger's numbers)",
+        caption=f"first-look threshold {m['threshold']:.5g} for {m['target_rate_khz']:.3g} kHz "
+        f"({m['background_above_threshold']:,} of {m['background_events']:,} background test events above); "
+        "the deployed threshold, rate and TPRs are set on the rate sample by `l1ml run` (its rate step)",
     )
     for col in (
         "signal",

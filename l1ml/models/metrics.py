@@ -135,7 +135,10 @@ def plot_metrics(background, signals: dict, metrics: dict, out_dir, title: str) 
     for name, s in signals.items():
         ax.hist(np.ravel(s), bins=bins, histtype="step", density=True, label=name)
     ax.axvline(
-        metrics["threshold"], color="k", ls="--", label=f"threshold @ {metrics['target_rate_khz']:.3g} kHz"
+        metrics["threshold"],
+        color="k",
+        ls="--",
+        label=f"first look @ {metrics['target_rate_khz']:.3g} kHz (test split; not the deployed threshold)",
     )
     ax.set(yscale="log", xscale=xscale, xlabel="score (deployed model)", ylabel="density", title=title)
     ax.legend(fontsize=8)

@@ -172,9 +172,17 @@ def _train_bdt(project: Project, d: dict, stage: Path, rep) -> tuple[dict, dict]
     return {"model_file": "model.json"}, bdt_scorer(booster, pre)
 
 
+FIRST_LOOK = (
+    "a first look at train time on the training data's test split (software scores): threshold, rate and "
+    "TPRs here are not the trigger's; the deployed threshold, its rate and the TPRs are set once per "
+    "firmware variant on the rate sample by the rate step (build/firmware/vN/trigger.json), which rate, "
+    "report, deploy, explore and the gate read"
+)
+
+
 def evaluate(project: Project, d: dict, score, stage: Path) -> dict:
-    """Trigger metrics of a scorer on the background test split and the signals' test halves;
-    writes metrics.json, roc.png and scores.png into the stage."""
+    """Trigger metrics of a scorer on the background test split and the signals' test halves: train's
+    first look (FIRST_LOOK), not the trigger record; writes metrics.json, roc.png and scores.png."""
     from l1ml.models.metrics import plot_metrics, trigger_metrics
 
     bkg = score(d["b_test"])
@@ -182,6 +190,8 @@ def evaluate(project: Project, d: dict, score, stage: Path) -> dict:
     metrics = trigger_metrics(
         bkg, sig, project.trigger_fpr, project.trigger.reference_fpr, project.colliding_rate_hz
     )
+    # Said in the file itself, so no reader takes these for the trigger's numbers (one source each).
+    metrics["first_look"] = FIRST_LOOK
     manifest.write_json(stage / "metrics.json", metrics)
     plot_metrics(bkg, sig, metrics, stage, f"{project.name} ({project.model.kind})")
     return metrics

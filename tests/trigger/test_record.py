@@ -99,6 +99,11 @@ def test_held_out_signal_is_what_training_held_out(tmp_path, small_data):
 
     proj = load_project(project_on_data(tmp_path, "bdt", small_data, **{"model.n_estimators": 3}))
     train_project(proj)
+    # train's metrics are labelled a first look in the file itself, pointing at the trigger record
+    import json
+
+    first = json.loads((proj.models_dir / "v1" / "metrics.json").read_text())["first_look"]
+    assert "test split" in first and "not the trigger's" in first and "trigger.json" in first
     d = prepare(proj)
     # an event's identity: its particles' bytes (the file order is what the rate step scores in)
     files = {k: load_particles(proj.resolve(p), proj.data.key) for k, p in proj.data.signals.items()}
