@@ -77,6 +77,11 @@ def score_range(scores: dict, threshold: float | None) -> tuple[np.ndarray, bool
     lo, hi = np.quantile(allv, [1e-4, 1 - 1e-4])
     if threshold is not None:
         lo, hi = min(lo, threshold), max(hi, threshold)
+    vals = np.unique(allv)
+    if len(vals) <= 90:  # a small BDT's few discrete scores: one bin each, none empty between them
+        mid = (vals[1:] + vals[:-1]) / 2
+        step = (vals[-1] - vals[0]) / max(len(vals) - 1, 1) or 1.0
+        return np.concatenate([[vals[0] - step / 2], mid, [vals[-1] + step / 2]]), False
     pos = allv[allv > 0]
     log = len(pos) > 0 and lo >= 0 and np.quantile(pos, 1 - 1e-4) > 100 * np.quantile(pos, 1e-4)
     if log:

@@ -87,6 +87,9 @@ def test_score_axis_follows_the_scores():
     bdt = {"background": rng.uniform(0.2, 0.4, 5000), "s": rng.uniform(0.3, 0.9, 500)}
     edges, logx = score_range(bdt, 0.85)
     assert not logx and edges[0] < 0.21 and edges[-1] > 0.85
+    few = {"background": rng.choice([-1.0, 0.25, 1.5], 4000), "s": rng.choice([0.25, 1.5, 2.0], 400)}
+    edges, logx = score_range(few, 1.5)  # a small BDT's discrete scores: one bin around each value
+    assert not logx and len(edges) == 5 and np.all(np.histogram([-1.0, 0.25, 1.5, 2.0], edges)[0] == 1)
 
 
 def test_report_without_results_says_what_is_missing(proj, tmp_path):
