@@ -41,9 +41,10 @@ def _objects(rng, kind, parts, n, met):
         met[0] -= np.bincount(idx, seen * np.cos(phi), n)
         met[1] -= np.bincount(idx, seen * np.sin(phi), n)
     d_eta, d_phi = P.TOWER[kind]
+    eta = _granular(eta, d_eta)  # acceptance applies to the measured (binned) position
     ok = (meas > P.PT_MIN[kind]) & (np.abs(eta) < P.ETA_MAX[kind])
-    idx, meas = idx[ok], meas[ok]
-    eta, phi = _granular(eta[ok], d_eta), np.clip(_granular(phi[ok], d_phi, -np.pi), -np.pi, np.pi)
+    idx, meas, eta = idx[ok], meas[ok], eta[ok]
+    phi = np.clip(_granular(phi[ok], d_phi, -np.pi), -np.pi, np.pi)
     # Leading first within each event: sort by event, then falling pT; rank = place within the event.
     order = np.lexsort((-meas, idx))
     idx = idx[order]
