@@ -147,7 +147,9 @@ def show_ptq(q: dict) -> None:
     c.print(t)
     bkg = next(iter(q["flips"]))
     c.print(
-        f"the software model is float: a signal's TPR may drop by at most {q['tolerance_tpr_drop']:g} "
-        f"({escape('[validation]')} ptq_tpr_drop). Thresholds for the rate: float {q['threshold_float']:.6g}, firmware "
+        f"the software model is float: a signal's TPR change is judged with its error by "
+        f"{escape('[gate]')} (fails beyond tpr_drop {q['limits']['tpr_drop']:g} or tpr_drop_relative "
+        f"{q['limits']['tpr_drop_relative']:.0%} at over {q['limits']['significance']:g} sigma). "
+        f"Thresholds for the rate: float {q['threshold_float']:.6g}, firmware "
         f"{q['threshold_firmware']:.6g}; {bkg} decisions flipped: {q['flips'][bkg]['flips']:,}"
     )

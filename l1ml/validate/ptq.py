@@ -9,8 +9,10 @@ against it. Two questions are asked instead:
 2. What does quantization cost in physics? The firmware (the emulator, on every validation event) against
    the float model: per signal the TPR at the project's target rate, each model at its own threshold for
    that rate (the rate is a fraction of the colliding-bunch rate, project.colliding_rate_hz), the AUC, and
-   the fraction of trigger decisions that flip. A drop of a signal's TPR by more than [validation]
-   ptq_tpr_drop fails the validation, with the numbers.
+   the fraction of trigger decisions that flip. A signal's TPR change is judged with its statistical error
+   by the same rule and [gate] limits as the regression gate and a BDT's quantization cost
+   (l1ml/lifecycle/gate.py judge_drop: absolute tpr_drop, tpr_drop_relative, significance), never by a raw
+   drop. [validation] ptq_tpr_drop, the former raw limit, is accepted and ignored with a note.
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ def validate_ptq(project, model_dir, fw_dir, man, fw_man, x, rep, labeller, x_ph
     )
     if cost["overflows"]:
         v.notes.append(overflow_note(cost["overflows"], len(X)))
+    if deprecated_ptq_tpr_drop(project):
+        v.notes.append(
+            "[validation] ptq_tpr_drop is deprecated and no longer used: the quantization cost is judged by "
+            "[gate] tpr_drop, tpr_drop_relative and significance, as the gate and BDTs are; remove it"
+        )
     if not cost["resolvable"]:
         v.notes.append(
             f"the target rate ({cost['target_rate_khz']:.3g} kHz, FPR {cost['target_fpr']:.2g}) is below "
@@ -152,7 +159,11 @@ def overflow_note(overflows: dict, events: int) -> str:
 def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
     """The float model against the firmware on the same events ({sample: score}, background first): each
     signal's TPR at the target rate (each model at its own threshold for it) and AUC, and per sample the
-    trigger decisions that differ between the two."""
+    trigger decisions that differ between the two. A signal's TPR change has the error of a paired
+    comparison, sqrt(events deciding differently) / N, and is judged by [gate]'s limits (judge_drop)."""
+    import math
+
+    from l1ml.lifecycle.gate import judge_drop
     from l1ml.models.metrics import trigger_metrics
 
     names = list(float_scores)
@@ -163,7 +174,7 @@ def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
     m_float = trigger_metrics(float_scores[bkg], {k: float_scores[k] for k in signals}, fpr, ref, rate_hz)
     m_fw = trigger_metrics(fw_scores[bkg], {k: fw_scores[k] for k in signals}, fpr, ref, rate_hz)
     t_float, t_fw = m_float["threshold"], m_fw["threshold"]
-    tol = project.validation.ptq_tpr_drop
+    g = project.gate
     flips = {}
     for k in names:
         d_float = np.asarray(float_scores[k]) > t_float
@@ -172,6 +183,8 @@ def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
     out_signals = {}
     for k in signals:
         f, w = m_float["signals"][k], m_fw["signals"][k]
+        err = math.sqrt(flips[k]["flips"]) / max(len(fw_scores[k]), 1)
+        ok, detail = judge_drop(g, f["tpr_at_target_rate"], w["tpr_at_target_rate"], err)
         out_signals[k] = {
             "tpr_float": f["tpr_at_target_rate"],
             "tpr_firmware": w["tpr_at_target_rate"],
@@ -181,12 +194,14 @@ def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
             "auc_change": w["auc"] - f["auc"],
             "tpr_float_reference_fpr": f["tpr_at_reference_fpr"],
             "tpr_firmware_reference_fpr": w["tpr_at_reference_fpr"],
-            "within_tolerance": f["tpr_at_target_rate"] - w["tpr_at_target_rate"] <= tol,
+            "tpr_change_error": err,
+            "within_tolerance": ok,
+            "detail": f"TPR at {m_float['target_rate_khz']:.3g} kHz, firmware vs float model: {detail}",
         }
     n_b = len(float_scores[bkg])
     return {
         "software_model": "float",
-        "tolerance_tpr_drop": tol,
+        "limits": {"tpr_drop": g.tpr_drop, "tpr_drop_relative": g.tpr_drop_relative, "significance": g.significance},
         "target_rate_khz": m_float["target_rate_khz"],
         "target_fpr": fpr,
         "colliding_rate_hz": rate_hz,
@@ -197,3 +212,14 @@ def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
         "signals": out_signals,
         "flips": flips,
     }
+
+
+def deprecated_ptq_tpr_drop(project) -> bool:
+    """Whether the project file still sets [validation] ptq_tpr_drop (its default cannot tell)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(project.file.read_text())
+    except (OSError, ValueError):
+        return False
+    return "ptq_tpr_drop" in (doc.get("validation") or {})

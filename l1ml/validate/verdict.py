@@ -133,12 +133,7 @@ class Validation:
             out.append(Case(f"{self.flip_kind} decisions {sample}", n <= allowed, msg, msg))
         q = self.ptq
         for sig, c in q.get("signals", {}).items():
-            msg = (
-                f"{sig}: TPR at {q['target_rate_khz']:.3g} kHz {c['tpr_float']:.4f} (float model) -> "
-                f"{c['tpr_firmware']:.4f} (firmware), change {c['tpr_change']:+.4f}; allowed drop "
-                f"{q['tolerance_tpr_drop']:g} ([validation] ptq_tpr_drop); AUC {c['auc_float']:.4f} -> "
-                f"{c['auc_firmware']:.4f}"
-            )
+            msg = f"{sig}: {c['detail']}; AUC {c['auc_float']:.4f} -> {c['auc_firmware']:.4f}"
             out.append(Case(f"quantization cost {sig}", bool(c["within_tolerance"]), msg, msg))
         return out
 

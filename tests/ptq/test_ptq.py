@@ -75,7 +75,10 @@ def test_float_import_converts_and_validates_bit_exact_against_the_emulator(impo
     for s in q["signals"].values():
         assert 0 <= s["tpr_firmware"] <= 1 and 0 <= s["auc_firmware"] <= 1
         assert s["tpr_change"] == pytest.approx(s["tpr_firmware"] - s["tpr_float"])
-        assert s["tpr_change"] >= -q["tolerance_tpr_drop"] and s["within_tolerance"]
+        # judged by [gate]'s rule with the paired error, as the gate and a BDT's quantization cost are
+        assert s["within_tolerance"] and s["tpr_change_error"] >= 0 and "sigma" in s["detail"]
+    assert q["limits"]["tpr_drop"] == proj.gate.tpr_drop
+    assert not any("ptq_tpr_drop" in n for n in v.notes)  # not set: no deprecation note
     assert v.passed and not v.failures
     paths = write_reports(v, tmp / "report")
     rep = json.loads(open(paths["json"]).read())
@@ -120,7 +123,11 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
         **{
             "firmware.ptq": "profile",
             "firmware.ptq_precision": "ap_fixed<8,3>",
-            "validation.ptq_tpr_drop": 0.0,
+            # a gate allowing no loss at all: any drop of a signal's TPR fails the quantization cost
+            "gate.tpr_drop": 0.0,
+            "gate.tpr_drop_relative": 0.0,
+            "gate.significance": 0.0,
+            "validation.ptq_tpr_drop": 0.0,  # deprecated: accepted, ignored, said so
             "validation.ptq_events": 1500,  # the validated events: enough to show the cost, and cheaper
         },
     )
@@ -162,7 +169,8 @@ def test_profiled_precisions_and_a_tolerance_violation_fail_validation(imported,
     assert "FAIL" in out
     rep = json.loads((proj.build_dir / "validation" / version / "report.json").read_text())
     assert rep["passed"] is False and rep["flip_kind"] == "quantization"
-    assert np.isclose(rep["ptq"]["tolerance_tpr_drop"], 0.0)
+    assert rep["ptq"]["limits"] == {"tpr_drop": 0.0, "tpr_drop_relative": 0.0, "significance": 0.0}
+    assert "ptq_tpr_drop is deprecated" in out and any("ptq_tpr_drop is deprecated" in n for n in v.notes)
     # validation reports the overflows the emulator saw, per layer: signals beyond the background's
     # profiled range wrap in these AP_WRAP types, and it is said, not only felt as a physics cost
     ovf = rep["ptq"]["overflows"]
