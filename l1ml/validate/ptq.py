@@ -201,7 +201,11 @@ def physics_cost(project, float_scores: dict, fw_scores: dict) -> dict:
     n_b = len(float_scores[bkg])
     return {
         "software_model": "float",
-        "limits": {"tpr_drop": g.tpr_drop, "tpr_drop_relative": g.tpr_drop_relative, "significance": g.significance},
+        "limits": {
+            "tpr_drop": g.tpr_drop,
+            "tpr_drop_relative": g.tpr_drop_relative,
+            "significance": g.significance,
+        },
         "target_rate_khz": m_float["target_rate_khz"],
         "target_fpr": fpr,
         "colliding_rate_hz": rate_hz,
