@@ -38,8 +38,11 @@ def estimate(project, version: str | None = None) -> dict:
     model_dir = project.model_dir(version)
     version = model_dir.name
     fw = project.firmware_dir(version)
-    if read_json(model_dir / "manifest.json").get("kind") == "bdt":
+    kind = read_json(model_dir / "manifest.json").get("kind")
+    if kind == "bdt":
         out = bdt_estimate(fw / "conifer_model.json")
+    elif kind == "hgq2_ae":  # its model is Keras 3: this process cannot load it (l1ml/frontends/hgq2.py)
+        raise ConfigError(f"{version} is an HGQ2 model (Keras 3): no estimate from this environment yet")
     elif (fw / "hls4ml" / "hls4ml_config.yml").is_file():
         out = network_estimate(project, model_dir, fw)
     else:

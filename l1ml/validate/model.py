@@ -87,7 +87,7 @@ def _estimate(project, version: str, notes: list[str]) -> dict:
 
     try:
         return write_estimate(project, version)
-    except L1mlError as exc:
+    except (L1mlError, OSError, ValueError) as exc:  # an auxiliary figure: said, never fatal
         notes.append(f"no resource and latency estimate: {exc}")
         return {}
 
