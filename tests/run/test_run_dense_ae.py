@@ -107,8 +107,9 @@ def test_run_data_to_report_then_skip_then_hls_config_change(dense):
     shot = tmp / "dense_ae-report.png"
     page = load_page(build / "report/v1/report.html", shot)
     assert page["errors"] == []
-    for fig in ("fig-roc", "fig-scores", "fig-rate"):
+    for fig in ("fig-roc", "fig-scores", "fig-rate", "fig-turnon"):
         assert page["figures"][fig]["complete"] and page["figures"][fig]["width"] > 300, fig
+    assert "leading jet pT" in page["tables"]["cuts-table"] and "model − cut" in page["tables"]["gain-table"]
     assert "PASS" in page["tables"]["validation-table"] and "FAIL" not in page["tables"]["validation-table"]
     assert "sha256 model_file" in page["tables"]["provenance-table"]
     assert "tool hls4ml" in page["tables"]["provenance-table"]
