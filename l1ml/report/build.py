@@ -146,8 +146,8 @@ def firmware_rows(project) -> list[dict]:
             })  # fmt: skip
         rtl = s.get("rtl")
         has_rtl = bool(rtl) and "error" not in rtl
-        est = None if fw or has_rtl else _estimate(project, v)
-        if est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
+        est = None if fw or has_rtl else s.get("estimate")
+        if est and "error" not in est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
             rows.append({
                 "version": v, "source": f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis",
                 "latency_cycles": est.get("latency_cycles"),
@@ -168,16 +168,6 @@ def firmware_rows(project) -> list[dict]:
                         "DSP": {"used": rtl.get("dsp")}, "BRAM_18K": {"used": rtl.get("bram")}},
             })  # fmt: skip
     return rows
-
-
-def _estimate(project, version: str) -> dict | None:
-    """The labelled estimate next to the firmware (layout.estimate_file), None where there is none."""
-    import json
-
-    try:
-        return json.loads(layout.estimate_file(project, version).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _records(project) -> list[dict]:
