@@ -20,7 +20,7 @@ from pathlib import Path
 from l1ml.errors import ConfigError
 
 SIGNAL_NAMES = ("Ato4l", "leptoquark", "hToTauTau", "hChToTauNu")
-MODEL_KINDS = ("dense_ae", "cnn_ae", "vae", "bdt")
+MODEL_KINDS = ("dense_ae", "cnn_ae", "vae", "bdt", "hgq2_ae")  # hgq2_ae: Keras 3 worker (l1ml/frontends/)
 PTQ_MODES = ("default", "profile")  # [firmware] ptq: how a float network's precisions are chosen (firmware/ptq.py)
 # [firmware] ptq_precision: a signed fixed-point type, "ap_" optional, modes passed through to hls4ml.
 _PTQ_TYPE = re.compile(r"^\s*(?:ap_)?(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,(.*))?>\s*$")
@@ -66,6 +66,7 @@ class ModelConfig:
     filters: list[int] = field(default_factory=lambda: [4, 8])  # CNN AE
     n_estimators: int = 20  # BDT
     max_depth: int = 4  # BDT
+    ebops_beta: float = 1e-6  # hgq2_ae: weight of HGQ2's resource estimate (EBOPs) in the loss
 
 
 @dataclass(frozen=True)

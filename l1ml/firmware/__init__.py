@@ -33,7 +33,13 @@ def _bdt(project, model_dir: Path, out_dir: Path, progress, overrides=None) -> d
     return convert_bdt(project, model_dir, out_dir)
 
 
-CONVERTERS = {**{k: _network for k in NETWORK_KINDS}, "bdt": _bdt}
+def _hgq2(project, model_dir: Path, out_dir: Path, progress, overrides=None) -> dict:
+    from l1ml.firmware.hgq2 import convert_network  # the Keras 3 worker converts; its own tb data
+
+    return convert_network(project, model_dir, out_dir, progress)
+
+
+CONVERTERS = {**{k: _network for k in NETWORK_KINDS}, "bdt": _bdt, "hgq2_ae": _hgq2}
 
 _UNSET = object()
 
@@ -121,7 +127,9 @@ def convert(
             stage / layout.VARIANT_FILE,
             {"id": vid, "label": label, "version": model_dir.name, "settings": settings, "created": fw["created"]},
         )
-        if testbench:
+        if testbench and "testbench" in fields:  # written by the converter (HGQ2: Keras 3's outputs)
+            fw["testbench"] = fields["testbench"]
+        elif testbench:
             # After the manifest: the emulator that computes the expected outputs finds the model through it.
             from l1ml.firmware.tbdata import write_testbench_data
 

@@ -53,6 +53,10 @@ def validate(
     x = {k: pre.apply(v) for k, v in hw.items()}
     if man["kind"] == "bdt":
         result = _validate_bdt(project, model_dir, fw_dir, man, x, rep)
+    elif man["kind"] == "hgq2_ae":  # Keras 3: its outputs come from the worker (l1ml/frontends/hgq2.py)
+        from l1ml.validate.hgq2 import validate_network
+
+        result = validate_network(project, model_dir, fw_dir, man, fw_man, x, rep)
     else:
         x_physics = None
         if fw_man.get("software_model") == "float" and samples is None:

@@ -1,0 +1,121 @@
+"""The HGQ2 / Keras 3 front-end (issue 28): trained and converted in its own environment, bit-exact
+against the C simulation, and its failures reported in one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from l1ml.errors import L1mlError, ToolNotFound
+
+
+def test_trained_converted_and_validated_bit_exact(hgq2_converted):
+    """The one CI test proving the front-end: environment built, a tiny model trained with EBOPs in the
+    loss, converted by hls4ml in the worker, and validated here at 0 LSB (Keras 3 vs the C simulation
+    compiled by l1ml's g++)."""
+    from l1ml.project import read_json
+    from l1ml.validate import validate
+
+    proj, version, fw_dir = hgq2_converted
+    man = read_json(proj.model_dir(version) / "manifest.json")
+    assert man["kind"] == "hgq2_ae" and man["ebops"] > 0
+    fw = read_json(fw_dir / "manifest.json")
+    # convert's own check: Keras 3 (worker) against the C simulation (compiled here), on reference events
+    assert fw["reference"]["compared"] > 0
+    assert fw["reference"]["exact"] == fw["reference"]["compared"]
+    assert (fw_dir / "hls4ml_graph.fml").is_file() or fw["graph_refused"]
+    val = validate(proj, version)
+    assert val.passed, val.failures
+    (score,) = val.comparisons
+    assert score.events == sum(val.events.values()) and score.mismatches == 0
+    # a real score, not a constant: the check compares values that vary
+    with np.load(fw_dir / "reference_outputs.npz") as f:
+        assert len(np.unique(f["keras"])) > 3
+
+
+@pytest.mark.extended
+def test_validation_catches_one_weight_moved_by_one_lsb(hgq2_converted, tmp_path):
+    """The exactness check can fail: one weight of the written firmware moved by one LSB of its type,
+    recompiled by validate, differs from the Keras 3 model."""
+    import shutil
+
+    from l1ml.validate import validate
+
+    proj, version, fw_dir = hgq2_converted
+    src = fw_dir / "hls4ml" / "firmware" / "weights"
+    keep = tmp_path / "weights"
+    shutil.copytree(src, keep)
+    try:
+        header = sorted(src.glob("w*.h"))[0]
+        text = header.read_text()
+        decl = re.search(r"(\w+) (w\d+)\[\d+\] = \{([^}]*)\}", text)
+        defines = (fw_dir / "hls4ml" / "firmware" / "defines.h").read_text()
+        width, integer = map(
+            int, re.search(rf"typedef ap_u?fixed<(\d+),\s*(-?\d+)[^>]*> {decl.group(1)};", defines).groups()
+        )
+        lsb = 2.0 ** -(width - integer)
+        vals = [float(v) for v in decl.group(3).split(",")]
+        i = int(np.argmax(np.abs(vals)))
+        vals[i] -= lsb * np.sign(vals[i])  # towards zero: still in the type's range
+        header.write_text(text[: decl.start(3)] + ", ".join(repr(v) for v in vals) + text[decl.end(3) :])
+        val = validate(proj, version)
+        assert not val.passed
+        assert val.comparisons[0].mismatches > 0
+    finally:
+        shutil.rmtree(src)
+        shutil.copytree(keep, src)
+
+
+def test_missing_environment_is_one_line(monkeypatch, tmp_path):
+    from l1ml.frontends import keras3
+
+    monkeypatch.setenv("L1ML_KERAS3_PYTHON", str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(ToolNotFound, match=r"dev.sh env-keras3"):
+        keras3.run("convert", {}, tmp_path)
+
+
+def test_worker_refusal_is_one_line(keras3_python, tmp_path, monkeypatch):
+    """A bad request: the worker exits 2 with one line, which l1ml raises as it is."""
+    from l1ml.frontends import keras3
+
+    monkeypatch.setenv("L1ML_KERAS3_PYTHON", str(keras3_python))
+    with pytest.raises(L1mlError) as e:
+        keras3.run("convert", {"model": str(tmp_path / "absent.keras")}, tmp_path)
+    assert "\n" not in str(e.value) and "cannot load the HGQ2 model" in str(e.value)
+    assert (tmp_path / "convert.log").read_text().startswith("exit 2")
+
+
+WRAPPING_MODEL = """
+import sys
+import keras
+from hgq.config import QuantizerConfig
+from hgq.layers import QDense
+from hgq.quantizer import Quantizer
+x = keras.Input((4,))
+h = QDense(2, name="enc0", iq_conf=QuantizerConfig("kif", "datalane", overflow_mode="WRAP"))(x)
+s = Quantizer(QuantizerConfig("kif", "datalane", overflow_mode="SAT"), name="score_q")(h)
+keras.Model(x, s).save(sys.argv[1])
+"""
+
+
+def test_wrapping_input_is_refused_by_name(keras3_python, tmp_path, monkeypatch):
+    """HGQ2's default WRAP at the input: refused before conversion, naming the layer."""
+    from l1ml.frontends import keras3
+
+    model = tmp_path / "wrap.keras"
+    r = subprocess.run(
+        [str(keras3_python), "-c", WRAPPING_MODEL, str(model)],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "tensorflow", "PATH": "/usr/bin:/bin"},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    np.savez(tmp_path / "x.npz", x_ref=np.zeros((2, 4), np.float32))
+    monkeypatch.setenv("L1ML_KERAS3_PYTHON", str(keras3_python))
+    with pytest.raises(L1mlError, match=r"must saturate.*enc0 \(WRAP\)"):
+        keras3.run("convert", {"model": str(model), "data": str(tmp_path / "x.npz")}, tmp_path)
+    assert json.loads((tmp_path / "convert.request.json").read_text())["action"] == "convert"
