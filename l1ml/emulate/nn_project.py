@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.errors import ConfigError, DataError, L1mlError
+from l1ml.errors import ConfigError, DataError, L1mlError, UnsupportedError
 
 READ_CHUNK = 65536
 KERNEL_MIN_EVENTS = 100_000
@@ -171,6 +171,11 @@ def load_engine(project, version: str | None = None, directory: Path | None = No
         )
     man = read_json(model_dir / "manifest.json")
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
+    if man.get("kind") == "hgq2_ae":  # its Keras 3 model cannot load here to rebuild the graph
+        raise UnsupportedError(
+            f"model {version} is an HGQ2 (Keras 3) model: the emulator cannot run its firmware yet, so emulate, "
+            "rate and deploy stop here; convert and validate check it against the C simulation (docs/hgq2.md)"
+        )
     engine = _Trees(model_dir, fw_dir, man) if man.get("kind") == "bdt" else _Network(model_dir, fw_dir, man)
     return engine, pre, man, version
 
