@@ -119,3 +119,53 @@ def test_wrapping_input_is_refused_by_name(keras3_python, tmp_path, monkeypatch)
     with pytest.raises(L1mlError, match=r"must saturate.*enc0 \(WRAP\)"):
         keras3.run("convert", {"model": str(model), "data": str(tmp_path / "x.npz")}, tmp_path)
     assert json.loads((tmp_path / "convert.request.json").read_text())["action"] == "convert"
+
+
+@pytest.mark.extended
+def test_distributed_arithmetic_variant_is_bit_exact(hgq2_converted):
+    """[firmware] strategy = "distributed_arithmetic" (da4ml through hls4ml): a second variant of the same
+    version, with DA dense code, validated at 0 LSB like the Latency one."""
+    import dataclasses
+
+    from l1ml.firmware import convert
+    from l1ml.firmware.variants import set_active
+    from l1ml.layout import read_active_raw, version_root
+    from l1ml.validate import validate
+
+    proj, version, fw_dir = hgq2_converted
+    root = version_root(proj, version)
+    before = read_active_raw(root)
+    da = dataclasses.replace(
+        proj, firmware=dataclasses.replace(proj.firmware, strategy="distributed_arithmetic")
+    )
+    try:
+        fw = convert(da, version, label="da")
+        assert fw["variant"] != before and fw["strategy"] == "distributed_arithmetic"
+        top = (da.firmware_dir(version) / "hls4ml" / "firmware" / f"{fw['project_name']}.cpp").read_text()
+        assert "dense_da_" in top  # distributed-arithmetic code, not the Latency templates
+        assert fw["reference"]["exact"] == fw["reference"]["compared"] > 0
+        val = validate(da, version)
+        assert val.passed and val.variant == fw["variant"], val.failures
+    finally:
+        set_active(root, before, "test")
+
+
+def test_main_process_never_imports_the_second_environment():
+    """No module of l1ml imports hgq, the worker or Keras 3's own package paths: they run in .venv-keras3."""
+    import ast
+    from pathlib import Path
+
+    import l1ml
+
+    banned = ("hgq", "l1ml_keras3", "keras.src", "quantizers", "da4ml")
+    found = []
+    for f in Path(l1ml.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{f.name}: {n}" for n in names if n.split(".")[0] in banned or n.startswith("keras.src")
+            ]
+    assert found == []
+    assert any(Path(l1ml.__file__).parent.joinpath("frontends").glob("*.py"))
