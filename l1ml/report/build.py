@@ -148,26 +148,23 @@ def firmware_rows(project) -> list[dict]:
         has_rtl = bool(rtl) and "error" not in rtl
         est = None if fw or has_rtl else s.get("estimate")
         if est and "error" not in est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
-            rows.append({
-                "version": v, "source": f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis",
-                "latency_cycles": est.get("latency_cycles"),
-                "latency_ns": None if est.get("latency_cycles") is None or not est.get("clock_ns")
-                else round(est["latency_cycles"] * est["clock_ns"], 3),
-                "interval": None,
-                "res": {"LUT": {"used": est.get("lut")}, "FF": {"used": est.get("ff")},
-                        "DSP": {"used": est.get("dsp")}, "BRAM_18K": {"used": est.get("bram")}},
-            })  # fmt: skip
+            rows.append(_figures_row(v, f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis", est))
         if has_rtl:
-            rows.append({
-                "version": v, "source": f"{rtl.get('tool')}: {rtl.get('label', '')}",
-                "latency_cycles": rtl.get("latency_cycles"),
-                "latency_ns": None if rtl.get("latency_cycles") is None or not rtl.get("clock_ns")
-                else round(rtl["latency_cycles"] * rtl["clock_ns"], 3),
-                "interval": None,
-                "res": {"LUT": {"used": rtl.get("lut")}, "FF": {"used": rtl.get("ff")},
-                        "DSP": {"used": rtl.get("dsp")}, "BRAM_18K": {"used": rtl.get("bram")}},
-            })  # fmt: skip
+            rows.append(_figures_row(v, f"{rtl.get('tool')}: {rtl.get('label', '')}", rtl))
     return rows
+
+
+def _figures_row(version, source: str, d: dict) -> dict:
+    """A firmware-table row from open-RTL or estimate figures (the same keys: lut, ff, dsp, bram, latency_cycles,
+    clock_ns)."""
+    cycles = d.get("latency_cycles")
+    return {
+        "version": version, "source": source, "latency_cycles": cycles,
+        "latency_ns": None if cycles is None or not d.get("clock_ns") else round(cycles * d["clock_ns"], 3),
+        "interval": None,
+        "res": {"LUT": {"used": d.get("lut")}, "FF": {"used": d.get("ff")},
+                "DSP": {"used": d.get("dsp")}, "BRAM_18K": {"used": d.get("bram")}},
+    }  # fmt: skip
 
 
 def _records(project) -> list[dict]:
