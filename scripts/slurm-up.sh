@@ -77,6 +77,9 @@ start_munge() {
 
 write_conf() {
     local cpus mem
+    # CPUs only, no sockets, cores or threads: with CR_CPU_Memory (below) Slurm then hands out single CPUs,
+    # so two one-CPU jobs share a core of two hyper-threads. Declaring the topology would give each job
+    # a whole core (Slurm's documentation of CR_CPU says so; seen here with ThreadsPerCore=2).
     cpus=$(nproc)
     # Slurm drains a node that declares more memory than it has, so take slurmd's own reading.
     mem=$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n1)
@@ -107,7 +110,10 @@ JobAcctGatherFrequency=1
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
+# CPUs, not cores: where the two CPUs are two threads of one core, CR_Core gives a one-CPU job the whole
+# core, so only one job runs where the tests expect two (seen here with ThreadsPerCore=2: the second job
+# stayed PENDING for Resources; a likely cause of a CI run whose Slurm ran one job at a time).
+SelectTypeParameters=CR_CPU_Memory
 SchedulerType=sched/backfill
 ReturnToService=2
 # Finished jobs stay visible to scontrol this long: longer than a server restart in the tests, and than the
@@ -143,7 +149,8 @@ start() {
     start_munge
     write_conf
     # setsid detaches the daemons from this shell's session so a CI step or pytest can exit cleanly.
-    setsid slurmctld -D -i </dev/null >>"$DIR/log/slurmctld.stdout" 2>&1 &
+    # -c: start without the jobs of an earlier run on this machine (a killed CI run leaves them in state/).
+    setsid slurmctld -D -c -i </dev/null >>"$DIR/log/slurmctld.stdout" 2>&1 &
     setsid slurmd -D -N localhost </dev/null >>"$DIR/log/slurmd.stdout" 2>&1 &
     for _ in $(seq 50); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
     scontrol ping >/dev/null 2>&1 || die "slurmctld did not answer; see $DIR/log/slurmctld.log"

@@ -67,8 +67,21 @@ class Scenario:
     def slurm_state(self, key: str) -> str:
         return scontrol_job(self.slurm_id(key)).get("JobState", "")
 
+    def wait_slurm_state(self, key: str, state: str, timeout: float) -> None:
+        """Wait for Slurm to show job `key` in `state`; on a timeout, say what Slurm was doing instead (each
+        job's state and reason, the node's CPUs and state), since that is all a CI log will show."""
+        try:
+            synth.wait_for(
+                lambda: self.slurm_state(key) == state, timeout, 0.2, f"the {key} job to be {state}"
+            )
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{slurm_picture()}") from None
+
     def wait(self, key: str, timeout: float = 60.0):
-        return synth.wait_state(self.ids[key], END, timeout)
+        try:
+            return synth.wait_state(self.ids[key], END, timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e} (job {key})\n{slurm_picture()}") from None
 
     def close(self) -> None:
         """Stop the services, and cancel whatever a failed test left on the single node."""
@@ -78,3 +91,11 @@ class Scenario:
             sid = (self.job(key).handle or {}).get("slurm_id", "")
             if sid.isdigit():
                 subprocess.run(["scancel", sid], capture_output=True, check=False)
+
+
+def slurm_picture() -> str:
+    lines = []
+    for argv in (["squeue", "-o", "%i %j %T %r %C %m"], ["scontrol", "--oneliner", "show", "node"]):
+        r = subprocess.run(argv, capture_output=True, text=True, check=False)
+        lines.append(f"$ {' '.join(argv)} (exit {r.returncode})\n{r.stdout}{r.stderr}")
+    return "\n".join(lines)

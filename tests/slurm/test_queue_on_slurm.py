@@ -57,7 +57,9 @@ def test_waiting_in_slurm_is_shown_as_queued_there(scenario):
 
 
 def test_cancel_reaches_slurm(scenario):
-    synth.wait_for(lambda: scenario.slurm_state("cancel") == "RUNNING", 60, 0.2, "the cancel job to run")
+    # 150 s, not 60: should Slurm run one job at a time (one core of two threads), the cancel job starts
+    # only when the timeout job's minute is over. The message then shows why it waited.
+    scenario.wait_slurm_state("cancel", "RUNNING", 150)
     synth.cli("cancel", str(scenario.ids["cancel"]), "--server", scenario.url, "--token", scenario.token)
     j = scenario.wait("cancel", 30)
     assert j.state == "cancelled" and j.reason == "cancelled by its user", j
@@ -73,7 +75,7 @@ def stop_services(scenario, sig: int) -> None:
 
 
 def test_restart_mid_run_loses_and_duplicates_nothing(scenario):
-    synth.wait_for(lambda: scenario.slurm_state("long") == "RUNNING", 60, 0.2, "the long job to run")
+    scenario.wait_slurm_state("long", "RUNNING", 150)
     pending = [k for k in ("ok", "fail", "oom", "later") if scenario.slurm_state(k) == "PENDING"]
     assert pending, "some jobs should be waiting in Slurm's queue at the restart"
     first = scenario.job("long").worker
