@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.errors import ConfigError, DataError, L1mlError, UnsupportedError
+from l1ml.errors import ConfigError, DataError, L1mlError
 
 READ_CHUNK = 65536
 KERNEL_MIN_EVENTS = 100_000
@@ -171,12 +171,14 @@ def load_engine(project, version: str | None = None, directory: Path | None = No
         )
     man = read_json(model_dir / "manifest.json")
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
-    if man.get("kind") == "hgq2_ae":  # its Keras 3 model cannot load here to rebuild the graph
-        raise UnsupportedError(
-            f"model {version} is an HGQ2 (Keras 3) model: the emulator cannot run its firmware yet, so emulate, "
-            "rate and deploy stop here; convert and validate check it against the C simulation (docs/hgq2.md)"
-        )
-    engine = _Trees(model_dir, fw_dir, man) if man.get("kind") == "bdt" else _Network(model_dir, fw_dir, man)
+    if man.get("kind") == "hgq2_ae":  # its Keras 3 graph cannot be rebuilt here: the C simulation scores
+        from l1ml.emulate.csim_engine import CSimEngine
+
+        engine = CSimEngine(model_dir, fw_dir, read_json(fw_dir / "manifest.json"))
+    elif man.get("kind") == "bdt":
+        engine = _Trees(model_dir, fw_dir, man)
+    else:
+        engine = _Network(model_dir, fw_dir, man)
     return engine, pre, man, version
 
 

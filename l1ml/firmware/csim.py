@@ -3,7 +3,6 @@ and called through ctypes, plain or tracing every layer."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -12,40 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+# the cache key lives with emulate's C-simulation engine, which looks the library up; importers take them here
+from l1ml.emulate.csim_engine import cache_dir, library_path, source_hash  # noqa: F401
 from l1ml.errors import ConfigError, ConversionError, ToolNotFound
 from l1ml.firmware.hls_project import build
 from l1ml.firmware.names import top_name
-
-
-def cache_dir() -> Path:
-    from l1ml.cache import cache_root
-
-    return cache_root() / "hls4ml"
-
-
-def source_hash(prj: Path) -> str:
-    """sha256 over the sources the emulation library is compiled from (not the random build stamp, which
-    only names the .so)."""
-    import hls4ml
-
-    h = hashlib.sha256(f"hls4ml {hls4ml.__version__}\n".encode())
-    files = sorted(
-        p for p in (prj / "firmware").rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".hpp")
-    )
-    files += sorted(prj.glob("*_bridge.cpp"))
-    for p in files:
-        h.update(str(p.relative_to(prj)).encode() + b"\0")
-        h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def compile_cached(prj: Path, project_name: str) -> tuple[Path, bool]:
     """The compiled C-simulation library of an hls4ml project dir: from the cache when its sources were
     compiled before, else built with g++ and stored. Returns (path, was_cached)."""
     prj = Path(prj)
-    key = source_hash(prj)
     cache = cache_dir()
-    lib = cache / f"{project_name}-{key[:32]}.so"
+    lib = library_path(prj, project_name)  # where emulate's C-simulation engine looks it up
     if lib.is_file():
         return lib, True
     if shutil.which("g++") is None:

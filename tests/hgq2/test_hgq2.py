@@ -169,3 +169,79 @@ def test_main_process_never_imports_the_second_environment():
             ]
     assert found == []
     assert any(Path(l1ml.__file__).parent.joinpath("frontends").glob("*.py"))
+
+
+def _validation_events(proj, tmp_path, n: int):
+    """The background validation split's first `n` events, as convert's reference events were drawn
+    (frontends/hgq2.validation_inputs), written as an event file that emulate and rate read."""
+    import h5py
+
+    from l1ml.data.samples import load_project_samples, split_background
+
+    _, val, _ = split_background(load_project_samples(proj)["background"], proj.data.split, proj.data.seed)
+    f = tmp_path / "validation.h5"
+    with h5py.File(f, "w") as h:
+        h[proj.data.key] = val[:n]
+    return f
+
+
+def test_emulate_and_rate_score_with_the_c_simulation(hgq2_converted, tmp_path, monkeypatch):
+    """`l1ml emulate` and the rate step for kind hgq2_ae score with the compiled C simulation: on convert's
+    reference events their scores equal the Keras 3 model's outputs (saved by convert) and the C
+    simulation's (as validate runs it) exactly, in the firmware's real-valued units; the same comparison
+    fails for a score shifted by one LSB or scaled by two; a missing library is one line."""
+    import h5py
+
+    from l1ml.compare import compare
+    from l1ml.data.preprocess import Preprocessing
+    from l1ml.emulate.nn_project import emulate_project
+    from l1ml.firmware.csim import load_csim
+    from l1ml.fixed import lsb_of
+    from l1ml.frontends.hgq2 import validation_inputs
+    from l1ml.project import read_json
+    from l1ml.rates.zerobias import measure
+
+    proj, version, fw_dir = hgq2_converted
+    fw = read_json(fw_dir / "manifest.json")
+    with np.load(fw_dir / "reference_outputs.npz") as f:
+        keras = f["keras"].ravel()
+    n = len(keras)
+    events = _validation_events(proj, tmp_path, n)
+
+    r = emulate_project(proj, events, tmp_path / "emulated.h5", version=version, workers=1)
+    with h5py.File(r.out, "r") as h:
+        score = h["score"][:]
+        assert "C simulation" in h.attrs["arithmetic"] and h.attrs["events"] == n
+        assert list(h["outputs"].attrs["order"]) == [o["name"] for o in fw["outputs"]]
+    # the file type is exact for the score's type: float32 up to 24 bits, as the emulator's files
+    width = int(re.search(r"<\s*(\d+)", fw["outputs"][-1]["precision"]).group(1))
+    assert score.dtype == (np.float32 if width <= 24 else np.float64)
+    lsb = lsb_of(fw["outputs"][-1]["precision"])
+
+    def identical(reference, got) -> bool:
+        return compare("score", reference, got, lsb, 0).mismatches == 0
+
+    assert len(np.unique(keras)) > 3  # a score that varies, so the comparisons below can tell values apart
+    assert identical(keras, score)
+    pre = Preprocessing.load(proj.model_dir(version) / "preprocessing.json")
+    csim, _ = load_csim(fw_dir, fw)
+    x = validation_inputs(proj, pre, n)
+    assert identical(csim.predict(x)[0], score)
+    # the comparison catches a wrong scale or a shifted score
+    assert not identical(keras, score.astype(np.float64) + lsb)
+    assert not identical(keras, score.astype(np.float64) * 2)
+
+    # the rate step's counts, from the same engine: events above each of the sample's scores
+    rates, counts = measure(proj, version, spec=str(events), workers=1)
+    assert counts.events == rates.events == n
+    for t in np.unique(score)[:-1]:
+        assert counts.above(float(t)) == int(np.sum(score > t))
+
+    # the library is looked up, not compiled again: an empty cache stops with one line naming the fix
+    from l1ml.emulate.csim_engine import CSimEngine
+    from l1ml.errors import ConfigError
+
+    monkeypatch.setenv("L1ML_CACHE_DIR", str(tmp_path / "empty-cache"))
+    with pytest.raises(ConfigError, match=r"not compiled.*l1ml validate --model") as e:
+        CSimEngine(proj.model_dir(version), fw_dir, fw)
+    assert "\n" not in str(e.value)
