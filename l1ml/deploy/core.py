@@ -135,7 +135,10 @@ def deploy(
     forced = force and (validation is None or validation.get("passed") is not True)
     model_man = read_json(model_dir / "manifest.json")
     if model_man.get("kind") == "hgq2_ae":  # its firmware has no C++ namespace (hls4ml 1.3, docs/hgq2.md)
-        raise ConfigError(f"model {version} is an HGQ2 (Keras 3) model: deploy cannot package it yet (hls4ml 1.3 gives its firmware no C++ namespace); see docs/hgq2.md")
+        raise ConfigError(
+            f"model {version} is an HGQ2 (Keras 3) model: deploy cannot package it yet (hls4ml 1.3 gives "
+            "its firmware no C++ namespace); see docs/hgq2.md"
+        )
     fw_man = read_json(fw_dir / "manifest.json")
     pre = Preprocessing.load(model_dir / model_man.get("preprocessing_file", "preprocessing.json"))
     lib_name = f"{c_name(name or project.name)}_{version}"

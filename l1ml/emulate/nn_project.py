@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.errors import ConfigError, DataError, L1mlError
+from l1ml.errors import ConfigError, DataError, L1mlError, UnsupportedError
 
 READ_CHUNK = 65536
 KERNEL_MIN_EVENTS = 100_000
@@ -173,6 +173,11 @@ def load_engine(project, version: str | None = None, directory: Path | None = No
     pre = Preprocessing.load(model_dir / man.get("preprocessing_file", "preprocessing.json"))
     if man.get("kind") == "hgq2_ae":  # its Keras 3 graph cannot be rebuilt here: the C simulation scores
         from l1ml.emulate.csim_engine import CSimEngine
+
+        if directory is not None:  # a split job's directory holds no firmware manifest (rates/split.py)
+            raise UnsupportedError(
+                f"{directory}: split rate jobs do not run HGQ2 firmware yet; run `l1ml rate` without --jobs"
+            )
 
         engine = CSimEngine(model_dir, fw_dir, read_json(fw_dir / "manifest.json"))
     elif man.get("kind") == "bdt":

@@ -55,6 +55,10 @@ def write_job(project, version: str | None, source, ranges, dest: Path) -> Path:
     model_dir = project.model_dir(version)
     fw_dir = project.firmware_dir(model_dir.name)
     man = read_json(model_dir / "manifest.json")
+    if man.get("kind") == "hgq2_ae":  # its engine is the C simulation, compiled into this machine's cache
+        raise L1mlError(
+            "split rate jobs do not run HGQ2 firmware yet; run `l1ml rate` without --jobs (docs/hgq2.md)"
+        )
     dest.mkdir(parents=True)
     shutil.copy2(model_dir / man.get("preprocessing_file", "preprocessing.json"), dest / "preprocessing.json")
     man = {**man, "preprocessing_file": "preprocessing.json"}

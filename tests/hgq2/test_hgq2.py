@@ -245,3 +245,21 @@ def test_emulate_and_rate_score_with_the_c_simulation(hgq2_converted, tmp_path, 
     with pytest.raises(ConfigError, match=r"not compiled.*l1ml validate --model") as e:
         CSimEngine(proj.model_dir(version), fw_dir, fw)
     assert "\n" not in str(e.value)
+
+
+def test_deploy_and_split_rate_jobs_stop_with_one_line(hgq2_converted, tmp_path):
+    """What does not run HGQ2 firmware yet says so in one line naming docs/hgq2.md, before writing anything:
+    deploy (its firmware has no C++ namespace) and split rate jobs (their engine is this machine's C sim)."""
+    from l1ml.data.stream import auto_source
+    from l1ml.deploy.core import deploy
+    from l1ml.errors import L1mlError
+    from l1ml.rates.split import write_job
+
+    proj, version, _ = hgq2_converted
+    with pytest.raises(L1mlError, match=r"HGQ2 .*docs/hgq2\.md") as e:
+        deploy(proj, tmp_path / "deployed", version, force=True)
+    assert "\n" not in str(e.value) and not (tmp_path / "deployed").exists()
+    source = auto_source(str(proj.resolve(proj.data.background)), proj)
+    with pytest.raises(L1mlError, match=r"without --jobs \(docs/hgq2\.md\)") as e:
+        write_job(proj, version, source, [[0, 0, 100]], tmp_path / "job")
+    assert "\n" not in str(e.value) and not (tmp_path / "job").exists()
