@@ -1,7 +1,7 @@
 """`l1ml emulate`'s core: the whole trigger path of a project's firmware over an event file, streamed.
 
-    Particles (N, 19, 4) -> units.to_hardware -> Preprocessing.apply -> network (nn_fixed) or trees
-    (bdt_fixed) -> outputs and the on-chip score
+    Particles (N, 19, 4) -> units.to_hardware -> Preprocessing.apply -> network (nn_fixed), trees
+    (bdt_fixed) or, for HGQ2 firmware, its compiled C simulation (csim_engine) -> outputs and the score
 
 Events are read, evaluated and written in chunks, so memory stays flat whatever the file size
 (about 100 MB for 65k-event chunks). The output HDF5 holds ``score`` (N,), one dataset per firmware
