@@ -37,11 +37,11 @@ def load() -> str:
 
 def one(path: Path, flows: list[str], timeout: float) -> None:
     from l1ml.errors import L1mlError
-    from l1ml.project import load_project
     from l1ml.firmware.rtl.build import build_rtl, rtl_dir
     from l1ml.firmware.rtl.rtlsim_check import compare_values
     from l1ml.firmware.rtl.verilator import decode, simulate
     from l1ml.firmware.rtl.yosys import synthesize
+    from l1ml.project import load_project
 
     proj = load_project(path)
     t = time.perf_counter()

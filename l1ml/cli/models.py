@@ -130,9 +130,9 @@ def track(
     """Log a version to MLflow ([tracking] uri or MLFLOW_TRACKING_URI): params, metrics, the model, the
     firmware manifest, the report; registers it as a model version. `l1ml run` does this as its last step."""
     from l1ml.errors import ConfigError
-    from l1ml.project import latest_model_version
     from l1ml.lifecycle.tracking import tracking_uri
     from l1ml.lifecycle.tracking.mlflow_adapter import log_version
+    from l1ml.project import latest_model_version
 
     proj = load(project)
     if not tracking_uri(proj):

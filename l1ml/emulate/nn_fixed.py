@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.fixed import UnsupportedError, counting, in_layer
 from l1ml.emulate.nn_layers import BUILDERS, Info, Op
 from l1ml.errors import DataError, L1mlError
+from l1ml.fixed import UnsupportedError, counting, in_layer
 
 DEFAULT_CHUNK = 4096  # events per batch: measured best of 2k-64k (Python overhead vs cache misses)
 

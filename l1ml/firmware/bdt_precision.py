@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from l1ml.emulate.bdt_fixed import MAX_WIDTH, parse_type
-from l1ml.fixed import FixedType
 from l1ml.errors import L1mlError
+from l1ml.fixed import FixedType
 
 BASE_INTEGER, BASE_FRAC = 8, 10  # conifer's default ap_fixed<18,8>: the least l1ml chooses
 

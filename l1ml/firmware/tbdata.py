@@ -43,8 +43,8 @@ def _save(fw_dir: Path, path: Path, rows: np.ndarray, fmt: str) -> str:
 
 
 def _network(fw_dir: Path, x: np.ndarray, kind: str) -> list[str]:
-    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import emulate_arrays
+    from l1ml.fixed import UnsupportedError
 
     tb = fw_dir / "hls4ml" / "tb_data"
     files = [_save(fw_dir, tb / "tb_input_features.dat", x.reshape(len(x), -1), "%.17g")]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from l1ml.emulate.bdt_fixed import decision_function_fixed, parse_type
-from l1ml.fixed import FixedType
 from l1ml.errors import ConfigError
+from l1ml.fixed import FixedType
 
 TYPES = [
     "ap_fixed<18,8>",

@@ -73,8 +73,8 @@ def test_float_model_agrees_with_xgboost_on_ties(booster):
 def test_ties_at_fixed_point_follow_xgboost_when_inputs_are_exact(booster):
     """Inputs and thresholds both on the ap_fixed<18,8> grid: quantization changes nothing, ties included."""
     from l1ml.emulate.bdt_fixed import decision_function_fixed
-    from l1ml.fixed import FixedType
     from l1ml.firmware.conifer import ensemble_from_booster
+    from l1ml.fixed import FixedType
 
     x = on_thresholds(booster)
     ens, _ = ensemble_from_booster(booster)

@@ -19,8 +19,8 @@ def _emulate(proj, d, tmp_path):
     """`l1ml emulate` over the first N_EVENTS background events: (hw inputs, expected bits per event)."""
     from l1ml.data import units
     from l1ml.data.io import load_particles
-    from l1ml.fixed import FixedType
     from l1ml.emulate.nn_project import emulate_project
+    from l1ml.fixed import FixedType
 
     bkg = proj.resolve(proj.data.background)
     parts = load_particles(bkg, proj.data.key, max_events=N_EVENTS)

@@ -87,8 +87,8 @@ def test_rebuilt_from_written_project(dense_ae, events, tmp_path):
 def test_rebuilt_graph_differing_from_firmware_is_refused(dense_ae, tmp_path):
     import shutil
 
-    from l1ml.fixed import UnsupportedError
     from l1ml.emulate.nn_fixed import build_emulator
+    from l1ml.fixed import UnsupportedError
 
     keras_model, _, out_dir = dense_ae
     copy = tmp_path / "hls4ml"

@@ -11,8 +11,8 @@ import pytest
 from _models import hls_model
 from test_nn_equality import adversarial, predict
 
-from l1ml.fixed import ROUNDING, UnsupportedError
 from l1ml.emulate.nn_fixed import NNEmulator
+from l1ml.fixed import ROUNDING, UnsupportedError
 
 N_MODELS = 8
 OVERFLOWS = ("WRAP", "SAT", "SAT_SYM", "SAT_ZERO")

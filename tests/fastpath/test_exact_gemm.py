@@ -4,8 +4,8 @@ the type are what keeps them exact: without them float32 rounds, and past 2**53 
 import numpy as np
 import pytest
 
-from l1ml.fixed import UnsupportedError
 from l1ml.emulate.gemm import F32_LIMIT, ExactGemm, reference_int64
+from l1ml.fixed import UnsupportedError
 
 
 def _ints(rng, lo, hi, shape):

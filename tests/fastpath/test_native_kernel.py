@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "emulate"))
 
 import _models  # noqa: E402
 
-from l1ml.fixed import OVERFLOW, ROUNDING, Bounds, FixedType, cast  # noqa: E402
 from l1ml.emulate.native import codegen  # noqa: E402
 from l1ml.emulate.native.kernel import KernelMismatch, NotNative, compile_kernel  # noqa: E402
 from l1ml.emulate.nn_layers import Info, Op  # noqa: E402
+from l1ml.fixed import OVERFLOW, ROUNDING, Bounds, FixedType, cast  # noqa: E402
 
 pytest.importorskip("hls4ml")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 from ptq_helpers import import_float, ptq_project, set_settings
 
