@@ -129,29 +129,51 @@ def resolve_against(project, against: str | None, version: str) -> str | None:
 
 def firmware_rows(project) -> list[dict]:
     """The firmware table: one row per version with parsed synthesis reports, one per open-RTL result,
-    and for a version with neither, its labelled estimate (l1ml/firmware/estimate.py) when one was written."""
+    and for a version with neither, its labelled estimate (l1ml/firmware/estimate.py) when one was written; an HGQ2
+    model's EBOPs (its manifest's `ebops`) get a row of their own."""
     from l1ml.project import model_versions
 
     rows = []
     for v in model_versions(project):
-        s = version_summary(project, v)
-        fw = firmware_figures(s)
-        if fw:
-            res = fw.get("resources") or {}
-            rows.append({
-                "version": v, "source": fw.get("resources_source") or fw.get("latency_source"),
-                "latency_cycles": fw.get("latency_cycles"), "latency_ns": fw.get("latency_ns"),
-                "interval": fw.get("interval"),
-                "res": {k: res.get(k) or {} for k in ("LUT", "FF", "DSP", "BRAM_18K")},
-            })  # fmt: skip
-        rtl = s.get("rtl")
-        has_rtl = bool(rtl) and "error" not in rtl
-        est = None if fw or has_rtl else s.get("estimate")
-        if est and "error" not in est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
-            rows.append(_figures_row(v, f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis", est))
-        if has_rtl:
-            rows.append(_figures_row(v, f"{rtl.get('tool')}: {rtl.get('label', '')}", rtl))
+        rows += version_firmware_rows(v, version_summary(project, v))
     return rows
+
+
+def version_firmware_rows(v: str, s: dict) -> list[dict]:
+    """One version's firmware-table rows from its summary (l1ml.lifecycle.summary.version_summary)."""
+    rows = []
+    fw = firmware_figures(s)
+    if fw:
+        res = fw.get("resources") or {}
+        rows.append({
+            "version": v, "source": fw.get("resources_source") or fw.get("latency_source"),
+            "latency_cycles": fw.get("latency_cycles"), "latency_ns": fw.get("latency_ns"),
+            "interval": fw.get("interval"),
+            "res": {k: res.get(k) or {} for k in ("LUT", "FF", "DSP", "BRAM_18K")},
+        })  # fmt: skip
+    rtl = s.get("rtl")
+    has_rtl = bool(rtl) and "error" not in rtl
+    est = None if fw or has_rtl else s.get("estimate")
+    if est and "error" not in est:  # neither vendor nor open-RTL figures: the labelled estimate, so the table is never empty
+        rows.append(_figures_row(v, f"{est.get('source', 'estimate')}: {est.get('method', '')}; not synthesis", est))
+    if has_rtl:
+        rows.append(_figures_row(v, f"{rtl.get('tool')}: {rtl.get('label', '')}", rtl))
+    ebops = (s.get("manifest") or {}).get("ebops")
+    if ebops is not None:  # HGQ2 models: the training's own resource estimate, beside the figures above
+        rows.append(_ebops_row(v, ebops))
+    return rows
+
+
+EBOPS_SOURCE = "HGQ2 EBOPs: HGQ2's own resource estimate (roughly LUT + 55 × DSP) on the calibrated ranges; not synthesis"
+
+
+def _ebops_row(version: str, ebops) -> dict:
+    """The firmware-table row of an HGQ2 model's EBOPs (its manifest's `ebops`): one figure, not split into
+    LUT/FF/DSP/BRAM, so the template spans those columns with it."""
+    return {
+        "version": version, "source": EBOPS_SOURCE, "latency_cycles": None, "latency_ns": None,
+        "interval": None, "res": {k: {} for k in ("LUT", "FF", "DSP", "BRAM_18K")}, "ebops": ebops,
+    }  # fmt: skip
 
 
 def _figures_row(version, source: str, d: dict) -> dict:
