@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.data.h5chunks import ChunkReader, iter_rows
 from l1ml.errors import DataError
 
 SHAPE_TAIL = (19, 4)
@@ -42,7 +43,8 @@ def load_particles(path: str | Path, key: str = "Particles", max_events: int = 0
         if ds.shape[0] == 0:
             raise DataError(f"{p}: dataset '{key}' holds no events")
         n = ds.shape[0] if max_events <= 0 else min(max_events, ds.shape[0])
-        data = np.asarray(ds[:n], dtype=np.float32)
+        with ChunkReader(ds, f"{p}:{key}") as reader:  # gzip chunks inflated in parallel
+            data = np.asarray(reader.read(0, n), dtype=np.float32)
     check_particles(data, f"{p}:{key}")
     return data
 
@@ -66,7 +68,7 @@ def iter_particles(path: str | Path, key: str = "Particles", chunk: int = 65536)
     load_particles(path, key, max_events=1)  # validates layout with a readable message
     with h5py.File(path, "r") as f:
         ds = f[key]
-        for start in range(0, ds.shape[0], chunk):
-            block = np.asarray(ds[start : start + chunk], dtype=np.float32)
+        for start, raw in iter_rows(ds, 0, ds.shape[0], chunk, f"{path}:{key}"):
+            block = np.asarray(raw, dtype=np.float32)
             check_particles(block, f"{path}:{key}[{start}:]")
             yield start, block

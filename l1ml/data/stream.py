@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.data import units
+from l1ml.data.h5chunks import iter_rows
 from l1ml.data.io import check_particles, load_particles
 from l1ml.data.l1ntuple import NtupleMap
 from l1ml.errors import ConfigError, DataError
@@ -140,8 +141,8 @@ class Source:
         with h5py.File(path, "r") as f:
             ds = f[self.key]
             stop = ds.shape[0] if stop is None else min(stop, ds.shape[0])
-            for s in range(start, stop, chunk):
-                block = ds[s : min(s + chunk, stop)]
+            # gzip chunks are inflated by a thread pool, the next block's while this one is emulated
+            for s, block in iter_rows(ds, start, stop, chunk, f"{path}:{self.key}"):
                 check_particles(block, f"{path}:{self.key}[{s}:]")
                 yield fast_hardware(block)
 
