@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from l1ml.cli import boards, convert, data, demo, deploy, emulate, models, rate, synth, train, validate
+from l1ml.cli import boards, convert, data, demo, deploy, emulate, env, models, rate, synth, train, validate
 from l1ml.cli import explore as explore_cli
 from l1ml.cli import firmware as firmware_cli
 from l1ml.cli import report as report_cli
@@ -65,6 +65,7 @@ app.command("run")(run_cli.run)
 app.command("report")(report_cli.report)
 app.add_typer(firmware_cli.app, name="firmware")
 app.command("explore")(explore_cli.explore)
+app.add_typer(env.app, name="env")
 
 
 def run() -> None:

@@ -28,7 +28,7 @@ def python() -> Path:
     if not py.is_file():
         raise ToolNotFound(
             f"the HGQ2 front-end needs its Keras 3 environment and {py} is missing; build it with "
-            "`./dev.sh env-keras3` (about 2 minutes, 1.8 GB) or set L1ML_KERAS3_PYTHON"
+            "`l1ml env keras3 --build` or `./dev.sh env-keras3` (about 2 minutes, 1.8 GB), or set L1ML_KERAS3_PYTHON"
         )
     return py
 
