@@ -64,7 +64,7 @@ class ChunkReader:
         self.plan = _plan(ds)
         self.threads = threads or _threads()
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: dict[tuple, Future] = {}
+        self._pending: dict[int, Future] = {}  # first row of a chunk row -> its decoding
         self._itemsize = ds.dtype.itemsize
         self._nelem = math.prod(ds.chunks) if ds.chunks else 0
 
@@ -86,14 +86,8 @@ class ChunkReader:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _offsets(self, start: int, stop: int):
-        """Chunk offsets (tuples) covering rows [start, stop), in storage order."""
-        c = self.ds.chunks
-        rows = range((start // c[0]) * c[0], stop, c[0])
-        rest = [range(0, n, k) for n, k in zip(self.ds.shape[1:], c[1:], strict=True)]
-        return [(r, *o) for r in rows for o in product(*rest)]
-
     def _decode(self, offset: tuple) -> np.ndarray:
+        """One chunk, whole (edge chunks are stored at full size, the part outside the dataset unused)."""
         mask, raw = self.ds.id.read_direct_chunk(offset)
         if mask:  # a filter was skipped for this chunk: h5py knows which; read its region through it
             sl = tuple(
@@ -119,38 +113,55 @@ class ChunkReader:
             return b.view(self.ds.dtype).reshape(self.ds.chunks)
         return np.frombuffer(buf, self.ds.dtype).reshape(self.ds.chunks)
 
-    def _submit(self, offsets) -> None:
+    def _decode_row(self, r0: int) -> np.ndarray:
+        """Rows [r0, r0 + chunk rows) of the dataset, every chunk across the other axes put in place.
+
+        One task per chunk row, not per chunk: h5py's automatic chunks such as (6250, 2, 1) make 76
+        chunks a row, and the placing (strided copies; numpy lets go of the GIL) runs here, in the pool.
+        """
+        c, shape = self.ds.chunks, self.ds.shape
+        if len(c) == 1 or c[1:] == shape[1:]:  # whole rows in one chunk: no copy at all
+            return self._decode((r0, *(0,) * (len(c) - 1)))[: min(c[0], shape[0] - r0)]
+        out = np.empty((min(c[0], shape[0] - r0), *shape[1:]), self.ds.dtype)
+        for o in product(*(range(0, n, k) for n, k in zip(shape[1:], c[1:], strict=True))):
+            chunk = self._decode((r0, *o))
+            dst = (
+                slice(None),
+                *(slice(a, min(a + k, n)) for a, k, n in zip(o, c[1:], shape[1:], strict=True)),
+            )
+            out[dst] = chunk[(slice(0, len(out)), *(slice(0, d.stop - d.start) for d in dst[1:]))]
+        return out
+
+    def _submit(self, start: int, stop: int) -> list[int]:
+        """The chunk rows (first dataset row of each) covering rows [start, stop), queued for decoding."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="l1ml-inflate")
-        for off in offsets:
-            if off not in self._pending:
-                self._pending[off] = self._pool.submit(self._decode, off)
+        c0 = self.ds.chunks[0]
+        rows = list(range((start // c0) * c0, stop, c0))
+        for r in rows:
+            if r not in self._pending:
+                self._pending[r] = self._pool.submit(self._decode_row, r)
+        return rows
 
     def prefetch(self, start: int, stop: int) -> None:
         """Start decompressing the chunks of rows [start, stop) in the background."""
         stop = min(stop, self.ds.shape[0])
         if self.plan is not None and start < stop:
-            self._submit(self._offsets(start, stop))
+            self._submit(start, stop)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         stop = min(stop, self.ds.shape[0])
         if self.plan is None or start >= stop:
             return self.ds[start:stop]
-        offsets = self._offsets(start, stop)
-        self._submit(offsets)
+        rows = self._submit(start, stop)
+        c0 = self.ds.chunks[0]
         out = np.empty((stop - start, *self.ds.shape[1:]), self.ds.dtype)
-        c, shape = self.ds.chunks, self.ds.shape
-        for off in offsets:
-            chunk = self._pending[off].result()
-            r0, r1 = max(start, off[0]), min(stop, off[0] + c[0])
-            dst = [slice(r0 - start, r1 - start)]
-            src = [slice(r0 - off[0], r1 - off[0])]
-            for o, k, n in zip(off[1:], c[1:], shape[1:], strict=True):
-                dst.append(slice(o, min(o + k, n)))
-                src.append(slice(0, min(o + k, n) - o))
-            out[tuple(dst)] = chunk[tuple(src)]
-        # Keep only chunks the next sequential block also needs (and prefetched ones beyond this block).
-        self._pending = {o: f for o, f in self._pending.items() if o[0] + c[0] > stop}
+        for r in rows:
+            block = self._pending[r].result()
+            a, b = max(start, r), min(stop, r + c0)
+            out[a - start : b - start] = block[a - r : b - r]
+        # Keep only chunk rows the next sequential block also needs (and prefetched ones beyond this one).
+        self._pending = {r: f for r, f in self._pending.items() if r + c0 > stop}
         return out
 
 
