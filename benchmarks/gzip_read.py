@@ -88,7 +88,7 @@ def main() -> int:
     import h5py
 
     from l1ml.data import units
-    from l1ml.data.h5chunks import _threads
+    from l1ml.data.h5chunks import _threads, iter_rows
     from l1ml.data.preprocess import Preprocessing
     from l1ml.data.stream import Source
 
@@ -109,6 +109,16 @@ def main() -> int:
         for name, path in files.items():
             src = Source([path], "hdf5")
             ratios: dict[str, list[tuple[float, float]]] = {"read": [], "emulate": []}
+            # The decompression alone, no consumer: CPU-s / wall-s is how many cores it kept busy.
+            with h5py.File(path, "r") as f:
+                ds = f["Particles"]
+                _, w0, c0 = timed(lambda ds=ds: [ds[s : s + CHUNK] for s in range(0, len(ds), CHUNK)][-1])
+                _, w1, c1 = timed(lambda ds=ds: [b for _, b in iter_rows(ds, 0, len(ds), CHUNK)][-1])
+            print(
+                f"decode    : {name[:34]:<34}: h5py {len(hw) / w0:>10,.0f} ev/s on {c0 / w0:.2f} cores, "
+                f"parallel {len(hw) / w1:>10,.0f} ev/s on {c1 / w1:.2f} cores = {w0 / w1:.2f}x; {load()}",
+                flush=True,
+            )
             for rep in range(a.repeat):
                 # the read loop alone: baseline, then the default reader
                 (n0, w0, c0) = timed(lambda path=path: sum(len(h) for h in baseline_chunks(path)))
@@ -127,7 +137,7 @@ def main() -> int:
                 for label, chunks in (("h5py", baseline_chunks(path)), ("parallel", None)):
                     out = tmp / f"scores_{label}.h5"
                     (n, _), wall, cpu = timed(
-                        lambda out=out, chunks=chunks: emulate_source(
+                        lambda out=out, chunks=chunks, src=src: emulate_source(
                             eng, pre, src, out, scores_only=True, kernel=True, processes=1, chunks=chunks
                         )
                     )
