@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +80,90 @@ def write_layouts(tmp: Path, events: np.ndarray) -> dict[str, Path]:
     return out
 
 
+# `l1ml emulate` as a user runs it; the baseline is the same command with h5chunks' plan forced to "let
+# h5py read it" (its fallback, which is the code as it was), so both pay the same start-up.
+_CLI = "import sys, l1ml.data.h5chunks as h; {patch}from l1ml.cli.main import run; run()"
+
+
+def cli_project(tmp: Path) -> Path:
+    """The dense_ae example shrunk (20k generated events, one epoch), trained and converted by the CLI."""
+    text = (_HERE.parent / "projects" / "dense_ae" / "project.toml").read_text()
+    for key, value in (("generate_events", "20000"), ("epochs", "1"), ("finetune_epochs", "1")):
+        text, hits = re.subn(rf"(?m)^{key} = \d+", f"{key} = {value}", text)
+        if hits != 1:
+            raise SystemExit(f"projects/dense_ae/project.toml: no single '{key} = N' line to shrink")
+    proj = tmp / "proj"
+    proj.mkdir()
+    (proj / "project.toml").write_text(text)
+    for cmd in (["train", "ae", "-p", str(proj)], ["convert", "-p", str(proj)]):
+        r = subprocess.run(
+            [sys.executable, "-c", _CLI.format(patch=""), *cmd], capture_output=True, text=True, check=False
+        )
+        if r.returncode != 0:
+            raise SystemExit(f"l1ml {' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return proj
+
+
+def cli_runs(tmp: Path, files: dict[str, Path], repeat: int, load) -> bool:
+    """`l1ml emulate --scores-only` on each gzip layout, h5py's read then the parallel one, per repeat."""
+    import h5py
+
+    proj = cli_project(tmp)
+    ok = True
+    for name, path in files.items():
+        if name.startswith("uncompressed"):
+            continue
+        ratios = []
+        for rep in range(repeat):
+            got = []
+            for label, patch in (("h5py", "h._plan = lambda ds: None; "), ("parallel", "")):
+                out = tmp / f"cli_{label}.h5"
+                cmd = ["emulate", "-p", str(proj), "-i", str(path), "-o", str(out), "--scores-only"]
+                t = time.perf_counter()
+                r = subprocess.run(
+                    [sys.executable, "-c", _CLI.format(patch=patch), *cmd],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                wall = time.perf_counter() - t
+                if r.returncode != 0:
+                    print(f"l1ml emulate failed ({r.returncode}): {r.stderr[-2000:]}")
+                    return False
+                said = re.findall(r"\(([\d,]+) events/s\)", r.stdout)  # the command's own figure
+                with h5py.File(out) as f:
+                    got.append(
+                        (f["score"][:], wall, float(said[-1].replace(",", "")) if said else float("nan"))
+                    )
+                out.unlink()
+            same = np.array_equal(got[0][0], got[1][0])
+            ok &= same
+            n = len(got[0][0])
+            ratios.append((got[0][1] / got[1][1], got[1][2] / got[0][2]))
+            print(
+                f"[{rep + 1}/{repeat}] l1ml emulate --scores-only {name[:34]:<34}: the command's figure h5py "
+                f"{got[0][2]:>9,.0f} ev/s, parallel {got[1][2]:>9,.0f} = {ratios[-1][1]:.2f}x; whole process "
+                f"(start-up included) {n / got[0][1]:>9,.0f} -> {n / got[1][1]:>9,.0f} = {ratios[-1][0]:.2f}x; "
+                f"scores equal: {same}; {load()}",
+                flush=True,
+            )
+        for i, what in ((1, "the command's figure"), (0, "whole-process wall time")):
+            rs = [r[i] for r in ratios]
+            print(
+                f"ratio     : l1ml emulate {name}: parallel / h5py = {statistics.median(rs):.2f}x in {what} "
+                f"(median of {len(rs)}; {min(rs):.2f}-{max(rs):.2f})",
+                flush=True,
+            )
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-emulate", action="store_true", help="the read loop only (no hls4ml, no kernel)")
+    ap.add_argument("--cli", action="store_true", help="also `l1ml emulate` on a project trained here")
     a = ap.parse_args()
 
     import h5py
@@ -164,6 +245,8 @@ def main() -> int:
                         f"events per CPU-second ({min(c):.2f}-{max(c):.2f}); {load()}",
                         flush=True,
                     )
+        if a.cli:
+            ok &= cli_runs(tmp, files, a.repeat, load)
     print("SCORES AND COUNTS EQUAL" if ok else "SOMETHING DIFFERED")
     return 0 if ok else 1
 
