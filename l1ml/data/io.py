@@ -6,6 +6,7 @@ Real ADC2021 files (background_for_training.h5, Ato4l_lepFilter_13TeV.h5, ...) h
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,8 @@ def iter_particles(path: str | Path, key: str = "Particles", chunk: int = 65536)
     load_particles(path, key, max_events=1)  # validates layout with a readable message
     with h5py.File(path, "r") as f:
         ds = f[key]
-        for start, raw in iter_rows(ds, 0, ds.shape[0], chunk, f"{path}:{key}"):
-            block = np.asarray(raw, dtype=np.float32)
-            check_particles(block, f"{path}:{key}[{start}:]")
-            yield start, block
+        with closing(iter_rows(ds, 0, ds.shape[0], chunk, f"{path}:{key}")) as rows:
+            for start, raw in rows:
+                block = np.asarray(raw, dtype=np.float32)
+                check_particles(block, f"{path}:{key}[{start}:]")
+                yield start, block

@@ -8,6 +8,7 @@ one split job takes), and draws a bounded, seeded sample for training.
 from __future__ import annotations
 
 import glob as globmod
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,10 +142,12 @@ class Source:
         with h5py.File(path, "r") as f:
             ds = f[self.key]
             stop = ds.shape[0] if stop is None else min(stop, ds.shape[0])
-            # gzip chunks are inflated by a thread pool, the next block's while this one is emulated
-            for s, block in iter_rows(ds, start, stop, chunk, f"{path}:{self.key}"):
-                check_particles(block, f"{path}:{self.key}[{s}:]")
-                yield fast_hardware(block)
+            # gzip chunks are inflated by a thread pool, the next block's while this one is emulated;
+            # closing: the pool stops before the file closes, however the caller stops iterating
+            with closing(iter_rows(ds, start, stop, chunk, f"{path}:{self.key}")) as rows:
+                for s, block in rows:
+                    check_particles(block, f"{path}:{self.key}[{s}:]")
+                    yield fast_hardware(block)
 
     def iter_hardware(self, chunk: int = CHUNK):
         for i in range(len(self.files)):

@@ -170,3 +170,17 @@ def test_a_chunk_stored_with_its_filter_skipped_is_read_through_h5py(tmp_path, e
         assert same_bits(f["Particles"][:], events)
         assert same_bits(reader.read(0, N), events)
         assert same_bits(reader.read(8000, 8300), events[8000:8300])
+
+
+def test_stopping_early_stops_the_inflate_threads(tmp_path, events):
+    import threading
+
+    path = tmp_path / "gz.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("Particles", data=events, chunks=(1024, 19, 4), compression="gzip")
+    rows = Source([path], "hdf5").iter_file(0, 2048)
+    first = next(rows)  # the next block is being inflated now
+    assert len(first) == 2048
+    assert any(t.name.startswith("l1ml-inflate") for t in threading.enumerate())
+    rows.close()  # what a consumer stopping (an error, Ctrl-C) does to the generator
+    assert not any(t.name.startswith("l1ml-inflate") for t in threading.enumerate())
