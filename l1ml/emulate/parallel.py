@@ -17,6 +17,7 @@ written under a .partial name, so nothing half-written is left under the real on
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -99,13 +100,23 @@ def run_forked(source, chunk: int, processes: int, work, write) -> int:
     ctx = mp.get_context("fork")
     procs, conns = [], []
     try:
-        for c in range(processes):
-            recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(send, source, ranges, work, c, processes), daemon=True)
-            p.start()
-            send.close()  # the parent keeps only the reading end: a dead worker then gives EOFError
-            procs.append(p)
-            conns.append(recv)
+        # A child inherits the parent's uncollected garbage, TensorFlow's among it (a trained model's
+        # tf.data iterators), whose destructors join threads that exist only in the parent: a collection in
+        # the child then waits forever (seen in a CI run: ~IteratorGetNextOp joining its BackgroundWorker).
+        # So collect here, where those threads exist, and freeze what is left, which the child's collector
+        # then never visits.
+        gc.collect()
+        gc.freeze()
+        try:
+            for c in range(processes):
+                recv, send = ctx.Pipe(duplex=False)
+                p = ctx.Process(target=_worker, args=(send, source, ranges, work, c, processes), daemon=True)
+                p.start()
+                send.close()  # the parent keeps only the reading end: a dead worker then gives EOFError
+                procs.append(p)
+                conns.append(recv)
+        finally:
+            gc.unfreeze()
         n = 0
         for k in range(len(ranges)):
             got, m, res = _receive(conns, procs, k % processes, f"chunk {k}")
