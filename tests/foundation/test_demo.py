@@ -5,7 +5,10 @@ import sys
 import pytest
 
 
+# Extended: 6 min of a CI worker (361 s in this stop's fresh-clone run), and CI's second command runs
+# `./dev.sh demo` at its defaults right after the tests, which proves the same chain at full size.
 @pytest.mark.slow
+@pytest.mark.extended
 def test_demo_runs_the_whole_chain(tmp_path):
     """`l1ml demo`, the README's main job, end to end on a small sample: every step must really pass.
     A relative --out, as the default is, must work throughout (queue jobs run in their own cwd)."""
