@@ -21,10 +21,18 @@ class WorkerFailed(L1mlError):
     """The Keras 3 worker refused its input or crashed; the message says which and why."""
 
 
-def python() -> Path:
-    """The Keras 3 environment's interpreter: $L1ML_KERAS3_PYTHON, else the repository's .venv-keras3."""
+def interpreter() -> tuple[Path, str]:
+    """(the Keras 3 environment's interpreter, where that came from): $L1ML_KERAS3_PYTHON, else the
+    repository's .venv-keras3; present or not."""
     given = os.environ.get("L1ML_KERAS3_PYTHON")
-    py = Path(given) if given else VENV / "bin" / "python"
+    if given:
+        return Path(given), "L1ML_KERAS3_PYTHON"
+    return VENV / "bin" / "python", ".venv-keras3"
+
+
+def python() -> Path:
+    """The Keras 3 environment's interpreter (see interpreter()), which must exist."""
+    py, _ = interpreter()
     if not py.is_file():
         raise ToolNotFound(
             f"the HGQ2 front-end needs its Keras 3 environment and {py} is missing; build it with "

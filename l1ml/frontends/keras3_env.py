@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from l1ml.errors import ConfigError, L1mlError, ToolNotFound
-from l1ml.frontends.keras3 import ENV_DIR, VENV
+from l1ml.frontends.keras3 import ENV_DIR, VENV, interpreter
 
 REQUIREMENTS = ENV_DIR / "requirements.txt"
 
@@ -68,10 +68,7 @@ def locate(venv: Path | None = None) -> tuple[Path, str]:
     ($L1ML_KERAS3_PYTHON, else the checkout's .venv-keras3)."""
     if venv is not None:
         return Path(venv) / "bin" / "python", "--venv"
-    given = os.environ.get("L1ML_KERAS3_PYTHON")
-    if given:
-        return Path(given), "L1ML_KERAS3_PYTHON"
-    return VENV / "bin" / "python", ".venv-keras3"
+    return interpreter()
 
 
 def status(venv: Path | None = None, requirements: Path = REQUIREMENTS, timeout: float = 60) -> dict:
