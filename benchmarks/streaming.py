@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/streaming.py                       # 2M events per path, 20M ROOT sample
     .venv/bin/python benchmarks/streaming.py --events 500000 --big 0
     .venv/bin/python benchmarks/streaming.py --model cnn_ae --events 1000000 --big 0 --repeat 1
+    .venv/bin/python benchmarks/streaming.py --events 1000000 --big 0 --repeat 0   # issue 29's goals only
 
 What it measures, on the project's dense AE (57-32-16-8-16-32-57, random quantized weights), or with
 --model cnn_ae on the CNN AE example's shape:
@@ -14,6 +15,12 @@ What it measures, on the project's dense AE (57-32-16-8-16-32-57, random quantiz
 - a --big-event synthetic L1 ntuple (LZ4, written here in 1M-event pieces, deleted afterwards) emulated
   scores-only in a fresh process, whose peak RSS is compared with the same at --events events: constant
   memory means the two peaks agree within a few tens of MB.
+Then issue 29's goals, each printed MET or NOT MET with its figure (--repeat 0 runs these alone): for the
+dense AE, scores-only end to end >= 100x the firmware's per-event C++ loop measured here (hls4ml's C
+simulation library called per event from benchmarks/firmware_loop.cpp), on HDF5 as `data generate` writes
+it, gzip HDF5 and ROOT, in-process and through `l1ml emulate` (on a dense_ae project trained here); for
+--model cnn_ae, 1M events/s scores-only. A goal not met prints what bounds it: one serial run's seconds per
+stage (read + decompress, prepare, kernel, write) and a cProfile of it written under --profile-dir.
 Target (issue 15): >= 1M events/s end to end on 2 cores. The machine is shared with other engineers, so
 wall-clock figures are noisy: CPU seconds are printed beside them. Not part of the test suite.
 """
@@ -21,6 +28,8 @@ wall-clock figures are noisy: CPU seconds are printed beside them. Not part of t
 from __future__ import annotations
 
 import argparse
+import cProfile
+import importlib.util
 import json
 import os
 import resource
@@ -36,6 +45,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+_spec = importlib.util.spec_from_file_location("l1ml_bench_bounds", _HERE / "_bounds.py")
+_bounds = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bounds)
 
 
 def hw_events(n: int, seed: int) -> np.ndarray:
@@ -144,6 +156,7 @@ def build_engine(pre, out_dir: Path, seed: int, kind: str = "dense_ae"):
     eng.emu = NNEmulator(hm)
     eng.names = list(eng.emu.output_names)
     eng.kernel, eng.kernel_note = None, "numpy"
+    eng.hls_model = hm  # the firmware baseline compiles it
     return eng
 
 
@@ -209,6 +222,147 @@ def child(args) -> int:
     return 0
 
 
+def firmware_loop(eng, X: np.ndarray, tmp: Path, n: int) -> dict:
+    """The baseline of issue 29: the generated firmware (hls4ml's C simulation library, g++ through
+    hls4ml's own compile) called per event from a C++ loop (benchmarks/firmware_loop.cpp) on n events."""
+    hm = eng.hls_model
+    t = time.perf_counter()
+    hm.write()
+    lib = Path(hm.config.backend.compile(hm))
+    t_compile = time.perf_counter() - t
+    host = tmp / "firmware_loop"
+    for cmd in (
+        ["g++", "-O2", "-std=c++17", str(_HERE / "firmware_loop.cpp"), "-o", str(host), "-ldl"],
+        [str(host), str(lib), hm.config.get_project_name() + "_double", str(tmp / "fw_in.bin"),
+         str(X.shape[1]), str(tmp / "fw_scores.bin"), *map(str, eng.sizes().values())],
+    ):
+        if cmd[0] != "g++":
+            np.ascontiguousarray(X[:n], np.float64).tofile(tmp / "fw_in.bin")
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise SystemExit(f"{cmd[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
+    d = {k: float(v) for k, v in zip(r.stdout.split()[::2], r.stdout.split()[1::2], strict=True)}
+    return {"events": int(d["events"]), "rate": d["events"] / d["wall"], "cpu_rate": d["events"] / d["cpu"],
+            "compile_s": t_compile, "scores": np.fromfile(tmp / "fw_scores.bin", np.float64)}
+
+
+def stage_bounds(eng, pre, src, out: Path, profile_path: Path) -> list[str]:
+    """What bounds scores-only streaming on `src`: one serial run (threads=False, one process) with each
+    stage timed (the pipelined run overlaps them, so its ceiling is about the slowest stage), under
+    cProfile, whose top entries by cumulative time go to profile_path."""
+    from l1ml.emulate.nn_project import READ_CHUNK, emulate_source
+
+    st = _bounds.Stages()
+    eng.prepare = st.wrap(type(eng).prepare.__get__(eng), "prepare (hardware integers -> codes)")
+    eng.run_prepared = st.wrap(type(eng).run_prepared.__get__(eng), "kernel (run_prepared)")
+    prof = cProfile.Profile()
+    try:
+        chunks = st.iterate(src.iter_hardware(READ_CHUNK), "read + decompress (iter_hardware)")
+        t, c, p = time.perf_counter(), time.thread_time(), time.process_time()
+        n, _ = prof.runcall(emulate_source, eng, pre, src, out, scores_only=True, threads=False, processes=1,
+                            chunks=chunks)
+        wall, cpu, pcpu = time.perf_counter() - t, time.thread_time() - c, time.process_time() - p
+    finally:
+        del eng.prepare, eng.run_prepared  # the class's methods again
+    out.unlink(missing_ok=True)
+    st.add("write + counts + the rest", wall - sum(st.wall.values()), cpu - sum(st.cpu.values()))
+    _bounds.write_profile(profile_path, [prof])
+    return [f"    serial run: {n / wall:,.0f} events/s ({wall:.2f} s wall, {pcpu:.2f} s CPU of the process, of "
+            f"which {cpu:.2f} s on this thread, the rest inflate threads; {load()}); per stage (CPU: this thread's):",
+            *st.table(wall, n), f"    profile: {profile_path} (cProfile of that run, cumulative)"]
+
+
+def cli_run(proj: Path, path: Path, out: Path) -> tuple[float, float]:
+    """`l1ml emulate --scores-only` in its own process: (the command's own events/s, whole-process wall s)."""
+    import re
+
+    cmd = [sys.executable, "-c", "from l1ml.cli.main import run; run()", "emulate", "-p", str(proj), "-i",
+           str(path), "-o", str(out), "--scores-only"]
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"l1ml emulate failed ({r.returncode}): {r.stderr[-2000:]}")
+    said = re.findall(r"\(([\d,]+) events/s\)", r.stdout)
+    if not said:
+        raise SystemExit(f"l1ml emulate printed no events/s: {r.stdout[-500:]}")
+    out.unlink(missing_ok=True)
+    return float(said[-1].replace(",", "")), wall
+
+
+def goals(a, tmp: Path, eng, kern, pre, hw, X, ref, inputs: dict) -> bool:
+    """Issue 29's goals, each MET or NOT MET with its figure and ratio; when not met, what bounds it."""
+    import h5py
+
+    from l1ml.data.stream import Source
+    from l1ml.emulate.nn_project import emulate_source
+
+    ok = True
+    last = eng.names[-1]
+    q_all = None if kern is None else kern_codes(pre, eng, hw)
+    if kern is not None:
+        _, t_k, c_k = timed(lambda: kern(q_all, [last]))
+        print(f"kernel    : alone on input codes in memory, scores only: {len(hw) / t_k:,.0f} events/s wall, "
+              f"{len(hw) / c_k:,.0f} per CPU-second ({1e6 * c_k / len(hw):.2f} us an event; {load()})", flush=True)
+    fw = None
+    if a.model == "dense_ae" and a.firmware_events:
+        fw = firmware_loop(eng, X, tmp, a.firmware_events)
+        same = np.array_equal(fw["scores"], ref[last][: fw["events"], 0])
+        ok &= same
+        print(f"baseline  : the firmware (hls4ml's C simulation library, compiled in {fw['compile_s']:.0f} s) called "
+              f"per event from C++: {fw['rate']:,.0f} events/s wall, {fw['cpu_rate']:,.0f} per CPU-second on "
+              f"{fw['events']:,} events; scores equal the emulator's: {same}; {load()}", flush=True)
+    proj = None
+    if a.model == "dense_ae" and a.cli:
+        spec = importlib.util.spec_from_file_location("l1ml_bench_gzip", _HERE / "gzip_read.py")
+        gz = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gz)
+        _, t_p, _ = timed(lambda: gz.cli_project(tmp))
+        proj = tmp / "proj"
+        print(f"cli       : the dense_ae example trained (1 epoch, 20k events) and converted in {t_p:.0f} s, for "
+              "`l1ml emulate --scores-only`", flush=True)
+    for label, (path, fmt) in inputs.items():
+        src = Source([path], fmt)
+        out = tmp / "goal.h5"
+        eng.kernel = kern
+        (n, _), wall, cpu = timed(lambda src=src, out=out: emulate_source(eng, pre, src, out, scores_only=True,
+                                                                          processes=0, kernel=True))
+        with h5py.File(out) as f:
+            same = np.array_equal(f["score"][:], ref[last][:, 0])
+        ok &= same
+        out.unlink()
+        cpu_note = f" and {n / cpu / fw['cpu_rate']:.0f}x per CPU-second" if fw else ""
+        rates = [("in-process (emulate_source)", n / wall,
+                  f"{n / cpu:,.0f} per CPU-second{cpu_note}, scores equal: {same}")]
+        if proj is not None:
+            said, whole = cli_run(proj, path, tmp / "cli.h5")
+            rates.append(("`l1ml emulate --scores-only`", said,
+                          f"the command's figure; whole process {n / whole:,.0f} events/s ({whole:.1f} s, "
+                          f"{whole - n / said:.1f} s of it start-up: imports, model, kernel check)"))
+        missed = False
+        for how, rate, note in rates:
+            if fw is not None:
+                met = rate >= 100 * fw["rate"]
+                print(_bounds.goal_line(f"{label}, {how}, >= 100x the firmware's per-event C++ loop", met,
+                                        f"{rate:,.0f} events/s = {rate / fw['rate']:.0f}x ({note}; {load()})"))
+            else:
+                met = rate >= 1e6
+                print(_bounds.goal_line(f"{label}, {how}, {a.model} >= 1M events/s scores-only", met,
+                                        f"{rate:,.0f} events/s ({note}; {load()})"))
+            missed |= not met
+        if missed:
+            print(f"bound     : {label}:", flush=True)
+            prof = a.profile_dir / f"l1ml-bench-streaming-{a.model}-{label.split()[0].lower()}.prof.txt"
+            print("\n".join(stage_bounds(eng, pre, src, tmp / "bound.h5", prof)), flush=True)
+    return ok
+
+
+def kern_codes(pre, eng, hw):
+    from l1ml.emulate.stream import hardware_codes
+
+    return hardware_codes(pre, eng.emu, hw)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=2_000_000)
@@ -222,6 +376,12 @@ def main() -> int:
         "--workers", type=int, default=0, help="worker processes for the big sample's run (0: l1ml's choice)"
     )
     ap.add_argument("--model", choices=("dense_ae", "cnn_ae"), default="dense_ae")
+    ap.add_argument("--firmware-events", type=int, default=20_000,
+                    help="events through the firmware's per-event C++ loop, the dense AE's baseline (0: skip)")
+    ap.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
+                    help="also `l1ml emulate` on a dense_ae project trained here (dense AE only)")
+    ap.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()),
+                    help="where the profiles of goals not met go")
     ap.add_argument("--child-state")
     ap.add_argument("--child-input")
     ap.add_argument("--child-out")
@@ -246,15 +406,22 @@ def main() -> int:
         X = fast_preprocess(pre, hw)
         assert np.array_equal(X, pre.apply(hw)), "fast_preprocess differs from Preprocessing.apply"
         print(f"machine   : {os.cpu_count()} cores, {load()} at the start", flush=True)
-        h5 = tmp / "events.h5"
+        from l1ml.data.generate import EVENT_CHUNK
+
+        # as `l1ml data generate` writes its samples (uncompressed event chunks), and gzip 4 in h5py's
+        # automatic chunks, as files from elsewhere often are
+        h5, h5gz = tmp / "events.h5", tmp / "events_gzip.h5"
         with h5py.File(h5, "w") as f:
-            f.create_dataset("Particles", data=units.from_hardware(hw), chunks=(65536, 19, 4))
+            f.create_dataset("Particles", data=units.from_hardware(hw), chunks=(EVENT_CHUNK, 19, 4))
+        _, t_gz, _ = timed(lambda: h5py.File(h5gz, "w").create_dataset(
+            "Particles", data=units.from_hardware(hw), compression="gzip", compression_opts=4).file.close())
         root = tmp / "events.root"
         _, t_w, _ = timed(
             lambda: write_root(root, [hw[i : i + 1_000_000] for i in range(0, len(hw), 1_000_000)])
         )
         print(
-            f"inputs    : HDF5 {h5.stat().st_size / 1e6:.0f} MB; ROOT (LZ4) {root.stat().st_size / 1e6:.0f} MB "
+            f"inputs    : HDF5 {h5.stat().st_size / 1e6:.0f} MB; gzip HDF5 {h5gz.stat().st_size / 1e6:.0f} MB "
+            f"written in {t_gz:.1f} s; ROOT (LZ4) {root.stat().st_size / 1e6:.0f} MB "
             f"written in {t_w:.1f} s",
             flush=True,
         )
@@ -310,7 +477,9 @@ def main() -> int:
                         flush=True,
                     )
                 del runs
-            for label, path, fmt in () if a.big_only else (("HDF5", h5, "hdf5"), ("ROOT", root, "l1ntuple")):
+            for label, path, fmt in () if a.big_only else (
+                ("HDF5", h5, "hdf5"), ("gzip", h5gz, "hdf5"), ("ROOT", root, "l1ntuple")
+            ):
                 src = Source([path], fmt)
                 for scores_only, threads, cthreads, procs, use_k in variants:
                     out = tmp / "out.h5"
@@ -351,13 +520,21 @@ def main() -> int:
                         flush=True,
                     )
                     out.unlink()
-        for lab in ("HDF5", "ROOT") if rows else ():
+        for lab in ("HDF5", "gzip", "ROOT") if rows else ():
             r = max((r for r in rows if r[0] == lab), key=lambda r: r[4])
             c = max(r[5] for r in rows if r[0] == lab)
             print(
                 f"target    : {lab} best end to end {r[4]:,.0f} events/s wall (>= 1M: {r[4] >= 1e6}); "
                 f"best {c:,.0f} events per CPU-second (x2 cores: {2 * c:,.0f})"
             )
+        if not a.big_only:
+            if ref is None:
+                ref = eng(X)
+            ok &= goals(a, tmp, eng, kern, pre, hw, X, ref, {
+                "HDF5 as data generate writes it": (h5, "hdf5"),
+                "gzip HDF5 (level 4, h5py's chunks)": (h5gz, "hdf5"),
+                "ROOT (LZ4)": (root, "l1ntuple"),
+            })
         if a.big:
             state = tmp / "preprocessing.json"
             pre.save(state)
