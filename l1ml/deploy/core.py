@@ -22,6 +22,7 @@ from l1ml.errors import ConfigError, L1mlError
 PARITY_EVENTS = 1000  # the first background events, plus the highest-scoring ones (near the thresholds)
 PARITY_TOP = 24
 MARKER = "deploy.json"  # marks a directory l1ml deploy wrote (only such a directory is replaced)
+HGQ2 = "hgq2_ae"  # scored by its compiled C simulation (l1ml/emulate/csim_engine.py), not the numpy emulator
 
 
 class NotValidated(L1mlError):
@@ -134,12 +135,9 @@ def deploy(
     validation = check_validated(project, version, force)
     forced = force and (validation is None or validation.get("passed") is not True)
     model_man = read_json(model_dir / "manifest.json")
-    if model_man.get("kind") == "hgq2_ae":  # its firmware has no C++ namespace (hls4ml 1.3, docs/hgq2.md)
-        raise ConfigError(
-            f"model {version} is an HGQ2 (Keras 3) model: deploy cannot package it yet (hls4ml 1.3 gives "
-            "its firmware no C++ namespace); see docs/hgq2.md"
-        )
     fw_man = read_json(fw_dir / "manifest.json")
+    if model_man.get("kind") == HGQ2:
+        _hgq2_ready(version, fw_dir, fw_man, arithmetic)
     pre = Preprocessing.load(model_dir / model_man.get("preprocessing_file", "preprocessing.json"))
     lib_name = f"{c_name(name or project.name)}_{version}"
     spec = package.spec_for(project, version, model_man, fw_man, fw_dir, pre, lib_name)
@@ -235,6 +233,24 @@ def deploy(
         forced=forced,
         seconds=seconds,
     )
+
+
+def _hgq2_ready(version: str, fw_dir: Path, fw_man: dict, arithmetic: str) -> None:
+    """An HGQ2 (Keras 3) version deploys hls4ml's firmware code; its thresholds and parity vectors come from
+    its C simulation (emulate's engine for this kind), compiled here when validate has not done so yet."""
+    from l1ml.firmware.csim import load_csim
+
+    if arithmetic == "kernel":
+        raise ConfigError(
+            f"--arithmetic kernel: model {version} is an HGQ2 (Keras 3) model, whose graph l1ml's numpy "
+            "emulator (the kernel's source) cannot rebuild; deploy it with --arithmetic firmware (docs/hgq2.md)"
+        )
+    if not fw_man.get("namespace"):
+        raise ConfigError(
+            f"{fw_dir / 'manifest.json'}: this HGQ2 firmware was converted without a C++ namespace (by an "
+            f"earlier l1ml); re-run `l1ml convert --model {version}`"
+        )
+    load_csim(fw_dir, fw_man)
 
 
 def _output_datasets(f, spec) -> list[str]:
@@ -345,7 +361,8 @@ def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_par
                 "output": spec.outputs[-1].role,
                 "type": str(spec.score_type),
                 "frac_bits": spec.score_type.frac,
-                "what": "AE: masked squared error / 57 as deployed; VAE: sum z_mean^2; BDT: xgboost margin",
+                "what": "AE: masked squared error / 57 as deployed; VAE: sum z_mean^2; HGQ2 AE: the latent "
+                "vector's squared norm; BDT: xgboost margin",
             },
         },
         "thresholds": thr,
@@ -356,7 +373,12 @@ def metadata(project, spec, model_man: dict, fw_man: dict, pre, thr: dict, n_par
             "axol1tl": "AXOL1TL's condition compares score = loss.to_float() * 16 with the menu's float; the same "
             f"cut in that form is threshold_int * 2^-{spec.score_type.frac} * 16 (docs/cmssw.md)",
         },
-        "parity": {"events": n_parity, "source": "l1ml emulate (firmware-exact batch emulator)"},
+        "parity": {
+            "events": n_parity,
+            "source": "l1ml emulate: the firmware's C simulation (hls4ml's C++ compiled by l1ml)"
+            if spec.kind == HGQ2
+            else "l1ml emulate (firmware-exact batch emulator)",
+        },
         "forced": forced,
         "hashes": {
             "model_manifest": manifest.sha256(project.model_dir(spec.version) / "manifest.json"),

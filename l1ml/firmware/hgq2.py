@@ -20,7 +20,7 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
     from l1ml.data.preprocess import Preprocessing
     from l1ml.firmware.boards import project_board
     from l1ml.firmware.csim import load_csim, source_hash
-    from l1ml.firmware.names import top_name
+    from l1ml.firmware.names import namespace, top_name
     from l1ml.project import read_json
 
     rep = or_silent(progress)
@@ -43,9 +43,9 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
             "graph": str(out_dir / "hls4ml_graph.fml"),
             "reference": str(out_dir / "reference_outputs.npz"),
             "project_name": top_name(project),
-            # hls4ml 1.3's namespace option leaves nnet_transpose.h (which the Einsum uses) uncompilable:
-            # `transfer_idx` is declared inside the namespace and called outside it
-            "namespace": None,
+            # each model's layers and weights in their own C++ namespace, as deploy's library needs (the
+            # worker fixes the one hls4ml 1.3 header this breaks: l1ml_keras3/hls_fixes.py)
+            "namespace": namespace(project),
             "firmware": {
                 "backend": fw.backend,
                 "io_type": fw.io_type,
@@ -90,7 +90,8 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
         "io_type": fw.io_type,
         "strategy": fw.strategy,
         "reuse_factor": fw.reuse_factor,
-        "namespace": None,
+        "namespace": namespace(project),
+        "hls4ml_fixes": res.get("hls4ml_fixes", []),
         "input_precision": res["input_precision"],
         "output_names": [SCORE],
         "layer_types": {x["name"]: x["result"] for x in res["layers"]},

@@ -247,17 +247,18 @@ def test_emulate_and_rate_score_with_the_c_simulation(hgq2_converted, tmp_path, 
     assert "\n" not in str(e.value)
 
 
-def test_deploy_and_split_rate_jobs_stop_with_one_line(hgq2_converted, tmp_path):
-    """What does not run HGQ2 firmware yet says so in one line naming docs/hgq2.md, before writing anything:
-    deploy (its firmware has no C++ namespace) and split rate jobs (their engine is this machine's C sim)."""
+def test_kernel_deploy_and_split_rate_jobs_stop_with_one_line(hgq2_converted, tmp_path):
+    """What does not run HGQ2 firmware says so in one line, before writing anything: deploy's kernel
+    arithmetic (built from the numpy emulator, which cannot rebuild HGQ2 graphs; tests/hgq2/test_deploy.py
+    deploys the firmware arithmetic) and split rate jobs (their engine is this machine's C simulation)."""
     from l1ml.data.stream import auto_source
     from l1ml.deploy.core import deploy
     from l1ml.errors import L1mlError
     from l1ml.rates.split import write_job
 
     proj, version, _ = hgq2_converted
-    with pytest.raises(L1mlError, match=r"HGQ2 .*docs/hgq2\.md") as e:
-        deploy(proj, tmp_path / "deployed", version, force=True)
+    with pytest.raises(L1mlError, match=r"--arithmetic kernel: .*HGQ2 .*--arithmetic firmware") as e:
+        deploy(proj, tmp_path / "deployed", version, force=True, arithmetic="kernel")
     assert "\n" not in str(e.value) and not (tmp_path / "deployed").exists()
     source = auto_source(str(proj.resolve(proj.data.background)), proj)
     with pytest.raises(L1mlError, match=r"without --jobs \(docs/hgq2\.md\)") as e:

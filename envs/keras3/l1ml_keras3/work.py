@@ -137,12 +137,18 @@ def convert(req: dict) -> dict:
         hls_config=cfg,
     )
     hm.write()
+    from l1ml_keras3.hls_fixes import Unpatchable, fix_project
+
+    try:
+        fixes = fix_project(req["out_dir"], req.get("namespace") or None)
+    except Unpatchable as exc:
+        raise Refused(str(exc)) from None
     keras_out = np.asarray(model.predict(x_ref, batch_size=4096, verbose=0), np.float64).reshape(
         len(x_ref), -1
     )
     ref = {"keras": keras_out}
     if req.get("csim"):
-        hm.compile()
+        hm._compile()  # not compile(): that writes the project again, without the fixes above
         x64 = np.ascontiguousarray(x_ref, np.float64)
         ref["csim"] = np.asarray(hm.predict(x64), np.float64).reshape(len(x_ref), -1)
     np.savez_compressed(req["reference"], **ref)
@@ -174,6 +180,7 @@ def convert(req: dict) -> dict:
             for lay in hm.get_layers()
         ],
         "graph_refused": graph,
+        "hls4ml_fixes": fixes,
         "csim_exact": int(np.sum(keras_out == ref["csim"])) if "csim" in ref else None,
         "compared": int(keras_out.size),
     }
