@@ -58,6 +58,10 @@ def explore(
     show(result)
 
 
+# how each kind of resource estimate is tagged in the table (the footer gives each one's label)
+EST_TAGS = {"estimate": "est.", "hgq2_ebops": "EBOPs", "da4ml": "da4ml"}
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:+.2f}"
 
@@ -67,12 +71,14 @@ def show(result: dict) -> None:
     from rich.table import Table
 
     c = console()
-    ev = result["events"]
     first = next((r for r in [result["baseline"], *result["points"]] if "physics" in r), None)
+    # the points' event counts, else the baseline's (every point failed), else none ran
+    ev = result["events"] or (first["physics"]["events"] if first else {})
+    n_bkg = f"{ev['background']:,}" if "background" in ev else "no"
     ref_fpr = first["physics"]["reference_fpr"] if first else 1e-5
     t = Table(
         title=f"{result['project']} {result['version']}: {Path(result['grid']).name}, "
-        f"{ev['background']:,} background events, target {result['target_rate_khz']:g} kHz "
+        f"{n_bkg} background events, target {result['target_rate_khz']:g} kHz "
         f"of {result['colliding_rate_hz'] / 1e6:.1f} MHz colliding"
     )
     # Signals by short tags with a legend below, and every column folding rather than cutting: a narrow
@@ -93,8 +99,10 @@ def show(result: dict) -> None:
         ph = r["physics"]
         s = ph["signals"]
         over = "\n".join(f"{k}: {n:,} {w}" for k, v in r["new_overflows"].items() for w, n in v.items())
+        if r.get("overflows", {}) is None:  # HGQ2 points: the C simulation does not count them
+            over = "not counted"
         res = r["resources"]
-        figure = res.get("lut") if res["source"] == "yosys" else res.get("bops_per_reuse")
+        figure = res.get("lut") if res["source"] == "yosys" else res.get("figure", res.get("bops_per_reuse"))
         tag = " [dim]on disk[/]" if r.get("on_disk") else ""
         t.add_row(
             idx,
@@ -106,7 +114,8 @@ def show(result: dict) -> None:
             f"{100 * ph['flipped_fraction']:.3f}%",
             escape(over) or "none",
             "pass" if r["validation"]["passed"] else "[red]FAIL[/]",
-            (f"{figure:,.0f}" + (" [dim]est.[/]" if res["source"] == "estimate" else "")) if figure is not None else "-",
+            (f"{figure:,.0f}" + (f" [dim]{EST_TAGS[res['source']]}[/]" if res["source"] in EST_TAGS else ""))
+            if figure is not None else "-",
             "*" if r.get("pareto") else "",
         )
     c.print(t)
@@ -124,11 +133,12 @@ def show(result: dict) -> None:
         c.print(
             f"[dim]software model: {escape(result['software'])}. TPR at the target rate with each variant's own "
             f"threshold for that rate; 'new overflows': values saturated/wrapped beyond the baseline's (the project's "
-            f"own settings, whose quantized activations saturate by design). Validation is predicted with the "
-            f"bit-exact emulator against the software model.[/]"
+            f"own settings, whose quantized activations saturate by design). Validation {escape(b['validation']['how'])}.[/]"
         )
-    if result["points"] and result["points"][0].get("resources", {}).get("source") == "estimate":
-        c.print(f"[dim]resources: {escape(result['points'][0]['resources']['label'])}[/]")
+    labels = {r["resources"]["source"]: r["resources"].get("label") for r in rows if "error" not in r}
+    for source, label in labels.items():
+        if source != "yosys" and label:
+            c.print(f"[dim]resources ({EST_TAGS.get(source, source)}): {escape(label)}[/]")
     for k in result.get("kept", []):
         c.print(f"[green]kept[/] point {k['index']} as variant {k['variant']}: {k['dir']}")
     c.print(f"[green]plot[/] {result['plot']}  [green]json[/] {result['json']}")

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+# estimates named by their source (HGQ2 points): never put on one axis with another kind
+NAMED_ESTIMATES = {"hgq2_ebops": "HGQ2 EBOPs (estimate)", "da4ml": "da4ml LUT estimate (DA kernels)"}
+
 
 def resource_axis(rows) -> tuple[list[float | None], str]:
-    """One resource figure per point: Yosys LUTs where every point has them, else the BOPs estimate
-    (figures of two kinds are never put on one axis)."""
+    """One resource figure per point: Yosys LUTs where every point has them, else the BOPs estimate, or for
+    HGQ2 points their named estimate (figures of two kinds are never put on one axis)."""
     ok = [r for r in rows if "error" not in r]
+    if not ok:
+        return [None] * len(rows), "no resource figures (no point ran)"
     if ok and all(r["resources"]["source"] == "yosys" and r["resources"].get("lut") is not None for r in ok):
         return [
             r["resources"].get("lut") if "error" not in r else None for r in rows
         ], "LUT (Yosys, open-source RTL)"
+    if any("figure" in r["resources"] for r in ok):
+        # HGQ2 points (explore/hgq2.py): an axis only where every point has a figure of the same kind
+        named = {r["resources"]["source"] for r in ok}
+        if len(named) == 1 and all(r["resources"].get("figure") is not None for r in ok):
+            (source,) = named
+            return [r["resources"]["figure"] if "error" not in r else None for r in rows], NAMED_ESTIMATES[source]
+        kinds = sorted({NAMED_ESTIMATES.get(s, "none") for s in named})
+        return [None] * len(rows), f"no common resource estimate ({', '.join(kinds)})"
     vals = [
         (r.get("resources_estimate") or {}).get("bops_per_reuse") if "error" not in r else None for r in rows
     ]

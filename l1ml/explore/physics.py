@@ -2,7 +2,8 @@
 
 Every figure is computed at the project's target rate, as a fraction of the colliding-bunch rate
 (`project.colliding_rate_hz`, never 40 MHz), with the threshold set on each model's own background
-scores: the variant's trigger is re-tuned to the same rate, as it would be when deployed.
+scores: the variant's trigger is re-tuned to the same rate, as it would be when deployed. The rate and
+every TPR carry the trigger record's 68.27% Clopper-Pearson interval (models/threshold.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from l1ml.models.metrics import roc_auc, threshold_for_fpr
+from l1ml.models.threshold import binomial_interval
 
 
 def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score_lsb: float) -> dict:
@@ -22,6 +24,7 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
     t_sw, t_fw = threshold_for_fpr(bs, fpr), threshold_for_fpr(bf, fpr)
     r_sw, r_fw = threshold_for_fpr(bs, ref), threshold_for_fpr(bf, ref)
     above = int((bf > t_fw).sum())
+    lo, hi = binomial_interval(above, n)
     out = {
         "target_rate_khz": project.trigger.rate_khz,
         "target_fpr": fpr,
@@ -35,6 +38,8 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
         "background_above": above,
         "rate_khz": above / n * hz / 1e3,
         "rate_err_khz": float(np.sqrt(max(above, 1))) / n * hz / 1e3,
+        "rate_low_khz": lo * hz / 1e3,
+        "rate_high_khz": hi * hz / 1e3,
         "signals": {},
         "flips": {},
     }
@@ -49,9 +54,13 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
         if name == "background":
             continue
         s_sw, s_fw = sw[name], fw[name]
+        passed = int((s_fw > t_fw).sum())
+        t_lo, t_hi = binomial_interval(passed, len(s_fw))
         row = {
             "events": int(len(s_fw)),
-            "tpr": float((s_fw > t_fw).mean()),
+            "tpr": passed / max(len(s_fw), 1),
+            "tpr_low": t_lo,
+            "tpr_high": t_hi,
             "tpr_software": float((s_sw > t_sw).mean()),
             "auc": roc_auc(bf, s_fw),
             "auc_software": roc_auc(bs, s_sw),

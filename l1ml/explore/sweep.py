@@ -6,6 +6,9 @@ and the scores are compared with the software model's on the same events (physic
 from resources.py. Results are cached per variant id and event set under build/explore/vN/points/, so
 a rerun of the same grid computes nothing. Nothing is written under build/firmware unless a point is
 kept (`keep`), which converts it into a real variant (l1ml/firmware/variants.py).
+
+An HGQ2 model (kind hgq2_ae) cannot be rebuilt here: its points are converted by the Keras 3 worker and
+scored with their compiled C simulation against the Keras 3 model (explore/hgq2.py), one at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from l1ml.explore.plot import plot
 
 CACHE_VERSION = 1  # bump when what a cached point holds, or how it is computed, changes
 CHUNK = 65536
+HGQ2_KIND = "hgq2_ae"  # converted by the Keras 3 worker, scored by its C simulation (explore/hgq2.py)
 
 
 @dataclass
@@ -261,7 +265,27 @@ def compute_point(ctx: Context, proj, overrides: dict, vid: str, kernel: bool = 
     return row
 
 
-def would_validate(ctx: Context, check_parts, lsbs, fw_scores) -> dict:
+def compute_hgq2_point(ctx: Context, proj, vid: str) -> dict:
+    """An HGQ2 point: converted by the Keras 3 worker (or read from build/firmware), every event through
+    its C simulation, measured against the Keras 3 model as a QKeras point is against its software model."""
+    from l1ml.explore import hgq2
+    from l1ml.explore.physics import physics
+
+    t0 = time.perf_counter()
+    work = explore_dir(ctx.project, ctx.model_dir.name) / "points" / f"{vid}.firmware"
+    fields, fw_scores, check_parts, lsbs, events = hgq2.score_point(ctx, ctx.project, proj, vid, work, CHUNK)
+    row: dict = {"variant": vid, **fields}
+    if "error" in row:
+        row["seconds"] = time.perf_counter() - t0
+        return row
+    row["physics"] = physics(ctx.project, ctx.sw_scores, fw_scores, lsbs[-1])
+    row["validation"] = would_validate(ctx, check_parts, lsbs, fw_scores, how=hgq2.HOW)
+    row["events"] = events
+    row["seconds"] = {"convert_and_emulate": time.perf_counter() - t0}
+    return row
+
+
+def would_validate(ctx: Context, check_parts, lsbs, fw_scores, how: str = "") -> dict:
     """The checks `l1ml validate` makes for a network, with the emulator standing in for the C simulation
     (the emulator equals it bit for bit): every output at [validation] tolerance_lsb on the validation
     events, and no trigger decision flipped at the model's threshold on every event."""
@@ -284,7 +308,7 @@ def would_validate(ctx: Context, check_parts, lsbs, fw_scores) -> dict:
         "events_mismatched": mism,
         "events_checked": int(sum(ctx.check_rows.values())),
         "flips_at_model_threshold": flips,
-        "how": "predicted: the emulator (bit-exact to the C simulation) against the software model",
+        "how": how or "predicted: the emulator (bit-exact to the C simulation) against the software model",
     }
 
 
@@ -300,7 +324,6 @@ def check_model(model_dir: Path, man: dict) -> None:
 
 def make_context(project, version: str | None, events: int, progress=None) -> Context:
     from l1ml.manifest import sha256
-    from l1ml.models.io import load_model
     from l1ml.progress import or_silent
     from l1ml.project import read_json
 
@@ -311,12 +334,21 @@ def make_context(project, version: str | None, events: int, progress=None) -> Co
     rep.task("events", None)
     x, data_key = load_events(project, model_dir, man, events)
     rep.advance("events")
-    deploy = load_model(model_dir / man["deploy_file"])
     rep.task("software model", None)
-    scores, check, rows = software_outputs(
-        explore_dir(project, model_dir.name), deploy, man["kind"], x, data_key,
-        sha256(model_dir / "manifest.json"), project.validation.events,
-    )
+    where, model_sha = explore_dir(project, model_dir.name), sha256(model_dir / "manifest.json")
+    n_check = project.validation.events
+    if man["kind"] == HGQ2_KIND:  # the Keras 3 model, run by the worker: never loaded here
+        from l1ml.explore import hgq2
+
+        deploy = None
+        scores, check, rows = hgq2.software_outputs(
+            where, model_dir / man["deploy_file"], x, data_key, model_sha, n_check
+        )
+    else:
+        from l1ml.models.io import load_model
+
+        deploy = load_model(model_dir / man["deploy_file"])
+        scores, check, rows = software_outputs(where, deploy, man["kind"], x, data_key, model_sha, n_check)
     rep.advance("software model")
     return Context(project, model_dir, man, deploy, x, scores, check, rows, data_key)
 
@@ -354,13 +386,17 @@ def explore(
     v = model_dir.name
     man = read_json(model_dir / "manifest.json")
     check_model(model_dir, man)
-    input_layer, score_layer = layer_roles(model_dir / man["deploy_file"])
+    hgq2 = man["kind"] == HGQ2_KIND
     data_key = events_key(project, model_dir, man, events)
-    from l1ml.explore.grid import Point
+    from l1ml.explore.grid import Point, hgq2_points
 
     # The project's own settings first: the firmware validation checks, whose overflows (a quantized
     # ReLU's saturation...) the software model has too; a point's own overflows are those beyond it.
-    pts = [Point({}, None, None, {})] + points(doc, str(grid_file), input_layer, score_layer)
+    if hgq2:  # no hls4ml overrides: HGQ2 learns the precisions
+        grid_points = hgq2_points(doc, str(grid_file))
+    else:
+        grid_points = points(doc, str(grid_file), *layer_roles(model_dir / man["deploy_file"]))
+    pts = [Point({}, None, None, {})] + grid_points
     out_dir = explore_dir(project, v)
     cache = out_dir / "points"
     cache.mkdir(parents=True, exist_ok=True)
@@ -373,7 +409,7 @@ def explore(
     plan = []
     for i, pt in enumerate(pts):
         proj = point_project(project, pt)
-        over = point_overrides(project, pt)
+        over = None if hgq2 else point_overrides(project, pt)
         settings = var.settings_for(proj, model_dir, man["kind"], over)
         vid = var.variant_id(settings)
         cfile = cache / f"{vid}-{data_key}-{phys_key}.json"
@@ -388,7 +424,8 @@ def explore(
     ctx = make_context(project, v, events, rep) if todo else None
     rep.task("explore", len(plan))
     rep.advance("explore", len(plan) - len(todo))
-    n_jobs = jobs or default_jobs(len(todo))
+    # HGQ2 points one at a time: each conversion is a worker using the version's one work directory
+    n_jobs = 1 if hgq2 else jobs or default_jobs(len(todo))
 
     def done(i, row, cfile):
         row["cached"] = False
@@ -407,6 +444,14 @@ def explore(
             for f in as_completed(futs):
                 i, cfile = futs[f]
                 done(i, f.result(), cfile)
+    else:
+        # one at a time: the HGQ2 points, --jobs 1, or a single point left to compute (which the threads'
+        # branch alone left without a row)
+        seen: dict = {}
+        for i, _pt, proj, over, vid, cfile in todo:
+            if cfile not in seen:  # a point equal to an earlier one (the baseline's settings) is computed once
+                seen[cfile] = compute_hgq2_point(ctx, proj, vid) if hgq2 else compute_point(ctx, proj, over, vid)
+            done(i, dict(seen[cfile]), cfile)
     root = layout.version_root(project, v)
     base_over = rows[0].get("overflows") or {}
     for (i, pt, proj, _over, vid, _c), row in zip(plan, rows, strict=True):
@@ -436,7 +481,8 @@ def explore(
         "grid": str(grid_file),
         "created": now(),
         "events": next((r["physics"]["events"] for r in rows if "physics" in r), {}),
-        "software": "the deployed model (l1ml/models/deploy.py) in float64, as `l1ml validate` runs it",
+        "software": "the Keras 3 (HGQ2) model, run by the worker (envs/keras3), as `l1ml validate` runs it" if hgq2
+        else "the deployed model (l1ml/models/deploy.py) in float64, as `l1ml validate` runs it",
         "target_rate_khz": project.trigger.rate_khz,
         "colliding_rate_hz": project.colliding_rate_hz,
         "resource_axis": resource_axis(rows)[1],

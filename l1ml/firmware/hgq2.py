@@ -95,6 +95,8 @@ def convert_network(project, model_dir: Path, out_dir: Path, progress=None, over
         "input_precision": res["input_precision"],
         "output_names": [SCORE],
         "layer_types": {x["name"]: x["result"] for x in res["layers"]},
+        # da4ml's LUT estimate per distributed-arithmetic layer (none for Latency): explore's resource figure
+        "da4ml_cost": {x["name"]: x["da_kernel_cost"] for x in res["layers"] if x.get("da_kernel_cost") is not None},
         "ebops": man.get("ebops"),
         "graph_refused": res.get("graph_refused"),
         "reference": {"file": "reference_outputs.npz", "exact": exact, "compared": int(expected.size)},

@@ -176,6 +176,8 @@ def convert(req: dict) -> dict:
                 "name": lay.name,
                 "class": lay.class_name,
                 "result": lay.get_output_variable().type.precision.definition_cpp(),
+                # da4ml's LUT estimate of a distributed-arithmetic layer (set by hls4ml's DA pass), else None
+                "da_kernel_cost": _number(lay.get_attr("da_kernel_cost", None)),
             }
             for lay in hm.get_layers()
         ],
@@ -184,6 +186,11 @@ def convert(req: dict) -> dict:
         "csim_exact": int(np.sum(keras_out == ref["csim"])) if "csim" in ref else None,
         "compared": int(keras_out.size),
     }
+
+
+def _number(value):
+    """A float for JSON (numpy scalars included), None kept."""
+    return None if value is None else float(value)
 
 
 def _scores(model, data: str, out: str) -> None:
