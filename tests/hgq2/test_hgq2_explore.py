@@ -135,8 +135,10 @@ def test_grid_outside_strategy_and_reuse_is_one_line(hgq2_converted, tmp_path):
 def test_explore_latency_against_distributed_arithmetic(hgq2_converted, tmp_path):
     """Latency and distributed arithmetic (da4ml) side by side: both bit-exact to Keras 3 on every event;
     DA's resources are da4ml's LUT estimate of its kernels, Latency's HGQ2's EBOPs, never on one axis.
-    DA at reuse 2 cannot be built (hls4ml's DA needs reuse 1): one line in its row."""
+    The DA point kept becomes a variant with the same figures. DA at reuse 2 cannot be built (hls4ml's DA
+    needs reuse 1): one line in its row."""
     from l1ml.explore.sweep import explore
+    from l1ml.project import read_json
 
     proj, version, _ = hgq2_converted
     t0 = time.perf_counter()
@@ -151,6 +153,13 @@ def test_explore_latency_against_distributed_arithmetic(hgq2_converted, tmp_path
     assert da["resources"]["source"] == "da4ml" and da["resources"]["figure"] > 0
     assert da["resources"]["figure"] == sum(da["resources"]["layers"].values())
     assert res["resource_axis"].startswith("no common resource estimate")
+
+    # --keep makes the DA point a firmware variant through convert itself (the rows from the cache): the id
+    # explore reported, and the same da4ml figures recorded in its manifest
+    kept = explore(proj, _grid(tmp_path, STRATEGY_GRID, "strategy"), version, keep=("2",))
+    assert [k["variant"] for k in kept["kept"]] == [da["variant"]] and kept["points"][1]["cached"]
+    fw = read_json(proj.firmware_dir(version, da["variant"]) / "manifest.json")
+    assert fw["strategy"] == "distributed_arithmetic" and fw["da4ml_cost"] == da["resources"]["layers"]
 
     bad = _grid(tmp_path, "Model:\n  Strategy: distributed_arithmetic\n  ReuseFactor: 2\n", "da_reuse")
     (row,) = explore(proj, bad, version)["points"]
