@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from _cache import own_cache
 from _convert import TINY
-from _projects import project_on_data
+from _projects import SMALL, project_on_data
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,7 +27,7 @@ def converted(tmp_path_factory, small_data):
         key = (example, tuple(sorted(overrides.items())))
         if key not in done:
             tmp = tmp_path_factory.mktemp(example)
-            settings = {**TINY, **overrides}
+            settings = {**TINY, **SMALL.get(example, {}), **overrides}
             if example == "bdt":
                 settings["model.n_estimators"] = 5
             proj = load_project(project_on_data(tmp, example, small_data, **settings))

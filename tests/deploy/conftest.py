@@ -6,7 +6,7 @@ with another training seed but the same project name, so the same namespace, lay
 from __future__ import annotations
 
 import pytest
-from _projects import project_on_data
+from _projects import SMALL, project_on_data
 from deploy_helpers import BDT, DENSE, TINY, compile_host, passing_report
 
 
@@ -24,7 +24,7 @@ def deployed(tmp_path_factory, small_data):
         if key not in done:
             tmp = tmp_path_factory.mktemp(key)
             example = "dense_ae" if key == "dense_ae_twin" else key
-            extra = BDT if example == "bdt" else DENSE if example == "dense_ae" else {}
+            extra = BDT if example == "bdt" else DENSE if example == "dense_ae" else SMALL.get(example, {})
             if key == "dense_ae_twin":
                 extra = {**extra, "training.seed": 2}
             proj = load_project(project_on_data(tmp, example, small_data, **{**TINY, **extra}))

@@ -8,7 +8,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from _projects import project_on_data
+from _projects import SMALL, project_on_data
 from typer.testing import CliRunner
 
 from l1ml.cli.main import app
@@ -23,7 +23,9 @@ def trained(tmp_path_factory, small_data):
 
     tmp = tmp_path_factory.mktemp("proj")
     proj = load_project(
-        project_on_data(tmp, "dense_ae", small_data, **{"training.epochs": 1, "training.finetune_epochs": 1})
+        project_on_data(
+            tmp, "dense_ae", small_data, **{"training.epochs": 1, "training.finetune_epochs": 1, **SMALL["dense_ae"]}
+        )
     )
     train_project(proj)
     convert(proj)

@@ -21,7 +21,7 @@ ALL = ("data", "train", "convert", "validate", "rate", "synth", "deploy", "repor
 
 @pytest.fixture(scope="module")
 def dense(tmp_path_factory):
-    from _projects import project_on_data
+    from _projects import SMALL, project_on_data
 
     from l1ml.data.generate import write_samples
 
@@ -31,7 +31,9 @@ def dense(tmp_path_factory):
     yml.write_text("LayerName:\n  enc_1_dense:\n    ReuseFactor: 1\n")
     proj = project_on_data(
         tmp, "dense_ae", tmp / "data",
-        **{"training.epochs": 1, "training.finetune_epochs": 1, "validation.events": 100,
+        # the smaller network (tests/_projects.py SMALL): the run's behaviour is what is tested, and each of
+        # its four g++ compiles of the firmware (two C simulations, two deploy builds) takes half the time
+        **{**SMALL["dense_ae"], "training.epochs": 1, "training.finetune_epochs": 1, "validation.events": 100,
            "validation.csim_events": 200, "synth.steps": [], "firmware.hls_config": str(yml),
            # 3.5% of the 5000 background events, 175 above the threshold: enough for deploy to ship it
            # ([trigger] min_events_above, 100), which it refuses on fewer.
