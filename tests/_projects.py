@@ -56,6 +56,7 @@ def project_on_data(tmp: Path, example: str, data: Path, **overrides) -> Path:
     from l1ml.data.generate import SIGNALS
 
     overrides.setdefault("data.synthetic", False)
+    overrides.setdefault("data.rate_sample", "")  # an example's generated rate sample: the given background instead
     overrides["data.background"] = str(data / "background.h5")
     overrides["data.signals"] = {s: str(data / f"{s}.h5") for s in SIGNALS}
     return make_project(tmp, example, **overrides)
