@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from l1ml.models.metrics import roc_auc, threshold_for_fpr
+from l1ml.models.metrics import roc_auc_sorted, threshold_for_fpr
 from l1ml.models.threshold import binomial_interval
 
 
@@ -43,6 +43,7 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
         "signals": {},
         "flips": {},
     }
+    bs_sorted, bf_sorted = np.sort(bs.astype(np.float64)), np.sort(bf.astype(np.float64))  # once for every signal's AUC
     flipped = total = 0
     for name in sw:
         d_sw = sw[name] > t_sw
@@ -62,8 +63,8 @@ def physics(project, sw: dict[str, np.ndarray], fw: dict[str, np.ndarray], score
             "tpr_low": t_lo,
             "tpr_high": t_hi,
             "tpr_software": float((s_sw > t_sw).mean()),
-            "auc": roc_auc(bf, s_fw),
-            "auc_software": roc_auc(bs, s_sw),
+            "auc": roc_auc_sorted(bf_sorted, s_fw),
+            "auc_software": roc_auc_sorted(bs_sorted, s_sw),
             "tpr_ref": float((s_fw > r_fw).mean()),
             "tpr_ref_software": float((s_sw > r_sw).mean()),
         }

@@ -14,18 +14,20 @@ import numpy as np
 
 def roc_auc(background: np.ndarray, signal: np.ndarray) -> float:
     """Probability that a signal event scores above a background event (ties count half)."""
-    b = np.asarray(background, dtype=np.float64).ravel()
+    return roc_auc_sorted(np.sort(np.asarray(background, dtype=np.float64).ravel()), signal)
+
+
+def roc_auc_sorted(background_sorted: np.ndarray, signal: np.ndarray) -> float:
+    """roc_auc on a background already sorted ascending (float64): callers that score several signals, or
+    the same background again, sort it once (explore sorted a million events 8 times a grid point).
+    Mann-Whitney U counted per signal event by binary search: the background below it, half the ties; U is a
+    sum of half-integers, exact in float64, so the value equals the rank-sum formula's to the last bit."""
+    b = background_sorted
     s = np.asarray(signal, dtype=np.float64).ravel()
-    allv = np.concatenate([b, s])
-    order = np.argsort(allv, kind="mergesort")
-    ranks = np.empty(len(allv))
-    sorted_v = allv[order]
-    # Average ranks over ties (Mann-Whitney U).
-    _, first, counts = np.unique(sorted_v, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    r_s = ranks[len(b) :].sum()
-    return float((r_s - len(s) * (len(s) + 1) / 2.0) / (len(s) * len(b)))
+    below = np.searchsorted(b, s, side="left")
+    tied = np.searchsorted(b, s, side="right") - below
+    u = (2 * int(below.sum()) + int(tied.sum())) / 2.0
+    return float(np.float64(u) / np.float64(len(s) * len(b)))
 
 
 def threshold_for_fpr(background: np.ndarray, fpr: float) -> float:
