@@ -41,7 +41,13 @@ def build(n_inputs: int, precision: tuple[int, int], hidden: list[int], latent: 
             d = QDense(n, activation="relu", name=f"dec{i}")(d)
         recon = QDense(n_inputs, name="recon")(d)
     s = keras.layers.Reshape((1,), name="score_shape")(s)
+    # The score type is fixed, not learned: the menu's threshold is an integer of this type, so its units
+    # stay put from one retraining to the next. The background's latent norms are small (under 1 near a
+    # 1 kHz threshold): with the 4 fractional bits learned before, projects/hgq_ae's 1 kHz cut fell between
+    # two codes with 14 of 3.1M rate-sample events above the lower one (110 asked); with 8, 48. The rest of
+    # the ties come from the latent's own coarse codes. ap_ufixed<20,12>: saturates at 4096.
     score = Quantizer(
-        QuantizerConfig("kif", "datalane", k0=0, i0=12, f0=4, overflow_mode="SAT"), name=SCORE_NAME
+        QuantizerConfig("kif", "datalane", k0=0, i0=12, f0=8, overflow_mode="SAT", trainable=False),
+        name=SCORE_NAME,
     )(s)
     return keras.Model(x, [recon, z], name="hgq2_ae_train"), keras.Model(x, score, name="hgq2_ae")
