@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import sys
@@ -84,6 +85,19 @@ def _xdist_group(nodeid: str) -> str:
     return path
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups with the most `slow` tests first, each group's own order kept (tests/slurm's time-limit test
+    stays last of its group). The two workers take groups in this order: a long chain of compiles started
+    last (tests/trigger's, ranked by test count) ran 6 min alone on one worker at the end of a CI run while
+    the other sat idle; started early, the short groups fill in around it."""
+    slow = collections.Counter(_xdist_group(i.nodeid) for i in items if i.get_closest_marker("slow"))
+    first: dict[str, int] = {}
+    for n, item in enumerate(items):
+        first.setdefault(_xdist_group(item.nodeid), n)
+    items.sort(key=lambda i: (-slow[_xdist_group(i.nodeid)], first[_xdist_group(i.nodeid)]))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
@@ -92,4 +106,5 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return _xdist_group(nodeid)
 
+    config.option.loadscopereorder = False  # the collection's order (above), not the groups' test counts
     return ByGroup(config, log)

@@ -56,6 +56,7 @@ def _validation_events(proj, n: int) -> np.ndarray:
     return np.ascontiguousarray(val[:n], np.int32)
 
 
+@pytest.mark.slow  # trains, converts and compiles (session fixture)
 def test_library_through_dlopen_equals_keras3_and_the_c_simulation(deployed, hgq2_converted, tmp_path):
     """The deployed library, loaded with dlopen + create_model by tests/deploy's host, scores convert's
     reference events exactly as the Keras 3 model (its saved outputs) and the C simulation do; its symbol

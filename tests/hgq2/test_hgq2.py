@@ -13,6 +13,7 @@ import pytest
 from l1ml.errors import L1mlError, ToolNotFound
 
 
+@pytest.mark.slow  # trains, converts and compiles (session fixture)
 def test_trained_converted_and_validated_bit_exact(hgq2_converted):
     """The one CI test proving the front-end: environment built, a tiny model trained with EBOPs in the
     loss, converted by hls4ml in the worker, and validated here at 0 LSB (Keras 3 vs the C simulation
@@ -185,6 +186,7 @@ def _validation_events(proj, tmp_path, n: int):
     return f
 
 
+@pytest.mark.slow  # trains, converts and compiles (session fixture)
 def test_emulate_and_rate_score_with_the_c_simulation(hgq2_converted, tmp_path, monkeypatch):
     """`l1ml emulate` and the rate step for kind hgq2_ae score with the compiled C simulation: on convert's
     reference events their scores equal the Keras 3 model's outputs (saved by convert) and the C

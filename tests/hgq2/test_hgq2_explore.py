@@ -33,6 +33,7 @@ def _grid(tmp_path, text: str, name: str):
     return f
 
 
+@pytest.mark.slow  # trains, converts and compiles (session fixture)
 def test_explore_reuse_grid_scores_equal_the_c_simulation_and_keras(hgq2_converted, tmp_path):
     """The CI test proving the feature: a 2-point grid (Latency at reuse 1, the variant convert wrote, and
     reuse 2, converted by the worker for explore), every event through the points' C simulations. Each
