@@ -18,11 +18,11 @@ import numpy as np
 
 from l1ml import layout
 from l1ml.errors import ConfigError, L1mlError
+from l1ml.frontends.hgq2 import KIND as HGQ2  # scored by its C simulation, not the numpy emulator
 
 PARITY_EVENTS = 1000  # the first background events, plus the highest-scoring ones (near the thresholds)
 PARITY_TOP = 24
 MARKER = "deploy.json"  # marks a directory l1ml deploy wrote (only such a directory is replaced)
-HGQ2 = "hgq2_ae"  # scored by its compiled C simulation (l1ml/emulate/csim_engine.py), not the numpy emulator
 
 
 class NotValidated(L1mlError):

@@ -25,7 +25,6 @@ import numpy as np
 
 from l1ml.errors import L1mlError
 
-KIND = "hgq2_ae"
 EBOPS_LABEL = (
     "HGQ2's EBOPs of the model on its calibrated ranges (roughly LUT + 55 x DSP of multiplier-based firmware "
     "such as Latency; the same figure for every strategy); not synthesis"

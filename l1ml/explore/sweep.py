@@ -26,10 +26,10 @@ import numpy as np
 from l1ml.errors import ConfigError
 from l1ml.explore.front import pareto, resource_axis
 from l1ml.explore.plot import plot
+from l1ml.frontends.hgq2 import KIND as HGQ2_KIND  # converted by the Keras 3 worker (explore/hgq2.py)
 
 CACHE_VERSION = 1  # bump when what a cached point holds, or how it is computed, changes
 CHUNK = 65536
-HGQ2_KIND = "hgq2_ae"  # converted by the Keras 3 worker, scored by its C simulation (explore/hgq2.py)
 
 
 @dataclass
